@@ -1,0 +1,1 @@
+"""The budgetkg command line."""

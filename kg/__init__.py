@@ -1,0 +1,1 @@
+"""budgetkg library: parse → model → rdf → store → validate/query/analyse."""

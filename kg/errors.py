@@ -1,0 +1,70 @@
+"""Errors raised by budgetkg, each carrying what a user needs to act on it.
+
+Library exceptions (pyoxigraph's ``SyntaxError``/``OSError``, ``UnicodeDecodeError`` …) are
+converted to these at the boundary where they arise, so callers only ever catch
+:class:`BudgetKGError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class BudgetKGError(Exception):
+    """Base class of every error budgetkg raises on purpose."""
+
+
+class SourceParseError(BudgetKGError):
+    """A source document could not be read as a performance-target document.
+
+    >>> str(SourceParseError("a.txt", 12, "a 6-digit budget unit line", "单位：万元"))
+    "a.txt:12: expected a 6-digit budget unit line, found '单位：万元'"
+    """
+
+    def __init__(self, path: str | Path, line: int, expected: str, found: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.expected = expected
+        self.found = found
+        shown = found if len(found) <= 80 else found[:77] + "..."
+        super().__init__(f"{self.path}:{line}: expected {expected}, found {shown!r}")
+
+
+class ManifestError(BudgetKGError):
+    """The source manifest is missing, malformed, or names a file that does not exist."""
+
+    def __init__(self, path: str | Path, message: str) -> None:
+        self.path = str(path)
+        super().__init__(f"{self.path}: {message}")
+
+
+class StoreError(BudgetKGError):
+    """The store could not be opened, read or written."""
+
+
+class QueryError(BudgetKGError):
+    """A SPARQL query (named or ad hoc) is invalid or failed."""
+
+    def __init__(self, name: str, message: str) -> None:
+        self.name = name
+        self.message = message
+        super().__init__(f"query {name}: {message}")
+
+
+class UnknownQuery(BudgetKGError):
+    """No named query of that name exists in ``queries/``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"no named query {name!r}")
+
+
+class ValidationError(BudgetKGError):
+    """Data does not conform to the structural shapes (raised before a store is changed)."""
+
+    def __init__(self, source: str, messages: list[str]) -> None:
+        self.source = source
+        self.messages = messages
+        head = "; ".join(messages[:5])
+        more = f" (+{len(messages) - 5} more)" if len(messages) > 5 else ""
+        super().__init__(f"{source}: does not conform: {head}{more}")

@@ -1,0 +1,1 @@
+"""HTTP adapter over kg/ (SPARQL endpoint, linked data)."""
