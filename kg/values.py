@@ -64,11 +64,7 @@ for _names, _unit in [
         UNITS[_n] = _unit
 
 #: Count words (量词) kept as a unit label on ``unit:NUM``. Compound counts (件套, 人次) too.
-COUNT_WORDS = (
-    "人次 人/次 条次 件套 台套 台/套 头份 证次 人月 架次 户次 批次 "
-    "次 个 台 套 件 人 条 项 份 辆 家 名 批 场 期 所 张 部 本 户 只 头 处 座 间 册 篇 起 宗 支 把 双 "
-    "块 组 类 门 路 架 卡 扇 顶 种 节 轮 单 笔 封 页 株 棵 箱 盒 副 枚 例 位 像素 课时 学时 分"
-).split()
+COUNT_WORDS = ["人次", "人/次", "条次", "件套", "台套", "台/套", "头份", "证次", "人月", "架次", "户次", "批次", "次", "个", "台", "套", "件", "人", "条", "项", "份", "辆", "家", "名", "批", "场", "期", "所", "张", "部", "本", "户", "只", "头", "处", "座", "间", "册", "篇", "起", "宗", "支", "把", "双", "块", "组", "类", "门", "路", "架", "卡", "扇", "顶", "种", "节", "轮", "单", "笔", "封", "页", "株", "棵", "箱", "盒", "副", "枚", "例", "位", "像素", "课时", "学时", "分"]
 
 _COMPARATOR_PREFIXES: list[tuple[str, str]] = sorted(
     [
@@ -165,7 +161,7 @@ def _parse_date(t: str, raw: str, context_year: int | None) -> TargetValue | Non
                            period_start=dt.date(y, 1, 1) if whole else None,
                            period_end=dt.date(y, 12, 31), qualifier=trail or None)
     m = _YMD.match(t)
-    if not m or not (m["m"] or m["y"] and m["d"]):
+    if not m or not (m["m"] or (m["y"] and m["d"])):
         return None
     if not m["m"]:
         return None

@@ -1,0 +1,351 @@
+"""``budgetkg``: build, inspect, query and export the budget performance-target knowledge graph.
+
+Exit codes: 0 ok; 1 the data does not conform (validation); 2 usage or input error (bad
+file, bad query, unknown name, store locked).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pyoxigraph import QueryBoolean, QueryResultsFormat, QuerySolutions, QueryTriples, RdfFormat, serialize
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kg import queries as named_queries
+from kg.build import build as run_build
+from kg.errors import BudgetKGError
+from kg.model import to_plain
+from kg.namespaces import PREFIXES
+from kg.parse import parse_file
+from kg.settings import Settings
+from kg.sources import Manifest, adhoc_entry, load_manifest
+from kg.stats import compute
+from kg.store import KGStore
+
+app = typer.Typer(
+    name="budgetkg",
+    help="A knowledge graph of Tianjin budget performance-target tables (预算项目支出绩效目标表).",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+StoreOpt = Annotated[str | None, typer.Option("--store", help="Store folder (env BUDGETKG_STORE).",
+                                              show_default="budgetkg-store")]
+BaseOpt = Annotated[str | None, typer.Option("--base-iri", help="Base IRI of minted data (env BUDGETKG_BASE_IRI).")]
+
+
+class TableFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    tsv = "tsv"
+    json = "json"
+
+
+class GraphFormat(str, Enum):
+    nquads = "nquads"
+    trig = "trig"
+    turtle = "turtle"
+    ntriples = "ntriples"
+    rdfxml = "rdfxml"
+    jsonld = "jsonld"
+
+
+_RDF_FORMATS = {
+    "nquads": RdfFormat.N_QUADS, "trig": RdfFormat.TRIG, "turtle": RdfFormat.TURTLE,
+    "ntriples": RdfFormat.N_TRIPLES, "rdfxml": RdfFormat.RDF_XML,
+}
+
+
+def _fail(exc: BaseException, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    return typer.Exit(code)
+
+
+def _settings(store: str | None = None, base_iri: str | None = None, manifest: Path | None = None) -> Settings:
+    try:
+        return Settings.from_env(store=store, base_iri=base_iri, manifest=manifest)
+    except ValueError as exc:
+        raise _fail(exc) from None
+
+
+def _open(settings: Settings, read_only: bool = False) -> KGStore:
+    try:
+        return KGStore(settings.store, read_only=read_only)
+    except BudgetKGError as exc:
+        raise _fail(exc) from None
+
+
+def _emit_rows(header: list[str], rows: list[list[str]], fmt: TableFormat, title: str | None = None) -> None:
+    if fmt is TableFormat.json:
+        out.print_json(json.dumps([dict(zip(header, r, strict=True)) for r in rows], ensure_ascii=False))
+    elif fmt in (TableFormat.csv, TableFormat.tsv):
+        buf = io.StringIO()
+        w = csv.writer(buf, delimiter="," if fmt is TableFormat.csv else "\t", lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+        sys.stdout.write(buf.getvalue())
+    else:
+        t = Table(title=title, show_lines=False)
+        for h in header:
+            t.add_column(h, overflow="fold")
+        for r in rows:
+            t.add_row(*r)
+        out.print(t)
+
+
+@app.command()
+def build(
+    files: Annotated[list[Path] | None, typer.Argument(help="Documents to build (default: every manifest entry).")] = None,
+    store: StoreOpt = None,
+    base_iri: BaseOpt = None,
+    manifest: Annotated[Path | None, typer.Option(help="Source manifest (env BUDGETKG_MANIFEST).")] = None,
+    year: Annotated[int | None, typer.Option(help="Budget year for FILES that are in no manifest.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
+    fmt: Annotated[TableFormat, typer.Option("--format", help="Report format.")] = TableFormat.table,
+) -> None:
+    """Parse documents and (re)build their graphs in the store, each one atomically.
+
+    Without FILES, builds every document of the manifest (the bundled seeds by default). A file
+    not in the manifest needs --year. Any unreadable document stops the build and leaves the
+    store as it was.
+    """
+    settings = _settings(store, base_iri, manifest)
+    try:
+        man: Manifest = load_manifest(settings.manifest)
+    except BudgetKGError as exc:
+        if files and year is not None:
+            man = Manifest(settings.manifest, [], {})
+        else:
+            raise _fail(exc) from None
+    entries = []
+    for f in files or []:
+        entry = man.entry_for(f)
+        if entry is not None and Path(entry.path).resolve() != f.resolve():
+            entry = None
+        if entry is None:
+            local = f.parent / "manifest.toml"
+            if local.is_file() and local.resolve() != man.path.resolve():
+                try:
+                    entry = load_manifest(local).entry_for(f)
+                except BudgetKGError as exc:
+                    raise _fail(exc) from None
+        if entry is None:
+            if year is None:
+                raise _fail(f"{f}: not in the manifest {settings.manifest}; add an entry there or pass --year")
+            if not f.is_file():
+                raise _fail(f"{f}: no such file")
+            entry = adhoc_entry(f, year)
+        entries.append(entry)
+    if not files:
+        entries = man.entries
+    kg_store = _open(settings)
+    show = not quiet and fmt is TableFormat.table
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, disable=not show or len(entries) < 2, transient=True) as bar:
+            task = bar.add_task("building", total=len(entries))
+            report = run_build(kg_store, entries, settings, manifest=man,
+                               progress=lambda name, i, n: bar.update(task, completed=i, description=name))
+    except BudgetKGError as exc:
+        raise _fail(f"{exc}\nthe store was not changed") from None
+    if fmt is TableFormat.json:
+        sys.stdout.write(json.dumps({
+            "store": settings.store, "seconds": round(report.seconds, 3), "quads": report.quads,
+            "documents": [{"file": d.file, "graph": d.graph, "projects": d.projects, "indicators": d.indicators,
+                           "quads": d.quads, "replaced": d.replaced} for d in report.documents],
+            "warnings": [str(w) for w in report.warnings],
+        }, ensure_ascii=False, indent=1) + "\n")
+        return
+    for w in report.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    if quiet:
+        return
+    rows = [[d.file, str(d.projects), str(d.indicators), str(d.quads), "replaced" if d.replaced else "new"]
+            for d in report.documents]
+    if fmt is TableFormat.table:
+        _emit_rows(["document", "projects", "indicators", "quads", "graph"], rows, fmt,
+                   title=f"built into {settings.store}")
+        out.print(f"{report.projects} projects, {report.quads} quads in {report.seconds:.2f} s; "
+                  f"{len(report.warnings)} warnings", highlight=False)
+    else:
+        _emit_rows(["document", "projects", "indicators", "quads", "graph"], rows, fmt)
+
+
+@app.command()
+def stats(
+    store: StoreOpt = None,
+    fmt: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.table,
+) -> None:
+    """Projects, indicators, agencies and total budget (万元), per document and overall."""
+    settings = _settings(store)
+    kg_store = _open(settings, read_only=True)
+    s = compute(kg_store)
+    if fmt is TableFormat.json:
+        sys.stdout.write(json.dumps(s.as_dict(), ensure_ascii=False, indent=1) + "\n")
+        return
+    rows = [[d.document, str(d.projects), str(d.indicators), str(d.budget_units), d.budget_wanyuan]
+            for d in s.documents]
+    rows.append(["(all)", str(s.projects), str(s.indicators), str(s.budget_units), s.budget_wanyuan])
+    _emit_rows(["document", "projects", "indicators", "budget units", "budget (万元)"], rows, fmt,
+               title=f"{settings.store}: {s.agencies} agencies ({s.departments} departments), {s.quads} quads")
+
+
+def _term_text(term: object) -> str:
+    return "" if term is None else getattr(term, "value", str(term))
+
+
+@app.command()
+def query(
+    sparql: Annotated[str, typer.Argument(help="SPARQL text, a .rq file, or the name of a named query.")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE for a named query.")] = None,
+    store: StoreOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, tsv, json (SPARQL JSON), xml; for graphs: "
+                                                       "turtle, ntriples, nquads, rdfxml.")] = "table",
+) -> None:
+    """Run a SPARQL query (default graph: the union of all document graphs)."""
+    settings = _settings(store)
+    kg_store = _open(settings, read_only=True)
+    values: dict[str, str | None] = {}
+    for p in param or []:
+        k, sep, v = p.partition("=")
+        if not sep:
+            raise _fail(f"--param {p!r}: expected NAME=VALUE")
+        values[k] = v
+    try:
+        path = Path(sparql)
+        if sparql.endswith(".rq") and path.is_file():
+            nq = named_queries.parse_header(path.stem, path, path.read_text(encoding="utf-8"))
+            result = nq.run(kg_store, values)
+        elif len(sparql) < 64 and named_queries._NAME.match(sparql):
+            result = named_queries.get(settings.queries_dir, sparql).run(kg_store, values)
+        else:
+            if values:
+                raise _fail("--param applies to named queries only")
+            text = sparql
+            prologue = "".join(f"PREFIX {k}: <{v}>\n" for k, v in PREFIXES.items() if f"{k}:" in text
+                               and f"PREFIX {k}:" not in text.upper().replace("PREFIX  ", "PREFIX "))
+            result = kg_store.query(prologue + text)
+    except BudgetKGError as exc:
+        raise _fail(exc) from None
+    _print_result(result, fmt)
+
+
+def _print_result(result: object, fmt: str) -> None:
+    if isinstance(result, QueryBoolean):
+        if fmt == "json":
+            sys.stdout.write(json.dumps({"head": {}, "boolean": bool(result)}) + "\n")
+        else:
+            out.print("true" if result else "false")
+        return
+    if isinstance(result, QueryTriples):
+        rdf = {"table": RdfFormat.TURTLE, **_RDF_FORMATS}.get(fmt)
+        if rdf is None:
+            raise _fail(f"--format {fmt}: a graph result can be turtle, ntriples, nquads or rdfxml")
+        sys.stdout.buffer.write(serialize(result, format=rdf, prefixes=PREFIXES) if rdf is RdfFormat.TURTLE
+                                else serialize(result, format=rdf))
+        return
+    assert isinstance(result, QuerySolutions)
+    results_formats = {"json": QueryResultsFormat.JSON, "xml": QueryResultsFormat.XML,
+                       "csv": QueryResultsFormat.CSV, "tsv": QueryResultsFormat.TSV}
+    if fmt in results_formats:
+        sys.stdout.buffer.write(result.serialize(format=results_formats[fmt]))
+        return
+    if fmt != "table":
+        raise _fail(f"--format {fmt}: a SELECT result can be table, csv, tsv, json or xml")
+    names = [v.value for v in result.variables]
+    rows = [[_term_text(sol[n]) for n in names] for sol in result]
+    _emit_rows(names, rows, TableFormat.table, title=f"{len(rows)} rows")
+
+
+@app.command()
+def export(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (.gz compresses); "
+                                                                        "default stdout.")] = None,
+    fmt: Annotated[GraphFormat, typer.Option("--format", help="Serialisation.")] = GraphFormat.nquads,
+    graph: Annotated[str | None, typer.Option(help="Only this named graph (IRI).")] = None,
+    sort: Annotated[bool, typer.Option(help="Sort N-Quads lines (a byte-stable dump).")] = True,
+    store: StoreOpt = None,
+) -> None:
+    """Dump the store (all published graphs, or one) as RDF."""
+    from pyoxigraph import NamedNode
+
+    settings = _settings(store)
+    kg_store = _open(settings, read_only=True)
+    g = NamedNode(graph) if graph else None
+    if g is not None and g not in kg_store.graphs():
+        raise _fail(f"no graph {graph} in the store")
+    if fmt is GraphFormat.jsonld:
+        import rdflib
+
+        ds = rdflib.Dataset()
+        ds.parse(data=kg_store.dump_sorted_nquads(g), format="nquads")
+        data = ds.serialize(format="json-ld", context={k: v for k, v in PREFIXES.items()}).encode("utf-8")
+    elif fmt is GraphFormat.nquads and sort:
+        data = kg_store.dump_sorted_nquads(g)
+    elif fmt in (GraphFormat.nquads, GraphFormat.trig):
+        data = serialize(kg_store.quads(g), format=_RDF_FORMATS[fmt.value],
+                         **({"prefixes": PREFIXES} if fmt is GraphFormat.trig else {})) or b""
+    else:
+        triples = (q.triple for q in kg_store.quads(g))
+        data = serialize(triples, format=_RDF_FORMATS[fmt.value],
+                         **({"prefixes": PREFIXES} if fmt is GraphFormat.turtle else {})) or b""
+    if output is None:
+        sys.stdout.buffer.write(data)
+        return
+    if output.suffix == ".gz":
+        with gzip.GzipFile(output, "wb", mtime=0) as fh:
+            fh.write(data)
+    else:
+        output.write_bytes(data)
+    err.print(f"wrote {output} ({len(data)} bytes before compression)", highlight=False)
+
+
+@app.command("queries")
+def list_queries(fmt: Annotated[TableFormat, typer.Option("--format")] = TableFormat.table) -> None:
+    """List the named queries of queries/ with their parameters."""
+    settings = _settings()
+    try:
+        qs = named_queries.load_all(settings.queries_dir)
+    except BudgetKGError as exc:
+        raise _fail(exc) from None
+    rows = [[q.name, q.title_zh, q.title_en,
+             ", ".join(f"{p.name}:{p.type}" + (f"={p.default}" if p.default else "") for p in q.params)]
+            for q in qs.values()]
+    _emit_rows(["name", "title (zh)", "title (en)", "params"], rows, fmt)
+
+
+@app.command()
+def parse(
+    file: Annotated[Path, typer.Argument(help="A document to parse (nothing is stored).")],
+    year: Annotated[int | None, typer.Option(help="Budget year, to date months given without a year.")] = None,
+) -> None:
+    """Parse one document and print its records as JSON (a dry run of build)."""
+    try:
+        records, warnings = parse_file(file, year)
+    except BudgetKGError as exc:
+        raise _fail(exc) from None
+    for w in warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    sys.stdout.write(json.dumps([to_plain(r) for r in records], ensure_ascii=False, indent=1) + "\n")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Named queries: ``queries/<name>.rq`` files with a ``#+`` header, run with safe parameter binding.
+
+Header lines (grlc/datasette style)::
+
+    #+ title.zh: 某预算单位的项目
+    #+ title.en: Projects of a budget unit
+    #+ description: Every project of the budget unit, with its budget in 万元.
+    #+ param: unit iri https://budgetkg.example.org/id/agency/341101 | the budget unit (its IRI)
+    #+ tags: agency, projects
+
+A parameter is ``#+ param: <name> <type> [<default>] | <description>`` with type one of
+``iri string integer decimal boolean date``; it binds the variable ``?<name>`` through pyoxigraph
+``substitutions=`` (never string formatting), so the variable must appear in the SELECT
+projection. A default of ``-`` means "no default": the parameter is required.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from pyoxigraph import Literal, NamedNode
+
+from .errors import QueryError, UnknownQuery
+from .namespaces import XSD
+from .store import KGStore, QueryResult
+
+PARAM_TYPES = ("iri", "string", "integer", "decimal", "boolean", "date")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    default: str | None
+    description: str
+
+    def bind(self, raw: str | None, query: str) -> NamedNode | Literal | None:
+        """The RDF term for a raw parameter value (``None``: use the default)."""
+        value = self.default if raw is None or raw == "" else raw
+        if value is None:
+            raise QueryError(query, f"parameter {self.name!r} ({self.type}) is required")
+        try:
+            if self.type == "iri":
+                if not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s<>\"{}|\\^`]*$", value):
+                    raise ValueError("not an absolute IRI")
+                return NamedNode(value)
+            if self.type == "integer":
+                return Literal(str(int(value)), datatype=XSD.integer)
+            if self.type == "decimal":
+                return Literal(str(Decimal(value)), datatype=XSD.decimal)
+            if self.type == "boolean":
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError("not a boolean")
+                return Literal("true" if value.lower() in ("true", "1") else "false", datatype=XSD.boolean)
+            if self.type == "date":
+                if not re.match(r"^\d{4}-\d{2}-\d{2}$", value):
+                    raise ValueError("not a date (YYYY-MM-DD)")
+                return Literal(value, datatype=XSD.date)
+            return Literal(value)
+        except (ValueError, InvalidOperation) as exc:
+            raise QueryError(query, f"parameter {self.name!r} expects {self.type}: {value!r} ({exc})") from None
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str
+    path: Path
+    sparql: str
+    title_zh: str
+    title_en: str
+    description: str
+    params: tuple[Param, ...] = ()
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def kind(self) -> str:
+        """SELECT, ASK, CONSTRUCT or DESCRIBE (the first query keyword after the prologue)."""
+        body = re.sub(r"#[^\n]*", "", self.sparql)
+        m = re.search(r"\b(SELECT|ASK|CONSTRUCT|DESCRIBE)\b", body, re.IGNORECASE)
+        return m.group(1).upper() if m else "SELECT"
+
+    def bindings(self, values: dict[str, str | None]) -> dict[str, NamedNode | Literal]:
+        unknown = set(values) - {p.name for p in self.params}
+        if unknown:
+            raise QueryError(self.name, f"unknown parameter(s): {', '.join(sorted(unknown))}")
+        out = {}
+        for p in self.params:
+            term = p.bind(values.get(p.name), self.name)
+            if term is not None:
+                out[p.name] = term
+        return out
+
+    def run(self, store: KGStore, values: dict[str, str | None] | None = None) -> QueryResult:
+        return store.query(self.sparql, name=self.name, substitutions=self.bindings(values or {}))
+
+
+def parse_header(name: str, path: Path, text: str) -> NamedQuery:
+    meta: dict[str, str] = {}
+    params: list[Param] = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.startswith("#+"):
+            continue
+        key, _, value = line[2:].strip().partition(":")
+        key, value = key.strip(), value.strip()
+        if key == "param":
+            spec, _, desc = value.partition("|")
+            parts = spec.split()
+            if len(parts) not in (2, 3) or not _NAME.match(parts[0]) or parts[1] not in PARAM_TYPES:
+                raise QueryError(name, f"{path.name}:{n}: param must be '<name> <type> [default] | description'"
+                                 f" with type in {', '.join(PARAM_TYPES)}")
+            default = parts[2] if len(parts) == 3 and parts[2] != "-" else None
+            if parts[0] not in re.findall(r"[?$]([A-Za-z_][A-Za-z0-9_]*)", text):
+                raise QueryError(name, f"{path.name}:{n}: parameter {parts[0]!r} is not a variable of the query")
+            params.append(Param(parts[0], parts[1], default, desc.strip()))
+        else:
+            meta[key] = value
+    missing = [k for k in ("title.zh", "title.en", "description") if not meta.get(k)]
+    if missing:
+        raise QueryError(name, f"{path.name}: header lacks {', '.join(missing)}")
+    tags = tuple(t.strip() for t in meta.get("tags", "").split(",") if t.strip())
+    return NamedQuery(name, path, text, meta["title.zh"], meta["title.en"], meta["description"], tuple(params), tags)
+
+
+def load_all(directory: Path) -> dict[str, NamedQuery]:
+    """Every ``*.rq`` of ``directory`` by name (the file stem)."""
+    out = {}
+    for path in sorted(directory.glob("*.rq")):
+        name = path.stem
+        if not _NAME.match(name):
+            raise QueryError(name, f"{path.name}: query names are snake_case")
+        out[name] = parse_header(name, path, path.read_text(encoding="utf-8"))
+    return out
+
+
+def get(directory: Path, name: str) -> NamedQuery:
+    if not _NAME.match(name):
+        raise UnknownQuery(name)
+    path = directory / f"{name}.rq"
+    if not path.is_file():
+        raise UnknownQuery(name)
+    return parse_header(name, path, path.read_text(encoding="utf-8"))

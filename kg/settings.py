@@ -1,0 +1,85 @@
+"""One settings object, read from the environment (``BUDGETKG_*``) and overridden by CLI options.
+
+No module keeps mutable global state: code that needs settings is handed a :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .namespaces import DEFAULT_BASE_IRI
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SEEDS_DIR = PROJECT_ROOT / "seeds"
+ONTOLOGY_DIR = PROJECT_ROOT / "ontology"
+QUERIES_DIR = PROJECT_ROOT / "queries"
+SHAPES_DIR = PROJECT_ROOT / "shapes"
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the store is, how IRIs are minted, and the limits the server enforces.
+
+    >>> Settings(store="s", base_iri="http://x.org/data").base_iri
+    'http://x.org/data/'
+    """
+
+    store: str = "budgetkg-store"
+    base_iri: str = DEFAULT_BASE_IRI
+    manifest: Path = SEEDS_DIR / "manifest.toml"
+    ontology_dir: Path = ONTOLOGY_DIR
+    queries_dir: Path = QUERIES_DIR
+    shapes_dir: Path = SHAPES_DIR
+    #: Seconds a SPARQL query may run before it is stopped (server).
+    query_timeout: float = 10.0
+    #: Most result rows a SELECT returns through the server before it says it truncated.
+    max_rows: int = 10000
+    #: Largest SPARQL request body accepted, in bytes.
+    max_body_bytes: int = 1_000_000
+    #: Bearer token that enables SPARQL Update at /update (unset: updates are refused).
+    update_token: str | None = None
+    #: Hosts SERVICE may call and URLs LOAD may fetch (empty: none).
+    service_allowlist: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not self.base_iri.endswith(("/", "#")):
+            object.__setattr__(self, "base_iri", self.base_iri + "/")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from ``BUDGETKG_*`` variables; keyword overrides (CLI options) win when not None."""
+        e = dict(os.environ if env is None else env)
+        s = cls(
+            store=e.get("BUDGETKG_STORE") or cls.store,
+            base_iri=e.get("BUDGETKG_BASE_IRI") or DEFAULT_BASE_IRI,
+            manifest=Path(e["BUDGETKG_MANIFEST"]) if e.get("BUDGETKG_MANIFEST") else SEEDS_DIR / "manifest.toml",
+            query_timeout=_float(e, "BUDGETKG_QUERY_TIMEOUT", 10.0),
+            max_rows=_int(e, "BUDGETKG_MAX_ROWS", 10000),
+            max_body_bytes=_int(e, "BUDGETKG_MAX_BODY_BYTES", 1_000_000),
+            update_token=e.get("BUDGETKG_UPDATE_TOKEN") or None,
+            service_allowlist=tuple(x for x in (e.get("BUDGETKG_SERVICE_ALLOWLIST") or "").split(",") if x),
+        )
+        chosen = {k: v for k, v in overrides.items() if v is not None}
+        return replace(s, **chosen) if chosen else s

@@ -1,0 +1,165 @@
+"""The embedded Oxigraph store, with atomic per-document graph replacement.
+
+A document graph is replaced in one transaction: new content is written to a staging graph
+(one transaction), then a single SPARQL ``MOVE`` swaps it in (another). A crash between the two
+leaves the old graph intact and a staging graph that the next writer removes. Queries name
+their default graph explicitly (all published graphs), so staging content is never visible.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from pyoxigraph import (
+    DefaultGraph,
+    NamedNode,
+    Quad,
+    QueryBoolean,
+    QuerySolutions,
+    QueryTriples,
+    RdfFormat,
+    Store,
+    Variable,
+    serialize,
+)
+
+from .errors import QueryError, StoreError
+
+STAGING_PREFIX = "urn:budgetkg:staging:"
+
+QueryResult = QuerySolutions | QueryBoolean | QueryTriples
+
+
+class KGStore:
+    """A budgetkg store: an embedded pyoxigraph store at ``path`` (``None``: in memory)."""
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+        self.path = Path(path) if path is not None else None
+        self.read_only = read_only
+        try:
+            if self.path is None:
+                self.store = Store()
+            elif read_only:
+                if not self.path.exists():
+                    raise StoreError(f"no store at {self.path}: run 'budgetkg build' first")
+                self.store = Store.read_only(str(self.path))
+            else:
+                self.path.mkdir(parents=True, exist_ok=True)
+                self.store = Store(str(self.path))
+        except OSError as exc:
+            hint = " (is another budgetkg process writing to it?)" if "lock" in str(exc).lower() else ""
+            raise StoreError(f"cannot open store at {self.path}: {exc}{hint}") from None
+        self._graphs: list[NamedNode] | None = None
+        if not read_only:
+            self.drop_staging()
+
+    # -- graphs ------------------------------------------------------------------------
+    def graphs(self) -> list[NamedNode]:
+        """Published named graphs (staging graphs excluded), sorted by IRI."""
+        if self._graphs is None:
+            self._graphs = sorted(
+                (g for g in self.store.named_graphs() if isinstance(g, NamedNode)
+                 and not g.value.startswith(STAGING_PREFIX)),
+                key=lambda g: g.value,
+            )
+        return self._graphs
+
+    def has_graph(self, graph: NamedNode) -> bool:
+        return self.store.contains_named_graph(graph)
+
+    def drop_staging(self) -> int:
+        """Remove staging graphs a crashed writer left behind; returns how many."""
+        stale = [g for g in self.store.named_graphs() if isinstance(g, NamedNode)
+                 and g.value.startswith(STAGING_PREFIX)]
+        for g in stale:
+            self.store.remove_graph(g)
+        if stale:
+            self._graphs = None
+        return len(stale)
+
+    def staging_graph(self) -> NamedNode:
+        return NamedNode(STAGING_PREFIX + uuid.uuid4().hex)
+
+    def write_new(self, graph: NamedNode, quads: Iterable[Quad]) -> None:
+        """Create ``graph`` holding ``quads`` (already in ``graph``) in one transaction."""
+        self._check_writable()
+        if self.store.contains_named_graph(graph):
+            raise StoreError(f"graph {graph.value} exists already: stage and swap it instead")
+        try:
+            self.store.extend(quads)
+            self.store.add_graph(graph)
+        except OSError as exc:
+            raise StoreError(f"writing graph {graph.value} failed: {exc}") from None
+        finally:
+            self._graphs = None
+
+    def stage(self, quads: Iterable[Quad]) -> None:
+        """Write quads that are in a staging graph (see :meth:`staging_graph`), in one transaction."""
+        self._check_writable()
+        try:
+            self.store.extend(quads)
+        except OSError as exc:
+            raise StoreError(f"writing a staging graph failed: {exc}") from None
+
+    def swap(self, graph: NamedNode, staging: NamedNode) -> None:
+        """Replace ``graph`` by the content of ``staging`` in one transaction (SPARQL ``MOVE``)."""
+        self._check_writable()
+        try:
+            self.store.update(f"MOVE SILENT GRAPH <{staging.value}> TO GRAPH <{graph.value}>")
+            self.store.add_graph(graph)
+        except OSError as exc:
+            raise StoreError(f"swapping in graph {graph.value} failed: {exc}") from None
+        finally:
+            self._graphs = None
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreError("the store is open read-only")
+
+    def remove_graph(self, graph: NamedNode) -> bool:
+        if not self.store.contains_named_graph(graph):
+            return False
+        self.store.remove_graph(graph)
+        self._graphs = None
+        return True
+
+    def flush(self) -> None:
+        if not self.read_only and self.path is not None:
+            self.store.flush()
+
+    # -- reading ----------------------------------------------------------------------
+    def query(self, sparql: str, *, name: str = "query", substitutions: dict[str, object] | None = None,
+              union: bool = True) -> QueryResult:
+        """Run SPARQL with the union of published graphs as default graph.
+
+        ``substitutions`` binds variables safely (``{"unit": NamedNode(...)}``), never by text.
+        """
+        subs = {Variable(k): v for k, v in (substitutions or {}).items()} if substitutions else None
+        try:
+            if union:
+                graphs = self.graphs()
+                return self.store.query(sparql, default_graph=graphs or [DefaultGraph()], substitutions=subs)
+            return self.store.query(sparql, substitutions=subs)
+        except SyntaxError as exc:
+            raise QueryError(name, f"syntax error: {exc}") from None
+        except OSError as exc:
+            raise QueryError(name, f"store error: {exc}") from None
+
+    def quads(self, graph: NamedNode | None = None) -> Iterator[Quad]:
+        """Quads of one graph, or of every published graph."""
+        if graph is not None:
+            yield from self.store.quads_for_pattern(None, None, None, graph)
+            return
+        for g in self.graphs():
+            yield from self.store.quads_for_pattern(None, None, None, g)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.quads())
+
+    def dump_sorted_nquads(self, graph: NamedNode | None = None) -> bytes:
+        """Published content as N-Quads, lines sorted: byte-identical for identical content."""
+        data = serialize(self.quads(graph), format=RdfFormat.N_QUADS) or b""
+        lines = sorted(line for line in data.split(b"\n") if line)
+        return b"\n".join(lines) + (b"\n" if lines else b"")
