@@ -11,7 +11,7 @@ import gzip
 import io
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -47,14 +47,14 @@ StoreOpt = Annotated[str | None, typer.Option("--store", help="Store folder (env
 BaseOpt = Annotated[str | None, typer.Option("--base-iri", help="Base IRI of minted data (env BUDGETKG_BASE_IRI).")]
 
 
-class TableFormat(str, Enum):
+class TableFormat(StrEnum):
     table = "table"
     csv = "csv"
     tsv = "tsv"
     json = "json"
 
 
-class GraphFormat(str, Enum):
+class GraphFormat(StrEnum):
     nquads = "nquads"
     trig = "trig"
     turtle = "turtle"
@@ -108,7 +108,8 @@ def _emit_rows(header: list[str], rows: list[list[str]], fmt: TableFormat, title
 
 @app.command()
 def build(
-    files: Annotated[list[Path] | None, typer.Argument(help="Documents to build (default: every manifest entry).")] = None,
+    files: Annotated[list[Path] | None,
+                     typer.Argument(help="Documents to build (default: every manifest entry).")] = None,
     store: StoreOpt = None,
     base_iri: BaseOpt = None,
     manifest: Annotated[Path | None, typer.Option(help="Source manifest (env BUDGETKG_MANIFEST).")] = None,

@@ -138,7 +138,8 @@ def tokenize(text: str, path: str) -> tuple[list[Title | Cell], list[ParseWarnin
             last_cell = None
             continue
         if last_cell is None:
-            warnings.append(ParseWarning(path, no, "stray-text", f"text outside any table cell ignored: {stripped[:40]!r}"))
+            warnings.append(ParseWarning(path, no, "stray-text",
+                                         f"text outside any table cell ignored: {stripped[:40]!r}"))
             continue
         piece = re.sub(r"[\t ]*\t[\t ]*", " ", stripped).strip()
         last_cell.text = f"{last_cell.text}\n{piece}" if last_cell.text else piece
@@ -294,7 +295,7 @@ def _indicators(cur: _Cursor, width: int, path: str, year: int | None,
         rows_cells = rows_cells[:-1]
     if len(rows_cells) % width:
         leftover = rows_cells[len(rows_cells) - len(rows_cells) % width]
-        names = "一级指标, 二级指标, 三级指标, 绩效指标描述, 指标值" if width == 5 else "一级指标, 二级指标, 三级指标, 指标值"
+        names = "一级指标, 二级指标, 三级指标, " + ("绩效指标描述, 指标值" if width == 5 else "指标值")
         raise SourceParseError(path, leftover.start, f"indicator rows of {width} cells ({names})",
                                f"{len(rows_cells)} cells, {len(rows_cells) % width} left over from {leftover.text!r}")
     out: list[Indicator] = []
@@ -421,7 +422,8 @@ def _special_bond(table: _Table, path: str, no: int, year: int | None,
                   warnings: list[ParseWarning]) -> ProjectRecord:
     cur = _Cursor(table, path)
     fields: dict[str, Cell] = {}
-    labels = ("项目性质", "项目编号", "项目单位", "主管部门", "计划开工时间", "计划竣工时间", "项目实施周期", "收益实现时间")
+    labels = ("项目性质", "项目编号", "项目单位", "主管部门",
+              "计划开工时间", "计划竣工时间", "项目实施周期", "收益实现时间")
     while not cur.at("项目资金来源及落实情况"):
         cur.skip_empty()
         cell = cur.take("'项目资金来源及落实情况' (the funding table)")
@@ -436,8 +438,8 @@ def _special_bond(table: _Table, path: str, no: int, year: int | None,
     if nature_text and code_text and _CODE_LIKE.match(normalize_text(nature_text)) and not _CODE_LIKE.match(
             normalize_text(code_text)):
         warnings.append(ParseWarning(path, nature.start if nature else 0, "swapped-fields",
-                                     f"项目性质 and 项目编号 are swapped in the source ({nature_text!r} / {code_text!r});"
-                                     " read as 项目编号 and 项目性质"))
+                                     f"项目性质 and 项目编号 are swapped in the source "
+                                     f"({nature_text!r} / {code_text!r}); read as 项目编号 and 项目性质"))
         nature_text, code_text = code_text, nature_text
     unit_cell = fields.get("项目单位")
     if unit_cell is None or not (m := _UNIT_CELL.match(unit_cell.label)):
@@ -462,7 +464,8 @@ def _special_bond(table: _Table, path: str, no: int, year: int | None,
     period = fields.get("项目实施周期")
     bond = BondDetails(
         project_code=code_text, nature=nature_text,
-        supervising_code=dm["code"] if dm else None, supervising_name=dept.text.strip()[3:].strip() if dm and dept else None,
+        supervising_code=dm["code"] if dm else None,
+        supervising_name=dept.text.strip()[3:].strip() if dm and dept else None,
         planned_start=_date(fields.get("计划开工时间"), path, "计划开工时间"),
         planned_end=_date(fields.get("计划竣工时间"), path, "计划竣工时间"),
         period_years=_dec(period.label) if period else None,

@@ -279,7 +279,6 @@ def document_quads(parsed: ParsedDocument, iris: Iris, manifest: Manifest | None
     g = graph or iris.graph(src.file)
     e = _Emitter(g)
     doc = iris.document(src.file)
-    year = _int(src.budget_year)
     year_lit = Literal(str(src.budget_year), datatype=_GYEAR)
 
     e.add(doc, _TYPE, BK.SourceDocument)
