@@ -11,7 +11,9 @@ Header lines (grlc/datasette style)::
 A parameter is ``#+ param: <name> <type> [<default>] | <description>`` with type one of
 ``iri string integer decimal boolean date``; it binds the variable ``?<name>`` through pyoxigraph
 ``substitutions=`` (never string formatting), so the variable must appear in the SELECT
-projection. A default of ``-`` means "no default": the parameter is required.
+projection. A default of ``-`` means "no default": the parameter is required; ``""`` is the
+empty string, the way to make a filter optional (``FILTER(?dept = "" || …)``). Do not test a
+parameter with ``BOUND()``: pyoxigraph reports substituted variables as unbound there.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class Param:
 
     def bind(self, raw: str | None, query: str) -> NamedNode | Literal | None:
         """The RDF term for a raw parameter value (``None``: use the default)."""
-        value = self.default if raw is None or raw == "" else raw
+        value = self.default if raw is None else raw
         if value is None:
             raise QueryError(query, f"parameter {self.name!r} ({self.type}) is required")
         try:
@@ -113,6 +115,8 @@ def parse_header(name: str, path: Path, text: str) -> NamedQuery:
                 raise QueryError(name, f"{path.name}:{n}: param must be '<name> <type> [default] | description'"
                                  f" with type in {', '.join(PARAM_TYPES)}")
             default = parts[2] if len(parts) == 3 and parts[2] != "-" else None
+            if default == '""':
+                default = ""
             if parts[0] not in re.findall(r"[?$]([A-Za-z_][A-Za-z0-9_]*)", text):
                 raise QueryError(name, f"{path.name}:{n}: parameter {parts[0]!r} is not a variable of the query")
             params.append(Param(parts[0], parts[1], default, desc.strip()))

@@ -1,0 +1,34 @@
+"""Shared fixtures: settings, the manifest, and a store built once from the bundled seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kg.build import build
+from kg.settings import Settings
+from kg.sources import Manifest, load_manifest
+from kg.store import KGStore
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings.from_env(env={})
+
+
+@pytest.fixture(scope="session")
+def manifest(settings: Settings) -> Manifest:
+    return load_manifest(settings.manifest)
+
+
+@pytest.fixture(scope="session")
+def seed_store(settings: Settings, manifest: Manifest) -> KGStore:
+    """An in-memory store holding the ontology and the five seed documents (read it, don't write)."""
+    store = KGStore(None)
+    build(store, manifest.entries, settings, manifest=manifest)
+    return store

@@ -1,0 +1,222 @@
+"""The build pipeline: converter, store, atomic rebuilds, determinism, stats and provenance."""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pyoxigraph import NamedNode, Quad
+
+from kg.build import ONTOLOGY_GRAPH, build
+from kg.errors import BudgetKGError, SourceParseError
+from kg.namespaces import BK
+from kg.settings import Settings
+from kg.sources import load_manifest
+from kg.stats import compute
+from kg.store import STAGING_PREFIX, KGStore
+
+SEED_COUNTS = {  # document → (projects, indicators, budget units, 预算数 total in 万元), checked by hand
+    "000_98710193955fe7ef.txt": (3, 42, 1, "676.00"),  # 64 + 350 + 262
+    "001_93173bd42f6175ea.txt": (7, 42, 1, "805.90"),
+    "002_46a6982900848d6f.txt": (3, 30, 1, "111.30"),  # 47.30 + 14 + 50
+    "003_94c10425b25a6e8c.txt": (4, 48, 1, "614.50"),
+    "004_5346273e88d8e34b.txt": (121, 1022, 14, "40466.91"),
+}
+
+
+def copy_seeds(tmp: Path, manifest_src: Path) -> Path:
+    """A private copy of the seeds and manifest, for tests that change a document."""
+    dest = tmp / "seeds"
+    shutil.copytree(manifest_src.parent, dest, ignore=shutil.ignore_patterns("*.md"))
+    return dest / "manifest.toml"
+
+
+def rows(result) -> list[dict[str, str]]:
+    names = [v.value for v in result.variables]
+    return [{n: (s[n].value if s[n] is not None else None) for n in names} for s in result]
+
+
+def test_stats_per_document_and_overall(seed_store: KGStore) -> None:
+    s = compute(seed_store)
+    got = {d.document: (d.projects, d.indicators, d.budget_units, d.budget_wanyuan) for d in s.documents}
+    assert got == SEED_COUNTS
+    assert s.projects == 138 and s.indicators == 1184
+    assert s.budget_wanyuan == "42674.61"
+    assert s.budget_units == 18 and s.departments == 3 and s.agencies == 21
+
+
+def test_every_term_used_is_declared_in_the_ontology(seed_store: KGStore) -> None:
+    used = rows(seed_store.query("""
+        SELECT DISTINCT ?t WHERE {
+          { ?s ?t ?o } UNION { ?s a ?t }
+          FILTER(STRSTARTS(STR(?t), "https://budgetkg.example.org/def/"))
+        }"""))
+    declared = {r["t"] for r in rows(seed_store.store.query(
+        "SELECT ?t WHERE { ?t <http://www.w3.org/2000/01/rdf-schema#label> ?l }",
+        default_graph=ONTOLOGY_GRAPH))}
+    missing = sorted(r["t"] for r in used if r["t"] not in declared)
+    assert not missing, f"terms used by the converter but not declared: {missing}"
+
+
+def test_every_concept_used_is_in_its_scheme(seed_store: KGStore) -> None:
+    bad = rows(seed_store.query("""
+        PREFIX bk: <https://budgetkg.example.org/def/>
+        PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+        SELECT DISTINCT ?c WHERE {
+          ?s bk:level1|bk:level2|bk:fundingSource|bk:paymentTranche|bk:comparator|bk:valueKind|bk:goalKind ?c .
+          FILTER NOT EXISTS { ?c skos:inScheme ?scheme }
+        }"""))
+    assert bad == []
+
+
+def test_level1_carried_down_and_both_cost_placements(seed_store: KGStore) -> None:
+    r = rows(seed_store.query("""
+        PREFIX bk: <https://budgetkg.example.org/def/>
+        SELECT ?l1 ?l2 (COUNT(*) AS ?n) WHERE { ?i bk:level1 ?l1 . ?i bk:level2 ?l2 .
+          FILTER(?l2 IN (<https://budgetkg.example.org/def/category/output-cost>,
+                         <https://budgetkg.example.org/def/category/cost-economic>)) } GROUP BY ?l1 ?l2"""))
+    placements = {(x["l1"].rsplit("/", 1)[1], x["l2"].rsplit("/", 1)[1]) for x in r}
+    assert placements == {("output", "output-cost"), ("cost", "cost-economic")}
+    carried = rows(seed_store.query(
+        "PREFIX bk: <https://budgetkg.example.org/def/> SELECT (COUNT(*) AS ?n) WHERE { ?i bk:level1Carried true }"))
+    assert int(carried[0]["n"]) > 500  # most rows repeat the 一级指标 cell above them
+
+
+def test_provenance_points_at_source_lines(seed_store: KGStore) -> None:
+    r = rows(seed_store.query("""
+        PREFIX bk: <https://budgetkg.example.org/def/>
+        PREFIX prov: <http://www.w3.org/ns/prov#>
+        PREFIX dcterms: <http://purl.org/dc/terms/>
+        SELECT ?file ?start ?end ?raw WHERE {
+          ?i a bk:Indicator ; bk:indicatorName "系统故障响应时间"@zh ; bk:lineStart ?start ; bk:lineEnd ?end ;
+             bk:target/bk:rawValue ?raw ; prov:wasDerivedFrom/dcterms:identifier ?file }"""))
+    assert r == [{"file": "000_98710193955fe7ef.txt", "start": "67", "end": "70", "raw": "≤8小时"}]
+    lines = (Path(__file__).parent.parent / "seeds" / r[0]["file"]).read_text(encoding="utf-8").split("\n")
+    assert lines[69] == "\t≤8小时"  # line 70, 1-based
+    missing = rows(seed_store.query("""
+        PREFIX bk: <https://budgetkg.example.org/def/>
+        PREFIX prov: <http://www.w3.org/ns/prov#>
+        SELECT (COUNT(?x) AS ?n) WHERE { { ?x a bk:Project } UNION { ?x a bk:Indicator } UNION { ?x a bk:Goal }
+          FILTER NOT EXISTS { ?x prov:wasDerivedFrom ?d ; bk:lineStart ?s ; bk:lineEnd ?e } }"""))
+    assert missing[0]["n"] == "0"
+
+
+def test_special_bond_project(seed_store: KGStore) -> None:
+    r = rows(seed_store.query("""
+        PREFIX bk: <https://budgetkg.example.org/def/>
+        SELECT ?code ?nature ?start ?total ?rate ?arrived WHERE {
+          ?p a bk:SpecialBondProject ; bk:projectCode ?code ; bk:projectNature ?nature ; bk:plannedStart ?start ;
+             bk:totalFunding/bk:amountInYuan ?total ; bk:hasFundingAllocation ?f .
+          ?f bk:fundingSource <https://budgetkg.example.org/def/funding/special-bond> ;
+             bk:interestRatePercent ?rate ; bk:receivedOn ?arrived }"""))
+    assert r == [{"code": "12000023P04411210005P", "nature": "续建项目", "start": "2023-04-01",
+                  "total": "70000000", "rate": "3.04", "arrived": "2023-12-08"}]
+
+
+def test_budget_amounts_carry_currency(seed_store: KGStore) -> None:
+    r = rows(seed_store.query("""
+        PREFIX bk: <https://budgetkg.example.org/def/>
+        PREFIX qudt: <http://qudt.org/schema/qudt/>
+        SELECT ?v ?unit ?yuan WHERE { ?p bk:budgetUnitCode "325220" ; bk:tableNumber 1 ;
+          bk:budget [ qudt:numericValue ?v ; qudt:unit ?unit ; bk:amountInYuan ?yuan ] }"""))
+    assert r == [{"v": "64", "unit": "https://budgetkg.example.org/def/unit/TenThousandCNY", "yuan": "640000"}]
+
+
+def test_rebuild_is_deterministic_and_base_iri_configurable(tmp_path: Path, settings: Settings, manifest) -> None:
+    a, b = KGStore(tmp_path / "a"), KGStore(None)
+    build(a, manifest.entries, settings, manifest=manifest)
+    build(b, manifest.entries, settings, manifest=manifest)
+    build(b, manifest.entries, settings, manifest=manifest)  # a rebuild over itself
+    assert a.dump_sorted_nquads() == b.dump_sorted_nquads()
+    other = KGStore(None)
+    build(other, manifest.entries[:1], Settings(base_iri="http://data.example.gov.cn/budget"), manifest=manifest)
+    dump = other.dump_sorted_nquads().decode()
+    assert "<http://data.example.gov.cn/budget/project/2025/325220/" in dump
+    assert "budgetkg.example.org/id/" not in dump
+
+
+def test_failed_build_leaves_store_unchanged(tmp_path: Path, settings: Settings) -> None:
+    manifest_path = copy_seeds(tmp_path, settings.manifest)
+    man = load_manifest(manifest_path)
+    store = KGStore(tmp_path / "store")
+    build(store, man.entries, settings, manifest=man)
+    before = store.dump_sorted_nquads()
+    # a check that rejects the fourth document, after three were staged
+    seen = []
+
+    def reject_fourth(parsed, quads):
+        seen.append(parsed.source.file)
+        if len(seen) == 4:
+            raise SourceParseError(parsed.source.file, 1, "a document the check accepts", "a rejected one")
+
+    with pytest.raises(BudgetKGError):
+        build(store, man.entries, settings, manifest=man, check=reject_fourth)
+    assert store.dump_sorted_nquads() == before
+    assert not [g for g in store.store.named_graphs() if g.value.startswith(STAGING_PREFIX)]
+    # a document that became unreadable: the error names file and line; nothing changes
+    broken = Path(man.entries[2].path)
+    text = broken.read_text(encoding="utf-8").split("\n")
+    text[9] = "\tabc"  # line 10 is the 预算数 amount of the first table
+    broken.write_text("\n".join(text), encoding="utf-8")
+    with pytest.raises(SourceParseError) as exc:
+        build(store, man.entries, settings, manifest=man)
+    assert (exc.value.path, exc.value.line) == (broken.name, 10)
+    assert store.dump_sorted_nquads() == before
+
+
+def test_rebuild_replaces_a_document_completely(tmp_path: Path, settings: Settings) -> None:
+    man = load_manifest(copy_seeds(tmp_path, settings.manifest))
+    store = KGStore(None)
+    build(store, man.entries, settings, manifest=man)
+    doc = Path(man.entries[0].path)
+    doc.write_text(doc.read_text(encoding="utf-8").replace("\t64.00", "\t65.00"), encoding="utf-8")
+    report = build(store, man.entries[:1], settings, manifest=man)
+    assert report.documents[0].replaced
+    r = rows(store.query("""PREFIX bk: <https://budgetkg.example.org/def/>
+        SELECT ?y WHERE { ?p bk:budgetUnitCode "325220" ; bk:tableNumber 1 ; bk:budget/bk:amountInYuan ?y }"""))
+    assert r == [{"y": "650000"}]  # the old 640000 is gone, not kept beside it
+    assert compute(store).projects == 138
+
+
+def test_store_reopens_and_cleans_stale_staging(tmp_path: Path, settings: Settings, manifest) -> None:
+    store = KGStore(tmp_path / "s")
+    build(store, manifest.entries[:2], settings, manifest=manifest)
+    before = store.dump_sorted_nquads()
+    stale = store.staging_graph()  # what a writer killed between staging and swap leaves behind
+    store.stage([Quad(stale, BK.x, NamedNode("http://x"), stale)])
+    del store
+    reopened = KGStore(tmp_path / "s")
+    assert reopened.dump_sorted_nquads() == before
+    assert not [g for g in reopened.store.named_graphs() if g.value.startswith(STAGING_PREFIX)]
+
+
+def test_agencies_are_described_once(seed_store: KGStore) -> None:
+    r = rows(seed_store.query("""PREFIX bk: <https://budgetkg.example.org/def/>
+        PREFIX org: <http://www.w3.org/ns/org#>
+        SELECT ?d (COUNT(*) AS ?n) WHERE { ?u org:subOrganizationOf ?d } GROUP BY ?d ORDER BY ?d"""))
+    assert [(x["d"].rsplit("/", 1)[1], x["n"]) for x in r] == [("325", "2"), ("326", "2"), ("341", "14")]
+    labels = rows(seed_store.query("""PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+        SELECT ?l WHERE { <https://budgetkg.example.org/id/agency/341> rdfs:label ?l }"""))
+    assert labels == [{"l": "天津市公安局"}]  # stated by the documents; 325 and 326 stay unnamed
+    assert rows(seed_store.query("""PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+        SELECT ?l WHERE { <https://budgetkg.example.org/id/agency/325> rdfs:label ?l }""")) == []
+
+
+def test_funding_source_and_tranches_from_names(seed_store: KGStore) -> None:
+    r = rows(seed_store.query("""PREFIX bk: <https://budgetkg.example.org/def/>
+        PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+        SELECT ?fund ?year ?tranche ?pct WHERE { ?p rdfs:label "法制总队信息化运维经费50%款项-2023中央"@zh ;
+          bk:fundingSource ?fund ; bk:fundYear ?year ; bk:paymentTranche ?tranche ; bk:tranchePercent ?pct }"""))
+    assert r == [{"fund": "https://budgetkg.example.org/def/funding/central", "year": "2023",
+                  "tranche": "https://budgetkg.example.org/def/tranche/partial", "pct": "50"}]
+
+
+def test_total_budget_equals_sum_of_table_amounts(manifest) -> None:
+    from kg.build import parse_document
+
+    for entry in manifest.entries:
+        parsed = parse_document(entry)
+        total = sum((r.budget or Decimal(0) for r in parsed.records), Decimal(0))
+        assert f"{total:.2f}" == SEED_COUNTS[entry.file][3]

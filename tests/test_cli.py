@@ -1,0 +1,130 @@
+"""The budgetkg command line, run as a user would (typer's runner, a store in a temp folder)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from pyoxigraph import RdfFormat, parse
+from typer.testing import CliRunner
+
+from budgetkg.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    store = tmp_path_factory.mktemp("cli") / "store"
+    result = runner.invoke(app, ["build", "--store", str(store), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return store
+
+
+def test_help_lists_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for cmd in ("build", "stats", "query", "export", "queries", "parse"):
+        assert cmd in result.output
+
+
+def test_stats_json(built: Path) -> None:
+    result = runner.invoke(app, ["stats", "--store", str(built), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["projects"], data["indicators"], data["agencies"], data["budget_wanyuan"]) == (138, 1184, 21,
+                                                                                             "42674.61")
+    assert {d["document"]: d["projects"] for d in data["documents"]}["004_5346273e88d8e34b.txt"] == 121
+
+
+def test_stats_from_environment_variable(built: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BUDGETKG_STORE", str(built))
+    result = runner.invoke(app, ["stats", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "(all),138,1184,18,42674.61"
+
+
+def test_query_formats(built: Path) -> None:
+    q = "SELECT ?name WHERE { ?p a bk:Project ; rdfs:label ?name ; bk:budgetUnitCode '325220' } ORDER BY ?name"
+    csv_out = runner.invoke(app, ["query", q, "--store", str(built), "--format", "csv"])
+    assert csv_out.exit_code == 0, csv_out.output
+    assert csv_out.stdout.splitlines() == ["name", "市建设工程安全质量监督总站业务管理工作经费", "建设工程执法检查",
+                                           "建设工程视频监控智能平台运行维护"]
+    js = runner.invoke(app, ["query", q, "--store", str(built), "--format", "json"])
+    assert len(json.loads(js.stdout)["results"]["bindings"]) == 3
+    ask = runner.invoke(app, ["query", "ASK { ?p a bk:SpecialBondProject }", "--store", str(built)])
+    assert ask.stdout.strip() == "true"
+
+
+def test_named_query_with_param(built: Path) -> None:
+    result = runner.invoke(app, ["query", "budget_by_agency", "-p", "department=325", "--store", str(built),
+                                 "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4 and all(line.startswith("325,325") for line in lines[1:])
+
+
+def test_bad_query_is_a_usage_error(built: Path) -> None:
+    result = runner.invoke(app, ["query", "SELECT WHERE {", "--store", str(built)])
+    assert result.exit_code == 2
+    assert "syntax error" in result.output
+    unknown = runner.invoke(app, ["query", "no_such_query", "--store", str(built)])
+    assert unknown.exit_code == 2 and "no named query" in unknown.output
+
+
+def test_export_gzip_round_trips(built: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dump.nq.gz"
+    result = runner.invoke(app, ["export", "--store", str(built), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    quads = list(parse(gzip.decompress(out.read_bytes()), format=RdfFormat.N_QUADS))
+    stats = json.loads(runner.invoke(app, ["stats", "--store", str(built), "--format", "json"]).stdout)
+    assert len(quads) == stats["quads"]
+    ttl = runner.invoke(app, ["export", "--store", str(built), "--format", "turtle",
+                              "--graph", "https://budgetkg.example.org/id/graph/000_98710193955fe7ef"])
+    assert ttl.exit_code == 0
+    in_graph = [q for q in quads if q.graph_name.value.endswith("/graph/000_98710193955fe7ef")]
+    assert len(list(parse(ttl.stdout_bytes, format=RdfFormat.TURTLE))) == len(in_graph) > 1000
+
+
+def test_bad_file_exits_2_names_line_and_keeps_store(built: Path, tmp_path: Path) -> None:
+    before = runner.invoke(app, ["export", "--store", str(built)]).stdout_bytes
+    bad = tmp_path / "notes.txt"
+    bad.write_text("会议纪要\n这不是绩效目标表。\n", encoding="utf-8")
+    result = runner.invoke(app, ["build", str(bad), "--year", "2025", "--store", str(built)])
+    assert result.exit_code == 2
+    assert "notes.txt:1: expected a performance-target table" in result.output
+    assert "the store was not changed" in result.output
+    assert runner.invoke(app, ["export", "--store", str(built)]).stdout_bytes == before
+
+
+def test_file_outside_manifest_needs_year(tmp_path: Path) -> None:
+    src = Path(__file__).parent.parent / "seeds" / "002_46a6982900848d6f.txt"
+    copy = tmp_path / "extra.txt"
+    copy.write_bytes(src.read_bytes())
+    store = tmp_path / "store"
+    no_year = runner.invoke(app, ["build", str(copy), "--store", str(store)])
+    assert no_year.exit_code == 2 and "--year" in no_year.output
+    ok = runner.invoke(app, ["build", str(copy), "--year", "2025", "--store", str(store), "--format", "json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["documents"][0]["projects"] == 3
+
+
+def test_locked_store_is_a_clear_error(tmp_path: Path) -> None:
+    from kg.store import KGStore
+
+    store = tmp_path / "locked"
+    holder = KGStore(store)  # this process holds the write lock
+    result = runner.invoke(app, ["build", "--store", str(store), "--quiet"])
+    assert result.exit_code == 2
+    assert "cannot open store" in result.output
+    del holder
+
+
+def test_parse_prints_records(tmp_path: Path) -> None:
+    src = Path(__file__).parent.parent / "seeds" / "000_98710193955fe7ef.txt"
+    result = runner.invoke(app, ["parse", str(src), "--year", "2025"])
+    assert result.exit_code == 0
+    records = json.loads(result.stdout)
+    assert [r["budget"] for r in records] == ["64.00", "350.00", "262.00"]
