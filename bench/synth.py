@@ -55,6 +55,8 @@ LATER_GOAL_COMMA_RATE = 0.05  # "2、" instead of "2." for a goal after the firs
 REAL_NOUN_RATE = 0.5  # project base noun taken whole (else modifier + head recombined)
 THEME_RATE = 0.6  # each table leans on one seed table: its goals, use and rows with this probability
 THEME_NOUN_RATE = 0.25  # … and its project noun with this one
+UNIT_PREFIX_RATE = 0.5  # a synthetic unit's own short name as the prefix of a project name that has one
+UNIT_PREFIX_BARE_RATE = 0.4  # … and before a noun that had no prefix in its seed name
 OWN_LINEAGE_RATE = 0.8  # name parts taken from the table's own department (else from any)
 TABLES_PER_UNIT = 10
 
@@ -209,6 +211,7 @@ def split_name(name: str) -> tuple[str, str, str]:
 
 
 Row = tuple[str, str, str, int]  # 三级指标, 绩效指标描述, 指标值, seed year
+Noun = tuple[str, int, bool]  # a project noun, its seed year, whether the seed name had a prefix before it
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +219,7 @@ class Theme:
     """One seed table's content, which a synthetic table draws on for coherence."""
 
     lineage: str
-    noun: Text
+    noun: Noun
     goals: list[Text]
     use: Text | None
     rows: dict[tuple[str, str], list[Row]]
@@ -246,8 +249,8 @@ class SeedStats:
     whole_budget_share: float
     prefixes: dict[str, Weighted[Text]]
     suffixes: dict[str, Weighted[Text]]
-    nouns: dict[str, list[Text]]
-    modifiers: dict[str, list[Text]]
+    nouns: dict[str, list[Noun]]
+    modifiers: dict[str, list[Noun]]
     heads: list[str]
     untitled: dict[str, float]  # per style
     goal_tabs: dict[str, float]  # per style: goal lines with trailing tab runs
@@ -255,8 +258,8 @@ class SeedStats:
     bond_year: int
     bond_bases: list[Text]
     bond_suffix: Text
-    all_nouns: list[Text] = field(default_factory=list)
-    all_modifiers: list[Text] = field(default_factory=list)
+    all_nouns: list[Noun] = field(default_factory=list)
+    all_modifiers: list[Noun] = field(default_factory=list)
 
 
 def _seed_files() -> list[tuple[Path, int, str]]:
@@ -290,8 +293,8 @@ def load_stats() -> SeedStats:
     budgets: list[int] = []
     prefixes: dict[str, Counter[Text]] = {}
     suffixes: dict[str, Counter[Text]] = {}
-    nouns: dict[str, list[Text]] = {}
-    modifiers: dict[str, list[Text]] = {}
+    nouns: dict[str, list[Noun]] = {}
+    modifiers: dict[str, list[Noun]] = {}
     heads: list[str] = []
     style_tables: Counter[str] = Counter()
     style_untitled: Counter[str] = Counter()
@@ -347,15 +350,16 @@ def load_stats() -> SeedStats:
             if rec.budget is not None:
                 budgets.append(int(rec.budget * 100))
             prefix, noun, suffix = split_name(rec.name)
-            prefixes.setdefault(lineage, Counter())[(prefix, year)] += 1
+            if prefix:
+                prefixes.setdefault(lineage, Counter())[(prefix, year)] += 1
             suffixes.setdefault(lineage, Counter())[(suffix, year)] += 1
-            nouns.setdefault(lineage, []).append((noun, year))
+            nouns.setdefault(lineage, []).append((noun, year, bool(prefix)))
             use = (rec.use_of_funds, year) if rec.use_of_funds and "绩效目标表" not in rec.use_of_funds else None
             themes.setdefault(lineage, []).append(
-                Theme(lineage, (noun, year), [(b, year) for b in bodies], use, own_rows))
+                Theme(lineage, (noun, year, bool(prefix)), [(b, year) for b in bodies], use, own_rows))
             head = next((h for h in _HEADS if noun.endswith(h) and len(noun) - len(h) >= 2), None)
             if head:
-                modifiers.setdefault(lineage, []).append((noun[: -len(head)], year))
+                modifiers.setdefault(lineage, []).append((noun[: -len(head)], year, bool(prefix)))
                 heads.append(head)
             if rec.name_info.funding_source in ("general-bond", "special-bond") and rec.name_info.tranche is None:
                 bond_bases.append((prefix + noun, year))
@@ -510,6 +514,7 @@ class _Table:
 
     unit_code: str
     unit_name: str
+    short_name: str | None  # a synthetic unit's name without 天津市(公安局), used as a name prefix
     bond: bool = False
 
 
@@ -534,9 +539,11 @@ class _Generator:
         units = [self.units.take(dep) for _ in range(n_units)]
         counts = self._split(n_tables, [rng.choice(st.unit_sizes) for _ in units])
         plan: list[_Table] = []
+        real = {c for c, _ in st.real_units.get(dep.code, [])}
         for (code, name), count in zip(units, counts, strict=True):
             for _ in range(count):
-                table = _Table(code, name)
+                short = None if code in real else re.sub(r"^天津市(?:公安局)?", "", name)
+                table = _Table(code, name, short)
                 if self.bond_every and self.table_index % self.bond_every == self.bond_every // 2:
                     self.bonds_due += 1
                 self.table_index += 1
@@ -571,10 +578,11 @@ class _Generator:
         used: set[tuple[str, str]] = set()
         for i, table in enumerate(plan):
             theme = self._theme(dep.lineage)
-            name = self._bond_name(table, year, used) if table.bond else None
-            if name is None:
+            if table.bond:
+                name, nonfiscal = self._bond_name(table, year, used), False
+            else:
                 name, nonfiscal = self._project_name(table, dep.lineage, theme, year, used)
-            titled = table.bond or (i == 0 and not style.first_title_bookmark) or rng.random() >= untitled_rate
+            titled = table.bond or i == 0 or rng.random() >= untitled_rate  # every seed starts with a title
             if titled:
                 lead = (" " if style.first_title_bookmark else "   ") if i == 0 else style.between
                 mark = f"[bookmark: {style.bookmark.format(bookmark + i)}]"
@@ -593,7 +601,7 @@ class _Generator:
     def _text(self, text: Text, year: int) -> str:
         return shift_years(text[0], year - text[1])
 
-    def _pick_lineage(self, own: list[Text] | None, every: list[Text]) -> Text:
+    def _pick_lineage(self, own: list[Noun] | None, every: list[Noun]) -> Noun:
         rng = self.rng
         if own and rng.random() < OWN_LINEAGE_RATE:
             return rng.choice(own)
@@ -608,15 +616,23 @@ class _Generator:
     def _project_name(self, table: _Table, lineage: str, theme: Theme, year: int,
                       used: set[tuple[str, str]]) -> tuple[str, bool]:
         st, rng = self.stats, self.rng
-        prefix = self._text(st.prefixes[lineage].pick(rng), year)
         r = rng.random()
         if r < THEME_NOUN_RATE:
-            noun = self._text(theme.noun, year)
+            noun, src, prefixed = theme.noun
         elif r < THEME_NOUN_RATE + (1 - THEME_NOUN_RATE) * REAL_NOUN_RATE or not st.heads:
-            noun = self._text(self._pick_lineage(st.nouns.get(lineage), st.all_nouns), year)
+            noun, src, prefixed = self._pick_lineage(st.nouns.get(lineage), st.all_nouns)
         else:
-            noun = self._text(self._pick_lineage(st.modifiers.get(lineage), st.all_modifiers), year)
+            noun, src, prefixed = self._pick_lineage(st.modifiers.get(lineage), st.all_modifiers)
             noun += rng.choice(st.heads)
+        noun = shift_years(noun, year - src)
+        prefix = ""
+        if prefixed:  # the seed name had a served unit or organisation before this noun: so does this one
+            if table.short_name and rng.random() < UNIT_PREFIX_RATE:
+                prefix = table.short_name
+            elif lineage in st.prefixes:
+                prefix = self._text(st.prefixes[lineage].pick(rng), year)
+        elif table.short_name and rng.random() < UNIT_PREFIX_BARE_RATE:
+            prefix = table.short_name
         suffix = self._text(st.suffixes[lineage].pick(rng), year)
         return self._unique(table, prefix + noun, suffix, used), "非财政" in suffix
 
@@ -715,7 +731,8 @@ class _Generator:
                          shift_years(value, delta)])
         self._fit_costs(rows, budget)
         for row in rows:
-            if row[1] == "数量指标" and rng.random() < 0.5 and (m := _QUANTITY.match(row[4])):
+            m = _QUANTITY.match(row[4]) if row[1] == "数量指标" and rng.random() < 0.5 else None
+            if m and not m.group(3).startswith(("百分", "年", "月")):  # counts only, no shares or dates
                 number = float(m.group(2)) * rng.uniform(0.5, 2.0)
                 text = str(max(1, round(number))) if "." not in m.group(2) else f"{number:.2f}".rstrip("0").rstrip(".")
                 row[4] = f"{m.group(1) or ''}{text}{m.group(3)}"
@@ -781,7 +798,7 @@ class _Generator:
             value = shift_years(ind.value.raw, delta)
             if k == 0 and ind.name == "年付利息金额":
                 value = f"{interest:.2f}".rstrip("0").rstrip(".") + "万元"
-            elif ind.level2 in ("数量指标", "经济效益指标") and (m := _QUANTITY.match(value)):
+            elif ind.level2 in ("数量指标", "经济效益指标") and (m := _QUANTITY.match(value)) and "百分" not in value:
                 value = f"{m.group(1) or ''}{max(1, round(float(m.group(2)) * rng.uniform(0.5, 2.0)))}{m.group(3)}"
             first = "" if ind.level1_carried else ind.level1
             parts.append(f"\n\t{first}\n\t{ind.level2}\n{cell(shift_years(ind.name, delta))}{cell(value)}")

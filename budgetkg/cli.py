@@ -155,8 +155,9 @@ def build(
     kg_store = _open(settings)
     show = not quiet and fmt is TableFormat.table
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, disable=not show or len(entries) < 2, transient=True) as bar:
+        with kg_store, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), console=err, disable=not show or len(entries) < 2,
+                                transient=True) as bar:
             task = bar.add_task("building", total=len(entries))
             report = run_build(kg_store, entries, settings, manifest=man,
                                progress=lambda name, i, n: bar.update(task, completed=i, description=name))
@@ -192,8 +193,8 @@ def stats(
 ) -> None:
     """Projects, indicators, agencies and total budget (万元), per document and overall."""
     settings = _settings(store)
-    kg_store = _open(settings, read_only=True)
-    s = compute(kg_store)
+    with _open(settings, read_only=True) as kg_store:
+        s = compute(kg_store)
     if fmt is TableFormat.json:
         sys.stdout.write(json.dumps(s.as_dict(), ensure_ascii=False, indent=1) + "\n")
         return
@@ -239,9 +240,11 @@ def query(
             prologue = "".join(f"PREFIX {k}: <{v}>\n" for k, v in PREFIXES.items() if f"{k}:" in text
                                and f"PREFIX {k}:" not in text.upper().replace("PREFIX  ", "PREFIX "))
             result = kg_store.query(prologue + text)
+        _print_result(result, fmt)
     except BudgetKGError as exc:
         raise _fail(exc) from None
-    _print_result(result, fmt)
+    finally:
+        kg_store.close()
 
 
 def _print_result(result: object, fmt: str) -> None:
@@ -287,6 +290,7 @@ def export(
     kg_store = _open(settings, read_only=True)
     g = NamedNode(graph) if graph else None
     if g is not None and g not in kg_store.graphs():
+        kg_store.close()
         raise _fail(f"no graph {graph} in the store")
     if fmt is GraphFormat.jsonld:
         import rdflib
@@ -303,6 +307,7 @@ def export(
         triples = (q.triple for q in kg_store.quads(g))
         data = serialize(triples, format=_RDF_FORMATS[fmt.value],
                          **({"prefixes": PREFIXES} if fmt is GraphFormat.turtle else {})) or b""
+    kg_store.close()
     if output is None:
         sys.stdout.buffer.write(data)
         return

@@ -38,6 +38,9 @@ SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 #: 一级指标 categories the tables use. Anything else in that column means the row is misaligned.
 LEVEL1 = ("产出指标", "效益指标", "满意度指标", "成本指标", "偿债指标")
+#: 二级指标 categories that are never 一级: one of them in the 一级 column means a shifted row.
+LEVEL2 = ("数量指标", "质量指标", "时效指标", "经济效益指标", "社会效益指标", "生态效益指标", "可持续影响指标",
+          "服务对象满意度指标", "经济成本指标", "社会成本指标", "生态环境成本指标")
 
 _CELL_LINE = re.compile(r"^[ \u3000\ufeff]*\t")
 _TITLE = re.compile(
@@ -46,6 +49,7 @@ _TITLE = re.compile(
 _UNIT_CELL = re.compile(r"^(?P<code>\d{6})(?P<name>\S.*)$")
 _DEPT_CELL = re.compile(r"^(?P<code>\d{3})(?P<name>\S.*)$")
 _GOAL_NO = re.compile(r"(?:^|(?<=[\n；;。\s]))(?P<no>\d{1,2})\s*[.、．](?!\d)\s*")
+_DOUBLED_FIRST = re.compile(r"^(1\s*[.、．])\s*1\s*[.、．]\s*(?=\D)")
 _AMOUNT = re.compile(r"^-?\d+(?:\.\d+)?$")
 
 
@@ -142,8 +146,12 @@ def tokenize(text: str, path: str) -> tuple[list[Title | Cell], list[ParseWarnin
                                          f"text outside any table cell ignored: {stripped[:40]!r}"))
             continue
         piece = re.sub(r"[\t ]*\t[\t ]*", " ", stripped).strip()
-        last_cell.text = f"{last_cell.text}\n{piece}" if last_cell.text else piece
-        last_cell.lines.append(no)
+        if last_cell.text:
+            last_cell.text = f"{last_cell.text}\n{piece}"
+            last_cell.lines.append(no)
+        else:  # an empty cell whose text starts on a line without a tab: the text's line is this one
+            last_cell.text = piece
+            last_cell.lines = [no]
     return tokens, warnings
 
 
@@ -264,6 +272,8 @@ def split_goals(text: str, lines: list[int], path: str, kind: str) -> list[Goal]
     """
     if not text.strip():
         return []
+    # a doubled first number ("1.1.保障…", "1. 1.督促…", "1.1、…") is one marker, not a sub-item
+    text = _DOUBLED_FIRST.sub(r"\1", text, count=1)
     starts = [m for m in _GOAL_NO.finditer(text)]
     numbered: list[re.Match[str]] = []
     for m in starts:
@@ -307,7 +317,7 @@ def _indicators(cur: _Cursor, width: int, path: str, year: int | None,
         if first.text:
             label = first.label
             if label not in LEVEL1:
-                if not label.endswith("指标"):
+                if not label.endswith("指标") or label in LEVEL2:
                     raise SourceParseError(path, first.start, "a 一级指标 category (" + ", ".join(LEVEL1)
                                            + ") or an empty cell that repeats the one above", first.text)
                 warnings.append(ParseWarning(path, first.start, "unknown-level1",
@@ -496,10 +506,8 @@ def _funding_table(cur: _Cursor, path: str, warnings: list[ParseWarning]) -> tup
     parent: str | None = None
     previous: str | None = None
     for cells in rows.values():
-        while cells and not cells[0].text:
-            cells = cells[1:]
-            if len(cells) <= 6:
-                break
+        if len(cells) > 7 and not cells[0].text:
+            cells = cells[1:]  # the merged 项目资金来源及落实情况 column
         if not any(c.text for c in cells):
             continue
         values, names = cells[-6:], cells[:-6]
@@ -525,7 +533,7 @@ def _funding_table(cur: _Cursor, path: str, warnings: list[ParseWarning]) -> tup
             label=label, parent=parent, amount=amount, rate_percent=_dec(values[1].label),
             share_percent=_dec(values[2].label), received=_dec(values[3].label),
             received_on=_date(values[4], path, "到位时间"), collateral=values[5].text.strip() or None,
-            span=Span(path, cells[0].start, cells[-1].end),
+            span=Span(path, min(c.start for c in cells if c.text), cells[-1].end),
         ))
         if len(texts) < 2:
             previous = label
@@ -535,7 +543,7 @@ def _funding_table(cur: _Cursor, path: str, warnings: list[ParseWarning]) -> tup
 def parse_text(text: str, path: str, budget_year: int | None = None) -> tuple[list[ProjectRecord], list[ParseWarning]]:
     """Parse a whole document's text. Raises :class:`SourceParseError` when it cannot be read."""
     name = Path(path).name
-    tokens, warnings = tokenize(text, name)
+    tokens, warnings = tokenize(text.removeprefix("\ufeff"), name)
     tables = segment(tokens)
     if not tables:
         first = next((i + 1 for i, line in enumerate(text.split("\n")) if line.strip()), 1)

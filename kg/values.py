@@ -222,7 +222,11 @@ def parse_value(raw: str, context_year: int | None = None) -> TargetValue:
     t = normalize_text(raw)
     if not t:
         return TargetValue(raw, "empty")
-    if d := _parse_date(t, raw, context_year):
+    try:
+        d = _parse_date(t, raw, context_year)
+    except ValueError:  # a calendar date that does not exist (year 0000, 2月30日 …)
+        d = None
+    if d is not None:
         return d
     if m := _NUMERIC.match(t):
         pre, trail = m["pre"], m["trail"]

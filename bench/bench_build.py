@@ -1,0 +1,141 @@
+"""Build throughput on a synthetic corpus, next to pyoxigraph's own ``bulk_load`` of the same quads.
+
+    python -m bench.bench_build [--tables 10000] [--tables 100000 …] [--out bench/out]
+
+For each size: generate the corpus (:mod:`bench.synth`), build it with ``kg.build.build`` into a
+fresh on-disk store (parse + convert + atomic per-document writes), dump the resulting N-Quads,
+then time ``pyoxigraph.Store.bulk_load`` of that dump into another fresh store. Each phase runs
+in its own process so peak memory (VmHWM) is per phase. Prints a markdown table with tables/s,
+triples/s and the ratio budgetkg / bulk_load, and writes it to ``<out>/build.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _peak_rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def phase_build(corpus: str, store_dir: str, dump: str) -> dict[str, float]:
+    from kg.build import build
+    from kg.settings import Settings
+    from kg.sources import load_manifest
+    from kg.store import KGStore
+
+    man = load_manifest(Path(corpus) / "manifest.toml")
+    settings = Settings(store=store_dir)
+    store = KGStore(store_dir)
+    t = time.perf_counter()
+    report = build(store, man.entries, settings, manifest=man)
+    seconds = time.perf_counter() - t
+    peak = _peak_rss_mb()  # before the dump below, which sorts every line in memory
+    tables = report.projects
+    quads = len(store)
+    Path(dump).write_bytes(store.dump_sorted_nquads())
+    return {"seconds": seconds, "tables": tables, "quads": quads, "peak_mb": peak}
+
+
+def phase_bulk(dump: str, store_dir: str) -> dict[str, float]:
+    from pyoxigraph import RdfFormat, Store
+
+    store = Store(store_dir)
+    t = time.perf_counter()
+    store.bulk_load(path=dump, format=RdfFormat.N_QUADS)
+    store.flush()
+    seconds = time.perf_counter() - t
+    quads = len(store)
+    return {"seconds": seconds, "quads": quads, "peak_mb": _peak_rss_mb()}
+
+
+def _run(phase: str, *args: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-m", "bench.bench_build", "--phase", phase, *args],
+                         cwd=ROOT, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import pyoxigraph
+
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}; "
+            f"Python {platform.python_version()}, pyoxigraph {pyoxigraph.__version__}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tables", type=int, action="append", help="corpus size (repeatable; default 10000)")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    p.add_argument("--phase", choices=["build", "bulk"], help=argparse.SUPPRESS)
+    p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.phase == "build":
+        print(json.dumps(phase_build(*a.args)))
+        return 0
+    if a.phase == "bulk":
+        print(json.dumps(phase_bulk(*a.args)))
+        return 0
+    from bench.synth import generate
+
+    sizes = a.tables or [10000]
+    rows = []
+    for n in sizes:
+        work = Path(tempfile.mkdtemp(prefix=f"bkbench{n}-"))
+        try:
+            corpus = work / "corpus"
+            t = time.perf_counter()
+            generate(n, corpus, seed=0)
+            gen = time.perf_counter() - t
+            b = _run("build", str(corpus), str(work / "store"), str(work / "dump.nq"))
+            k = _run("bulk", str(work / "dump.nq"), str(work / "bulk"))
+            assert b["quads"] == k["quads"], (b, k)
+            rows.append((n, gen, b, k))
+            print(f"{n} tables: generated in {gen:.1f} s; budgetkg {b['seconds']:.2f} s, "
+                  f"bulk_load {k['seconds']:.2f} s", file=sys.stderr)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    lines = [
+        "| tables | quads | budgetkg build s | tables/s | triples/s | peak MB | bulk_load s | bulk triples/s "
+        "| bulk peak MB | ratio (budgetkg/bulk_load) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n, _gen, b, k in rows:
+        tps = b["quads"] / b["seconds"]
+        ktps = k["quads"] / k["seconds"]
+        lines.append(f"| {n} | {int(b['quads'])} | {b['seconds']:.2f} | {b['tables'] / b['seconds']:.0f} "
+                     f"| {tps:.0f} | {b['peak_mb']:.0f} | {k['seconds']:.2f} | {ktps:.0f} | {k['peak_mb']:.0f} "
+                     f"| {tps / ktps:.2f} |")
+    table = "\n".join(lines)
+    text = f"Build throughput (`python -m bench.bench_build`), {time.strftime('%Y-%m-%d')}\n\n" \
+           f"Machine: {machine()}\n\n{table}\n"
+    print(text)
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "build.md").write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""``budgetkg link`` and ``budgetkg contracts …``: cross-agency analytics (see docs/analytics.md).
+
+Registered on the main app by ``register(app)``. Exit codes as everywhere: 0 ok, 2 usage or input
+error (a malformed contracts file, with file and line; the store is then unchanged).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kg.contracts import ContractSettings, ImportReport, import_files, remove_imports
+from kg.errors import BudgetKGError
+from kg.links import LinkReport, LinkSettings, refresh_links
+from kg.settings import Settings
+from kg.store import KGStore
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+StoreOpt = Annotated[str | None, typer.Option("--store", help="Store folder (env BUDGETKG_STORE).",
+                                              show_default="budgetkg-store")]
+BaseOpt = Annotated[str | None, typer.Option("--base-iri", help="Base IRI of minted data (env BUDGETKG_BASE_IRI).")]
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class InputFormat(StrEnum):
+    auto = "auto"
+    ocds = "ocds"
+    csv = "csv"
+
+
+def _fail(message: object, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _settings(store: str | None, base_iri: str | None) -> Settings:
+    try:
+        return Settings.from_env(store=store, base_iri=base_iri)
+    except ValueError as exc:
+        raise _fail(exc) from None
+
+
+def _open(settings: Settings) -> KGStore:
+    try:
+        return KGStore(settings.store)
+    except BudgetKGError as exc:
+        raise _fail(exc) from None
+
+
+def _rows(header: list[str], rows: list[list[str]], fmt: ReportFormat, title: str | None = None) -> None:
+    if fmt is ReportFormat.json:
+        sys.stdout.write(json.dumps([dict(zip(header, r, strict=True)) for r in rows], ensure_ascii=False,
+                                    indent=1) + "\n")
+    elif fmt is ReportFormat.csv:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+        sys.stdout.write(buf.getvalue())
+    else:
+        t = Table(title=title)
+        for h in header:
+            t.add_column(h, overflow="fold")
+        for r in rows:
+            t.add_row(*r)
+        out.print(t)
+
+
+def link(
+    store: StoreOpt = None,
+    base_iri: BaseOpt = None,
+    min_score: Annotated[float | None, typer.Option(help="Least score of a shared-goal link (0.35).")] = None,
+    concept_close: Annotated[float | None, typer.Option(help="Least similarity for a wording to join a concept "
+                                                             "(0.65).")] = None,
+    concept_exact: Annotated[float | None, typer.Option(help="Similarity from which a wording is an exact match "
+                                                             "(0.85).")] = None,
+    max_concept_share: Annotated[float | None, typer.Option(help="Concepts on more than this share of projects are "
+                                                                 "ubiquitous (0.25).")] = None,
+    min_shared_concepts: Annotated[int | None, typer.Option(help="Least informative concepts two linked projects "
+                                                                 "share (1).")] = None,
+    max_links: Annotated[int | None, typer.Option("--max-links", help="Most shared-goal links a project keeps "
+                                                                      "(20).")] = None,
+    lineage_min_score: Annotated[float | None, typer.Option(help="Least score of a lineage or tranche link "
+                                                                 "(0.7).")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="bigram (default), jieba or both.")] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="Report format.")] = ReportFormat.table,
+) -> None:
+    """Compute indicator concepts, shared-goal, lineage, tranche and served-unit links into graph/links.
+
+    Thresholds default to the BUDGETKG_LINK_* environment variables, then to the documented
+    defaults (docs/analytics.md). The links graph is replaced atomically.
+    """
+    settings = _settings(store, base_iri)
+    try:
+        ls = LinkSettings.from_env(min_score=min_score, concept_close=concept_close, concept_exact=concept_exact,
+                                   max_concept_share=max_concept_share, min_shared_concepts=min_shared_concepts,
+                                   max_links_per_project=max_links, lineage_min_score=lineage_min_score,
+                                   tokenizer=tokenizer)
+    except ValueError as exc:
+        raise _fail(exc) from None
+    kg_store = _open(settings)
+    try:
+        report = refresh_links(kg_store, settings, ls)
+    except BudgetKGError as exc:
+        raise _fail(exc) from None
+    _print_link_report(report, fmt)
+
+
+def _print_link_report(report: LinkReport, fmt: ReportFormat) -> None:
+    if fmt is ReportFormat.json:
+        sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False, indent=1) + "\n")
+        return
+    rows = [[k, str(v)] for k, v in report.as_dict().items() if k not in ("steps", "graph")]
+    _rows(["what", "count"], rows, fmt, title=f"links in {report.graph}")
+    if fmt is ReportFormat.table:
+        steps = ", ".join(f"{k} {v:.2f} s" for k, v in report.steps.items())
+        out.print(f"{report.seconds:.2f} s ({steps})", highlight=False)
+
+
+contracts_app = typer.Typer(name="contracts", help="Import procurement data (OCDS or CSV) and link it to projects.",
+                            no_args_is_help=True)
+
+
+@contracts_app.command("import")
+def import_(
+    files: Annotated[list[Path], typer.Argument(help="OCDS JSON or budgetkg-format CSV files.")],
+    input_format: Annotated[InputFormat, typer.Option("--format", help="Input format (auto: by suffix, "
+                                                                       "then content).")] = InputFormat.auto,
+    min_confidence: Annotated[float | None, typer.Option(help="Least name similarity to link a contract to a "
+                                                              "project by agency and name (0.6).")] = None,
+    report_format: Annotated[ReportFormat, typer.Option("--report", help="Format of the unlinked-rows "
+                                                                         "report.")] = ReportFormat.table,
+    store: StoreOpt = None,
+    base_iri: BaseOpt = None,
+) -> None:
+    """Import contracts into graph/contracts/<file> (re-importing a file replaces it) and print unlinked rows.
+
+    Every file is read and checked first: a malformed one stops the import with its file and line
+    (exit 2) and the store is not changed.
+    """
+    settings = _settings(store, base_iri)
+    cs = ContractSettings() if min_confidence is None else ContractSettings(min_confidence=min_confidence)
+    kg_store = _open(settings)
+    try:
+        report = import_files(kg_store, files, settings, input_format.value, cs)
+    except BudgetKGError as exc:
+        raise _fail(f"{exc}\nthe store was not changed") from None
+    _print_import_report(report, report_format)
+
+
+def _print_import_report(report: ImportReport, fmt: ReportFormat) -> None:
+    for w in report.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    rows = [[u.where, u.contract_id, u.supplier, u.project_name, u.agency_code, u.reason] for u in report.unlinked]
+    header = ["where", "contract", "supplier", "project name", "agency", "reason"]
+    if fmt is not ReportFormat.table:
+        _rows(header, rows, fmt)
+        return
+    for f in report.files:
+        out.print(f"{f.file} ({f.format}): {f.contracts} contracts, {f.linked} linked → {f.graph}"
+                  f"{' (replaced)' if f.replaced else ''}", highlight=False)
+    out.print(f"{report.vendors} vendors from {report.vendor_mentions} supplier mentions", highlight=False)
+    if rows:
+        _rows(header, rows, fmt, title=f"{len(rows)} contracts could not be linked to a project")
+    else:
+        out.print("every contract was linked to a project", highlight=False)
+
+
+@contracts_app.command("remove")
+def remove(
+    files: Annotated[list[str], typer.Argument(help="File names imported before (e.g. example_contracts.csv).")],
+    store: StoreOpt = None,
+    base_iri: BaseOpt = None,
+) -> None:
+    """Remove what earlier imports of these files put in the store (and refresh the vendors)."""
+    settings = _settings(store, base_iri)
+    kg_store = _open(settings)
+    try:
+        n = remove_imports(kg_store, [Path(f).name for f in files], settings)
+    except BudgetKGError as exc:
+        raise _fail(exc) from None
+    out.print(f"removed {n} imported file graph(s)", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``link`` and the ``contracts`` sub-app to the ``budgetkg`` app."""
+    app.command("link")(link)
+    app.add_typer(contracts_app, name="contracts")
