@@ -220,3 +220,27 @@ def test_total_budget_equals_sum_of_table_amounts(manifest) -> None:
         parsed = parse_document(entry)
         total = sum((r.budget or Decimal(0) for r in parsed.records), Decimal(0))
         assert f"{total:.2f}" == SEED_COUNTS[entry.file][3]
+
+
+def test_converter_output_is_owl_rl_consistent(settings: Settings, manifest) -> None:
+    """Real converter output passes OWL-RL with the ontology: all of document 000, and the special-bond
+    project of 004 with its goals, indicators, targets and funding rows (kept small so the run is quick)."""
+    import owlrl
+    import rdflib
+
+    from .test_ontology import _inconsistencies
+
+    store = KGStore(None)
+    build(store, [manifest.entries[0], manifest.entries[4]], settings, manifest=manifest)
+    bond = rows(store.query("PREFIX bk: <https://budgetkg.example.org/def/> "
+                            "SELECT ?p WHERE { ?p a bk:SpecialBondProject }"))[0]["p"]
+    keep = set()
+    for q in store.quads():
+        g, subj = q.graph_name.value, q.subject.value
+        if "/graph/004_" not in g or subj.startswith(bond) or "/document/" in subj:
+            keep.add((q.subject, q.predicate, q.object))
+    data = "\n".join(f"{s} {p} {o} ." for s, p, o in keep)
+    graph = rdflib.Graph().parse(data=data, format="nt")
+    assert len(graph) > 2000
+    owlrl.DeductiveClosure(owlrl.OWLRL_Semantics).expand(graph)
+    assert _inconsistencies(graph) == []
