@@ -8,7 +8,7 @@ STORE  ?= budgetkg-store
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run build serve test lint bench clean
+.PHONY: run build serve assets test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,15 @@ $(STAMP): pyproject.toml
 build: $(STAMP)
 	$(BIN)/budgetkg build --store $(STORE)
 
-run: build
-	$(BIN)/budgetkg stats --store $(STORE)
+# front-end assets from npm (served locally, no CDN); in CI also Debian's chromium for browser tests
+assets:
+	scripts/setup-assets.sh $(if $(filter true,$(CI)),--with-chromium,)
+
+run: build assets
+	$(BIN)/budgetkg serve --store $(STORE) --host $(HOST) --port $(PORT)
 
 # pytest exits 5 when it collects no test; that is reported, not hidden, by its own summary line.
-test: $(STAMP)
+test: $(STAMP) assets
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 lint: $(STAMP)
@@ -33,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_build
 
 clean:
-	rm -rf $(VENV) $(STORE) .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) $(STORE) node_modules server/static/vendor .pytest_cache .hypothesis *.egg-info

@@ -348,6 +348,15 @@ def parse(
     sys.stdout.write(json.dumps([to_plain(r) for r in records], ensure_ascii=False, indent=1) + "\n")
 
 
+def _register_commands() -> None:
+    from budgetkg.commands.serve import register as register_serve
+
+    register_serve(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -58,6 +58,7 @@ class KGStore:
             hint = " (is another budgetkg process writing to it?)" if "lock" in str(exc).lower() else ""
             raise StoreError(f"cannot open store at {self.path}: {exc}{hint}") from None
         self._graphs: list[NamedNode] | None = None
+        self._staging: bool | None = None
         if not read_only:
             self.drop_staging()
 
@@ -76,12 +77,21 @@ class KGStore:
     def graphs(self) -> list[NamedNode]:
         """Published named graphs (staging graphs excluded), sorted by IRI."""
         if self._graphs is None:
-            self._graphs = sorted(
-                (g for g in self.store.named_graphs() if isinstance(g, NamedNode)
-                 and not g.value.startswith(STAGING_PREFIX)),
-                key=lambda g: g.value,
-            )
+            every = [g for g in self.store.named_graphs() if isinstance(g, NamedNode)]
+            self._graphs = sorted((g for g in every if not g.value.startswith(STAGING_PREFIX)),
+                                  key=lambda g: g.value)
+            self._staging = len(self._graphs) != len(every)
         return self._graphs
+
+    def has_staging(self) -> bool:
+        """Whether a staging graph exists (a build is under way, or one was killed)."""
+        self.graphs()
+        return bool(self._staging)
+
+    def invalidate(self) -> None:
+        """Forget cached graph lists (after something else changed the store)."""
+        self._graphs = None
+        self._staging = None
 
     def has_graph(self, graph: NamedNode) -> bool:
         return self.store.contains_named_graph(graph)
@@ -93,7 +103,7 @@ class KGStore:
         for g in stale:
             self.store.remove_graph(g)
         if stale:
-            self._graphs = None
+            self.invalidate()
         return len(stale)
 
     def staging_graph(self) -> NamedNode:
@@ -111,7 +121,7 @@ class KGStore:
         except OSError as exc:
             raise StoreError(f"writing graph {graph.value} failed: {exc}") from None
         finally:
-            self._graphs = None
+            self.invalidate()
 
     def stage(self, quads: Iterable[Quad]) -> None:
         """Write quads that are in a staging graph (see :meth:`staging_graph`), in one transaction."""
@@ -130,7 +140,7 @@ class KGStore:
         except OSError as exc:
             raise StoreError(f"swapping in graph {graph.value} failed: {exc}") from None
         finally:
-            self._graphs = None
+            self.invalidate()
 
     def _atomic_write(self, quads: Iterable[Quad]) -> None:
         batch = quads if isinstance(quads, list) else list(quads)
@@ -147,7 +157,7 @@ class KGStore:
         if not self.store.contains_named_graph(graph):
             return False
         self.store.remove_graph(graph)
-        self._graphs = None
+        self.invalidate()
         return True
 
     def flush(self) -> None:
@@ -165,6 +175,8 @@ class KGStore:
         try:
             if union:
                 graphs = self.graphs()
+                if not self._staging:  # the union of every graph is the published union, and faster
+                    return self.store.query(sparql, use_default_graph_as_union=True, substitutions=subs)
                 return self.store.query(sparql, default_graph=graphs or [DefaultGraph()], substitutions=subs)
             return self.store.query(sparql, substitutions=subs)
         except SyntaxError as exc:

@@ -10,9 +10,10 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,6 +25,7 @@ from kg.links import LinkReport, LinkSettings, refresh_links
 from kg.settings import Settings
 from kg.store import KGStore
 
+T = TypeVar("T")
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
@@ -56,11 +58,20 @@ def _settings(store: str | None, base_iri: str | None) -> Settings:
         raise _fail(exc) from None
 
 
-def _open(settings: Settings) -> KGStore:
+def _run(settings: Settings, work: Callable[[KGStore], T], failed: str = "") -> T:
+    """Open the store, do ``work`` and let the store go (its lock too) before any error is reported."""
     try:
-        return KGStore(settings.store)
+        store: KGStore | None = KGStore(settings.store)
     except BudgetKGError as exc:
         raise _fail(exc) from None
+    message = ""
+    try:
+        return work(store)  # type: ignore[arg-type]
+    except BudgetKGError as exc:
+        message = str(exc)  # not the exception: its traceback would keep the store (and its lock) alive
+    finally:
+        store = None  # an in-process caller (tests) may open the store again at once
+    raise _fail(f"{message}{failed}") from None
 
 
 def _rows(header: list[str], rows: list[list[str]], fmt: ReportFormat, title: str | None = None) -> None:
@@ -114,11 +125,7 @@ def link(
                                    tokenizer=tokenizer)
     except ValueError as exc:
         raise _fail(exc) from None
-    kg_store = _open(settings)
-    try:
-        report = refresh_links(kg_store, settings, ls)
-    except BudgetKGError as exc:
-        raise _fail(exc) from None
+    report = _run(settings, lambda store: refresh_links(store, settings, ls))
     _print_link_report(report, fmt)
 
 
@@ -156,11 +163,8 @@ def import_(
     """
     settings = _settings(store, base_iri)
     cs = ContractSettings() if min_confidence is None else ContractSettings(min_confidence=min_confidence)
-    kg_store = _open(settings)
-    try:
-        report = import_files(kg_store, files, settings, input_format.value, cs)
-    except BudgetKGError as exc:
-        raise _fail(f"{exc}\nthe store was not changed") from None
+    report = _run(settings, lambda store: import_files(store, files, settings, input_format.value, cs),
+                  "\nthe store was not changed")
     _print_import_report(report, report_format)
 
 
@@ -190,11 +194,7 @@ def remove(
 ) -> None:
     """Remove what earlier imports of these files put in the store (and refresh the vendors)."""
     settings = _settings(store, base_iri)
-    kg_store = _open(settings)
-    try:
-        n = remove_imports(kg_store, [Path(f).name for f in files], settings)
-    except BudgetKGError as exc:
-        raise _fail(exc) from None
+    n = _run(settings, lambda store: remove_imports(store, [Path(f).name for f in files], settings))
     out.print(f"removed {n} imported file graph(s)", highlight=False)
 
 

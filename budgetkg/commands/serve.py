@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
                                                   show_default="budgetkg-store")] = None,
         base_iri: Annotated[str | None, typer.Option("--base-iri", help="Base IRI of minted data "
                                                                          "(env BUDGETKG_BASE_IRI).")] = None,
-        workers: Annotated[int | None, typer.Option(help="Query worker processes (default: one per CPU).")] = None,
+        workers: Annotated[int | None, typer.Option(help="Query worker processes (default: CPUs + 2).")] = None,
         timeout: Annotated[float | None, typer.Option(help="Seconds a query may run (env BUDGETKG_QUERY_TIMEOUT, "
                                                            "default 10).")] = None,
         max_rows: Annotated[int | None, typer.Option(help="Most result rows (env BUDGETKG_MAX_ROWS).")] = None,

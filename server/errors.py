@@ -1,0 +1,145 @@
+"""HTTP-side errors and the one table that maps every error type to an HTTP status.
+
+Library errors (:mod:`kg.errors`) and the server's own (below) are raised where they arise and
+turned into responses only here, by :func:`install`: a plain-text body with the message (the
+parser's message for a SPARQL syntax error), so ``curl`` and SPARQL clients show it as it is.
+
+>>> status_of(UnacceptableFormat("a SELECT result", ["text/csv"]))
+406
+>>> from kg.errors import QueryError
+>>> status_of(QueryError("q", "syntax error: ..."))
+400
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kg.errors import BudgetKGError, ManifestError, QueryError, StoreError, UnknownQuery, ValidationError
+
+from .safety import RefusedOperation
+
+log = logging.getLogger("budgetkg.server")
+
+
+class ServerError(BudgetKGError):
+    """Base of the errors the HTTP layer raises itself."""
+
+
+class BadRequest(ServerError):
+    """The request is malformed (missing ``query``, two ``query`` parameters, …)."""
+
+
+class NotFound(ServerError):
+    """No such entity, graph, dump or route."""
+
+
+class UnacceptableFormat(ServerError):
+    """No format the client accepts can carry this result."""
+
+    def __init__(self, what: str, offers: list[str]) -> None:
+        self.what = what
+        self.offers = offers
+        super().__init__(f"cannot send {what} in any format the Accept header allows; available: {', '.join(offers)}")
+
+
+class UnsupportedMediaType(ServerError):
+    """A POST body in a content type the endpoint does not read."""
+
+
+class PayloadTooLarge(ServerError):
+    """The request body (or query text) is larger than ``max_body_bytes``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"request larger than {limit} bytes (BUDGETKG_MAX_BODY_BYTES)")
+
+
+class QueryTimeout(ServerError):
+    """The query ran longer than ``query_timeout`` and was stopped."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"query stopped after {seconds:g} s (BUDGETKG_QUERY_TIMEOUT); its worker was replaced")
+
+
+class Busy(ServerError):
+    """Every query worker stayed busy for the whole time limit."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"every query worker stayed busy for {seconds:g} s; try again")
+
+
+class Unauthorized(ServerError):
+    """An update without a bearer token."""
+
+
+class Forbidden(ServerError):
+    """Updates are disabled, or the bearer token is wrong."""
+
+
+class MethodNotAllowed(ServerError):
+    """A write to the read-only Graph Store Protocol endpoint."""
+
+
+class WorkerFailure(ServerError):
+    """A query worker died while running a request (a crash, not a time-out)."""
+
+
+#: Error type → HTTP status. The first matching class in this order wins (subclasses first).
+STATUS: tuple[tuple[type[BaseException], int], ...] = (
+    (BadRequest, 400),
+    (QueryError, 400),
+    (UnknownQuery, 404),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (RefusedOperation, 403),
+    (NotFound, 404),
+    (MethodNotAllowed, 405),
+    (UnacceptableFormat, 406),
+    (QueryTimeout, 503),
+    (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (ValidationError, 422),
+    (Busy, 503),
+    (StoreError, 503),
+    (WorkerFailure, 500),
+    (ManifestError, 500),
+    (BudgetKGError, 500),
+)
+
+
+def status_of(exc: BaseException) -> int:
+    """The HTTP status for an error (500 for anything not in :data:`STATUS`: a bug)."""
+    for cls, code in STATUS:
+        if isinstance(exc, cls):
+            return code
+    return 500
+
+
+def headers_of(exc: BaseException) -> dict[str, str]:
+    """Extra response headers an error calls for."""
+    if isinstance(exc, Unauthorized):
+        return {"WWW-Authenticate": 'Bearer realm="budgetkg update"'}
+    if isinstance(exc, Busy | QueryTimeout | StoreError):
+        return {"Retry-After": "1"}
+    if isinstance(exc, MethodNotAllowed):
+        return {"Allow": "GET, HEAD"}
+    return {}
+
+
+def install(app: object) -> None:
+    """Register the handlers that turn errors into responses on a FastAPI app."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import PlainTextResponse
+
+    assert isinstance(app, FastAPI)
+
+    async def handle(request: Request, exc: Exception) -> PlainTextResponse:
+        code = status_of(exc)
+        if code == 500:
+            log.exception("error answering %s %s", request.method, request.url.path, exc_info=exc)
+        return PlainTextResponse(str(exc) + "\n", status_code=code, headers=headers_of(exc))
+
+    app.add_exception_handler(BudgetKGError, handle)

@@ -1,0 +1,514 @@
+"""The work the server sends to a query worker: each job runs against a :class:`kg.store.KGStore`.
+
+Jobs are small picklable dataclasses with a ``run(ctx)`` method, so the same code runs in a
+worker process (the store opened read-only there; see :mod:`server.workers`) or in a thread
+(an in-memory store). They return bytes ready to send, or plain data for an HTML page, never
+live store objects. This module imports no web framework: a worker process starts quickly.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyoxigraph import (
+    BlankNode,
+    DefaultGraph,
+    Literal,
+    NamedNode,
+    Quad,
+    QueryBoolean,
+    QuerySolutions,
+    Triple,
+)
+
+from kg.errors import BudgetKGError, QueryError, StoreError
+from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
+from kg.settings import Settings
+from kg.sources import load_manifest
+from kg.store import KGStore
+
+from . import results
+from .errors import NotFound, UnacceptableFormat
+
+#: Incoming links listed on an entity page (a concept used by every indicator has thousands).
+MAX_INCOMING = 500
+
+
+class Context:
+    """A worker's view of the store: the store, settings, and what it caches between jobs."""
+
+    def __init__(self, kg: KGStore, settings: Settings) -> None:
+        self.kg = kg
+        self.settings = settings
+        self.refresh()
+        self._lines: dict[str, list[str] | None] = {}
+        self._manifest_paths: dict[str, str] | None = None
+
+    def refresh(self) -> None:
+        """Re-read what depends on the store's content (after an update)."""
+        self.kg.invalidate()  # an update may have added graphs
+        published = self.kg.graphs()
+        # With no staging graph around, "union of every graph" is the published union, and
+        # pyoxigraph evaluates it several times faster than an explicit list of graphs.
+        self.union = not self.kg.has_staging()
+        self.published = frozenset(g.value for g in published)
+
+    def dataset_options(self, default_graphs: tuple[str, ...] | None, named_graphs: tuple[str, ...] | None,
+                        own_dataset: bool) -> dict[str, object]:
+        if default_graphs is not None or named_graphs is not None:
+            opts: dict[str, object] = {"default_graph": [NamedNode(g) for g in default_graphs or ()]}
+            if named_graphs is not None:
+                opts["named_graphs"] = [NamedNode(g) for g in named_graphs]
+            return opts
+        if own_dataset:
+            return {}
+        if self.union:
+            return {"use_default_graph_as_union": True}
+        return {"default_graph": [*self.kg.graphs(), DefaultGraph()]}
+
+    def source_lines(self, file: str, start: int, end: int) -> list[tuple[int, str]] | None:
+        """Lines ``start..end`` (1-based, inclusive) of a source document named in the manifest."""
+        if file not in self._lines:
+            self._lines[file] = self._read(file)
+        lines = self._lines[file]
+        if lines is None:
+            return None
+        return [(n, lines[n - 1]) for n in range(max(start, 1), min(end, len(lines)) + 1)]
+
+    def _read(self, file: str) -> list[str] | None:
+        if self._manifest_paths is None:
+            try:
+                man = load_manifest(self.settings.manifest)
+                self._manifest_paths = {e.file: e.path for e in man.entries}
+            except BudgetKGError:
+                self._manifest_paths = {}
+        path = self._manifest_paths.get(file)
+        candidates = [Path(path)] if path else []
+        candidates.append(Path(self.settings.manifest).parent / Path(file).name)
+        for p in candidates:
+            if p.is_file():
+                try:
+                    return p.read_text(encoding="utf-8").splitlines()
+                except (OSError, UnicodeDecodeError):
+                    return None
+        return None
+
+
+def _query(ctx: Context, sparql: str, name: str, substitutions: dict[str, object] | None = None,
+           **options: object) -> object:
+    """Run a query with the same error conversion as :meth:`KGStore.query`."""
+    from pyoxigraph import Variable
+
+    subs = {Variable(k): v for k, v in substitutions.items()} if substitutions else None
+    try:
+        return ctx.kg.store.query(sparql, substitutions=subs, prefixes=PREFIXES, **options)
+    except SyntaxError as exc:
+        raise QueryError(name, f"syntax error: {exc}") from None
+    except (OSError, RuntimeError, ValueError, TypeError) as exc:
+        raise QueryError(name, f"evaluation failed: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Bytes to send, their format name, and how many rows they hold."""
+
+    body: bytes
+    format: str
+    rows: int = 0
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """A SELECT result for an HTML page (terms are pyoxigraph terms)."""
+
+    variables: list[str]
+    rows: list[list[object]]
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class QueryJob:
+    """Run one SPARQL query and serialise its result.
+
+    ``results_format`` is used for SELECT/ASK and ``graph_format`` for CONSTRUCT/DESCRIBE; ``None``
+    means the client accepts no format for that kind of result (406). ``results_format="table"``
+    returns a :class:`Table` instead of bytes.
+    """
+
+    sparql: str
+    name: str = "query"
+    substitutions: tuple[tuple[str, object], ...] = ()
+    default_graphs: tuple[str, ...] | None = None
+    named_graphs: tuple[str, ...] | None = None
+    own_dataset: bool = False
+    results_format: str | None = "json"
+    graph_format: str | None = "turtle"
+    max_rows: int = 10000
+
+    def run(self, ctx: Context) -> Answer | Table:
+        opts = ctx.dataset_options(self.default_graphs, self.named_graphs, self.own_dataset)
+        result = _query(ctx, self.sparql, self.name, dict(self.substitutions), **opts)
+        try:
+            if isinstance(result, QuerySolutions):
+                if self.results_format == "table":
+                    return Table(*results.select_table(result, self.max_rows))
+                if self.results_format is None:
+                    raise UnacceptableFormat("a SELECT result", [f.media_type for f in _result_offers()])
+                body, n, cut = results.select_bytes(result, self.results_format, self.max_rows)
+                return Answer(body, self.results_format, n, cut)
+            if isinstance(result, QueryBoolean):
+                fmt = self.results_format if self.results_format in results.BOOLEAN_FORMATS else None
+                if fmt is None:
+                    if self.results_format == "table":
+                        return Table(["boolean"], [[Literal("true" if result else "false")]], False)
+                    raise UnacceptableFormat("an ASK result", [f.media_type for f in _result_offers()])
+                return Answer(results.boolean_bytes(result, fmt), fmt, 1, False)
+            if self.graph_format is None or self.graph_format not in results.RDF_FORMATS:
+                raise UnacceptableFormat("a graph result", [f.media_type for f in _graph_offers()])
+            body, n, cut = results.triples_bytes(result, self.graph_format, self.max_rows)
+            return Answer(body, self.graph_format, n, cut)
+        except (OSError, RuntimeError) as exc:  # evaluation is lazy: errors surface while reading
+            raise QueryError(self.name, f"evaluation failed: {exc}") from None
+
+
+def _result_offers() -> tuple:
+    from .formats import RESULT_FORMATS
+
+    return RESULT_FORMATS
+
+
+def _graph_offers() -> tuple:
+    from .formats import GRAPH_FORMATS
+
+    return GRAPH_FORMATS
+
+
+@dataclass(frozen=True)
+class GraphJob:
+    """Graph Store Protocol read: one named graph, the default graph (union), or every graph (dataset)."""
+
+    graph: str | None  # None: the default graph
+    format: str
+    dataset: bool = False
+
+    def run(self, ctx: Context) -> Answer:
+        store = ctx.kg.store
+        if self.dataset:
+            quads = [q for g in ctx.kg.graphs() for q in store.quads_for_pattern(None, None, None, g)]
+            quads.extend(store.quads_for_pattern(None, None, None, DefaultGraph()))
+            return Answer(results.rdf_bytes(quads, self.format), self.format, len(quads))
+        if self.graph is None:
+            seen: set[Triple] = set()
+            triples = []
+            for q in ctx.kg.quads():
+                t = q.triple
+                if t not in seen:
+                    seen.add(t)
+                    triples.append(t)
+            triples.extend(q.triple for q in store.quads_for_pattern(None, None, None, DefaultGraph()))
+        else:
+            g = NamedNode(self.graph)
+            if not store.contains_named_graph(g):
+                raise NotFound(f"no graph <{self.graph}> in the store")
+            triples = [q.triple for q in store.quads_for_pattern(None, None, None, g)]
+        return Answer(results.rdf_bytes(triples, self.format), self.format, len(triples))
+
+
+def jsonld_bytes(items: Iterable[Quad] | Iterable[Triple], context: dict[str, str], dataset: bool) -> bytes:
+    """Compact JSON-LD: IRIs written as ``prefix:local`` with ``context`` (the published prefixes).
+
+    pyoxigraph writes expanded JSON-LD only; with a context of prefixes alone, compaction is a
+    matter of spelling IRIs, done here in one pass (rdflib's compaction is ~50× slower).
+    Quads become one ``@graph`` per named graph.
+    """
+    prefixes = sorted(context.items(), key=lambda kv: -len(kv[1]))
+
+    def iri(value: str) -> str:
+        for p, ns in prefixes:
+            if value.startswith(ns) and not value[len(ns):].startswith("/"):
+                return f"{p}:{value[len(ns):]}"
+        return value
+
+    def ref(t: object) -> str:
+        return "_:" + t.value if isinstance(t, BlankNode) else iri(t.value)  # type: ignore[attr-defined]
+
+    def value(t: object) -> object:
+        if isinstance(t, Literal):
+            if t.language:
+                return {"@value": t.value, "@language": t.language}
+            dt = t.datatype.value
+            return t.value if dt == results.XSD_STRING else {"@value": t.value, "@type": iri(dt)}
+        return {"@id": ref(t)}
+
+    rdf_type = RDF_TYPE
+    graphs: dict[str | None, dict[str, dict[str, object]]] = {}
+    for q in items:
+        g = getattr(q, "graph_name", None)
+        gkey = None if g is None or isinstance(g, DefaultGraph) else ref(g)
+        nodes = graphs.setdefault(gkey, {})
+        s = ref(q.subject)
+        node = nodes.get(s)
+        if node is None:
+            node = nodes[s] = {"@id": s}
+        if q.predicate.value == rdf_type and not isinstance(q.object, Literal):
+            node.setdefault("@type", []).append(ref(q.object))  # type: ignore[union-attr]
+        else:
+            node.setdefault(iri(q.predicate.value), []).append(value(q.object))  # type: ignore[union-attr]
+    top: list[object] = list(graphs.pop(None, {}).values())
+    for gid, nodes in graphs.items():
+        top.append({"@id": gid, "@graph": list(nodes.values())})
+    doc = {"@context": context, "@graph": top}
+    return json.dumps(doc, ensure_ascii=False, indent=1 if dataset else None).encode("utf-8")
+
+
+RDF_TYPE = PREFIXES["rdf"] + "type"
+
+
+@dataclass(frozen=True)
+class DumpJob:
+    """The whole published dataset as one download (sorted N-Quads gzip, Turtle, TriG or JSON-LD)."""
+
+    format: str  # nquads.gz, turtle, trig, jsonld
+    context: tuple[tuple[str, str], ...] = ()
+
+    def run(self, ctx: Context) -> Answer:
+        if self.format == "nquads.gz":
+            return Answer(gzip.compress(ctx.kg.dump_sorted_nquads(), mtime=0), self.format)
+        quads = list(ctx.kg.quads())
+        if self.format == "turtle":
+            seen: set[Triple] = set()
+            triples = [t for t in (q.triple for q in quads) if not (t in seen or seen.add(t))]
+            return Answer(results.rdf_bytes(triples, "turtle"), self.format, len(triples))
+        if self.format == "trig":
+            return Answer(results.rdf_bytes(quads, "trig"), self.format, len(quads))
+        if self.format == "jsonld":
+            return Answer(jsonld_bytes(quads, dict(self.context), dataset=True), self.format, len(quads))
+        raise NotFound(f"no dump format {self.format!r}")
+
+
+def plain(term: object) -> tuple[str, str, str | None, str | None]:
+    """A term as ``(kind, value, language, datatype)``, for templates."""
+    if isinstance(term, NamedNode):
+        return ("iri", term.value, None, None)
+    if isinstance(term, BlankNode):
+        return ("bnode", term.value, None, None)
+    if isinstance(term, Literal):
+        return ("literal", term.value, term.language, None if term.language else term.datatype.value)
+    return ("other", str(term), None, None)
+
+
+@dataclass
+class EntityView:
+    """What an entity page shows."""
+
+    iri: str
+    found: bool
+    is_graph: bool = False
+    graph_size: int = 0
+    types: list[str] = field(default_factory=list)
+    #: (predicate IRI, object term, graph IRI)
+    outgoing: list[tuple[str, tuple, str | None]] = field(default_factory=list)
+    #: (subject IRI, predicate IRI, graph IRI)
+    incoming: list[tuple[str, str, str | None]] = field(default_factory=list)
+    incoming_total: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    #: [(document IRI, file, line start, line end, [(n, text)] or None, via IRI or None)]
+    sources: list[tuple[str, str, int, int, list[tuple[int, str]] | None, str | None]] = field(default_factory=list)
+    documents: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _label(store: object, term: NamedNode) -> str | None:
+    best: dict[str, str] = {}
+    for prop in (RDFS.label, SKOS.prefLabel):
+        for q in store.quads_for_pattern(term, prop, None, None):  # type: ignore[attr-defined]
+            o = q.object
+            if isinstance(o, Literal):
+                best.setdefault(o.language or "", o.value)
+        if best:
+            break
+    return best.get("zh") or best.get("en") or best.get("") or next(iter(best.values()), None)
+
+
+def _int_of(store: object, s: NamedNode, p: NamedNode) -> int | None:
+    for q in store.quads_for_pattern(s, p, None, None):  # type: ignore[attr-defined]
+        try:
+            return int(q.object.value)
+        except (ValueError, AttributeError):
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class DescribeJob:
+    """Everything an entity's HTML page shows: properties, incoming links, labels, source lines."""
+
+    iri: str
+
+    def run(self, ctx: Context) -> EntityView:
+        store = ctx.kg.store
+        node = NamedNode(self.iri)
+        pub = ctx.published
+
+        def visible(g: object) -> bool:
+            return isinstance(g, DefaultGraph) or getattr(g, "value", None) in pub
+
+        def gname(g: object) -> str | None:
+            return getattr(g, "value", None)
+
+        view = EntityView(self.iri, False)
+        for q in store.quads_for_pattern(node, None, None, None):
+            if visible(q.graph_name):
+                view.outgoing.append((q.predicate.value, plain(q.object), gname(q.graph_name)))
+        n_in = 0
+        for q in store.quads_for_pattern(None, None, node, None):
+            if visible(q.graph_name) and isinstance(q.subject, NamedNode):
+                n_in += 1
+                if n_in <= MAX_INCOMING:
+                    view.incoming.append((q.subject.value, q.predicate.value, gname(q.graph_name)))
+        view.incoming_total = n_in
+        if store.contains_named_graph(node):
+            view.is_graph = True
+            view.graph_size = sum(1 for _ in store.quads_for_pattern(None, None, None, node))
+        view.found = bool(view.outgoing or view.incoming or view.is_graph)
+        if not view.found:
+            return view
+        rdf_type = PREFIXES["rdf"] + "type"
+        view.types = sorted({o[1] for p, o, _ in view.outgoing if p == rdf_type and o[0] == "iri"})
+        wanted = {self.iri, *view.types}
+        wanted.update(p for p, _, _ in view.outgoing)
+        wanted.update(o[1] for _, o, _ in view.outgoing if o[0] == "iri")
+        wanted.update(s for s, _, _ in view.incoming)
+        wanted.update(p for _, p, _ in view.incoming)
+        wanted.update(g for _, _, g in view.outgoing if g)
+        for iri in wanted:
+            lab = _label(store, NamedNode(iri))
+            if lab:
+                view.labels[iri] = lab
+        self._sources(ctx, node, view)
+        return view
+
+    def _sources(self, ctx: Context, node: NamedNode, view: EntityView) -> None:
+        store = ctx.kg.store
+        # the entity itself, else the nearest thing pointing at it that records where it was read
+        # (a target or an amount is read on its indicator's or project's lines)
+        candidates = [(node, None)] + [(NamedNode(s), s) for s, _, _ in view.incoming[:20]]
+        for subject, via in candidates:
+            start = _int_of(store, subject, BK.lineStart)
+            end = _int_of(store, subject, BK.lineEnd)
+            docs = [q.object for q in store.quads_for_pattern(subject, PROV.wasDerivedFrom, None, None)
+                    if isinstance(q.object, NamedNode)]
+            if start is None or end is None or not docs:
+                if subject == node:
+                    for d in docs:
+                        ids = store.quads_for_pattern(d, DCTERMS.identifier, None, None)
+                        file = next((q.object.value for q in ids), d.value.rsplit("/", 1)[-1])
+                        view.documents.append((d.value, file))
+                continue
+            for d in docs:
+                file = next((q.object.value for q in store.quads_for_pattern(d, DCTERMS.identifier, None, None)),
+                            None)
+                if file is None:
+                    continue
+                view.sources.append((d.value, file, start, end, ctx.source_lines(file, start, end), via))
+            if view.sources:
+                return
+
+
+@dataclass(frozen=True)
+class EntityRdfJob:
+    """An entity's description as RDF: its triples, and the triples that point at it (or a graph's content)."""
+
+    iri: str
+    format: str
+    context: tuple[tuple[str, str], ...] = ()
+
+    def run(self, ctx: Context) -> Answer:
+        store = ctx.kg.store
+        node = NamedNode(self.iri)
+        pub = ctx.published
+        seen: set[Triple] = set()
+        triples: list[Triple] = []
+
+        def add(q: Quad) -> None:
+            g = q.graph_name
+            if (isinstance(g, DefaultGraph) or getattr(g, "value", None) in pub) and q.triple not in seen:
+                seen.add(q.triple)
+                triples.append(q.triple)
+
+        for q in store.quads_for_pattern(node, None, None, None):
+            add(q)
+        for q in store.quads_for_pattern(None, None, node, None):
+            add(q)
+        if store.contains_named_graph(node):
+            for q in store.quads_for_pattern(None, None, None, node):
+                add(q)
+        if not triples:
+            raise NotFound(f"nothing is known about <{self.iri}>")
+        if self.format == "jsonld":
+            return Answer(jsonld_bytes(triples, dict(self.context), dataset=False), "jsonld", len(triples))
+        return Answer(results.rdf_bytes(triples, self.format), self.format, len(triples))
+
+
+_COUNTS = """
+SELECT (COUNT(*) AS ?triples) (COUNT(DISTINCT ?s) AS ?subjects) (COUNT(DISTINCT ?p) AS ?properties)
+       (COUNT(DISTINCT ?o) AS ?objects)
+WHERE { ?s ?p ?o }
+"""
+_CLASSES = "SELECT (COUNT(DISTINCT ?c) AS ?classes) WHERE { ?s a ?c }"
+
+
+@dataclass(frozen=True)
+class CountsJob:
+    """Numbers for the VoID description: triples, subjects, classes, per-graph sizes, domain counts."""
+
+    base_iri: str
+
+    def run(self, ctx: Context) -> dict[str, object]:
+        from kg.stats import compute
+
+        opts = ctx.dataset_options(None, None, False)
+        row = next(iter(_query(ctx, _COUNTS, "counts", **opts)))  # type: ignore[call-overload]
+        classes = next(iter(_query(ctx, _CLASSES, "counts", **opts)))  # type: ignore[call-overload]
+        entities = _query(ctx, "SELECT ?base (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o "
+                               "FILTER(isIRI(?s) && STRSTARTS(STR(?s), ?base)) } GROUP BY ?base", "counts",
+                          {"base": Literal(self.base_iri)}, **opts)
+        graphs = {g.value: sum(1 for _ in ctx.kg.store.quads_for_pattern(None, None, None, g))
+                  for g in ctx.kg.graphs()}
+        stats = compute(ctx.kg)
+        return {
+            "triples": int(row["triples"].value), "distinct_subjects": int(row["subjects"].value),
+            "properties": int(row["properties"].value), "distinct_objects": int(row["objects"].value),
+            "classes": int(classes["classes"].value), "entities": int(next(iter(entities))["n"].value),
+            "graphs": graphs, "quads": sum(graphs.values()),
+            "projects": stats.projects, "indicators": stats.indicators, "agencies": stats.agencies,
+            "documents": [d.document for d in stats.documents], "budget_wanyuan": stats.budget_wanyuan,
+        }
+
+
+@dataclass(frozen=True)
+class UpdateJob:
+    """Apply a SPARQL Update (the caller has checked the token and refused SERVICE and LOAD)."""
+
+    sparql: str
+
+    def run(self, ctx: Context) -> Answer:
+        if ctx.kg.read_only:
+            raise StoreError("the store is open read-only here")
+        try:
+            ctx.kg.store.update(self.sparql, prefixes=PREFIXES)
+        except SyntaxError as exc:
+            raise QueryError("update", f"syntax error: {exc}") from None
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise QueryError("update", f"update failed: {exc}") from None
+        ctx.kg.flush()
+        ctx.refresh()
+        return Answer(b"", "none")
+
+
+def encode_json(obj: object) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

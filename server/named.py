@@ -1,0 +1,137 @@
+"""Named queries over HTTP: ``/queries`` lists them, ``/queries/{name}`` runs one.
+
+Each ``queries/*.rq`` gets its own route, so the OpenAPI document (``/docs``) shows its title,
+description and typed parameters. Parameters come from the URL (``?code=341101``) and are bound
+with pyoxigraph ``substitutions=`` by :meth:`kg.queries.NamedQuery.bindings`, never pasted into
+the query text. ``format=`` is reserved for the output format (json, xml, csv, tsv; html for a
+page); browsers asking for HTML get a results table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+
+from kg.errors import UnknownQuery
+from kg.namespaces import PREFIXES
+from kg.queries import NamedQuery
+
+from . import formats, safety
+from .app import Runtime, RuntimeDep
+from .errors import BadRequest
+from .jobs import Answer, QueryJob, Table
+from .sparql import negotiate, run_query
+
+_SCHEMA = {
+    "iri": {"type": "string", "format": "uri"},
+    "string": {"type": "string"},
+    "integer": {"type": "integer"},
+    "decimal": {"type": "number"},
+    "boolean": {"type": "boolean"},
+    "date": {"type": "string", "format": "date"},
+}
+
+
+def offers_for(nq: NamedQuery) -> tuple[formats.Format, ...]:
+    base = formats.GRAPH_FORMATS if nq.kind in ("CONSTRUCT", "DESCRIBE") else formats.RESULT_FORMATS
+    return (*base, formats.HTML)
+
+
+def describe(nq: NamedQuery, root: str) -> dict[str, Any]:
+    """A named query as JSON (the /queries listing)."""
+    return {
+        "name": nq.name,
+        "title": {"zh": nq.title_zh, "en": nq.title_en},
+        "description": nq.description,
+        "kind": nq.kind,
+        "tags": list(nq.tags),
+        "params": [{"name": p.name, "type": p.type, "default": p.default, "required": p.default is None,
+                    "description": p.description} for p in nq.params],
+        "url": f"{root}queries/{nq.name}",
+        "formats": [f.name for f in offers_for(nq)],
+        "sparql": nq.sparql,
+    }
+
+
+def _values(request: Request) -> dict[str, str | None]:
+    values: dict[str, str | None] = {}
+    for k, v in request.query_params.multi_items():
+        if k == "format":
+            continue
+        if k in values:
+            raise BadRequest(f"parameter {k!r} is given twice")
+        values[k] = v
+    return values
+
+
+def _openapi(nq: NamedQuery) -> dict[str, Any]:
+    params = []
+    for p in nq.params:
+        schema = dict(_SCHEMA[p.type])
+        if p.default is not None:
+            schema["default"] = p.default
+        params.append({"name": p.name, "in": "query", "required": p.default is None,
+                       "description": p.description, "schema": schema})
+    params.append({"name": "format", "in": "query", "required": False,
+                   "description": "Output format (else the Accept header decides).",
+                   "schema": {"type": "string", "enum": [f.name for f in offers_for(nq)]}})
+    return {"parameters": params}
+
+
+def _endpoint(nq: NamedQuery, shape: safety.Shape) -> Any:
+    offers = offers_for(nq)
+
+    async def run_named_query(request: Request, runtime: RuntimeDep) -> Response:
+        if nq.name in runtime.refused:
+            raise runtime.refused[nq.name]
+        subs = tuple(nq.bindings(_values(request)).items())
+        requested = request.query_params.getlist("format")
+        fmt = negotiate(request, offers, requested)
+        if fmt is formats.HTML:
+            job = QueryJob(nq.sparql, nq.name, subs, results_format="table", graph_format="turtle",
+                           max_rows=runtime.settings.max_rows)
+            result: Table | Answer = await runtime.run(job)
+            from .pages import render_named_result
+
+            return render_named_result(request, runtime, nq, result)
+        return await run_query(request, runtime, nq.sparql, name=nq.name, substitutions=subs,
+                               requested=requested, shape=shape)
+
+    run_named_query.__name__ = f"query_{nq.name}"
+    return run_named_query
+
+
+def register(app: FastAPI, runtime: Runtime) -> None:
+    """Add ``/queries`` and one route per named query to ``app``."""
+    router = APIRouter(tags=["named queries"])
+
+    @router.get("/queries", summary="The named queries (JSON; HTML for browsers)")
+    async def list_queries(request: Request, runtime: RuntimeDep) -> Response:
+        fmt = formats.choose(request.headers.get("accept"), (formats.JSON, formats.HTML),
+                             request.query_params.getlist("format"))
+        if fmt is formats.HTML:
+            from .pages import render_queries
+
+            return render_queries(request, runtime)
+        import json
+
+        root = runtime.root(request)
+        body = json.dumps([describe(q, root) for q in runtime.queries.values()], ensure_ascii=False, indent=1)
+        return Response(body.encode("utf-8"), media_type="application/json; charset=utf-8")
+
+    for nq in runtime.queries.values():
+        shape = safety.inspect(nq.sparql, PREFIXES)
+        router.add_api_route(
+            f"/queries/{nq.name}", _endpoint(nq, shape), methods=["GET"],
+            summary=f"{nq.title_zh} — {nq.title_en}", description=nq.description, openapi_extra=_openapi(nq),
+            responses={200: {"description": f"{nq.kind} results",
+                             "content": {f.media_type: {} for f in offers_for(nq)}}},
+        )
+
+    @router.get("/queries/{name}", include_in_schema=False)
+    async def unknown_query(name: str) -> Response:
+        raise UnknownQuery(name)
+
+    app.include_router(router)

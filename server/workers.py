@@ -1,0 +1,455 @@
+"""Where queries run, so that a time limit really stops them.
+
+pyoxigraph cannot cancel a query: it runs to its end in the thread that started it. So the server
+runs every job of :mod:`server.jobs` in a **worker process** that has opened the store read-only
+(:class:`ProcessPool`). The event loop sends a pickled job down a pipe and waits for the reply
+without a thread (``loop.add_reader``); a job that outlives ``query_timeout`` gets its worker
+killed (SIGKILL) and replaced, and the client a 503, while the other workers and the event loop
+go on answering. A replacement worker is a fresh interpreter, ready in a fraction of a second.
+
+SPARQL Update (enabled by a token) runs in a short-lived writer process that opens the store for
+writing only for that update (RocksDB lets one writer and any number of read-only readers share a
+path); the read-only workers are then replaced, because a read-only store sees the data as it was
+when it was opened.
+
+An in-memory store (tests, embedding) cannot be shared between processes; :class:`ThreadPool`
+runs its jobs in threads instead. A query that times out there is answered 503 at once but its
+thread runs on to its end, holding one of the pool's ``size`` slots: at most ``size`` runaway
+queries exist at a time, and further requests wait at most ``query_timeout`` for a slot (503 Busy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+from kg.errors import BudgetKGError, StoreError
+from kg.settings import Settings
+from kg.store import KGStore
+
+from .errors import Busy, QueryTimeout, WorkerFailure
+from .jobs import Context, UpdateJob
+
+log = logging.getLogger("budgetkg.server")
+
+
+class Executor(Protocol):
+    """Runs jobs of :mod:`server.jobs` with a time limit."""
+
+    mode: str
+    generation: int
+
+    async def start(self) -> None: ...
+
+    async def run(self, job: Any, timeout: float) -> Any: ...
+
+    async def update(self, job: UpdateJob, timeout: float) -> Any: ...
+
+    async def close(self) -> None: ...
+
+    def status(self) -> dict[str, object]: ...
+
+
+def _pack(exc: BaseException) -> tuple[type, tuple, dict]:
+    return type(exc), exc.args, dict(exc.__dict__)
+
+
+def _unpack(packed: tuple[type, tuple, dict]) -> BaseException:
+    """Rebuild an error sent by a worker (kg's errors take keyword-less constructors, so no pickle)."""
+    cls, args, state = packed
+    exc = cls.__new__(cls)
+    BaseException.__init__(exc, *args)
+    exc.__dict__.update(state)
+    return exc
+
+
+def worker_main(conn: Any, settings: Settings, writable: bool) -> None:
+    """A worker process: open the store, then answer jobs from ``conn`` until it closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which ends its workers
+    try:
+        ctx = Context(KGStore(settings.store, read_only=not writable), settings)
+    except BudgetKGError as exc:
+        conn.send_bytes(pickle.dumps(("error", _pack(exc))))
+        return
+    conn.send_bytes(pickle.dumps(("ready", os.getpid())))
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        try:
+            job = pickle.loads(data)
+            out: tuple[str, object] = ("ok", job.run(ctx))
+        except BudgetKGError as exc:
+            out = ("error", _pack(exc))
+        except Exception:
+            out = ("bug", traceback.format_exc())
+        try:
+            conn.send_bytes(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
+        except (BrokenPipeError, OSError):
+            return
+
+
+def _decode(reply: bytes) -> Any:
+    kind, payload = pickle.loads(reply)
+    if kind == "ok":
+        return payload
+    if kind == "error":
+        raise _unpack(payload)
+    log.error("query worker failed:\n%s", payload)
+    raise WorkerFailure("the query worker failed (a bug; see the server log)")
+
+
+_HEADER = struct.Struct("!Q")  # every message: 8-byte length, then a pickle
+
+
+class _Worker:
+    """The server's end of one worker process: a stream socket carrying length-prefixed pickles."""
+
+    __slots__ = ("generation", "pid", "proc", "reader", "writer")
+
+    def __init__(self, proc: subprocess.Popen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 generation: int) -> None:
+        self.proc = proc
+        self.reader = reader
+        self.writer = writer
+        self.generation = generation
+        self.pid: int | None = proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    async def _roundtrip(self, payload: bytes | None) -> bytes:
+        if payload is not None:
+            self.writer.write(_HEADER.pack(len(payload)))
+            self.writer.write(payload)
+            await self.writer.drain()
+        (size,) = _HEADER.unpack(await self.reader.readexactly(_HEADER.size))
+        return await self.reader.readexactly(size)
+
+    async def call(self, payload: bytes | None, timeout: float) -> bytes:
+        """Send ``payload`` (None: just wait for a message) and await the reply, at most ``timeout`` s."""
+        try:
+            return await asyncio.wait_for(self._roundtrip(payload), timeout)
+        except TimeoutError:  # an OSError too: let it through as what it is
+            raise
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            raise WorkerFailure("a query worker died while answering") from None
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self.proc.kill()
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+
+class _Channel:
+    """The worker's end: blocking reads and writes of length-prefixed messages."""
+
+    def __init__(self, fd: int) -> None:
+        self.sock = socket.socket(fileno=fd)
+        self.file = self.sock.makefile("rb")
+
+    def recv_bytes(self) -> bytes:
+        head = self.file.read(_HEADER.size)
+        if len(head) < _HEADER.size:
+            raise EOFError
+        (size,) = _HEADER.unpack(head)
+        data = self.file.read(size)
+        if len(data) < size:
+            raise EOFError
+        return data
+
+    def send_bytes(self, data: bytes) -> None:
+        self.sock.sendall(_HEADER.pack(len(data)))
+        self.sock.sendall(data)
+
+
+def _child() -> None:
+    """Entry point of a worker process (``python -c 'from server.workers import _child; _child()' FD``)."""
+    conn = _Channel(int(sys.argv[1]))
+    settings, writable = pickle.loads(conn.recv_bytes())
+    worker_main(conn, settings, writable)
+
+
+def _start_process(settings: Settings, writable: bool) -> tuple[subprocess.Popen, socket.socket]:
+    """Start a worker as a fresh interpreter joined by a socket pair.
+
+    A plain subprocess rather than :mod:`multiprocessing`: spawn and forkserver re-import the
+    parent's ``__main__`` (an unguarded script, a test runner), and fork would copy the event loop.
+    """
+    ours, theirs = socket.socketpair()
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(x for x in (root, env.get("PYTHONPATH", "")) if x)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from server.workers import _child; _child()", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C in the terminal goes to the server, which ends its workers
+        )
+    finally:
+        theirs.close()
+    hello = pickle.dumps((settings, writable))
+    ours.sendall(_HEADER.pack(len(hello)) + hello)
+    return proc, ours
+
+
+class ProcessPool:
+    """``size`` worker processes over the on-disk store at ``settings.store``."""
+
+    mode = "process"
+
+    def __init__(self, settings: Settings, size: int | None = None, spawn_timeout: float = 60.0) -> None:
+        self.settings = settings
+        # a few more workers than cores: replies travelling back and requests being decoded leave a
+        # core idle otherwise, and one runaway query does not halve the capacity (~50 MB each)
+        self.size = max(1, size or (os.cpu_count() or 1) + 2)
+        self.spawn_timeout = spawn_timeout
+        self.generation = 0
+        self.restarts = 0
+        self.timeouts = 0
+        self._idle: asyncio.Queue[_Worker] | None = None
+        self._all: set[_Worker] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._started = False
+        self._closed = False
+        self._start_lock: asyncio.Lock | None = None
+        self._update_lock: asyncio.Lock | None = None
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self._started:
+                return
+            self._idle = asyncio.Queue()
+            self._update_lock = asyncio.Lock()
+            workers = await asyncio.gather(*(self._spawn() for _ in range(self.size)), return_exceptions=True)
+            errors = [w for w in workers if isinstance(w, BaseException)]
+            for w in workers:
+                if isinstance(w, _Worker):
+                    self._idle.put_nowait(w)
+            if errors:
+                await self.close()
+                raise errors[0]
+            self._started = True
+
+    async def _spawn(self, writable: bool = False) -> _Worker:
+        proc, sock = await asyncio.get_running_loop().run_in_executor(None, _start_process, self.settings, writable)
+        reader, writer = await asyncio.open_unix_connection(sock=sock)
+        w = _Worker(proc, reader, writer, self.generation)
+        self._all.add(w)
+        try:
+            kind, payload = pickle.loads(await w.call(None, self.spawn_timeout))
+        except (TimeoutError, WorkerFailure):
+            self._discard(w)
+            raise StoreError(f"a query worker could not open the store at {self.settings.store}") from None
+        if kind != "ready":
+            self._discard(w)
+            raise _unpack(payload)
+        w.pid = payload
+        return w
+
+    def _discard(self, w: _Worker) -> None:
+        w.kill()
+        self._all.discard(w)
+        self._background(asyncio.get_running_loop().run_in_executor(None, w.proc.wait))
+
+    def _background(self, aw: Any) -> None:
+        task = asyncio.ensure_future(aw)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _replace(self, w: _Worker) -> None:
+        """Kill ``w`` and start another in the background."""
+        self._discard(w)
+        self.restarts += 1
+        if not self._closed:
+            self._background(self._respawn())
+
+    async def _respawn(self) -> None:
+        delay = 0.5
+        while not self._closed:
+            try:
+                w = await self._spawn()
+            except BudgetKGError as exc:
+                log.error("cannot start a query worker: %s (retrying in %.1f s)", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            if self._closed:
+                self._discard(w)
+            elif w.generation != self.generation:  # an update landed while it was starting
+                self._discard(w)
+                continue
+            else:
+                assert self._idle is not None
+                self._idle.put_nowait(w)
+            return
+
+    def _release(self, w: _Worker) -> None:
+        if w.generation != self.generation:
+            self._discard(w)
+            self._background(self._respawn())
+        else:
+            assert self._idle is not None
+            self._idle.put_nowait(w)
+
+    async def run(self, job: Any, timeout: float) -> Any:
+        if not self._started:
+            await self.start()
+        assert self._idle is not None
+        payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        for attempt in (1, 2):
+            try:
+                w = await asyncio.wait_for(self._idle.get(), timeout)
+            except TimeoutError:
+                raise Busy(timeout) from None
+            try:
+                reply = await w.call(payload, timeout)
+            except TimeoutError:
+                self.timeouts += 1
+                log.warning("query over %.1f s: killing worker %s", timeout, w.pid)
+                self._replace(w)
+                raise QueryTimeout(timeout) from None
+            except WorkerFailure:
+                self._replace(w)
+                if attempt == 1 and not w.alive():
+                    continue  # it had died while idle: the job never ran, so try another worker
+                raise
+            except BaseException:  # cancelled: the worker is still busy with a job nobody waits for
+                self._replace(w)
+                raise
+            self._release(w)
+            return _decode(reply)
+        raise WorkerFailure("no query worker could take the request")
+
+    async def update(self, job: UpdateJob, timeout: float) -> Any:
+        """Run an update in a writer process, then replace every reader so that it sees the new data."""
+        if not self._started:
+            await self.start()
+        assert self._update_lock is not None and self._idle is not None
+        async with self._update_lock:
+            w = await self._spawn(writable=True)
+            try:
+                reply = await w.call(pickle.dumps(job), timeout)
+            except TimeoutError:
+                self.timeouts += 1
+                raise QueryTimeout(timeout) from None
+            finally:
+                self._discard(w)
+            result = _decode(reply)
+            self.generation += 1
+            while not self._idle.empty():
+                self._release(self._idle.get_nowait())
+            return result
+
+    async def close(self) -> None:
+        """Stop every worker: close its socket (it exits on end of input), kill it if it has not gone in 2 s."""
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        workers = list(self._all)
+        self._all.clear()
+        for w in workers:
+            with contextlib.suppress(Exception):
+                w.writer.close()
+        loop = asyncio.get_running_loop()
+
+        async def finish(w: _Worker) -> None:
+            try:
+                await asyncio.wait_for(loop.run_in_executor(None, w.proc.wait), 2)
+            except TimeoutError:
+                w.kill()
+                await loop.run_in_executor(None, w.proc.wait)
+
+        await asyncio.gather(*(finish(w) for w in workers), return_exceptions=True)
+
+    def status(self) -> dict[str, object]:
+        return {
+            "mode": self.mode, "workers": self.size, "idle": self._idle.qsize() if self._idle else 0,
+            "pids": sorted(w.pid for w in self._all if w.pid), "restarts": self.restarts,
+            "timeouts": self.timeouts, "generation": self.generation,
+        }
+
+
+class ThreadPool:
+    """Jobs in threads over one store object (an in-memory store; see the module docstring)."""
+
+    mode = "thread"
+
+    def __init__(self, store: KGStore, settings: Settings, size: int | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.size = max(1, size or os.cpu_count() or 1)
+        self.generation = 0
+        self.timeouts = 0
+        self._ctx: Context | None = None
+        self._pool = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="budgetkg-query")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="budgetkg-update")
+        self._slots: asyncio.Semaphore | None = None
+        self._ctx_lock = threading.Lock()
+
+    def _context(self) -> Context:
+        with self._ctx_lock:
+            if self._ctx is None:
+                self._ctx = Context(self.store, self.settings)
+            return self._ctx
+
+    async def start(self) -> None:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.size)
+
+    async def run(self, job: Any, timeout: float) -> Any:
+        await self.start()
+        assert self._slots is not None
+        slots = self._slots
+        try:
+            await asyncio.wait_for(slots.acquire(), timeout)
+        except TimeoutError:
+            raise Busy(timeout) from None
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._pool, lambda: job.run(self._context()))
+        fut.add_done_callback(lambda _f: slots.release())  # the slot is free only when the thread is
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except TimeoutError:
+            self.timeouts += 1
+            fut.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
+            raise QueryTimeout(timeout) from None
+
+    async def update(self, job: UpdateJob, timeout: float) -> Any:
+        await self.start()
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._writer, lambda: job.run(self._context()))
+        try:
+            result = await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except TimeoutError:
+            self.timeouts += 1
+            raise QueryTimeout(timeout) from None
+        self.generation += 1
+        return result
+
+    async def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._writer.shutdown(wait=False, cancel_futures=True)
+
+    def status(self) -> dict[str, object]:
+        return {"mode": self.mode, "workers": self.size, "restarts": 0, "timeouts": self.timeouts,
+                "generation": self.generation, "pids": [os.getpid()]}

@@ -1,0 +1,253 @@
+"""The real server (``budgetkg serve``: uvicorn, worker processes, an on-disk store) on 127.0.0.1,
+driven by real clients: SPARQLWrapper, rdflib's SPARQLStore/SPARQLUpdateStore, and httpx.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import rdflib
+from pyoxigraph import Store
+from rdflib.plugins.stores.sparqlstore import SPARQLStore, SPARQLUpdateStore
+from SPARQLWrapper import CSV, JSON, JSONLD, N3, POST, POSTDIRECTLY, RDFXML, TSV, TURTLE, XML, SPARQLWrapper
+
+from kg.store import KGStore
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = "https://budgetkg.example.org/id/"
+PREFIXES = ("PREFIX bk: <https://budgetkg.example.org/def/>\n"
+            "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n")
+UNITS = PREFIXES + "SELECT ?u ?name WHERE { ?u a bk:BudgetUnit ; rdfs:label ?name } ORDER BY ?u"
+TOKEN = "t0ken-for-tests"
+
+#: Starts ``budgetkg serve`` exactly as the command line does, through the command's own register().
+LAUNCH = ("import typer\nfrom budgetkg.commands.serve import register\napp = typer.Typer()\n"
+          "@app.callback()\ndef main() -> None:\n    pass\nregister(app)\napp()")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_disk_store(source: KGStore, path: Path) -> Path:
+    """Copy a store's quads into an on-disk store at ``path`` and release its lock."""
+    disk = Store(str(path))
+    disk.extend(source.store.quads_for_pattern(None, None, None, None))
+    disk.flush()
+    del disk
+    gc.collect()
+    return path
+
+
+@contextmanager
+def running_server(store: Path, **env: str) -> Iterator[str]:
+    """``budgetkg serve`` on a free loopback port; yields its base URL and stops it afterwards."""
+    port = free_port()
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCH, "serve", "--store", str(store), "--host", "127.0.0.1",
+                             "--port", str(port), "--workers", "2", "--log-level", "warning"],
+                            env=full_env, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"budgetkg serve exited with {proc.returncode}")
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("budgetkg serve did not start within 60 s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, seed_store: KGStore) -> Iterator[str]:
+    store = write_disk_store(seed_store, tmp_path_factory.mktemp("served") / "store")
+    with running_server(store, BUDGETKG_QUERY_TIMEOUT="2", BUDGETKG_UPDATE_TOKEN=TOKEN) as url:
+        yield url
+
+
+def wrapper(server: str, fmt: str, query: str, method: str | None = None) -> SPARQLWrapper:
+    sw = SPARQLWrapper(server + "/sparql", returnFormat=fmt)
+    sw.setQuery(query)
+    if method == POSTDIRECTLY:
+        sw.setMethod(POST)
+        sw.setRequestMethod(POSTDIRECTLY)
+    elif method == POST:
+        sw.setMethod(POST)
+    return sw
+
+
+# -- SPARQLWrapper ---------------------------------------------------------------------------
+@pytest.mark.parametrize("method", [None, POST, POSTDIRECTLY])
+def test_sparqlwrapper_select_as_json_and_xml(server: str, method: str | None) -> None:
+    rows = wrapper(server, JSON, UNITS, method).queryAndConvert()["results"]["bindings"]
+    assert len(rows) == 18 and rows[0]["u"]["value"] == BASE + "agency/325205"
+    doc = wrapper(server, XML, UNITS, method).queryAndConvert()
+    assert len(doc.getElementsByTagName("result")) == 18
+
+
+def test_sparqlwrapper_select_as_csv_and_tsv(server: str) -> None:
+    csv_text = wrapper(server, CSV, UNITS).queryAndConvert().decode("utf-8")
+    assert csv_text.splitlines()[0] == "u,name" and len(csv_text.splitlines()) == 19
+    tsv_text = wrapper(server, TSV, UNITS).queryAndConvert().decode("utf-8")
+    assert tsv_text.splitlines()[0] == "?u\t?name" and len(tsv_text.splitlines()) == 19
+
+
+def test_sparqlwrapper_ask(server: str) -> None:
+    assert wrapper(server, JSON, PREFIXES + "ASK { ?p a bk:Project }").queryAndConvert()["boolean"] is True
+    doc = wrapper(server, XML, PREFIXES + "ASK { ?p a bk:NoSuchClass }").queryAndConvert()
+    assert doc.getElementsByTagName("boolean")[0].firstChild.data == "false"
+
+
+@pytest.mark.parametrize("fmt", [TURTLE, JSONLD, RDFXML, N3])
+def test_sparqlwrapper_construct_in_each_rdf_format(server: str, fmt: str) -> None:
+    agency = BASE + "agency/341101"
+    g = wrapper(server, fmt, f"DESCRIBE <{agency}>").queryAndConvert()
+    if isinstance(g, bytes):  # SPARQLWrapper hands Turtle and N3 over unparsed
+        g = rdflib.Graph().parse(data=g.decode("utf-8"), format="turtle")
+    assert g.value(rdflib.URIRef(agency), rdflib.RDFS.label) == rdflib.Literal("天津市公安局警务保障部财务管理处",
+                                                                              lang="zh")
+
+
+# -- rdflib SPARQLStore ----------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["xml", "json", "csv", "tsv"])
+def test_rdflib_sparqlstore_select(server: str, fmt: str) -> None:
+    g = rdflib.Graph(store=SPARQLStore(server + "/sparql", returnFormat=fmt))
+    rows = list(g.query(UNITS))
+    assert len(rows) == 18 and str(rows[0][0]) == BASE + "agency/325205"
+
+
+def test_rdflib_sparqlstore_construct_and_graph_dataset(server: str) -> None:
+    store = SPARQLStore(server + "/sparql")
+    g = rdflib.Graph(store=store)
+    result = g.query(PREFIXES + "CONSTRUCT { ?u a bk:BudgetUnit } WHERE { ?u a bk:BudgetUnit }")
+    assert len(result.graph) == 18
+    # a graph named by its IRI: SPARQLStore sends default-graph-uri, the server answers from that graph only
+    agencies = rdflib.Graph(store=store, identifier=rdflib.URIRef(BASE + "graph/agencies"))
+    n = int(next(iter(agencies.query("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")))[0])
+    everything = int(next(iter(g.query("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")))[0])
+    assert 0 < n < everything
+
+
+def test_rdflib_update_store_with_the_bearer_token(server: str) -> None:
+    graph = "http://test.example/updates"
+    bad = SPARQLUpdateStore(server + "/sparql", server + "/update", headers={"Authorization": "Bearer wrong"})
+    with pytest.raises(Exception, match="403"):
+        bad.update(f'INSERT DATA {{ GRAPH <{graph}> {{ <http://test.example/x> <http://test.example/p> "1" }} }}')
+    good = SPARQLUpdateStore(server + "/sparql", server + "/update", headers={"Authorization": f"Bearer {TOKEN}"})
+    good.update(f'INSERT DATA {{ GRAPH <{graph}> {{ <http://test.example/x> <http://test.example/p> "1" }} }}')
+    # every worker was replaced after the update, so every worker sees it
+    for _ in range(4):
+        r = httpx.get(server + "/sparql", params={"query": f"ASK {{ GRAPH <{graph}> {{ ?s ?p \"1\" }} }}"})
+        assert r.json()["boolean"] is True
+
+
+# -- httpx: negotiation and errors -----------------------------------------------------------
+def test_negotiation_and_errors_over_http(server: str) -> None:
+    with httpx.Client(base_url=server) as c:
+        r = c.get("/sparql", params={"query": UNITS}, headers={"Accept": "text/csv;q=0.5, text/tab-separated-values"})
+        assert r.headers["content-type"].startswith("text/tab-separated-values")
+        r = c.get("/sparql", params={"query": UNITS}, headers={"Accept": "image/png"})
+        assert r.status_code == 406
+        r = c.get("/sparql", params={"query": "SELECT ?x WHERE { ?x }"})
+        assert r.status_code == 400 and "syntax error" in r.text
+        big = b"ASK {} #" + b"x" * 1_100_000
+        r = c.post("/sparql", content=big, headers={"Content-Type": "application/sparql-query"})
+        assert r.status_code == 413
+        r = c.post("/sparql", content=b"ASK {}", headers={"Content-Type": "application/json"})
+        assert r.status_code == 415
+        r = c.get("/agency/341101", headers={"Accept": "application/n-triples"})
+        assert r.headers["content-type"].startswith("application/n-triples") and "341101" in r.text
+        r = c.get("/agency/341101.jsonld")
+        assert r.headers["content-type"].startswith("application/ld+json")
+        r = c.get("/agency/341101", headers={"Accept": "text/html"})
+        assert "天津市公安局警务保障部财务管理处" in r.text and f'href="{server}/agency/341"' in r.text
+        r = c.get("/queries/projects_of_agency", params={"code": "325220", "format": "csv"})
+        assert r.headers["content-type"].startswith("text/csv") and len(r.text.splitlines()) == 4
+        assert c.get("/queries").json()[0]["url"].startswith(server + "/queries/")
+        assert c.post("/update", content=b"CLEAR ALL", headers={"Content-Type": "application/sparql-update"}
+                      ).status_code == 401
+
+
+def test_service_and_load_never_reach_the_network(server: str) -> None:
+    with socket.socket() as trap:
+        trap.bind(("127.0.0.1", 0))
+        trap.listen(5)
+        trap.settimeout(0.5)
+        target = f"http://127.0.0.1:{trap.getsockname()[1]}/sparql"
+        query = f"SELECT * WHERE {{ service silent <{target}> {{ ?s ?p ?o }} }}"
+        r = httpx.get(server + "/sparql", params={"query": query})
+        assert r.status_code == 403
+        r = httpx.post(server + "/update", content=f"LOAD <{target}>".encode(),
+                       headers={"Content-Type": "application/sparql-update", "Authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 403
+        with pytest.raises(TimeoutError):
+            trap.accept()
+
+
+# -- the time limit --------------------------------------------------------------------------
+def test_a_runaway_query_is_killed_while_other_requests_are_answered(server: str) -> None:
+    before = httpx.get(server + "/health").json()
+    runaway = PREFIXES + "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"  # hours of work
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        t0 = time.monotonic()
+        r = httpx.post(server + "/sparql", data={"query": runaway}, timeout=30)
+        outcome.update(status=r.status_code, text=r.text, seconds=time.monotonic() - t0)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.3)
+    quick = []
+    while thread.is_alive():
+        t0 = time.monotonic()
+        r = httpx.get(server + "/queries/special_bond_funding", timeout=10)
+        quick.append((r.status_code, time.monotonic() - t0))
+        time.sleep(0.2)
+    thread.join()
+    assert outcome["status"] == 503 and "stopped after 2 s" in str(outcome["text"])
+    assert 1.9 < float(outcome["seconds"]) < 6  # type: ignore[arg-type]
+    assert len(quick) >= 3 and all(code == 200 and seconds < 1.5 for code, seconds in quick), quick
+    after = httpx.get(server + "/health").json()
+    assert after["timeouts"] == before["timeouts"] + 1 and after["restarts"] >= before["restarts"] + 1
+    killed = set(before["pids"]) - set(after["pids"])
+    assert len(killed) == 1
+    pid = killed.pop()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"worker {pid} still exists after the time-out")
+    # the replacement worker answers
+    assert httpx.get(server + "/queries/funding_sources").status_code == 200
