@@ -22,12 +22,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kg import queries as named_queries
+from kg.audit import refresh_findings
 from kg.build import build as run_build
-from kg.errors import BudgetKGError
+from kg.errors import BudgetKGError, ValidationError
 from kg.model import to_plain
 from kg.namespaces import PREFIXES
 from kg.parse import parse_file
 from kg.settings import Settings
+from kg.shapes import structural_check
 from kg.sources import Manifest, adhoc_entry, load_manifest
 from kg.stats import compute
 from kg.store import KGStore
@@ -114,7 +116,11 @@ def build(
     base_iri: BaseOpt = None,
     manifest: Annotated[Path | None, typer.Option(help="Source manifest (env BUDGETKG_MANIFEST).")] = None,
     year: Annotated[int | None, typer.Option(help="Budget year for FILES that are in no manifest.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No report; only warnings and errors.")] = False,
+    check: Annotated[bool, typer.Option(help="Check each document against the structural shapes before "
+                                              "writing it.")] = True,
+    audit: Annotated[bool, typer.Option(help="Record data-quality findings in the findings graph "
+                                              "after the build.")] = True,
     fmt: Annotated[TableFormat, typer.Option("--format", help="Report format.")] = TableFormat.table,
 ) -> None:
     """Parse documents and (re)build their graphs in the store, each one atomically.
@@ -160,7 +166,11 @@ def build(
                                 transient=True) as bar:
             task = bar.add_task("building", total=len(entries))
             report = run_build(kg_store, entries, settings, manifest=man,
+                               check=structural_check(settings) if check else None,
                                progress=lambda name, i, n: bar.update(task, completed=i, description=name))
+            findings = refresh_findings(kg_store, settings) if audit else None
+    except ValidationError as exc:
+        raise _fail(f"{exc}\nthe store was not changed", code=1) from None
     except BudgetKGError as exc:
         raise _fail(f"{exc}\nthe store was not changed") from None
     if fmt is TableFormat.json:
@@ -168,7 +178,7 @@ def build(
             "store": settings.store, "seconds": round(report.seconds, 3), "quads": report.quads,
             "documents": [{"file": d.file, "graph": d.graph, "projects": d.projects, "indicators": d.indicators,
                            "quads": d.quads, "replaced": d.replaced} for d in report.documents],
-            "warnings": [str(w) for w in report.warnings],
+            "warnings": [str(w) for w in report.warnings], "findings": findings,
         }, ensure_ascii=False, indent=1) + "\n")
         return
     for w in report.warnings:
@@ -180,8 +190,9 @@ def build(
     if fmt is TableFormat.table:
         _emit_rows(["document", "projects", "indicators", "quads", "graph"], rows, fmt,
                    title=f"built into {settings.store}")
+        audit_note = f"; {findings} data-quality findings (budgetkg validate)" if findings is not None else ""
         out.print(f"{report.projects} projects, {report.quads} quads in {report.seconds:.2f} s; "
-                  f"{len(report.warnings)} warnings", highlight=False)
+                  f"{len(report.warnings)} warnings{audit_note}", highlight=False)
     else:
         _emit_rows(["document", "projects", "indicators", "quads", "graph"], rows, fmt)
 
@@ -350,8 +361,10 @@ def parse(
 
 def _register_commands() -> None:
     from budgetkg.commands.serve import register as register_serve
+    from budgetkg.commands.validate import register as register_validate
 
     register_serve(app)
+    register_validate(app)
 
 
 _register_commands()

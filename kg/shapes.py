@@ -31,29 +31,30 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal as TypingLiteral
+from typing import Any
+from typing import Literal as TypingLiteral
 
 import rdflib
-from pyoxigraph import BlankNode, DefaultGraph, Literal, NamedNode, Quad, RdfFormat, Store, parse, serialize
+from pyoxigraph import BlankNode, DefaultGraph, Literal, NamedNode, Quad, RdfFormat, Store, serialize
 from rdflib import RDF, BNode, URIRef
 from rdflib.collection import Collection
 from rdflib.plugins.sparql import prepareQuery
 
-from .errors import BudgetKGError, StoreError, ValidationError
+from .errors import BudgetKGError, ValidationError
 from .model import ParsedDocument
 from .namespaces import ONTOLOGY_IRI, PREFIXES, Namespace
 from .settings import Settings
-from .store import KGStore
+from .store import STAGING_PREFIX, KGStore
 
 #: IRIs of the shapes themselves (bksh:ProjectShape, bksh:CostLowerBound …).
 BKSH = Namespace(ONTOLOGY_IRI + "shapes/")
 _SH = "http://www.w3.org/ns/shacl#"
 _RDFS = "http://www.w3.org/2000/01/rdf-schema#"
 _XSD = "http://www.w3.org/2001/XMLSchema#"
-_BK = ONTOLOGY_IRI
 
 SEVERITIES = ("Violation", "Warning", "Info")
 Severity = TypingLiteral["Violation", "Warning", "Info"]
@@ -90,6 +91,23 @@ def sh(name: str) -> URIRef:
 # ---------------------------------------------------------------------------------------------
 
 Term = NamedNode | BlankNode | Literal
+
+
+def _canonical(term: Term | None) -> str:
+    """A term as N-Triples, numbers by their value: 487.50 and 487.5 are one sum.
+
+    >>> _canonical(Literal("487.50", datatype=NamedNode(_XSD + "decimal")))
+    '487.5'
+    """
+    if term is None:
+        return ""
+    if isinstance(term, Literal) and term.datatype.value in _NUMERIC_TYPES:
+        try:
+            number = Decimal(term.value)
+        except InvalidOperation:
+            return str(term)
+        return format(number.normalize(), "f")
+    return str(term)
 
 
 def term_text(term: Term | None, compact: bool = True) -> str:
@@ -167,9 +185,14 @@ class Finding:
 
     @property
     def key(self) -> tuple[str, str, str, str, str]:
-        """What identifies a result across engines: rule, component, path, focus, value."""
-        return (self.rule, self.component, self.path or "", str(self.focus), "" if self.value is None
-                else str(self.value))
+        """What identifies a result across engines: rule, component, path, focus, value (numbers by value)."""
+        return (self.rule, self.component, self.path or "", str(self.focus), _canonical(self.value))
+
+    @property
+    def reported_shape(self) -> str:
+        """The source shape to report: a property shape's blank node means nothing outside the shapes
+        graph (and changes every time it is parsed), so its rule stands in for it."""
+        return self.rule if self.source_shape.startswith("_:") else self.source_shape
 
     def where(self) -> str:
         if self.file and self.line:
@@ -182,6 +205,7 @@ class Finding:
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        out["source_shape"] = self.reported_shape
         for k in ("focus", "value", "project", "budget_unit", "document"):
             out[k] = None if getattr(self, k) is None else term_text(getattr(self, k), compact=False)
         out["rule_name"] = self.rule_name
@@ -255,8 +279,7 @@ class ValidationReport:
             out.append(Quad(r, NamedNode(_SH + "focusNode"), f.focus, g))
             out.append(Quad(r, NamedNode(_SH + "resultSeverity"), NamedNode(_SH + f.severity), g))
             out.append(Quad(r, NamedNode(_SH + "sourceConstraintComponent"), NamedNode(_SH + f.component), g))
-            src = BlankNode(f.source_shape[2:]) if f.source_shape.startswith("_:") else NamedNode(f.source_shape)
-            out.append(Quad(r, NamedNode(_SH + "sourceShape"), src, g))
+            out.append(Quad(r, NamedNode(_SH + "sourceShape"), NamedNode(f.reported_shape), g))
             if f.path_iri:
                 out.append(Quad(r, NamedNode(_SH + "resultPath"), NamedNode(f.path_iri), g))
             if f.value is not None:
@@ -293,6 +316,8 @@ class Constraint:
     path: str | None = None
     path_iri: str | None = None
     has_value: bool = False
+    sparql_inline: str = ""  # the same query with the target patterns inline (few focus nodes)
+    target: str = ""  # counts the focus nodes of the rule
 
     @property
     def shape_id(self) -> str:
@@ -323,10 +348,6 @@ class Shapes:
 
     def constraint_for(self, shape_id: str, component: str) -> Constraint | None:
         return self._by_shape.get((shape_id, component))
-
-    def rule_of(self, shape_id: str) -> Rule | None:
-        c = next((c for (s, _), c in self._by_shape.items() if s == shape_id), None)
-        return c.rule if c else self.rules.get(shape_id)
 
 
 def load_shapes(directory: Path, kinds: Iterable[str] | None = None) -> Shapes:
@@ -372,8 +393,8 @@ def load_shapes(directory: Path, kinds: Iterable[str] | None = None) -> Shapes:
 # The SHACL → SPARQL compiler
 # ---------------------------------------------------------------------------------------------
 
-_TARGETS = ("targetClass", "targetNode", "targetSubjectsOf", "targetObjectsOf")
-_UNSUPPORTED = ("closed", "xone", "qualifiedMaxCount", "target", "rule", "expression", "languageIn_")
+_TARGETS = ("targetClass", "targetNode", "targetSubjectsOf", "targetObjectsOf", "target")
+_UNSUPPORTED = ("closed", "xone", "qualifiedMaxCount", "rule", "expression")
 _NODE_KINDS = {
     "IRI": "isIRI({v})", "BlankNode": "isBlank({v})", "Literal": "isLiteral({v})",
     "BlankNodeOrIRI": "!isLiteral({v})", "BlankNodeOrLiteral": "!isIRI({v})", "IRIOrLiteral": "!isBlank({v})",
@@ -383,12 +404,30 @@ _COMPARISONS = {"minInclusive": ">=", "maxInclusive": "<=", "minExclusive": ">",
 
 @dataclass
 class _Branch:
-    """The SPARQL of one constraint: ``pattern`` has solutions iff the focus ``x`` violates it."""
+    """One constraint in SPARQL.
 
-    pattern: str
+    ``top`` has solutions iff the focus ``x`` violates the constraint, written for the group of a
+    query where ``x`` is a variable bound by the same group (anti-joins as ``MINUS``, counts as
+    aggregates); ``nested`` says the same where ``x`` is bound from outside (inside ``FILTER EXISTS``,
+    where ``MINUS`` would see no shared variable). ``conform`` / ``conform_top`` list patterns that all
+    hold iff ``x`` conforms: triple patterns that bind ``x`` where possible (so the optimiser can join on
+    them), filters otherwise.
+
+    Oxigraph evaluates ``FILTER (NOT) EXISTS`` once per solution but ``MINUS`` and aggregates once per
+    query, so the top-level forms are what keeps whole-store validation fast.
+    """
+
+    top: str
+    nested: str
+    conform: list[str]
+    conform_top: list[str]
     component: str
     params: dict[str, str]
     value: str | None  # the variable holding the value node, if the result has one
+
+
+def _positive(parts: list[str]) -> bool:
+    return any(not p.startswith("FILTER") for p in parts)
 
 
 class _Compiler:
@@ -472,9 +511,14 @@ class _Compiler:
         raise ShapesError(f"unsupported property path {node}")
 
     # -- targets -----------------------------------------------------------------------------
-    def targets(self, shape: rdflib.term.Node) -> str:
-        """A sub-query binding ``?this`` to each focus node of ``shape`` once."""
-        parts = []
+    def targets(self, shape: rdflib.term.Node) -> tuple[str, str, list[tuple[str, str]]]:
+        """Patterns binding ``?this`` to the focus nodes of ``shape``, and the prefixes they need.
+
+        Two forms: a ``SELECT DISTINCT`` sub-query (Oxigraph hash-joins it with the constraint: best
+        when the focus nodes are many) and the same patterns inline (Oxigraph looks the constraint up
+        from each focus node: best when they are few); :func:`_run_sparql` picks one per shape.
+        """
+        parts, prefixes = [], []
         for c in self.all(shape, "targetClass"):
             parts.append(f"?this <{RDF.type}>/<{_RDFS}subClassOf>* {self.term(c)} .")
         nodes = self.all(shape, "targetNode")
@@ -484,17 +528,27 @@ class _Compiler:
             parts.append(f"?this {self.term(p)} [] .")
         for p in self.all(shape, "targetObjectsOf"):
             parts.append(f"[] {self.term(p)} ?this .")
+        for t in self.all(shape, "target"):  # SHACL-AF SPARQL-based targets
+            select = self.one(t, "select")
+            if select is None or self._deactivated(t):
+                raise ShapesError(f"{shape}: only SPARQL-based targets (sh:SPARQLTarget with sh:select) are supported")
+            parts.append("{ " + str(select) + " }")
+            prefixes.extend(self.prefixes(t))
         body = " UNION ".join("{ " + p + " }" for p in parts)
-        return "{ SELECT DISTINCT ?this WHERE { " + body + " } }"
+        inline = parts[0] if len(parts) == 1 and not parts[0].startswith("{") else body
+        return "{ SELECT DISTINCT ?this WHERE { " + body + " } }", inline, prefixes
 
     # -- constraints ---------------------------------------------------------------------------
     def compile_top(self, shape: rdflib.term.Node, rule: Rule) -> list[Constraint]:
-        target = self.targets(shape)
+        target, inline, target_prefixes = self.targets(shape)
         out = []
-        for source, branch in self.shape_branches(shape, "?this", top=True):
+        for source, branch in self.shape_branches(shape, "?this"):
             value = f" BIND({branch.value} AS ?value)" if branch.value else ""
-            sparql = f"SELECT DISTINCT ?this{' ?value' if branch.value else ''} WHERE {{ {target} {branch.pattern}{value} }}"
-            out.append(self._constraint(rule, source, branch, sparql, shape))
+            head = "SELECT DISTINCT ?this ?value" if branch.value else "SELECT DISTINCT ?this"
+            sparql = f"{_prologue(target_prefixes)}{head} WHERE {{ {target} {branch.top}{value} }}"
+            sparql_inline = f"{_prologue(target_prefixes)}{head} WHERE {{ {inline} {branch.top}{value} }}"
+            out.append(replace(self._constraint(rule, source, branch, sparql, shape), sparql_inline=sparql_inline,
+                               target=f"{_prologue(target_prefixes)}SELECT (COUNT(*) AS ?n) WHERE {{ {target} }}"))
         for sparql_node in self.all(shape, "sparql"):
             if self._deactivated(sparql_node):
                 continue
@@ -506,11 +560,11 @@ class _Compiler:
             text = str(select)
             if re.search(r"[$?](currentShape|shapesGraph|PATH)\b", text):
                 raise ShapesError(f"{shape}: $currentShape, $shapesGraph and $PATH are not supported")
-            prologue = "".join(f"PREFIX {p}: <{ns}>\n" for p, ns in self.prefixes(sparql_node))
+            prologue = _prologue(target_prefixes + self.prefixes(sparql_node))
             sparql = f"{prologue}SELECT * WHERE {{ {target} {{ {text} }} }}"
-            has_value = bool(re.search(r"SELECT[^{]*[$?]value\b", text, re.IGNORECASE | re.DOTALL))
+            # the result's value is ?value when the query selects one, else the focus node (SHACL 5.3.2)
             out.append(Constraint(rule, shape, "SPARQLConstraintComponent", sparql, self.severity(shape),
-                                  self.messages(sparql_node, shape), {}, None, None, True if has_value else True))
+                                  self.messages(sparql_node, shape), {}, None, None, True))
         return out
 
     def prefixes(self, node: rdflib.term.Node) -> list[tuple[str, str]]:
@@ -531,18 +585,17 @@ class _Compiler:
                           self.messages(source, top if source == top else None), branch.params, path,
                           str(path_node) if isinstance(path_node, URIRef) else None, branch.value is not None)
 
-    def shape_branches(self, shape: rdflib.term.Node, x: str, top: bool = False
-                       ) -> list[tuple[rdflib.term.Node, _Branch]]:
+    def shape_branches(self, shape: rdflib.term.Node, x: str) -> list[tuple[rdflib.term.Node, _Branch]]:
         """Each constraint of ``shape`` and of its sh:property shapes, with the shape declaring it."""
-        out = [(shape, b) for b in self.branches(shape, x, top)]
+        out = [(shape, b) for b in self.branches(shape, x)]
         for ps in self.all(shape, "property"):
             if self._deactivated(ps):
                 continue
             if self.one(ps, "path") is None:
                 raise ShapesError(f"{shape}: a sh:property shape without sh:path")
-            out.extend((ps, b) for b in self.branches(ps, x, top))
             if self.all(ps, "property"):
                 raise ShapesError(f"{ps}: sh:property inside a property shape is not supported")
+            out.extend((ps, b) for b in self.branches(ps, x))
         return out
 
     def violates(self, shape: rdflib.term.Node, x: str) -> str | None:
@@ -551,107 +604,151 @@ class _Compiler:
             return None
         if self.all(shape, "sparql"):
             raise ShapesError(f"{shape}: sh:sparql is compiled on top-level shapes only")
-        parts = [b.pattern for _, b in self.shape_branches(shape, x)]
+        parts = [b.nested for _, b in self.shape_branches(shape, x)]
         if not parts:
             return None
         return " UNION ".join("{ " + p + " }" for p in parts)
 
-    def branches(self, shape: rdflib.term.Node, x: str, top: bool) -> list[_Branch]:
+    def conforms(self, shape: rdflib.term.Node, x: str, top: bool = False) -> list[str]:
+        """Patterns that all hold iff ``x`` conforms to ``shape``.
+
+        ``top``: ``x`` is bound in the same group (not from outside an ``EXISTS``), so anti-joins can be
+        ``MINUS``.
+        """
+        if self._deactivated(shape):
+            return []
+        if self.all(shape, "sparql"):
+            raise ShapesError(f"{shape}: sh:sparql is compiled on top-level shapes only")
+        parts = [p for _, b in self.shape_branches(shape, x) for p in (b.conform_top if top else b.conform)]
+        return sorted(parts, key=lambda p: p.startswith(("FILTER", "MINUS")))  # joins first, then filters
+
+    def branches(self, shape: rdflib.term.Node, x: str) -> list[_Branch]:
         for name in _UNSUPPORTED:
             if self.one(shape, name) is not None:
                 raise ShapesError(f"{shape}: sh:{name} is not supported by the SPARQL compiler")
         path_node = self.one(shape, "path")
         prop = path_node is not None
-        p = self.path(path_node) if prop else ""
+
+        def t(s: str, o: str) -> str:  # the path of this property shape from s to o, as triple patterns
+            return self.triples(s, path_node, o)
+
         if prop:
             v = self.fresh()
-            vp = f"{x} {p} {v} ."
+            vp = t(x, v)
         else:
             v, vp = x, ""
         out: list[_Branch] = []
 
-        def add(component: str, pattern: str, params: dict[str, str] | None = None, value: str | None = v) -> None:
-            out.append(_Branch(pattern, component + "ConstraintComponent", params or {}, value))
+        def add(component: str, nested: str, params: dict[str, str] | None = None, value: str | None = v, *,
+                top: str | None = None, conform: list[str] | None = None,
+                conform_top: list[str] | None = None) -> None:
+            if conform is None:
+                conform = [f"FILTER NOT EXISTS {{ {nested} }}"]
+                # a property shape's violation pattern binds x itself: at the top level, an anti-join
+                conform_top = conform_top or ([f"MINUS {{ {nested} }}"] if prop else conform)
+            out.append(_Branch(top if top is not None else nested, nested, conform, conform_top or conform,
+                               component + "ConstraintComponent", params or {}, value))
+
+        def value_filter(component: str, expr: str, params: dict[str, str]) -> None:
+            """A constraint on each value node: violated by a value for which ``expr`` holds."""
+            conform = [f"FILTER(!({expr}))"] if not prop else None
+            add(component, f"{vp} FILTER({expr})", params, conform=conform)
 
         for c in self.all(shape, "class"):
-            add("Class", f"{vp} FILTER NOT EXISTS {{ {v} <{RDF.type}>/<{_RDFS}subClassOf>* {self.term(c)} }}",
-                {"class": compact_iri(str(c))})
+            ct = self.term(c)
+            instance = f"{v} <{RDF.type}>/<{_RDFS}subClassOf>* {ct}"
+            # direct type first: the common case needs no walk up the class hierarchy
+            nested = (f"{vp} FILTER(NOT EXISTS {{ {v} <{RDF.type}> {ct} }} && "
+                      f"NOT EXISTS {{ {v} <{RDF.type}>/<{_RDFS}subClassOf>+ {ct} }})")
+            add("Class", nested, {"class": compact_iri(str(c))}, top=f"{vp} MINUS {{ {instance} }}",
+                conform=None if prop else [instance + " ."])
         for d in self.all(shape, "datatype"):
             test = f"!isLiteral({v}) || DATATYPE({v}) != {self.term(d)}"
             if str(d) in _NUMERIC_TYPES:
                 test += f" || !isNumeric({v})"
-            add("Datatype", f"{vp} FILTER({test})", {"datatype": compact_iri(str(d))})
+            value_filter("Datatype", test, {"datatype": compact_iri(str(d))})
         for k in self.all(shape, "nodeKind"):
             expr = _NODE_KINDS.get(str(k).rsplit("#", 1)[-1])
             if expr is None:
                 raise ShapesError(f"{shape}: unknown sh:nodeKind {k}")
-            add("NodeKind", f"{vp} FILTER(!({expr.format(v=v)}))", {"nodeKind": compact_iri(str(k))})
+            value_filter("NodeKind", f"!({expr.format(v=v)})", {"nodeKind": compact_iri(str(k))})
         for key, op in _COMPARISONS.items():
             for lit in self.all(shape, key):
-                add(key[0].upper() + key[1:], f"{vp} FILTER(!COALESCE({v} {op} {self.term(lit)}, false))",
-                    {key: str(lit)})
+                value_filter(key[0].upper() + key[1:], f"!COALESCE({v} {op} {self.term(lit)}, false)", {key: str(lit)})
         for key, op in (("minLength", "<"), ("maxLength", ">")):
             for lit in self.all(shape, key):
-                add(key[0].upper() + key[1:], f"{vp} FILTER(isBlank({v}) || STRLEN(STR({v})) {op} {int(lit)})",
-                    {key: str(lit)})
+                value_filter(key[0].upper() + key[1:], f"isBlank({v}) || STRLEN(STR({v})) {op} {int(lit)}",
+                             {key: str(lit)})
         for pat in self.all(shape, "pattern"):
             flags = self.one(shape, "flags")
             args = rdflib.Literal(str(pat)).n3() + (", " + rdflib.Literal(str(flags)).n3() if flags else "")
-            add("Pattern", f"{vp} FILTER(isBlank({v}) || !REGEX(STR({v}), {args}))", {"pattern": str(pat)})
+            value_filter("Pattern", f"isBlank({v}) || !REGEX(STR({v}), {args})", {"pattern": str(pat)})
         for langs in self.all(shape, "languageIn"):
             tags = [str(t) for t in self.items(langs)]
             test = " || ".join(f"langMatches(LANG({v}), {rdflib.Literal(t).n3()})" for t in tags) or "false"
-            add("LanguageIn", f"{vp} FILTER(!COALESCE({test}, false))", {"languageIn": ", ".join(tags)})
+            value_filter("LanguageIn", f"!COALESCE({test}, false)", {"languageIn": ", ".join(tags)})
         for lst in self.all(shape, "in"):
             members = self.items(lst)
             test = " || ".join(f"sameTerm({v}, {self.term(m)})" for m in members) or "false"
-            add("In", f"{vp} FILTER(!({test}))", {"in": ", ".join(compact_iri(str(m)) for m in members)})
+            value_filter("In", f"!({test})", {"in": ", ".join(compact_iri(str(m)) for m in members)})
         for hv in self.all(shape, "hasValue"):
+            ht = self.term(hv)
             if prop:
-                add("HasValue", f"FILTER NOT EXISTS {{ {x} {p} {self.term(hv)} }}", {"hasValue": _show(hv)}, None)
+                add("HasValue", f"FILTER NOT EXISTS {{ {t(x, ht)} }}", {"hasValue": _show(hv)}, None,
+                    top=f"MINUS {{ {t(x, ht)} }}", conform=[t(x, ht)])
             else:
-                add("HasValue", f"FILTER(!sameTerm({x}, {self.term(hv)}))", {"hasValue": _show(hv)})
+                add("HasValue", f"FILTER(!sameTerm({x}, {ht}))", {"hasValue": _show(hv)},
+                    conform=[f"FILTER(sameTerm({x}, {ht}))"])
         for key in ("equals", "disjoint", "lessThan", "lessThanOrEquals"):
             for q in self.all(shape, key):
                 if not prop:
                     raise ShapesError(f"{shape}: sh:{key} is compiled on property shapes only")
                 qt, w = self.term(q), self.fresh("w")
                 if key == "equals":
-                    pattern = (f"{{ {vp} FILTER NOT EXISTS {{ {x} {qt} {v} }} }} UNION "
-                               f"{{ {x} {qt} {v} FILTER NOT EXISTS {{ {vp} }} }}")
+                    nested = (f"{{ {vp} FILTER NOT EXISTS {{ {x} {qt} {v} }} }} UNION "
+                              f"{{ {x} {qt} {v} FILTER NOT EXISTS {{ {vp} }} }}")
+                    top = f"{{ {vp} MINUS {{ {x} {qt} {v} }} }} UNION {{ {x} {qt} {v} MINUS {{ {t(x, v)} }} }}"
                 elif key == "disjoint":
-                    pattern = f"{vp} {x} {qt} {v} ."
+                    nested = top = f"{vp} {x} {qt} {v} ."
                 else:
                     op = "<" if key == "lessThan" else "<="
-                    pattern = f"{vp} {x} {qt} {w} . FILTER(!COALESCE({v} {op} {w}, false))"
-                add(key[0].upper() + key[1:], pattern, {key: compact_iri(str(q))})
+                    nested = top = f"{vp} {x} {qt} {w} . FILTER(!COALESCE({v} {op} {w}, false))"
+                add(key[0].upper() + key[1:], nested, {key: compact_iri(str(q))}, top=top)
         if prop:
             for n in self.all(shape, "minCount"):
                 k = int(n)
                 if k == 1:
-                    add("MinCount", f"FILTER NOT EXISTS {{ {x} {p} [] }}", {"minCount": "1"}, None)
+                    add("MinCount", f"FILTER NOT EXISTS {{ {t(x, '[]')} }}", {"minCount": "1"}, None,
+                        top=f"MINUS {{ {t(x, '[]')} }}", conform=[t(x, "[]")])
                 elif k > 1:
-                    add("MinCount", f"FILTER NOT EXISTS {{ {self._distinct(x, p, k)} }}", {"minCount": str(k)}, None)
+                    tuple_ = self._distinct(x, t, k)
+                    add("MinCount", f"FILTER NOT EXISTS {{ {tuple_} }}", {"minCount": str(k)}, None,
+                        top=f"MINUS {{ {self._counted(x, t, f'>= {k}')} }}", conform=[f"FILTER EXISTS {{ {tuple_} }}"],
+                        conform_top=[f"{self._counted(x, t, f'>= {k}')}"])
             for n in self.all(shape, "maxCount"):
-                add("MaxCount", self._distinct(x, p, int(n) + 1), {"maxCount": str(n)}, None)
+                k = int(n)
+                add("MaxCount", self._distinct(x, t, k + 1), {"maxCount": str(k)}, None,
+                    top=self._counted(x, t, f"> {k}"))
             for u in self.all(shape, "uniqueLang"):
                 if str(u).lower() == "true":
                     a, b = self.fresh("a"), self.fresh("b")
-                    add("UniqueLang", f"{x} {p} {a} , {b} . FILTER(!sameTerm({a}, {b}) && LANG({a}) != \"\" && "
-                        f"LCASE(LANG({a})) = LCASE(LANG({b})))", {}, None)
+                    c = self.fresh("c")
+                    top = (f"{{ SELECT {x} WHERE {{ {t(x, c)} FILTER(LANG({c}) != \"\") }} "
+                           f"GROUP BY {x} (LCASE(LANG({c}))) HAVING (COUNT(DISTINCT {c}) > 1) }}")
+                    add("UniqueLang", f"{t(x, a)} {t(x, b)} FILTER(!sameTerm({a}, {b}) && LANG({a}) != \"\" && "
+                        f"LCASE(LANG({a})) = LCASE(LANG({b})))", {}, None, top=top)
             for q in self.all(shape, "qualifiedValueShape"):
-                mins = self.all(shape, "qualifiedMinCount")
                 if self.one(shape, "qualifiedValueShapesDisjoint") is not None:
                     raise ShapesError(f"{shape}: sh:qualifiedValueShapesDisjoint is not supported")
-                for m in mins:
+                for m in self.all(shape, "qualifiedMinCount"):
                     if int(m) > 1:
                         raise ShapesError(f"{shape}: sh:qualifiedMinCount above 1 is not supported")
                     if int(m) == 1:
                         y = self.fresh("q")
-                        inner = self.violates(q, y)
-                        cond = f"FILTER NOT EXISTS {{ {inner} }}" if inner else ""
-                        add("QualifiedMinCount", f"FILTER NOT EXISTS {{ {x} {p} {y} . {cond} }}",
-                            {"qualifiedMinCount": "1"}, None)
+                        some = t(x, y) + " " + " ".join(self.conforms(q, y))
+                        some_top = t(x, y) + " " + " ".join(self.conforms(q, y, top=True))
+                        add("QualifiedMinCount", f"FILTER NOT EXISTS {{ {some} }}", {"qualifiedMinCount": "1"}, None,
+                            top=f"MINUS {{ {some_top} }}", conform=[some], conform_top=[some_top])
         else:
             for key in ("minCount", "maxCount", "uniqueLang", "qualifiedValueShape"):
                 if self.one(shape, key) is not None:
@@ -659,30 +756,76 @@ class _Compiler:
         for s in self.all(shape, "node"):
             inner = self.violates(s, v)
             if inner:
-                add("Node", f"{vp} FILTER EXISTS {{ {inner} }}", {"node": _show(s)})
+                add("Node", f"{vp} FILTER EXISTS {{ {inner} }}", {"node": _show(s)},
+                    conform=None if prop else self.conforms(s, v),
+                    conform_top=None if prop else self.conforms(s, v, top=True))
         for s in self.all(shape, "not"):
+            # a value violates sh:not S when it conforms to S
             inner = self.violates(s, v)
-            add("Not", f"{vp} FILTER NOT EXISTS {{ {inner} }}" if inner else (vp or "FILTER(true)"),
-                {"not": _show(s)})
+            add("Not", f"{vp} {' '.join(self.conforms(s, v))}".strip() or "FILTER(true)", {"not": _show(s)},
+                top=f"{vp} {' '.join(self.conforms(s, v, top=True))}".strip() or "FILTER(true)",
+                conform=None if prop else ([f"FILTER EXISTS {{ {inner} }}"] if inner else ["FILTER(false)"]))
         for lst in self.all(shape, "and"):
-            inners = [i for i in (self.violates(s, v) for s in self.items(lst)) if i]
+            members = self.items(lst)
+            inners = [i for i in (self.violates(m, v) for m in members) if i]
             if inners:
-                add("And", f"{vp} FILTER EXISTS {{ {' UNION '.join('{ ' + i + ' }' for i in inners)} }}", {})
+                add("And", f"{vp} FILTER EXISTS {{ {' UNION '.join('{ ' + i + ' }' for i in inners)} }}", {},
+                    conform=None if prop else [c for m in members for c in self.conforms(m, v)],
+                    conform_top=None if prop else [c for m in members for c in self.conforms(m, v, top=True)])
         for lst in self.all(shape, "or"):
-            inners = [self.violates(s, v) for s in self.items(lst)]
+            members = self.items(lst)
+            inners = [self.violates(m, v) for m in members]
             if inners and all(inners):
-                add("Or", f"{vp} FILTER({' && '.join('EXISTS { ' + str(i) + ' }' for i in inners)})", {})
-        del top
+                conj = [self.conforms(m, v) for m in members]
+                if prop:
+                    conform = None
+                elif all(_positive(c) for c in conj):
+                    conform = [" UNION ".join("{ " + " ".join(c) + " }" for c in conj)]
+                else:
+                    conform = ["FILTER(" + " || ".join("EXISTS { " + " ".join(c) + " }" for c in conj) + ")"]
+                # violated iff every member is; when each member is one constraint, that is a join of their
+                # top-level violations (v is bound in the same group)
+                singles = [self.shape_branches(m, v) for m in members]
+                top = None
+                if all(len(b) == 1 for b in singles):
+                    top = f"{vp} " + " ".join(b[0][1].top for b in singles)
+                add("Or", f"{vp} FILTER({' && '.join('EXISTS { ' + str(i) + ' }' for i in inners)})", {},
+                    conform=conform, top=top)
         return out
 
-    def _distinct(self, x: str, p: str, k: int) -> str:
-        """A pattern matching ``k`` pairwise different values of ``x p``."""
+    def _distinct(self, x: str, t: Callable[[str, str], str], k: int) -> str:
+        """A pattern matching ``k`` pairwise different values of the path ``t`` from ``x``."""
         if k > 4:
             raise ShapesError("cardinalities above 3 are not supported by the SPARQL compiler")
         vs = [self.fresh("c") for _ in range(k)]
-        pattern = f"{x} {p} {' , '.join(vs)} ."
+        pattern = " ".join(t(x, v) for v in vs)
         diffs = [f"!sameTerm({a}, {b})" for i, a in enumerate(vs) for b in vs[i + 1:]]
         return pattern + (f" FILTER({' && '.join(diffs)})" if diffs else "")
+
+    def _counted(self, x: str, t: Callable[[str, str], str], test: str) -> str:
+        """A sub-query of the ``x`` whose number of distinct values of the path ``t`` passes ``test``."""
+        c = self.fresh("c")
+        return f"{{ SELECT {x} WHERE {{ {t(x, c)} }} GROUP BY {x} HAVING (COUNT(DISTINCT {c}) {test}) }}"
+
+    def triples(self, s: str, path: rdflib.term.Node | None, o: str) -> str:
+        """``s path o`` as triple patterns: sequences and inverses of IRIs become joins the optimiser can
+        reorder (Oxigraph evaluates a property path as one operator), other paths stay paths."""
+        if path is None:
+            raise ShapesError("a property shape without sh:path")
+        if isinstance(path, URIRef):
+            return f"{s} <{path}> {o} ."
+        inverse = self.one(path, "inversePath")
+        if isinstance(inverse, URIRef) and len(list(self.g.predicate_objects(path))) == 1:
+            return f"{o} <{inverse}> {s} ."
+        if (path, RDF.first, None) in self.g:
+            steps = self.items(path)
+            nodes = [s, *(self.fresh("s") for _ in steps[1:]), o]
+            return " ".join(self.triples(nodes[i], step, nodes[i + 1]) for i, step in enumerate(steps))
+        return f"{s} {self.path(path)} {o} ."
+
+
+def _prologue(prefixes: list[tuple[str, str]]) -> str:
+    return "".join(f"PREFIX {p}: <{ns}>\n" for p, ns in dict(prefixes).items())
 
 
 def _show(node: rdflib.term.Node) -> str:
@@ -704,14 +847,33 @@ class Dataset:
     def __init__(self, store: KGStore | Store, name: str = "") -> None:
         self.store = store
         self.name = name or (str(store.path) if isinstance(store, KGStore) and store.path else "(memory)")
+        # Oxigraph evaluates "all graphs" several times faster than an explicit list of graphs; the list
+        # is only needed to hide the staging graphs of a build that is running.
+        self._graph_list = isinstance(store, KGStore) and any(
+            isinstance(g, NamedNode) and g.value.startswith(STAGING_PREFIX) for g in store.store.named_graphs())
 
     def query(self, sparql: str) -> Any:
         if isinstance(self.store, KGStore):
-            return self.store.query(sparql, name="shapes")
+            if self._graph_list:
+                return self.store.query(sparql, name="shapes")
+            return self.store.store.query(sparql, use_default_graph_as_union=True)
         return self.store.query(sparql, use_default_graph_as_union=True)
 
     def quads(self) -> Iterable[Quad]:
         return self.store.quads() if isinstance(self.store, KGStore) else iter(self.store)
+
+    def _pattern(self, s: Term | None, p: NamedNode, o: Term | None) -> Iterable[Quad]:
+        raw = self.store.store if isinstance(self.store, KGStore) else self.store
+        for q in raw.quads_for_pattern(s, p, o, None):
+            g = q.graph_name
+            if not (isinstance(g, NamedNode) and g.value.startswith(STAGING_PREFIX)):
+                yield q
+
+    def objects(self, s: Term, p: NamedNode) -> list[Term]:
+        return [q.object for q in self._pattern(s, p, None)]  # type: ignore[misc]
+
+    def subjects(self, p: NamedNode, o: Term) -> list[Term]:
+        return [q.subject for q in self._pattern(None, p, o)]  # type: ignore[misc]
 
     @classmethod
     def of(cls, source: KGStore | Store | Path | str | Iterable[Quad], extra: Iterable[Quad] = ()) -> Dataset:
@@ -782,11 +944,19 @@ def _dedupe(findings: Iterable[Finding]) -> list[Finding]:
     return list(seen.values())
 
 
+#: A rule whose focus nodes are fewer than this share of the typed nodes runs with its targets inline.
+INLINE_SHARE = 0.04
+
+
 def _run_sparql(data: Dataset, shapes: Shapes) -> list[Finding]:
     out: list[Finding] = []
+    typed = _count(data, "SELECT (COUNT(*) AS ?n) WHERE { ?s a ?o }")
+    few: dict[str, bool] = {}
     for c in shapes.constraints:
+        if c.target and c.target not in few:
+            few[c.target] = _count(data, c.target) < INLINE_SHARE * typed
         try:
-            rows = data.query(c.sparql)
+            rows = data.query(c.sparql_inline if c.sparql_inline and few.get(c.target) else c.sparql)
         except (BudgetKGError, SyntaxError, OSError) as exc:
             raise ShapesError(f"{c.rule.name} ({c.component}): the compiled query failed: {exc}") from None
         names = [v.value for v in rows.variables]
@@ -804,6 +974,13 @@ def _run_sparql(data: Dataset, shapes: Shapes) -> list[Finding]:
     return out
 
 
+def _count(data: Dataset, sparql: str) -> int:
+    try:
+        return int(next(iter(data.query(sparql)))["n"].value)
+    except (BudgetKGError, SyntaxError, OSError, StopIteration) as exc:
+        raise ShapesError(f"counting focus nodes failed: {exc}") from None
+
+
 class _CachedGraph(rdflib.Graph):
     """An rdflib graph that parses each SPARQL text once: pySHACL sends the same query per focus node."""
 
@@ -811,8 +988,8 @@ class _CachedGraph(rdflib.Graph):
         super().__init__()
         self._prepared: dict[str, Any] = {}
 
-    def query(self, query_object: Any, processor: Any = "sparql", result: Any = "sparql", initNs: Any = None,  # noqa: N803
-              initBindings: Any = None, use_store_provided: bool = True, **kwargs: Any) -> Any:  # noqa: N803
+    def query(self, query_object: Any, processor: Any = "sparql", result: Any = "sparql", initNs: Any = None,
+              initBindings: Any = None, use_store_provided: bool = True, **kwargs: Any) -> Any:
         if isinstance(query_object, str):
             prepared = self._prepared.get(query_object)
             if prepared is None:
@@ -835,6 +1012,8 @@ def to_rdflib(quads: Iterable[Quad]) -> rdflib.Graph:
                 r = BNode(t.value)
             elif t.language:
                 r = rdflib.Literal(t.value, lang=t.language)
+            elif t.datatype.value == _XSD + "string":  # rdflib tells "a" from "a"^^xsd:string; RDF 1.1 does not
+                r = rdflib.Literal(t.value)
             else:
                 r = rdflib.Literal(t.value, datatype=URIRef(t.datatype.value))
             cache[t] = r
@@ -858,7 +1037,8 @@ def _run_pyshacl(data: Dataset, shapes: Shapes) -> list[Finding]:
     import pyshacl  # the reference engine; slow to import, so only when asked for
 
     graph = to_rdflib(data.quads())
-    _, results, _ = pyshacl.validate(graph, shacl_graph=shapes.graph, inference="none", advanced=False,
+    # advanced: SHACL-AF SPARQL-based targets; inplace: the graph is a private copy, no need to clone it
+    _, results, _ = pyshacl.validate(graph, shacl_graph=shapes.graph, inference="none", advanced=True, inplace=True,
                                      allow_infos=True, allow_warnings=True)
     out = []
     for r in results.subjects(RDF.type, sh("ValidationResult")):
@@ -919,6 +1099,7 @@ _PLACEHOLDER = re.compile(r"\{[?$]([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _messages(c: Constraint, bindings: dict[str, Any], value: Term | None) -> tuple[str, str]:
+    """The zh and en message of a result: the shape's sh:message, else one made from the component."""
     shown = {k: term_text(t) for k, t in bindings.items()}
     if value is not None:
         shown.setdefault("value", term_text(value))
@@ -930,12 +1111,11 @@ def _messages(c: Constraint, bindings: dict[str, Any], value: Term | None) -> tu
         zh = c.messages.get("zh") or c.messages.get("") or c.messages.get("en", "")
         en = c.messages.get("en") or c.messages.get("") or zh
         return fill(zh), fill(en)
-    zh_t, en_t = _GENERATED.get(c.component.removesuffix("ConstraintComponent"), ("{component}", "{component}"))
-    params = {**c.params, "value": shown.get("value", ""), "component": c.component,
-              "path": c.path or "", }
-    zh_path = f"{c.path} " if c.path else ""
-    return (zh_t.replace("{path}", zh_path).format_map(_Missing(params)).strip(),
-            en_t.replace("{path}: ", f"{c.path}: " if c.path else "").format_map(_Missing(params)).strip())
+    zh_t, en_t = _GENERATED.get(c.component.removesuffix("ConstraintComponent"), _GENERATED["SPARQL"])
+    params = _Missing({**c.params, "value": shown.get("value", "")})
+    zh_t = zh_t.replace("{path}", f"{c.path} " if c.path else "")
+    en_t = en_t.replace("{path}: ", f"{c.path}: " if c.path else "")
+    return zh_t.format_map(params).strip(), en_t.format_map(params).strip()
 
 
 class _Missing(dict):
@@ -944,11 +1124,12 @@ class _Missing(dict):
 
 
 def _recover_messages(c: Constraint, texts: list[str], value: Term | None) -> tuple[str, str]:
-    """pySHACL drops the language of substituted SPARQL messages; match each to its template."""
+    """pySHACL drops the language of substituted SPARQL messages; match each text to its template."""
     out = {}
     for lang, template in c.messages.items():
-        pattern = "^" + _PLACEHOLDER.sub(".*?", re.escape(template).replace(r"\{", "{").replace(r"\}", "}")) + "$"
-        hit = next((t for t in texts if re.match(pattern, t, re.DOTALL)), None)
+        parts = _PLACEHOLDER.split(template)  # literal, name, literal, name, …
+        pattern = "".join(re.escape(p) if i % 2 == 0 else "(.*?)" for i, p in enumerate(parts))
+        hit = next((t for t in texts if re.fullmatch(pattern, t, re.DOTALL)), None)
         if hit is not None:
             out[lang] = hit
     if "zh" in out and "en" in out:
@@ -958,102 +1139,118 @@ def _recover_messages(c: Constraint, texts: list[str], value: Term | None) -> tu
 
 # -- where a finding is in the source documents ------------------------------------------------------
 
-_RESOLVE = """
-PREFIX bk: <https://budgetkg.example.org/def/>
-SELECT ?node ?project ?row WHERE {
-  VALUES ?node { %s }
-  { ?node a bk:Project . BIND(?node AS ?project) }
-  UNION { ?node bk:ofProject ?project . BIND(?node AS ?row) }
-  UNION { ?row bk:target ?node ; bk:ofProject ?project }
-  UNION { ?project bk:hasGoal ?node . BIND(?node AS ?row) }
-  UNION { ?project bk:hasFundingAllocation ?node . BIND(?node AS ?row) }
-  UNION { ?project bk:budget|bk:fiscalFunds|bk:otherFunds|bk:totalFunding ?node }
-  UNION { ?project bk:hasFundingAllocation ?row . ?row bk:amount|bk:amountReceived ?node }
-}
-"""
-_PROJECTS = """
-PREFIX bk: <https://budgetkg.example.org/def/>
-PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-PREFIX prov: <http://www.w3.org/ns/prov#>
-PREFIX dcterms: <http://purl.org/dc/terms/>
-SELECT ?project (SAMPLE(?n) AS ?name) (SAMPLE(?u) AS ?unit) (SAMPLE(?c) AS ?code) (SAMPLE(?un) AS ?uname)
-       (SAMPLE(?d) AS ?doc) (SAMPLE(?f) AS ?file) (SAMPLE(?l) AS ?line) WHERE {
-  VALUES ?project { %s }
-  OPTIONAL { ?project rdfs:label ?n }
-  OPTIONAL { ?project bk:budgetUnit ?u }
-  OPTIONAL { ?project bk:budgetUnitCode ?c }
-  OPTIONAL { ?project bk:budgetUnitName ?un }
-  OPTIONAL { ?project prov:wasDerivedFrom ?d OPTIONAL { ?d dcterms:identifier ?f } }
-  OPTIONAL { ?project bk:lineStart ?l }
-} GROUP BY ?project
-"""
-_ROWS = """
-PREFIX bk: <https://budgetkg.example.org/def/>
-PREFIX prov: <http://www.w3.org/ns/prov#>
-PREFIX dcterms: <http://purl.org/dc/terms/>
-SELECT ?row (SAMPLE(?l) AS ?line) (SAMPLE(?d) AS ?doc) (SAMPLE(?f) AS ?file) (SAMPLE(?t) AS ?text) WHERE {
-  VALUES ?row { %s }
-  OPTIONAL { ?row bk:lineStart ?l }
-  OPTIONAL { ?row prov:wasDerivedFrom ?d OPTIONAL { ?d dcterms:identifier ?f } }
-  OPTIONAL { ?row a bk:SourceDocument ; dcterms:identifier ?f2 }
-  OPTIONAL { ?row bk:level1Label ?l1 ; bk:level2Label ?l2 ; bk:target/bk:rawValue ?raw
-             OPTIONAL { ?row bk:indicatorName ?name } }
-  OPTIONAL { ?row bk:goalText ?goal }
-  OPTIONAL { ?row bk:fundingLabel ?fl }
-  OPTIONAL { ?row bk:agencyCode ?code }
-  BIND(COALESCE(?f, ?f2) AS ?f)
-  BIND(COALESCE(CONCAT(?l1, " / ", ?l2, " / ", COALESCE(?name, ""), " = ", ?raw), ?goal, ?fl, ?code) AS ?t)
-} GROUP BY ?row
-"""
-_CHUNK = 2000
+_BKNS = "https://budgetkg.example.org/def/"
+_TYPE = NamedNode(str(RDF.type))
+_PROV_DERIVED = NamedNode("http://www.w3.org/ns/prov#wasDerivedFrom")
+_DC_IDENTIFIER = NamedNode("http://purl.org/dc/terms/identifier")
+_LABEL = NamedNode(_RDFS + "label")
 
 
-def _values(nodes: Iterable[Term]) -> str:
-    return " ".join(str(n) for n in nodes)
+def _bk(name: str) -> NamedNode:
+    return NamedNode(_BKNS + name)
 
 
-def _chunks(items: list[Any]) -> Iterable[list[Any]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i:i + _CHUNK]
+class _Locator:
+    """Where a node is in the source documents: its project, row (indicator, goal, funding row) and line.
+
+    Index look-ups, memoised: a finding costs a few dozen of them, where one SPARQL query over many
+    focus nodes (``VALUES``) made Oxigraph scan whole predicates.
+    """
+
+    def __init__(self, data: Dataset) -> None:
+        self.data = data
+        self._place: dict[Term, tuple[Term | None, Term | None]] = {}
+        self._projects: dict[Term, dict[str, Any]] = {}
+        self._rows: dict[Term, dict[str, Any]] = {}
+
+    def obj(self, s: Term, p: NamedNode) -> Any:
+        return next(iter(self.data.objects(s, p)), None)
+
+    def subj(self, p: NamedNode, o: Term) -> Any:
+        return next(iter(self.data.subjects(p, o)), None)
+
+    def place(self, node: Term) -> tuple[Term | None, Term | None]:
+        """(project, row) of a node; row is None for a project itself."""
+        if node in self._place:
+            return self._place[node]
+        project = row = None
+        if isinstance(node, NamedNode):
+            if _bk("Project") in self.data.objects(node, _TYPE):
+                project = node
+            elif (p := self.obj(node, _bk("ofProject"))) is not None:
+                project, row = p, node
+            elif (r := self.subj(_bk("target"), node)) is not None:
+                project, row = self.obj(r, _bk("ofProject")), r
+            elif (p := self.subj(_bk("hasGoal"), node) or self.subj(_bk("hasFundingAllocation"), node)) is not None:
+                project, row = p, node
+            else:
+                for prop in ("budget", "fiscalFunds", "otherFunds", "totalFunding", "amount", "amountReceived"):
+                    if (owner := self.subj(_bk(prop), node)) is not None:
+                        if prop.startswith("amount"):
+                            project, row = self.subj(_bk("hasFundingAllocation"), owner), owner
+                        else:
+                            project = owner
+                        break
+        self._place[node] = (project, row)
+        return project, row
+
+    def project(self, node: Term) -> dict[str, Any]:
+        if node not in self._projects:
+            doc = self.obj(node, _PROV_DERIVED)
+            self._projects[node] = {
+                "name": self.obj(node, _LABEL), "unit": self.obj(node, _bk("budgetUnit")),
+                "code": self.obj(node, _bk("budgetUnitCode")), "uname": self.obj(node, _bk("budgetUnitName")),
+                "doc": doc, "file": self.obj(doc, _DC_IDENTIFIER) if doc is not None else None,
+                "line": self.obj(node, _bk("lineStart")),
+            }
+        return self._projects[node]
+
+    def row(self, node: Term) -> dict[str, Any]:
+        if node not in self._rows:
+            doc = self.obj(node, _PROV_DERIVED)
+            file = self.obj(doc, _DC_IDENTIFIER) if doc is not None else None
+            if doc is None and _bk("SourceDocument") in self.data.objects(node, _TYPE):
+                doc, file = node, self.obj(node, _DC_IDENTIFIER)
+            text = None
+            if (l1 := self.obj(node, _bk("level1Label"))) is not None:
+                target = self.obj(node, _bk("target"))
+                raw = self.obj(target, _bk("rawValue")) if target is not None else None
+                name = self.obj(node, _bk("indicatorName"))
+                level2 = self.obj(node, _bk("level2Label"))
+                text = " / ".join(t.value for t in (l1, level2, name) if t is not None)
+                text += f" = {raw.value}" if raw is not None else ""
+            else:
+                for prop in ("goalText", "fundingLabel", "agencyCode"):
+                    if (t := self.obj(node, _bk(prop))) is not None:
+                        text = t.value
+                        break
+            self._rows[node] = {"line": self.obj(node, _bk("lineStart")), "doc": doc, "file": file, "text": text}
+        return self._rows[node]
 
 
 def _locate(data: Dataset, findings: list[Finding]) -> list[Finding]:
     """Fill in project, budget unit, document, file, line and detail of each finding."""
-    nodes = sorted({f.focus for f in findings if isinstance(f.focus, NamedNode)}
-                   | {f.value for f in findings if isinstance(f.value, NamedNode)}, key=str)
-    project_of: dict[Term, Term] = {}
-    row_of: dict[Term, Term] = {}
-    for chunk in _chunks(nodes):
-        for s in data.query(_RESOLVE % _values(chunk)):
-            project_of.setdefault(s["node"], s["project"])
-            if s["row"] is not None:
-                row_of.setdefault(s["node"], s["row"])
-    projects: dict[Term, dict[str, Any]] = {}
-    for chunk in _chunks(sorted(set(project_of.values()), key=str)):
-        for s in data.query(_PROJECTS % _values(chunk)):
-            projects[s["project"]] = {k: s[k] for k in ("name", "unit", "code", "uname", "doc", "file", "line")}
-    rows: dict[Term, dict[str, Any]] = {}
-    row_nodes = sorted(set(row_of.values()) | {n for n in nodes if n not in project_of}, key=str)
-    for chunk in _chunks(row_nodes):
-        for s in data.query(_ROWS % _values(chunk)):
-            rows[s["row"]] = {k: s[k] for k in ("line", "doc", "file", "text")}
+    where = _Locator(data)
     out = []
     for f in findings:
-        p = projects.get(project_of.get(f.focus), {})  # type: ignore[arg-type]
-        row = rows.get(row_of.get(f.focus, f.focus), {})  # type: ignore[arg-type]
+        project, row_node = where.place(f.focus)
+        p = where.project(project) if project is not None else {}
+        row = where.row(row_node if row_node is not None else f.focus) if isinstance(f.focus, NamedNode) else {}
         # a value that is a row of the same project (the repeated indicator) is where to look
-        if f.value is not None and project_of.get(f.value) == project_of.get(f.focus) and f.value in row_of:
-            row = rows.get(row_of[f.value], row)
+        if isinstance(f.value, NamedNode) and project is not None:
+            v_project, v_row = where.place(f.value)
+            if v_project == project and v_row is not None:
+                row = where.row(v_row)
         line = row.get("line") or p.get("line")
         unit = p.get("unit")
         if unit is None and isinstance(f.focus, NamedNode) and re.search(r"/agency/\d{6}$", f.focus.value):
             unit = f.focus
-        doc = p.get("doc") or row.get("doc") or (f.focus if row.get("file") and not row.get("doc") else None)
         out.append(replace(
-            f, project=project_of.get(f.focus), project_name=_text(p.get("name")), budget_unit=unit,
-            unit_code=_text(p.get("code")), unit_name=_text(p.get("uname")), document=doc,
-            file=_text(p.get("file") or row.get("file")), line=int(line.value) if line is not None else None,
-            detail=_text(row.get("text")) or _text(p.get("name"))))
+            f, project=project, project_name=_text(p.get("name")), budget_unit=unit,
+            unit_code=_text(p.get("code")), unit_name=_text(p.get("uname")),
+            document=p.get("doc") or row.get("doc"), file=_text(p.get("file") or row.get("file")),
+            line=int(line.value) if line is not None else None,
+            detail=row.get("text") or _text(p.get("name"))))
     return out
 
 
@@ -1092,20 +1289,8 @@ def structural_check(settings: Settings, *, engine: Engine = "sparql"
     return check
 
 
-def load_quads(path: Path) -> list[Quad]:
-    """Quads of an RDF file (triples go to the default graph)."""
-    try:
-        return list(parse(path=str(path), format=_rdf_format(path)))
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise RDFInputError(f"{path}: {exc}") from None
-
-
 __all__ = [
     "BKSH", "SEVERITIES", "Constraint", "Dataset", "Finding", "RDFInputError", "Rule", "Shapes", "ShapesError",
-    "StoreError", "StructureViolation", "ValidationReport", "load_quads", "load_shapes", "structural_check",
-    "validate",
+    "StructureViolation", "ValidationReport", "load_shapes", "structural_check", "validate",
 ]
 
-
-def _unused(_: Sequence[str]) -> None:  # keep the Sequence import meaningful for type checkers
-    return None

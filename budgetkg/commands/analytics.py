@@ -106,7 +106,7 @@ def link(
     min_shared_concepts: Annotated[int | None, typer.Option(help="Least informative concepts two linked projects "
                                                                  "share (1).")] = None,
     max_links: Annotated[int | None, typer.Option("--max-links", help="Most shared-goal links a project keeps "
-                                                                      "(20).")] = None,
+                                                                      "(10).")] = None,
     lineage_min_score: Annotated[float | None, typer.Option(help="Least score of a lineage or tranche link "
                                                                  "(0.7).")] = None,
     tokenizer: Annotated[str | None, typer.Option(help="bigram (default), jieba or both.")] = None,

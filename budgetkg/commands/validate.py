@@ -83,8 +83,11 @@ def validate_command(
 ) -> None:
     """Check the store (or an RDF FILE) against the SHACL shapes: structure and data quality.
 
-    Structural violations mean the graph is broken (exit 1); data-quality warnings and info are
-    findings about the tables themselves (exit 0).
+    Exit 1: a structural violation (the graph is broken).
+
+    Exit 0: none; data-quality warnings and info (about the tables) are listed, and recorded for the store.
+
+    Exit 2: it could not run (no store, unreadable file, broken shapes).
     """
     try:
         settings = Settings.from_env(store=store)
