@@ -84,8 +84,10 @@ def _settings(store: str | None = None, base_iri: str | None = None, manifest: P
 
 
 def _open(settings: Settings, read_only: bool = False) -> KGStore:
+    from kg.store import open_store
+
     try:
-        return KGStore(settings.store, read_only=read_only)
+        return open_store(settings, read_only=read_only)
     except BudgetKGError as exc:
         raise _fail(exc) from None
 
@@ -360,11 +362,13 @@ def parse(
 
 
 def _register_commands() -> None:
+    from budgetkg.commands.analytics import register as register_analytics
     from budgetkg.commands.serve import register as register_serve
     from budgetkg.commands.validate import register as register_validate
 
     register_serve(app)
     register_validate(app)
+    register_analytics(app)
 
 
 _register_commands()

@@ -19,6 +19,7 @@ from pathlib import Path
 from pyoxigraph import BlankNode, NamedNode, Quad, RdfFormat, parse
 
 from .errors import BudgetKGError, SourceParseError, StoreError
+from .links import refresh_links
 from .model import ParsedDocument, ParseWarning, SourceEntry
 from .namespaces import ONTOLOGY_IRI
 from .parse import decode, parse_text
@@ -121,7 +122,7 @@ def _with_sha(entry: SourceEntry) -> SourceEntry:
 
 def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
           manifest: Manifest | None = None, check: Check | None = None, progress: Progress | None = None,
-          with_ontology: bool = True) -> BuildReport:
+          with_ontology: bool = True, links: bool = True) -> BuildReport:
     """Build ``entries`` into ``store``; see the module docstring for what is atomic."""
     started = time.perf_counter()
     entries = list(entries)
@@ -154,6 +155,8 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
             store.swap(graph, staging)
         staged = []
         refresh_agencies(store, iris, manifest)
+        if links:
+            refresh_links(store, settings)
     except (BudgetKGError, OSError) as exc:
         for graph in created:
             store.remove_graph(graph)

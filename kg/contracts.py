@@ -268,14 +268,48 @@ def _line_of(text: str, needle: str) -> int:
 
 
 def compile_releases(releases: Sequence[dict]) -> dict:
-    """The compiled release of releases that share an ``ocid`` (ocdsmerge, dates in order)."""
+    """The compiled release of releases that share an ``ocid`` (ocdsmerge, dates in order).
+
+    Without ocdsmerge installed, :func:`merge_releases` does the same for what budgetkg reads.
+    """
     if len(releases) == 1:
         return dict(releases[0])
-    import ocdsmerge
-
-    merger = ocdsmerge.Merger(merge_rules=_MERGE_RULES)
     ordered = sorted(releases, key=lambda r: str(r.get("date", "")))
-    return merger.create_compiled_release(ordered)
+    try:
+        import ocdsmerge
+    except ImportError:  # pragma: no cover - ocdsmerge is a dependency; this keeps a bare install working
+        return merge_releases(ordered)
+    return ocdsmerge.Merger(merge_rules=_MERGE_RULES).create_compiled_release(ordered)
+
+
+def merge_releases(releases: Sequence[dict]) -> dict:
+    """OCDS merge without a schema: later values win, arrays of objects with ``id`` merge by id.
+
+    >>> merge_releases([{"ocid": "o", "awards": [{"id": "1", "value": {"amount": 1}}]},
+    ...                 {"ocid": "o", "awards": [{"id": "1", "status": "active"}, {"id": "2"}]}])
+    {'ocid': 'o', 'awards': [{'id': '1', 'value': {'amount': 1}, 'status': 'active'}, {'id': '2'}], 'tag': ['compiled']}
+    """
+
+    def merge(old: object, new: object) -> object:
+        if isinstance(old, dict) and isinstance(new, dict):
+            out = dict(old)
+            for k, v in new.items():
+                out[k] = merge(out[k], v) if k in out else v
+            return out
+        if isinstance(old, list) and isinstance(new, list) and all(isinstance(x, dict) and "id" in x
+                                                                   for x in old + new):
+            by_id = {str(x["id"]): x for x in old}
+            for x in new:
+                key = str(x["id"])
+                by_id[key] = merge(by_id[key], x) if key in by_id else x
+            return list(by_id.values())
+        return new
+
+    compiled: dict = {}
+    for r in releases:
+        compiled = merge(compiled, {k: v for k, v in r.items() if k not in ("tag", "id", "date")})  # type: ignore[assignment]
+    compiled["tag"] = ["compiled"]
+    return compiled
 
 
 def _releases_of(data: object, name: str, text: str) -> list[tuple[dict, str]]:

@@ -72,7 +72,8 @@ def char_ngrams(text: str, n: int = 2) -> list[str]:
             out.append(run)
             continue
         out.extend(run[i:i + n] for i in range(len(run) - n + 1))
-    return [g for g in out if not all(c in STOP_CHARS for c in g)]
+    stop = STOP_CHARS.issuperset
+    return [g for g in out if not stop(g)]
 
 
 def shingles(text: str, sizes: Sequence[int] = (2,)) -> Counter[str]:
@@ -186,17 +187,18 @@ def weighted_features(text: str, weights: Mapping[str, float], tokenizer: str = 
     return {f: c * weights.get(f, default) for f, c in features(text, tokenizer).items()}
 
 
-def shared_phrases(text: str, shared: set[str], n: int = 2, limit: int = 8) -> list[str]:
+def shared_phrases(text: str, shared: set[str], n: int = 2, limit: int = 8, normalized: bool = False) -> list[str]:
     """Phrases of ``text`` made of consecutive shared n-grams: readable evidence of a match.
 
     Runs of overlapping n-grams that are all in ``shared`` are merged (正常 + 常运 + 运行 → 正常运行);
-    the longest phrases come first, at most ``limit``.
+    the longest phrases come first, at most ``limit``. ``normalized``: ``text`` is already
+    :func:`normalize` d (saves the work when one text is compared with many).
 
     >>> shared_phrases("确保系统的正常运行", {"系统", "正常", "常运", "运行"})
     ['正常运行', '系统']
     """
     phrases: list[str] = []
-    for run in _RUN.findall(normalize(text)):
+    for run in _RUN.findall(text if normalized else normalize(text)):
         i = 0
         while i <= len(run) - n:
             if run[i:i + n] not in shared:

@@ -195,7 +195,7 @@ def test_store_reopens_and_cleans_stale_staging(tmp_path: Path, settings: Settin
 def test_agencies_are_described_once(seed_store: KGStore) -> None:
     r = rows(seed_store.query("""PREFIX bk: <https://budgetkg.example.org/def/>
         PREFIX org: <http://www.w3.org/ns/org#>
-        SELECT ?d (COUNT(*) AS ?n) WHERE { ?u org:subOrganizationOf ?d } GROUP BY ?d ORDER BY ?d"""))
+        SELECT ?d (COUNT(*) AS ?n) WHERE { ?u a bk:BudgetUnit ; org:subOrganizationOf ?d } GROUP BY ?d ORDER BY ?d"""))
     assert [(x["d"].rsplit("/", 1)[1], x["n"]) for x in r] == [("325", "2"), ("326", "2"), ("341", "14")]
     labels = rows(seed_store.query("""PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
         SELECT ?l WHERE { <https://budgetkg.example.org/id/agency/341> rdfs:label ?l }"""))

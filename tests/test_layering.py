@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FORBIDDEN = {"fastapi", "starlette", "jinja2", "uvicorn", "server", "budgetkg", "httpx"}
+FORBIDDEN = {"fastapi", "starlette", "jinja2", "uvicorn", "server", "budgetkg"}
 
 
 def imported_modules(path: Path) -> set[str]:

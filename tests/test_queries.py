@@ -26,6 +26,8 @@ def test_there_are_named_queries() -> None:
 def test_runs_with_defaults_and_returns_rows(name: str, seed_store) -> None:
     q = ALL[name]
     assert q.title_zh and q.title_en and q.description
+    if "contracts" in q.tags:
+        pytest.skip("needs imported procurement data; tests/test_contracts.py runs it on the example file")
     result = q.run(seed_store)
     if q.kind == "SELECT":
         assert isinstance(result, QuerySolutions)

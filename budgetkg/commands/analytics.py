@@ -23,7 +23,7 @@ from kg.contracts import ContractSettings, ImportReport, import_files, remove_im
 from kg.errors import BudgetKGError
 from kg.links import LinkReport, LinkSettings, refresh_links
 from kg.settings import Settings
-from kg.store import KGStore
+from kg.store import KGStore, open_store
 
 T = TypeVar("T")
 out = Console(soft_wrap=True)
@@ -61,7 +61,7 @@ def _settings(store: str | None, base_iri: str | None) -> Settings:
 def _run(settings: Settings, work: Callable[[KGStore], T], failed: str = "") -> T:
     """Open the store, do ``work`` and let the store go (its lock too) before any error is reported."""
     try:
-        store: KGStore | None = KGStore(settings.store)
+        store: KGStore | None = open_store(settings)
     except BudgetKGError as exc:
         raise _fail(exc) from None
     message = ""

@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
         from kg.errors import BudgetKGError
         from kg.network import NetworkOptions, export, graph_from_store
         from kg.settings import Settings
-        from kg.store import KGStore
+        from kg.store import open_store
 
         chosen = fmt.value if fmt is not None else None
         if chosen is None:
@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
                                         projection=projection.value if projection else None, concepts=concepts.value)
             settings = Settings.from_env(store=store)
             started = time.perf_counter()
-            with KGStore(settings.store, read_only=True) as kg_store:
+            with open_store(settings, read_only=True) as kg_store:
                 result = graph_from_store(kg_store, opts, betweenness_samples=betweenness_samples)
             target = output if output is not None else Path("/dev/stdout")
             if chosen in ("png", "svg"):

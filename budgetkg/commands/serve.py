@@ -33,12 +33,12 @@ def register(app: typer.Typer) -> None:
 
         from kg.errors import BudgetKGError
         from kg.settings import Settings
-        from kg.store import KGStore
+        from kg.store import open_store
         from server.app import create_app
 
         try:
             settings = Settings.from_env(store=store, base_iri=base_iri, query_timeout=timeout, max_rows=max_rows)
-            KGStore(settings.store, read_only=True)  # fail now, with the hint, if there is no store
+            open_store(settings, read_only=True).close()  # fail now, with the hint, if there is no store
         except (ValueError, BudgetKGError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None

@@ -25,9 +25,10 @@ from rich.table import Table
 from kg.audit import AUDIT_KINDS, refresh_findings
 from kg.build import ontology_quads
 from kg.errors import BudgetKGError, StoreError
+from kg.remote import is_remote
 from kg.settings import Settings
 from kg.shapes import SEVERITIES, Finding, ValidationReport, load_shapes, validate
-from kg.store import KGStore
+from kg.store import KGStore, open_store
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -128,15 +129,15 @@ def validate_command(
 
 
 def _open(settings: Settings, record: bool) -> KGStore:
-    if not Path(settings.store).exists():
+    if not (settings.query_url or is_remote(settings.store)) and not Path(settings.store).exists():
         raise _fail(f"no store at {settings.store}: run 'budgetkg build' first")
     if record:
         try:
-            return KGStore(settings.store)
+            return open_store(settings)
         except StoreError as exc:
             err.print(f"[yellow]warning:[/] findings not recorded: {exc}", highlight=False)
     try:
-        return KGStore(settings.store, read_only=True)
+        return open_store(settings, read_only=True)
     except BudgetKGError as exc:
         raise _fail(exc) from None
 
