@@ -363,12 +363,14 @@ def parse(
 
 def _register_commands() -> None:
     from budgetkg.commands.analytics import register as register_analytics
+    from budgetkg.commands.graph import register as register_graph
     from budgetkg.commands.serve import register as register_serve
     from budgetkg.commands.validate import register as register_validate
 
     register_serve(app)
     register_validate(app)
     register_analytics(app)
+    register_graph(app)
 
 
 _register_commands()

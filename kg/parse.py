@@ -51,6 +51,8 @@ _DEPT_CELL = re.compile(r"^(?P<code>\d{3})(?P<name>\S.*)$")
 _GOAL_NO = re.compile(r"(?:^|(?<=[\n；;。\s]))(?P<no>\d{1,2})\s*[.、．](?!\d)\s*")
 _DOUBLED_FIRST = re.compile(r"^(1\s*[.、．])\s*1\s*[.、．]\s*(?=\D)")
 _AMOUNT = re.compile(r"^-?\d+(?:\.\d+)?$")
+#: a run of tabs (with spaces around them) inside a cell: one space (compiled once: tokenize is hot)
+_TAB_RUN = re.compile(r"[\t ]*\t[\t ]*")
 
 
 @dataclass(slots=True)
@@ -129,7 +131,7 @@ def tokenize(text: str, path: str) -> tuple[list[Title | Cell], list[ParseWarnin
     for no, line in enumerate(text.split("\n"), start=1):
         if _CELL_LINE.match(line):
             body = line.split("\t", 1)[1]
-            body = re.sub(r"[\t ]*\t[\t ]*", " ", body).strip()
+            body = (_TAB_RUN.sub(" ", body) if "\t" in body else body).strip()
             last_cell = Cell(body, [no], para)
             tokens.append(last_cell)
             continue
@@ -145,7 +147,7 @@ def tokenize(text: str, path: str) -> tuple[list[Title | Cell], list[ParseWarnin
             warnings.append(ParseWarning(path, no, "stray-text",
                                          f"text outside any table cell ignored: {stripped[:40]!r}"))
             continue
-        piece = re.sub(r"[\t ]*\t[\t ]*", " ", stripped).strip()
+        piece = (_TAB_RUN.sub(" ", stripped) if "\t" in stripped else stripped).strip()
         if last_cell.text:
             last_cell.text = f"{last_cell.text}\n{piece}"
             last_cell.lines.append(no)

@@ -62,6 +62,13 @@ class Settings:
     update_token: str | None = None
     #: Hosts SERVICE may call and URLs LOAD may fetch (empty: none).
     service_allowlist: tuple[str, ...] = field(default_factory=tuple)
+    #: A remote store's SPARQL Query URL, for servers without Oxigraph's layout (``store`` may instead be
+    #: ``http://HOST:PORT``, an Oxigraph server: ``/query``, ``/update``, ``/store``). See docs/scale.md.
+    query_url: str | None = None
+    #: Its SPARQL Update URL (writes: links, findings, /update).
+    update_url: str | None = None
+    #: Its Graph Store Protocol URL (``?graph=<iri>``: loading, dumps).
+    gsp_url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.base_iri.endswith(("/", "#")):
@@ -80,6 +87,9 @@ class Settings:
             max_body_bytes=_int(e, "BUDGETKG_MAX_BODY_BYTES", 1_000_000),
             update_token=e.get("BUDGETKG_UPDATE_TOKEN") or None,
             service_allowlist=tuple(x for x in (e.get("BUDGETKG_SERVICE_ALLOWLIST") or "").split(",") if x),
+            query_url=e.get("BUDGETKG_QUERY_URL") or None,
+            update_url=e.get("BUDGETKG_UPDATE_URL") or None,
+            gsp_url=e.get("BUDGETKG_GSP_URL") or None,
         )
         chosen = {k: v for k, v in overrides.items() if v is not None}
         return replace(s, **chosen) if chosen else s

@@ -40,6 +40,19 @@ BULK_MIN = 15_000
 QueryResult = QuerySolutions | QueryBoolean | QueryTriples
 
 
+def is_iri(value: str) -> bool:
+    """Whether ``value`` is an absolute IRI the store accepts as a graph or entity name.
+
+    >>> is_iri("https://budgetkg.example.org/id/graph/agencies"), is_iri("not an iri"), is_iri("http://x/\ufffd>")
+    (True, False, False)
+    """
+    try:
+        NamedNode(value)
+    except ValueError:
+        return False
+    return True
+
+
 class KGStore:
     """A budgetkg store: an embedded pyoxigraph store at ``path`` (``None``: in memory)."""
 
@@ -202,3 +215,48 @@ class KGStore:
         data = serialize(self.quads(graph), format=RdfFormat.N_QUADS) or b""
         lines = sorted(line for line in data.split(b"\n") if line)
         return b"\n".join(lines) + (b"\n" if lines else b"")
+
+
+def is_remote(location: object) -> bool:
+    """Whether a ``--store`` value names a remote endpoint (``http(s)://…``) rather than a path.
+
+    >>> is_remote("http://127.0.0.1:7878"), is_remote("./budgetkg-store")
+    (True, False)
+    """
+    return isinstance(location, str) and location.startswith(("http://", "https://"))
+
+
+#: Seconds a remote request may take when the caller names no limit (builds, validation, linking).
+REMOTE_TIMEOUT = 300.0
+
+
+def open_store(where: object, read_only: bool = False, *, timeout: float | None = None) -> KGStore:
+    """The store a :class:`~kg.settings.Settings` (or a ``--store`` value) names.
+
+    A path (or ``None``: in memory) gives the embedded :class:`KGStore`; ``http(s)://HOST:PORT`` an
+    Oxigraph server (``/query``, ``/update``, ``/store``); settings with ``query_url`` (and
+    ``update_url``, ``gsp_url``) any SPARQL 1.1 Query/Update + Graph Store Protocol endpoint. The
+    remote ones are :class:`kg.remote.RemoteStore`, which has this class's interface.
+
+    >>> open_store(None).path is None
+    True
+    """
+    from .settings import Settings
+
+    location: str | Path | None
+    explicit = None
+    if isinstance(where, Settings):
+        location = where.store
+        if where.query_url:
+            explicit = (where.query_url, where.update_url, where.gsp_url)
+    else:
+        location = where  # type: ignore[assignment]
+    if explicit is None and not is_remote(location):
+        return KGStore(location, read_only=read_only)
+    from .remote import RemoteStore
+
+    limit = timeout if timeout is not None else REMOTE_TIMEOUT
+    if explicit is not None:
+        return RemoteStore(*explicit, read_only=read_only, timeout=limit)
+    return RemoteStore.for_oxigraph(str(location), read_only=read_only, timeout=limit)
+

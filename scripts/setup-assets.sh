@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Install the SPARQL editor's browser assets (YASGUI, from npm) into server/static/vendor/, so the
-# server needs no CDN at run time. Idempotent. With --with-chromium (for the browser test) it also
-# installs Debian's chromium when /usr/bin/chromium is missing (as root, no prompts).
+# Install the pages' browser assets from npm into server/static/vendor/ (YASGUI for the SPARQL editor;
+# cytoscape.js with the fcose layout for /graph), so the server needs no CDN at run time, and a Debian
+# CJK font (fonts-wqy-microhei) when no installed font draws Chinese, so `budgetkg graph --format png|svg`
+# renders zh labels. Idempotent. With --with-chromium (for the browser tests) it also installs Debian's
+# chromium when /usr/bin/chromium is missing. Debian packages are installed only as root, with no prompts.
 #   scripts/setup-assets.sh [--with-chromium]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +21,9 @@ dist=node_modules/@zazuko/yasgui/build
 if ! command -v npm >/dev/null 2>&1; then
   echo "setup-assets: npm is not installed; the SPARQL editor page will say so (the endpoint works without it)" >&2
 else
-  if [ ! -f "$dist/yasgui.min.js" ] || [ package-lock.json -nt "$dist/yasgui.min.js" ]; then
+  if [ ! -f "$dist/yasgui.min.js" ] || [ package-lock.json -nt "$dist/yasgui.min.js" ] \
+     || [ ! -f node_modules/cytoscape/dist/cytoscape.min.js ] || [ ! -f node_modules/cytoscape-fcose/cytoscape-fcose.js ] \
+     || [ package-lock.json -nt node_modules/cytoscape-fcose/cytoscape-fcose.js ]; then
     if [ -f package-lock.json ]; then
       npm ci --no-audit --no-fund --ignore-scripts
     else
@@ -34,6 +38,37 @@ else
   done
   cp -f node_modules/@zazuko/yasgui/package.json "$vendor/yasgui.package.json"
   echo "setup-assets: YASGUI $(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$vendor/yasgui.package.json" | head -1) in $vendor"
+  # cytoscape.js and the fcose layout (UMD builds, loaded in this order by /graph)
+  for src in cytoscape/dist/cytoscape.min.js layout-base/layout-base.js cose-base/cose-base.js \
+             cytoscape-fcose/cytoscape-fcose.js; do
+    f=$(basename "$src")
+    if ! cmp -s "node_modules/$src" "$vendor/$f"; then
+      cp "node_modules/$src" "$vendor/$f"
+    fi
+  done
+  cp -f node_modules/cytoscape/package.json "$vendor/cytoscape.package.json"
+  echo "setup-assets: cytoscape.js $(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$vendor/cytoscape.package.json" | head -1) with fcose in $vendor"
+fi
+
+# A font that draws Chinese for matplotlib (budgetkg graph --format png|svg). fontconfig's list when it
+# is there; else the Debian packages' files.
+has_cjk_font() {
+  if command -v fc-list >/dev/null 2>&1; then
+    [ -n "$(fc-list :lang=zh file 2>/dev/null | head -1)" ]
+  else
+    ls /usr/share/fonts/truetype/wqy/*.ttc /usr/share/fonts/opentype/noto/NotoSansCJK*.ttc >/dev/null 2>&1
+  fi
+}
+if ! has_cjk_font; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup-assets: no font draws Chinese and this is not root: install Debian's 'fonts-wqy-microhei'" \
+         "(or fonts-noto-cjk) for zh labels in PNG/SVG graphs" >&2
+  else
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends fonts-wqy-microhei fontconfig </dev/null
+    echo "setup-assets: installed fonts-wqy-microhei (CJK font for PNG/SVG graphs)"
+  fi
 fi
 
 if [ "$with_chromium" = 1 ] && [ ! -x /usr/bin/chromium ]; then

@@ -149,12 +149,13 @@ def create_app(settings: Settings, store: KGStore | None = None, *, workers: int
     app.state.runtime = runtime
     errors.install(app)
 
-    from . import dataset, linked, named, pages, sparql
+    from . import dataset, graph, linked, named, pages, sparql
 
     app.include_router(pages.router)
     app.include_router(sparql.router)
     named.register(app, runtime)
     app.include_router(dataset.router)
+    app.include_router(graph.router)  # /graph, /api/graph (docs/graph.md)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     app.include_router(linked.router)  # last: /{path} catches every entity IRI
     return app

@@ -17,7 +17,7 @@ import logging
 
 from kg.errors import BudgetKGError, ManifestError, QueryError, StoreError, UnknownQuery, ValidationError
 
-from .safety import RefusedOperation
+from .safety import RefusedOperation, TooComplex
 
 log = logging.getLogger("budgetkg.server")
 
@@ -90,6 +90,7 @@ class WorkerFailure(ServerError):
 #: Error type → HTTP status. The first matching class in this order wins (subclasses first).
 STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (BadRequest, 400),
+    (TooComplex, 400),
     (QueryError, 400),
     (UnknownQuery, 404),
     (Unauthorized, 401),

@@ -13,6 +13,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from kg.store import is_iri
+
 from . import formats
 from .app import Runtime, RuntimeDep
 from .errors import BadRequest, NotFound, UnacceptableFormat
@@ -26,6 +28,8 @@ ENTITY_FORMATS = (formats.TURTLE, formats.HTML, formats.JSONLD, formats.NTRIPLES
 
 async def answer_entity(request: Request, runtime: Runtime, iri: str, fmt: formats.Format | None,
                         alternates_base: str | None) -> Response:
+    if not is_iri(iri) or "\ufffd" in iri:
+        raise NotFound(f"not an entity IRI: {iri!r}")
     if fmt is None:
         fmt = formats.choose(request.headers.get("accept"), ENTITY_FORMATS, request.query_params.getlist("format"))
     if fmt is None:
@@ -50,7 +54,7 @@ async def answer_entity(request: Request, runtime: Runtime, iri: str, fmt: forma
 @router.get("/resource", tags=["linked data"], summary="Describe any IRI of the store (?iri=)",
             responses={200: {"content": {f.media_type: {} for f in ENTITY_FORMATS}}})
 async def resource(request: Request, iri: str, runtime: RuntimeDep) -> Response:
-    if not iri or any(c in iri for c in ' <>"{}|\\^`'):
+    if not iri or any(c in iri for c in ' <>"{}|\\^`') or not is_iri(iri):
         raise BadRequest("iri must be an absolute IRI")
     return await answer_entity(request, runtime, iri, None, None)
 

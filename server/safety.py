@@ -52,6 +52,11 @@ _TOKEN = re.compile(
 )
 
 _FORMS = ("SELECT", "ASK", "CONSTRUCT", "DESCRIBE")
+#: Deepest nesting of ``{`` ``(`` ``[`` a request may have. Oxigraph's parser recurses once per level
+#: and a few thousand levels overflow its stack, which kills the worker process (a 500 for every
+#: request it held); real queries stay far below this.
+MAX_NESTING = 200
+_OPEN, _CLOSE = "{([", "})]"
 _KEYWORDS = ("SERVICE", "LOAD")
 
 
@@ -66,6 +71,14 @@ class RefusedOperation(BudgetKGError):
         super().__init__(f"{keyword}{where} refused: {reason}")
 
 
+class TooComplex(BudgetKGError):
+    """The request nests brackets deeper than :data:`MAX_NESTING` (refused before it is parsed)."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        super().__init__(f"the request nests brackets {depth} levels deep; at most {MAX_NESTING} are allowed")
+
+
 @dataclass(frozen=True)
 class Shape:
     """What :func:`inspect` found in a request."""
@@ -78,6 +91,8 @@ class Shape:
     loads: tuple[str | None, ...]
     #: The query has FROM or FROM NAMED (its own dataset).
     has_dataset: bool
+    #: Deepest nesting of ``{``, ``(`` and ``[`` outside strings, IRIs and comments.
+    nesting: int = 0
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -100,6 +115,7 @@ def inspect(text: str, default_prefixes: dict[str, str] | None = None) -> Shape:
     loads: list[str | None] = []
     has_dataset = False
     depth = 0
+    nesting = deepest = 0
 
     def resolve(kind: str, value: str) -> str | None:
         if kind == "iri":
@@ -117,6 +133,11 @@ def inspect(text: str, default_prefixes: dict[str, str] | None = None) -> Shape:
         kind, value = toks[i]
         up = value.upper()
         nxt = toks[i + 1] if i + 1 < len(toks) else ("eof", "")
+        if kind == "other" and value in _OPEN:
+            nesting += 1
+            deepest = max(deepest, nesting)
+        elif kind == "other" and value in _CLOSE:
+            nesting -= 1
         if kind == "other" and value == "{":
             depth += 1
         elif kind == "other" and value == "}":
@@ -153,7 +174,7 @@ def inspect(text: str, default_prefixes: dict[str, str] | None = None) -> Shape:
             i = j
             continue
         i += 1
-    return Shape(form, tuple(services), tuple(loads), has_dataset)
+    return Shape(form, tuple(services), tuple(loads), has_dataset, deepest)
 
 
 def allowed(target: str, allowlist: tuple[str, ...]) -> bool:
@@ -180,8 +201,17 @@ def allowed(target: str, allowlist: tuple[str, ...]) -> bool:
 
 
 def check(text: str, allowlist: tuple[str, ...], default_prefixes: dict[str, str] | None = None) -> Shape:
-    """:func:`inspect` ``text`` and raise :class:`RefusedOperation` for a SERVICE or LOAD not allow-listed."""
+    """:func:`inspect` ``text`` and raise :class:`RefusedOperation` for a SERVICE or LOAD not allow-listed,
+    :class:`TooComplex` for brackets nested deeper than :data:`MAX_NESTING`.
+
+    >>> check("SELECT * WHERE " + "{" * 201 + "}" * 201, ())
+    Traceback (most recent call last):
+    ...
+    server.safety.TooComplex: the request nests brackets 201 levels deep; at most 200 are allowed
+    """
     shape = inspect(text, default_prefixes)
+    if shape.nesting > MAX_NESTING:
+        raise TooComplex(shape.nesting)
     for keyword, targets in (("SERVICE", shape.services), ("LOAD", shape.loads)):
         for target in targets:
             if target is None:

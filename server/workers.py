@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from kg.errors import BudgetKGError, StoreError
 from kg.settings import Settings
-from kg.store import KGStore
+from kg.store import KGStore, open_store
 
 from .errors import Busy, QueryTimeout, WorkerFailure
 from .jobs import Context, UpdateJob
@@ -80,7 +80,7 @@ def worker_main(conn: Any, settings: Settings, writable: bool) -> None:
     """A worker process: open the store, then answer jobs from ``conn`` until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which ends its workers
     try:
-        ctx = Context(KGStore(settings.store, read_only=not writable), settings)
+        ctx = Context(open_store(settings, read_only=not writable, timeout=settings.query_timeout + 1), settings)
     except BudgetKGError as exc:
         conn.send_bytes(pickle.dumps(("error", _pack(exc))))
         return

@@ -25,10 +25,9 @@ from rich.table import Table
 from kg.audit import AUDIT_KINDS, refresh_findings
 from kg.build import ontology_quads
 from kg.errors import BudgetKGError, StoreError
-from kg.remote import is_remote
 from kg.settings import Settings
 from kg.shapes import SEVERITIES, Finding, ValidationReport, load_shapes, validate
-from kg.store import KGStore, open_store
+from kg.store import KGStore, is_remote, open_store
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True)

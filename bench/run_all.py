@@ -1,0 +1,319 @@
+"""Every benchmark, per corpus size, in one command, into one markdown table.
+
+    python -m bench.run_all --tables 1000 --tables 10000 [--tables 100000] [--duration 6] [--concurrency 8]
+
+For each size: generate the synthetic corpus (:mod:`bench.synth`), then, each step in a fresh
+process so that its peak memory (VmHWM) is its own:
+
+1. **build** it with ``kg.build.build`` into an on-disk store, dump the quads, and ``bulk_load``
+   the same quads into another store (:mod:`bench.bench_build`'s phases);
+2. **endpoint**: the budgetkg server and ``oxigraph serve-read-only`` on the same data, same
+   concurrency, same run (:mod:`bench.bench_endpoint`), while the resident memory of each server's
+   process tree (the budgetkg server with its worker processes) is sampled every 0.2 s;
+3. **validate**: ``kg.shapes.validate`` of the whole store with every shape (fast path);
+4. **link**: ``kg.links.compute_links`` (:mod:`bench.bench_links`'s measurement).
+
+It writes the table, with the ratios to the targets and the machine, to ``bench/results/latest.md``
+and prints it. Steps can be left out with ``--skip endpoint`` etc. Not a test: it takes minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STEPS = ("build", "endpoint", "validate", "links")
+
+
+def _peak_rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# -- phases run in their own process ------------------------------------------------------------
+def phase_validate(store_dir: str) -> dict[str, float]:
+    from kg.settings import Settings
+    from kg.shapes import load_shapes, validate
+    from kg.store import KGStore
+
+    shapes = load_shapes(Settings().shapes_dir)
+    store = KGStore(store_dir, read_only=True)
+    t = time.perf_counter()
+    report = validate(store, shapes)
+    seconds = time.perf_counter() - t
+    return {"seconds": seconds, "findings": len(report.findings), "peak_mb": _peak_rss_mb()}
+
+
+def phase_links(store_dir: str) -> dict[str, object]:
+    from bench.bench_links import _measure
+
+    return _measure(Path(store_dir), use_tracemalloc=False, write=False)
+
+
+def _phase(name: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "bench.run_all", "--phase", name, *args],
+                         cwd=ROOT, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- memory of a process tree -------------------------------------------------------------------
+def _tree_rss_mb(root: int) -> dict[str, float]:
+    """Resident MB of ``root``'s descendants, summed per kind: the oxigraph server, the budgetkg server."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    sums = {"oxigraph": 0.0, "budgetkg": 0.0}
+
+    def walk(pid: int, kind: str | None) -> None:
+        for c in children.get(pid, []):
+            k = kind
+            if k is None:
+                try:
+                    cmd = Path(f"/proc/{c}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if b"serve-read-only" in cmd:
+                    k = "oxigraph"
+                elif b"uvicorn" in cmd:
+                    k = "budgetkg"
+            if k is not None:
+                try:
+                    for line in Path(f"/proc/{c}/status").read_text().splitlines():
+                        if line.startswith("VmRSS:"):
+                            sums[k] += int(line.split()[1]) / 1024
+                except OSError:
+                    pass
+            walk(c, k)
+
+    walk(root, None)
+    return sums
+
+
+def run_endpoint(store: str, duration: float, concurrency: int, workers: int | None, out: Path,
+                 query_timeout: float = 10.0) -> dict:
+    cmd = [sys.executable, "-m", "bench.bench_endpoint", "--store", store, "--duration", str(duration),
+           "--concurrency", str(concurrency), "--json", str(out)]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    env = {**os.environ, "BUDGETKG_QUERY_TIMEOUT": str(query_timeout)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    peaks = {"oxigraph": 0.0, "budgetkg": 0.0}
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            now = _tree_rss_mb(proc.pid)
+            samples.append(now["budgetkg"])
+            for k, v in now.items():
+                peaks[k] = max(peaks[k], v)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    log, _ = proc.communicate()
+    done.set()
+    th.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench_endpoint failed:\n{log}")
+    numbers = json.loads(out.read_text(encoding="utf-8"))
+    active = [s for s in samples if s > 0]
+    # bounded memory: the budgetkg tree's RSS in the last quarter of the run against the first quarter
+    q = max(1, len(active) // 4)
+    numbers["memory"] = {"budgetkg_peak_mb": peaks["budgetkg"], "oxigraph_peak_mb": peaks["oxigraph"],
+                         "budgetkg_first_quarter_mb": max(active[:q], default=0.0),
+                         "budgetkg_last_quarter_mb": max(active[-q:], default=0.0)}
+    return numbers
+
+
+# -- the report -----------------------------------------------------------------------------------
+def machine() -> str:
+    from bench.bench_build import machine as describe
+
+    mem = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f", {int(line.split()[1]) / 1024 / 1024:.0f} GB RAM"
+    except OSError:
+        pass
+    return describe() + mem
+
+
+def _f(x: object, spec: str = ".2f") -> str:
+    return "—" if x is None else format(x, spec)
+
+
+def render(rows: list[dict], args: argparse.Namespace) -> str:
+    lines = [
+        f"# budgetkg benchmarks — {time.strftime('%Y-%m-%d')}",
+        "",
+        f"Machine: {machine()}",
+        "",
+        f"Command: `python -m bench.run_all {' '.join(f'--tables {n}' for n in args.tables)}"
+        f" --duration {args.duration:g} --concurrency {args.concurrency} --query-timeout {args.query_timeout:g}`."
+        " Synthetic corpora from `bench/synth.py`"
+        " (seed 0, 100 tables per document). Each step runs in its own process; peak MB is its VmHWM "
+        "(servers: the summed RSS of the server's process tree, sampled every 0.2 s).",
+        "",
+        "## Build vs `bulk_load` (target: ratio ≥ 0.50 at 100k)",
+        "",
+        "| tables | quads | budgetkg build s | triples/s | peak MB | bulk_load s | triples/s | peak MB "
+        "| ratio | target met |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:--|",
+    ]
+    for r in rows:
+        b, k = r.get("build"), r.get("bulk")
+        if not b:
+            continue
+        tps, ktps = b["quads"] / b["seconds"], k["quads"] / k["seconds"]
+        lines.append(f"| {r['n']} | {int(b['quads'])} | {b['seconds']:.1f} | {tps:,.0f} | {b['peak_mb']:.0f} "
+                     f"| {k['seconds']:.1f} | {ktps:,.0f} | {k['peak_mb']:.0f} | {tps / ktps:.2f} "
+                     f"| {'yes' if tps / ktps >= 0.5 else 'no'} |")
+    lines += ["", "## Endpoint vs `oxigraph serve-read-only` (target: budgetkg req/s ≥ 0.80 × oxigraph)", "",
+              "| tables | target | req/s | p50 ms | p99 ms | errors | ratio to oxigraph | peak MB | target met |",
+              "|---:|:--|---:|---:|---:|---:|---:|---:|:--|"]
+    for r in rows:
+        e = r.get("endpoint")
+        if not e:
+            continue
+        m = e["memory"]
+        for name in ("budgetkg /queries", "budgetkg /sparql", "oxigraph /query"):
+            x = e[name]
+            ratio = x.get("ratio_to_oxigraph")
+            peak = m["oxigraph_peak_mb"] if name.startswith("oxigraph") else m["budgetkg_peak_mb"]
+            met = "" if ratio is None else ("yes" if ratio >= 0.8 else "no")
+            lines.append(f"| {r['n']} | {name} | {x['rps']:.2f} | {x['p50_ms']:.2f} | {x['p99_ms']:.2f} "
+                         f"| {x['errors']} | {_f(ratio)} | {peak:.0f} | {met} |")
+    lines += ["", "Server memory under load (budgetkg server + workers, max RSS in the first and last quarter "
+              "of the run; bounded when the last is not above the first):", "",
+              "| tables | first quarter MB | last quarter MB | bounded |", "|---:|---:|---:|:--|"]
+    for r in rows:
+        e = r.get("endpoint")
+        if e:
+            m = e["memory"]
+            a, b2 = m["budgetkg_first_quarter_mb"], m["budgetkg_last_quarter_mb"]
+            lines.append(f"| {r['n']} | {a:.0f} | {b2:.0f} | {'yes' if b2 <= a * 1.1 + 5 else 'no'} |")
+    lines += ["", "## Validation and goal linking (target: linking close to linear)", "",
+              "| tables | validate s | tables/s | peak MB | link s | µs/table | × size | × time | peak MB |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    prev = None
+    for r in rows:
+        v, lk = r.get("validate"), r.get("links")
+        xs = xt = "—"
+        if lk and prev:
+            xs, xt = f"{r['n'] / prev['n']:.0f}", f"{lk['seconds'] / prev['links']['seconds']:.1f}"
+        lines.append(
+            f"| {r['n']} | {_f(v and v['seconds'], '.1f')} | {_f(v and r['n'] / v['seconds'], ',.0f')} "
+            f"| {_f(v and v['peak_mb'], '.0f')} | {_f(lk and lk['seconds'], '.1f')} "
+            f"| {_f(lk and lk['seconds'] * 1e6 / max(r['n'], 1), ',.0f')} | {xs} | {xt} "
+            f"| {_f(lk and lk['peak_rss_mb'], '.0f')} |")
+        if lk:
+            prev = r
+    loads = ", ".join(f"{r['n']}: {r['load']:.1f}" for r in rows if "load" in r)
+    lines += ["", f"1-minute load average when each size started ({os.cpu_count()} CPUs): {loads}. Other work on "
+              "the machine slows the sequential steps (build, then bulk_load) unequally; the endpoint targets "
+              "take turns in short slices, so their ratio is the robust one."]
+    failed = [f"- {r['n']} tables, {e}" for r in rows for e in r.get("errors", [])]
+    if failed:
+        lines += ["", "## Steps that failed", "", *failed]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.run_all", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tables", type=int, action="append", help="corpus size (repeatable; default 1000 and 10000)")
+    ap.add_argument("--duration", type=float, default=6.0, help="endpoint: seconds of measurement per target")
+    ap.add_argument("--concurrency", type=int, default=8, help="endpoint: concurrent connections")
+    ap.add_argument("--workers", type=int, default=None, help="endpoint: budgetkg worker processes")
+    ap.add_argument("--query-timeout", type=float, default=60.0,
+                    help="endpoint: the budgetkg server's query time limit (some named queries take seconds at 10k)")
+    ap.add_argument("--skip", action="append", choices=STEPS, default=[], help="leave a step out (repeatable)")
+    ap.add_argument("--work", type=Path, help="keep corpora and stores here (default: a temporary directory)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.md")
+    ap.add_argument("--render", type=Path, help="only render the table again from a results .json file")
+    ap.add_argument("--phase", choices=["validate", "links"], help=argparse.SUPPRESS)
+    ap.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.phase:
+        print(json.dumps({"validate": phase_validate, "links": phase_links}[a.phase](*a.args)))
+        return 0
+    if a.render:
+        rows = json.loads(a.render.read_text(encoding="utf-8"))
+        a.tables = [r["n"] for r in rows]
+        text = render(rows, a)
+        a.out.write_text(text, encoding="utf-8")
+        print(text)
+        return 0
+    from bench.bench_build import _run as build_phase
+    from bench.synth import generate
+
+    a.tables = a.tables or [1000, 10000]
+    rows: list[dict] = []
+    for n in a.tables:
+        work = a.work / str(n) if a.work else Path(tempfile.mkdtemp(prefix=f"bkall{n}-"))
+        work.mkdir(parents=True, exist_ok=True)
+        row: dict = {"n": n, "load": os.getloadavg()[0]}
+        try:
+            corpus, store = work / "corpus", work / "store"
+            if not (corpus / "manifest.toml").exists():
+                generate(n, corpus, seed=0, tables_per_doc=100)
+            if "build" in a.skip and not store.exists():
+                sys.exit(f"run_all: no store at {store} to reuse: do not skip the build")
+            if "build" not in a.skip:
+                shutil.rmtree(store, ignore_errors=True)
+                shutil.rmtree(work / "bulk", ignore_errors=True)
+                row["build"] = build_phase("build", str(corpus), str(store), str(work / "dump.nq"))
+                row["bulk"] = build_phase("bulk", str(work / "dump.nq"), str(work / "bulk"))
+                (work / "dump.nq").unlink(missing_ok=True)
+                shutil.rmtree(work / "bulk", ignore_errors=True)
+                print(f"{n}: build {row['build']['seconds']:.1f} s, bulk_load {row['bulk']['seconds']:.1f} s",
+                      file=sys.stderr, flush=True)
+            steps = {
+                "endpoint": lambda s=str(store), w=work: run_endpoint(s, a.duration, a.concurrency, a.workers,
+                                                                      w / "endpoint.json", a.query_timeout),
+                "validate": lambda s=str(store): _phase("validate", s),
+                "links": lambda s=str(store): _phase("links", s),
+            }
+            for step, work_of in steps.items():
+                if step in a.skip:
+                    continue
+                try:
+                    row[step] = work_of()
+                    print(f"{n}: {step} done", file=sys.stderr, flush=True)
+                except (RuntimeError, subprocess.CalledProcessError) as exc:  # report it, go on with the rest
+                    detail = getattr(exc, "stderr", None) or str(exc)
+                    row.setdefault("errors", []).append(f"{step}: {detail.strip().splitlines()[-1]}")
+                    print(f"{n}: {step} failed:\n{detail}", file=sys.stderr, flush=True)
+        finally:
+            if not a.work:
+                shutil.rmtree(work, ignore_errors=True)
+        rows.append(row)
+        (a.out.parent).mkdir(parents=True, exist_ok=True)
+        a.out.with_suffix(".json").write_text(json.dumps(rows, indent=1, default=str) + "\n", encoding="utf-8")
+    text = render(rows, a)
+    a.out.write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

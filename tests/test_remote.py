@@ -1,0 +1,222 @@
+"""The remote store (kg.remote) against a real ``oxigraph serve`` started on 127.0.0.1.
+
+Everything is compared with the embedded store built from the same seeds: stats, named-query
+results, validation findings, links. A rebuild replaces a document graph with one Graph Store
+Protocol PUT, and the budgetkg server in remote mode answers /sparql and a named query.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from pyoxigraph import NamedNode, QuerySolutions
+
+from kg import queries as named_queries
+from kg.build import build
+from kg.errors import StoreError
+from kg.rdf import Iris
+from kg.remote import RemoteStore, with_values
+from kg.settings import Settings
+from kg.sources import Manifest
+from kg.stats import compute
+from kg.store import KGStore, open_store
+
+HOST = "127.0.0.1"
+
+
+def oxigraph_binary() -> str | None:
+    found = shutil.which("oxigraph") or str(Path(sys.executable).parent / "oxigraph")
+    if Path(found).exists():
+        return found
+    try:  # the PyPI package 'oxigraph' ships the server binary
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "oxigraph"], check=True, timeout=120,
+                       capture_output=True)
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return found if Path(found).exists() else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def oxigraph_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = oxigraph_binary()
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the oxigraph server binary (pip install oxigraph) is needed in CI")
+        pytest.skip("the oxigraph server binary cannot be installed here")
+    port = free_port()
+    proc = subprocess.Popen([binary, "serve", "--location", str(tmp_path_factory.mktemp("oxigraph")),
+                             "--bind", f"{HOST}:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://{HOST}:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/query", params={"query": "ASK {}"}, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"oxigraph serve did not start on {url}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def remote(oxigraph_url: str, settings: Settings, manifest: Manifest) -> Iterator[RemoteStore]:
+    store = open_store(oxigraph_url)
+    assert isinstance(store, RemoteStore)
+    build(store, manifest.entries, settings, manifest=manifest)
+    yield store
+    store.close()
+
+
+def rows(result: object) -> list[tuple[str | None, ...]]:
+    assert isinstance(result, QuerySolutions)
+    names = [v.value for v in result.variables]
+    return sorted(tuple(str(s[n]) if s[n] is not None else None for n in names) for s in result)
+
+
+def test_open_store_picks_the_backend(oxigraph_url: str, tmp_path: Path) -> None:
+    assert type(open_store(tmp_path / "s")) is KGStore
+    explicit = Settings(store="ignored", query_url=f"{oxigraph_url}/query", update_url=f"{oxigraph_url}/update",
+                        gsp_url=f"{oxigraph_url}/store")
+    store = open_store(explicit, read_only=True)
+    assert isinstance(store, RemoteStore) and not store.endpoint.oxigraph
+    store.close()
+    env = {"BUDGETKG_QUERY_URL": "http://h/q", "BUDGETKG_UPDATE_URL": "http://h/u", "BUDGETKG_GSP_URL": "http://h/g"}
+    s = Settings.from_env(env=env)
+    assert (s.query_url, s.update_url, s.gsp_url) == ("http://h/q", "http://h/u", "http://h/g")
+
+
+def test_an_unreachable_server_is_a_store_error_naming_the_url() -> None:
+    url = f"http://{HOST}:{free_port()}"
+    with pytest.raises(StoreError, match=f"{url}/query"):
+        open_store(url, read_only=True)
+
+
+def test_stats_are_the_embedded_stores(remote: RemoteStore, seed_store: KGStore) -> None:
+    assert compute(remote).as_dict() == compute(seed_store).as_dict()
+    assert [g.value for g in remote.graphs()] == [g.value for g in seed_store.graphs()]
+
+
+def test_named_queries_give_the_embedded_stores_results(remote: RemoteStore, seed_store: KGStore,
+                                                       settings: Settings) -> None:
+    qs = named_queries.load_all(settings.queries_dir)
+    for name in ("budget_by_agency", "projects_of_agency", "funding_sources", "indicators_of_project",
+                 "special_bond_funding", "projects_by_category"):
+        assert rows(qs[name].run(remote)) == rows(qs[name].run(seed_store)), name
+    text = "SELECT ?name WHERE { ?p a <https://budgetkg.example.org/def/Project> ; rdfs:label ?name }"
+    prologue = "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
+    assert rows(remote.query(prologue + text)) == rows(seed_store.query(prologue + text))
+
+
+def test_dumps_are_the_same_up_to_blank_node_labels(remote: RemoteStore, seed_store: KGStore) -> None:
+    # a server labels the blank nodes it is sent (only the ontology has any); everything else is byte-identical
+    def canon(data: bytes) -> list[bytes]:
+        return sorted(re.sub(rb"_:[A-Za-z0-9]+", b"_:b", line) for line in data.splitlines())
+
+    there, here = remote.dump_sorted_nquads(), seed_store.dump_sorted_nquads()
+    assert canon(there) == canon(here)
+    assert [x for x in there.splitlines() if b"_:" not in x] == [x for x in here.splitlines() if b"_:" not in x]
+
+
+def test_validation_finds_what_the_embedded_store_finds(remote: RemoteStore, seed_store: KGStore,
+                                                        settings: Settings) -> None:
+    from kg.audit import refresh_findings
+    from kg.shapes import load_shapes, validate
+
+    shapes = load_shapes(settings.shapes_dir)
+    here, there = validate(seed_store, shapes), validate(remote, shapes)
+    assert {f.key for f in there.findings} == {f.key for f in here.findings}
+    assert there.counts() == here.counts()
+    assert refresh_findings(remote, settings, report=there) > 0
+
+
+def test_linking_makes_the_embedded_stores_links(remote: RemoteStore, settings: Settings,
+                                                 manifest: Manifest) -> None:
+    links = pytest.importorskip("kg.links")
+    local = KGStore(None)
+    build(local, manifest.entries, settings, manifest=manifest)
+    a, b = links.refresh_links(local, settings), links.refresh_links(remote, settings)
+    assert (b.projects, b.shared_goal_links, b.lineage_links, b.quads) == \
+        (a.projects, a.shared_goal_links, a.lineage_links, a.quads)
+    graph = links.LinkIris(settings.base_iri).graph
+    assert remote.dump_sorted_nquads(graph) == local.dump_sorted_nquads(graph)
+    again = links.refresh_links(remote, settings)  # a second run changes nothing (the difference path)
+    assert (again.quads_added, again.quads_removed) == (0, 0)
+
+
+def test_a_rebuild_replaces_a_document_graph_in_one_put(remote: RemoteStore, settings: Settings,
+                                                        manifest: Manifest, monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = manifest.entries[0]
+    graph = Iris(settings.base_iri).graph(entry.file)
+    before = remote.dump_sorted_nquads(graph)
+    sent: list[tuple[str, str, str]] = []
+    client = remote.endpoint.client
+    real = client.request
+
+    def spy(method: str, url: str, **kw: object) -> httpx.Response:
+        params = kw.get("params") or {}
+        sent.append((method, url, params.get("graph", "") if isinstance(params, dict) else ""))
+        return real(method, url, **kw)
+
+    monkeypatch.setattr(client, "request", spy)
+    build(remote, [entry], settings, manifest=manifest, with_ontology=False)
+    writes = [s for s in sent if s[0] in ("PUT", "POST", "DELETE") and not s[1].endswith("/query")]
+    doc_writes = [s for s in writes if s[2] == graph.value]
+    assert doc_writes == [("PUT", remote.endpoint.gsp_url, graph.value)]
+    assert not [s for s in writes if "staging" in s[2]]  # no staging graph on the server
+    assert remote.dump_sorted_nquads(graph) == before
+    assert not remote.has_staging()
+
+
+def test_parameters_are_bound_as_terms_not_text() -> None:
+    from pyoxigraph import Literal
+
+    q = with_values("SELECT ?x WHERE { ?x ?p ?o }", {"o": Literal('a" } DROP ALL #')})
+    assert 'VALUES (?o) { ("a\\" } DROP ALL #") }' in q
+
+
+def test_the_server_in_remote_mode(remote: RemoteStore, oxigraph_url: str, settings: Settings,
+                                   seed_store: KGStore) -> None:
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+
+    served = replace(settings, store=oxigraph_url, max_rows=5)
+    with TestClient(create_app(served, workers=1)) as c:
+        r = c.get("/sparql", params={"query": "SELECT (COUNT(*) AS ?n) WHERE { ?p a bk:Project }"},
+                  headers={"Accept": "application/sparql-results+json"})
+        assert r.status_code == 200, r.text
+        assert r.json()["results"]["bindings"][0]["n"]["value"] == "138"
+        r = c.get("/queries/budget_by_agency", headers={"Accept": "application/sparql-results+json"})
+        assert r.status_code == 200, r.text
+        assert len(r.json()["results"]["bindings"]) == 5  # the row cap applies to remote results too
+        r = c.get("/sparql", params={"query": "SELECT * WHERE { SERVICE <http://example.org/> { ?s ?p ?o } }"})
+        assert r.status_code in (400, 403), r.text
+        r = c.get("/sparql", params={"query": "SELECT * WHERE { ?s ?p"})
+        assert r.status_code == 400, r.text
+        graph = NamedNode(Iris(settings.base_iri).graph("004_5346273e88d8e34b.txt").value)
+        r = c.get("/sparql", params={"query": f"ASK {{ GRAPH <{graph.value}> {{ ?s ?p ?o }} }}"},
+                  headers={"Accept": "application/sparql-results+json"})
+        assert r.json()["boolean"] is True
