@@ -100,12 +100,6 @@ def refresh_findings(store: KGStore, settings: Settings, *, report: ValidationRe
         report = validate(store, shapes or load_shapes(settings.shapes_dir, AUDIT_KINDS), engine="sparql")
     report = report.only(AUDIT_KINDS)
     graph = findings_graph(settings)
-    target = store.staging_graph() if store.has_graph(graph) else graph
-    quads = finding_quads(report, settings, target)
-    if target == graph:
-        store.write_new(graph, quads)
-    else:
-        store.stage(quads)
-        store.swap(graph, target)
+    store.replace(graph, lambda target: finding_quads(report, settings, target))
     store.flush()
     return len(report.findings)

@@ -202,11 +202,4 @@ def refresh_agencies(store: KGStore, iris: Iris, manifest: Manifest | None) -> i
     if not rows:
         store.remove_graph(graph)
         return 0
-    target = store.staging_graph() if store.has_graph(graph) else graph
-    quads = agency_quads(rows, departments, iris, target)
-    if target == graph:
-        store.write_new(graph, quads)
-    else:
-        store.stage(quads)
-        store.swap(graph, target)
-    return len(quads)
+    return store.replace(graph, lambda target: agency_quads(rows, departments, iris, target))

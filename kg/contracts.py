@@ -763,13 +763,7 @@ def refresh_vendors(store: KGStore, settings: Settings) -> list[VendorGroup]:
     if not groups:
         store.remove_graph(graph)
         return groups
-    target = store.staging_graph() if store.has_graph(graph) else graph
-    quads = vendor_quads(groups, iris, target)
-    if target == graph:
-        store.write_new(graph, quads)
-    else:
-        store.stage(quads)
-        store.swap(graph, target)
+    store.replace(graph, lambda target: vendor_quads(groups, iris, target))
     return groups
 
 

@@ -9,7 +9,7 @@ their default graph explicitly (all published graphs), so staging content is nev
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from pyoxigraph import (
@@ -156,6 +156,21 @@ class KGStore:
             raise StoreError(f"swapping in graph {graph.value} failed: {exc}") from None
         finally:
             self.invalidate()
+
+    def replace(self, graph: NamedNode, make: Callable[[NamedNode], list[Quad]]) -> int:
+        """Make ``graph`` hold exactly the quads ``make(target)`` returns, atomically; returns their number.
+
+        ``make`` builds the quads in the graph it is given: ``graph`` itself when it does not exist
+        yet (written in one step), else a staging graph that is then swapped in.
+        """
+        target = self.staging_graph() if self.has_graph(graph) else graph
+        quads = make(target)
+        if target == graph:
+            self.write_new(graph, quads)
+        else:
+            self.stage(quads)
+            self.swap(graph, target)
+        return len(quads)
 
     def _atomic_write(self, quads: Iterable[Quad]) -> None:
         batch = quads if isinstance(quads, list) else list(quads)
