@@ -17,10 +17,10 @@ from typing import Annotated
 
 import typer
 from pyoxigraph import QueryBoolean, QueryResultsFormat, QuerySolutions, QueryTriples, RdfFormat, serialize
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from budgetkg.options import BaseOpt, StoreOpt, err, out
 from kg import queries as named_queries
 from kg.audit import refresh_findings
 from kg.build import build as run_build
@@ -41,12 +41,6 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
-
-StoreOpt = Annotated[str | None, typer.Option("--store", help="Store folder (env BUDGETKG_STORE).",
-                                              show_default="budgetkg-store")]
-BaseOpt = Annotated[str | None, typer.Option("--base-iri", help="Base IRI of minted data (env BUDGETKG_BASE_IRI).")]
 
 
 class TableFormat(StrEnum):

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from budgetkg.options import BaseOpt, StoreOpt, err, out
 from kg.contracts import ContractSettings, ImportReport, import_files, remove_imports
 from kg.errors import BudgetKGError
 from kg.links import LinkReport, LinkSettings, refresh_links
@@ -26,12 +26,6 @@ from kg.settings import Settings
 from kg.store import KGStore, open_store
 
 T = TypeVar("T")
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
-
-StoreOpt = Annotated[str | None, typer.Option("--store", help="Store folder (env BUDGETKG_STORE).",
-                                              show_default="budgetkg-store")]
-BaseOpt = Annotated[str | None, typer.Option("--base-iri", help="Base IRI of minted data (env BUDGETKG_BASE_IRI).")]
 
 
 class ReportFormat(StrEnum):

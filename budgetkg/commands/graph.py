@@ -15,6 +15,8 @@ from typing import Annotated
 
 import typer
 
+from budgetkg.options import StoreOpt
+
 
 class GraphExport(StrEnum):
     graphml = "graphml"
@@ -44,8 +46,7 @@ def register(app: typer.Typer) -> None:
                                                                          "suffix, else graphml).")] = None,
         output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write; graphml, gexf and cyjs "
                                                                            "go to stdout without it.")] = None,
-        store: Annotated[str | None, typer.Option("--store", help="Store folder (env BUDGETKG_STORE).",
-                                                  show_default="budgetkg-store")] = None,
+        store: StoreOpt = None,
         node_types: Annotated[str | None, typer.Option(help="Comma-separated: agency, project, funding, concept, "
                                                             "vendor, or all.", show_default="agency,project,"
                                                                                            "funding")] = None,

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from budgetkg.options import BaseOpt, StoreOpt
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``serve`` command to the ``budgetkg`` command line."""
@@ -14,10 +16,8 @@ def register(app: typer.Typer) -> None:
     def serve(
         host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-        store: Annotated[str | None, typer.Option("--store", help="Store folder (env BUDGETKG_STORE).",
-                                                  show_default="budgetkg-store")] = None,
-        base_iri: Annotated[str | None, typer.Option("--base-iri", help="Base IRI of minted data "
-                                                                         "(env BUDGETKG_BASE_IRI).")] = None,
+        store: StoreOpt = None,
+        base_iri: BaseOpt = None,
         workers: Annotated[int | None, typer.Option(help="Query worker processes (default: CPUs + 2).")] = None,
         timeout: Annotated[float | None, typer.Option(help="Seconds a query may run (env BUDGETKG_QUERY_TIMEOUT, "
                                                            "default 10).")] = None,

@@ -19,18 +19,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from budgetkg.options import StoreOpt, err, out
 from kg.audit import AUDIT_KINDS, refresh_findings
 from kg.build import ontology_quads
 from kg.errors import BudgetKGError, StoreError
 from kg.settings import Settings
 from kg.shapes import SEVERITIES, Finding, ValidationReport, load_shapes, validate
 from kg.store import KGStore, is_remote, open_store
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
 
 _STYLE = {"Violation": "bold red", "Warning": "yellow", "Info": "cyan"}
 
@@ -65,8 +62,7 @@ def validate_command(
     file: Annotated[Path | None, typer.Argument(
         help="An RDF file (.ttl .nt .nq .trig .rdf) to check instead of the store; the ontology is added to it.")
     ] = None,
-    store: Annotated[str | None, typer.Option("--store", help="Store folder (env BUDGETKG_STORE).",
-                                              show_default="budgetkg-store")] = None,
+    store: StoreOpt = None,
     report_ttl: Annotated[Path | None, typer.Option("--report-ttl", help="Write the sh:ValidationReport (Turtle).")
                           ] = None,
     report_json: Annotated[Path | None, typer.Option("--report-json", help="Write the report as JSON.")] = None,
