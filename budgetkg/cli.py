@@ -70,9 +70,10 @@ def _fail(exc: BaseException, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _settings(store: str | None = None, base_iri: str | None = None, manifest: Path | None = None) -> Settings:
+def _settings(store: str | None = None, base_iri: str | None = None, manifest: Path | None = None,
+              **more: object) -> Settings:
     try:
-        return Settings.from_env(store=store, base_iri=base_iri, manifest=manifest)
+        return Settings.from_env(store=store, base_iri=base_iri, manifest=manifest, **more)
     except ValueError as exc:
         raise _fail(exc) from None
 
@@ -117,6 +118,9 @@ def build(
                                               "writing it.")] = True,
     audit: Annotated[bool, typer.Option(help="Record data-quality findings in the findings graph "
                                               "after the build.")] = True,
+    workers: Annotated[int | None, typer.Option(min=0, help="Processes that parse, convert and check documents "
+                                                           "(env BUDGETKG_WORKERS; 0: one per CPU for "
+                                                           "large sources).")] = None,
     fmt: Annotated[TableFormat, typer.Option("--format", help="Report format.")] = TableFormat.table,
 ) -> None:
     """Parse documents and (re)build their graphs in the store, each one atomically.
@@ -125,7 +129,7 @@ def build(
     not in the manifest needs --year. Any unreadable document stops the build and leaves the
     store as it was.
     """
-    settings = _settings(store, base_iri, manifest)
+    settings = _settings(store, base_iri, manifest, workers=workers)
     try:
         man: Manifest = load_manifest(settings.manifest)
     except BudgetKGError as exc:

@@ -1,7 +1,9 @@
 """Build the knowledge graph: manifest entries → parse → quads → check → store.
 
 A build is all-or-nothing for every error budgetkg can see: each document is parsed,
-converted and checked before anything it replaces is touched. Documents new to the store are
+converted and checked before anything it replaces is touched. Large builds parse, convert and
+check documents in worker processes (``Settings.workers``), which hand back N-Quads that the
+one writing process loads; the store ends up the same either way. Documents new to the store are
 written straight into their graph (one transaction each); documents already in it go to a
 staging graph first and are swapped in only after every document has passed. On an error the
 graphs this build created and its staging graphs are removed, so the store keeps its previous
@@ -11,8 +13,13 @@ graph always holds either its previous or its new complete content.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,13 +33,16 @@ from .parse import decode, parse_text
 from .rdf import Iris, agency_quads, document_quads
 from .settings import Settings
 from .sources import Manifest, sha256_of
-from .store import KGStore
+from .store import KGStore, NQuads, Writable
 
 #: Named graph holding the ontology and its concept schemes.
 ONTOLOGY_GRAPH = NamedNode(ONTOLOGY_IRI)
 
 Check = Callable[[ParsedDocument, list[Quad]], None]
 Progress = Callable[[str, int, int], None]
+
+#: A build of fewer source bytes than this runs in one process (starting workers costs ~1 s).
+PARALLEL_MIN_BYTES = 4_000_000
 
 
 @dataclass
@@ -137,18 +147,15 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
             quads = ontology_quads(settings, target)
             report.ontology_quads = len(quads)
             _write(store, graph, target, quads, created, staged)
-        for i, entry in enumerate(entries, start=1):
-            parsed = parse_document(_with_sha(entry))
+        jobs = []
+        for entry in entries:
             graph = iris.graph(entry.file)
-            replaced = store.has_graph(graph)
-            target = store.staging_graph() if replaced else graph
-            quads = document_quads(parsed, iris, manifest, graph=target)
-            if check is not None:
-                check(parsed, quads)
-            _write(store, graph, target, quads, created, staged)
-            report.documents.append(DocumentReport(
-                entry.file, graph.value, len(parsed.records), sum(len(r.indicators) for r in parsed.records),
-                len(quads), replaced, parsed.warnings))
+            jobs.append((entry, graph, store.staging_graph() if store.has_graph(graph) else graph))
+        for i, (entry, graph, target, done) in enumerate(_convert_all(jobs, iris, check, workers(settings, entries)),
+                                                         start=1):
+            _write(store, graph, target, done.quads, created, staged)
+            report.documents.append(DocumentReport(entry.file, graph.value, done.projects, done.indicators,
+                                                   len(done.quads), target != graph, done.warnings))
             if progress:
                 progress(entry.file, i, len(entries))
         for graph, staging in staged:
@@ -170,7 +177,90 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
     return report
 
 
-def _write(store: KGStore, graph: NamedNode, target: NamedNode, quads: list[Quad],
+def workers(settings: Settings, entries: list[SourceEntry]) -> int:
+    """How many processes convert documents: ``settings.workers``, or (0) one per CPU for a large build."""
+    if settings.workers > 0:
+        return min(settings.workers, max(1, len(entries)))
+    size = 0
+    for entry in entries:
+        with contextlib.suppress(OSError):  # parse_document reports a missing file, with its name
+            size += os.path.getsize(entry.path)
+    if size < PARALLEL_MIN_BYTES or len(entries) < 2:
+        return 1
+    return max(1, min(os.cpu_count() or 1, len(entries)))
+
+
+@dataclass
+class Converted:
+    """One document, parsed, converted and checked: what the writer needs of it."""
+
+    quads: Writable
+    projects: int
+    indicators: int
+    warnings: list[ParseWarning]
+
+
+def convert(entry: SourceEntry, iris: Iris, target: NamedNode, check: Check | None) -> tuple[ParsedDocument,
+                                                                                              list[Quad]]:
+    """Parse ``entry``'s file and convert it to quads in ``target``, checked (raises before any write)."""
+    parsed = parse_document(_with_sha(entry))
+    quads = document_quads(parsed, iris, graph=target)
+    if check is not None:
+        check(parsed, quads)
+    return parsed, quads
+
+
+def _converted(parsed: ParsedDocument, quads: Writable) -> Converted:
+    return Converted(quads, len(parsed.records), sum(len(r.indicators) for r in parsed.records), parsed.warnings)
+
+
+Job = tuple[SourceEntry, NamedNode, NamedNode]
+
+
+def _convert_all(jobs: list[Job], iris: Iris, check: Check | None, n: int
+                 ) -> Iterator[tuple[SourceEntry, NamedNode, NamedNode, Converted]]:
+    """Each job converted, in order: here, or by ``n`` worker processes a few documents ahead of the writer."""
+    if n <= 1:
+        for entry, graph, target in jobs:
+            yield entry, graph, target, _converted(*convert(entry, iris, target, check))
+        return
+    context = multiprocessing.get_context("forkserver")  # never fork a process that has the store open
+    with ProcessPoolExecutor(n, mp_context=context, initializer=_worker_init, initargs=(iris.base, check)) as pool:
+        pending: deque[tuple[Job, Future[Converted]]] = deque()
+        queue = iter(jobs)
+        try:
+            for job in queue:
+                pending.append((job, pool.submit(_worker_convert, job[0], job[2])))
+                if len(pending) >= 2 * n:
+                    break
+            while pending:
+                (entry, graph, target), future = pending.popleft()
+                done = future.result()
+                job = next(queue, None)
+                if job is not None:
+                    pending.append((job, pool.submit(_worker_convert, job[0], job[2])))
+                yield entry, graph, target, done
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+_WORKER: tuple[Iris, Check | None] | None = None
+
+
+def _worker_init(base_iri: str, check: Check | None) -> None:
+    global _WORKER  # one per worker process, set once by the pool
+    _WORKER = (Iris(base_iri), check)
+
+
+def _worker_convert(entry: SourceEntry, target: NamedNode) -> Converted:
+    assert _WORKER is not None
+    iris, check = _WORKER
+    parsed, quads = convert(entry, iris, target, check)
+    return _converted(parsed, NQuads.of(quads))
+
+
+def _write(store: KGStore, graph: NamedNode, target: NamedNode, quads: Writable,
            created: list[NamedNode], staged: list[tuple[NamedNode, NamedNode]]) -> None:
     if target == graph:
         store.write_new(graph, quads)

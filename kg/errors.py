@@ -11,7 +11,25 @@ from pathlib import Path
 
 
 class BudgetKGError(Exception):
-    """Base class of every error budgetkg raises on purpose."""
+    """Base class of every error budgetkg raises on purpose.
+
+    Errors pickle with their fields (a build worker process raises them in the parent):
+
+    >>> import pickle
+    >>> e = pickle.loads(pickle.dumps(SourceParseError("a.txt", 3, "a table title", "x")))
+    >>> (e.path, e.line, str(e))
+    ('a.txt', 3, "a.txt:3: expected a table title, found 'x'")
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[BudgetKGError], args: tuple[object, ...], state: dict[str, object]) -> BudgetKGError:
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
 
 
 class SourceParseError(BudgetKGError):

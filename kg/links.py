@@ -1077,21 +1077,18 @@ def _compute(store: KGStore, settings: Settings, ls: LinkSettings, q: _Quads) ->
 
 
 #: Largest change (quads removed plus added) applied to an existing links graph as one SPARQL update;
-#: a larger one is staged and swapped in with MOVE, which rewrites the whole graph.
+#: a larger one rewrites the whole graph.
 DIFF_LIMIT = 300_000
-#: Largest new links graph written in one transaction (a transaction holds all it writes in memory);
-#: a larger one is staged in chunks and swapped in with MOVE.
-ATOMIC_WRITE_LIMIT = 1_000_000
 
 
 def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSettings | None = None) -> LinkReport:
     """Recompute every link and replace ``<base>graph/links`` atomically; returns what was written.
 
-    The links are computed in memory first. A new links graph is written in one transaction (one
-    larger than :data:`ATOMIC_WRITE_LIMIT` quads is staged in chunks and swapped in); an existing one
-    is changed by the difference only (``DELETE DATA`` and ``INSERT DATA`` in one SPARQL
-    update, one transaction), so a rebuild that changes nothing writes nothing. A very large change
-    (over :data:`DIFF_LIMIT` quads) is staged in another graph and swapped in by one ``MOVE``. On a
+    The links are computed in memory first. A new links graph is written with
+    :meth:`KGStore.overwrite <kg.store.KGStore.overwrite>` (atomic up to a million quads, journaled
+    beyond); an existing one is changed by the difference only (``DELETE DATA`` and ``INSERT DATA``
+    in one SPARQL update, one transaction), so a rebuild that changes nothing writes nothing. A very
+    large change (over :data:`DIFF_LIMIT` quads) rewrites the graph with ``overwrite``. On a
     store without projects the links graph is removed. On the seeds the whole step takes well under
     a second, cheap enough to run at the end of every build.
     """
@@ -1104,10 +1101,7 @@ def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSetting
         store.remove_graph(graph)
         report.quads = 0
     elif not store.has_graph(graph):
-        if len(quads.quads) <= ATOMIC_WRITE_LIMIT:
-            store.write_new(graph, quads.quads)
-        else:
-            _stage_and_swap(store, graph, quads.quads)
+        store.overwrite(graph, quads.quads)
     else:
         new = set(quads.quads)
         old = set(store.quads(graph))
@@ -1116,7 +1110,7 @@ def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSetting
         if len(deletes) + len(inserts) <= DIFF_LIMIT:
             _apply_difference(store, graph, sorted(deletes, key=str), inserts)
         else:
-            _stage_and_swap(store, graph, quads.quads)
+            store.overwrite(graph, quads.quads)
     store.flush()
     report.steps["write"] = round(time.perf_counter() - computed, 3)
     report.seconds = round(time.perf_counter() - started, 3)
@@ -1135,14 +1129,3 @@ def _apply_difference(store: KGStore, graph: NamedNode, deletes: list[Quad], ins
         store.store.update(" ;\n".join(parts))  # one update request: one transaction
     except (OSError, SyntaxError) as exc:
         raise StoreError(f"updating graph {graph.value} failed: {exc}") from None
-
-
-def _stage_and_swap(store: KGStore, graph: NamedNode, quads: list[Quad]) -> None:
-    target = store.staging_graph()
-    try:
-        for k in range(0, len(quads), 200_000):
-            store.stage([Quad(q.subject, q.predicate, q.object, target) for q in quads[k:k + 200_000]])
-        store.swap(graph, target)
-    except BaseException:
-        store.remove_graph(target)
-        raise

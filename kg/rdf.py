@@ -41,7 +41,6 @@ from .namespaces import (
     VALUEKIND,
     XSD,
 )
-from .sources import Manifest
 
 #: (一级指标, 二级指标) → concept of the indicator-category scheme. 成本指标 has two placements:
 #: level 1 (with 经济/社会/生态环境成本指标 under it) and level 2 under 产出指标.
@@ -272,8 +271,7 @@ def project_iris(parsed: ParsedDocument, iris: Iris) -> list[NamedNode]:
     return out
 
 
-def document_quads(parsed: ParsedDocument, iris: Iris, manifest: Manifest | None = None,
-                   graph: NamedNode | None = None) -> list[Quad]:
+def document_quads(parsed: ParsedDocument, iris: Iris, graph: NamedNode | None = None) -> list[Quad]:
     """All quads of one document, in its own named graph (or in ``graph``, for staging)."""
     src = parsed.source
     g = graph or iris.graph(src.file)

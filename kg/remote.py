@@ -48,7 +48,7 @@ from pyoxigraph import (
 )
 
 from .errors import QueryError, StoreError
-from .store import STAGING_PREFIX, KGStore, QueryResult, is_remote
+from .store import STAGING_PREFIX, KGStore, NQuads, QueryResult, Writable, is_remote
 
 RESULTS_JSON = "application/sparql-results+json"
 N_TRIPLES = "application/n-triples"
@@ -240,7 +240,9 @@ def _as_query_triples(data: bytes) -> QueryResult:
     return tmp.query("CONSTRUCT WHERE { ?s ?p ?o }")
 
 
-def _ntriples(quads: Iterable[Quad]) -> bytes:
+def _ntriples(quads: Writable) -> bytes:
+    if isinstance(quads, NQuads):
+        quads = quads.quads()
     return serialize((q.triple for q in quads), format=RdfFormat.N_TRIPLES) or b""
 
 
@@ -306,7 +308,7 @@ class RemoteStore(KGStore):
         self.invalidate()
         return len(stale)
 
-    def write_new(self, graph: NamedNode, quads: Iterable[Quad]) -> None:
+    def write_new(self, graph: NamedNode, quads: Writable) -> None:
         """Create ``graph`` with ``quads`` in one Graph Store Protocol PUT."""
         self._check_writable()
         if self.has_graph(graph):
@@ -316,11 +318,11 @@ class RemoteStore(KGStore):
         finally:
             self.invalidate()
 
-    def stage(self, quads: Iterable[Quad]) -> None:
+    def stage(self, quads: Writable) -> None:
         """Keep the content of a staging graph locally until :meth:`swap` PUTs it (nothing is sent now)."""
         self._check_writable()
         by_graph: dict[str, list[Quad]] = {}
-        for q in quads:
+        for q in quads.quads() if isinstance(quads, NQuads) else quads:
             by_graph.setdefault(q.graph_name.value, []).append(q)  # type: ignore[union-attr]
         for g, qs in by_graph.items():
             spool = self._spools.get(g)

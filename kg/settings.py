@@ -69,6 +69,9 @@ class Settings:
     update_url: str | None = None
     #: Its Graph Store Protocol URL (``?graph=<iri>``: loading, dumps).
     gsp_url: str | None = None
+    #: Processes that parse, convert and check documents during a build (0: one per CPU when the
+    #: sources are large, else one).
+    workers: int = 0
 
     def __post_init__(self) -> None:
         if not self.base_iri.endswith(("/", "#")):
@@ -90,6 +93,7 @@ class Settings:
             query_url=e.get("BUDGETKG_QUERY_URL") or None,
             update_url=e.get("BUDGETKG_UPDATE_URL") or None,
             gsp_url=e.get("BUDGETKG_GSP_URL") or None,
+            workers=_int(e, "BUDGETKG_WORKERS", 0),
         )
         chosen = {k: v for k, v in overrides.items() if v is not None}
         return replace(s, **chosen) if chosen else s

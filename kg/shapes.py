@@ -1263,34 +1263,44 @@ def _text(term: Any) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def structural_check(settings: Settings, *, engine: Engine = "sparql"
-                     ) -> Callable[[ParsedDocument, list[Quad]], None]:
+class StructuralCheck:
     """The check ``kg.build.build(..., check=...)`` runs on each document before it is written.
 
     The structural shapes are loaded and compiled once, and the ontology graph (whose concept schemes
     the indicator categories, comparators and units must come from) once; each document's quads are
     checked together with it in a scratch store. Raises :class:`StructureViolation` (a
-    :class:`~kg.errors.ValidationError`) naming file, line and rule of every violation.
+    :class:`~kg.errors.ValidationError`) naming file, line and rule of every violation. It pickles as
+    its settings, so a build's worker processes each load their own copy.
     """
-    from .build import ontology_quads  # kg.build does not import this module: no cycle
 
-    shapes = load_shapes(settings.shapes_dir, ["structure"])
-    vocabulary = ontology_quads(settings)
+    def __init__(self, settings: Settings, engine: Engine = "sparql") -> None:
+        from .build import ontology_quads  # kg.build does not import this module: no cycle
 
-    def check(parsed: ParsedDocument, quads: list[Quad]) -> None:
+        self.settings = settings
+        self.engine: Engine = engine
+        self.shapes = load_shapes(settings.shapes_dir, ["structure"])
+        self.vocabulary = ontology_quads(settings)
+
+    def __call__(self, parsed: ParsedDocument, quads: list[Quad]) -> None:
         store = Store()
-        store.extend(vocabulary)
+        store.extend(self.vocabulary)
         store.extend(quads)
-        report = validate(Dataset(store, parsed.source.file), shapes, engine=engine)
+        report = validate(Dataset(store, parsed.source.file), self.shapes, engine=self.engine)
         violations = report.violations
         if violations:
             raise StructureViolation(parsed.source.file, violations)
 
-    return check
+    def __reduce__(self) -> tuple[object, ...]:
+        return (StructuralCheck, (self.settings, self.engine))
+
+
+def structural_check(settings: Settings, *, engine: Engine = "sparql") -> StructuralCheck:
+    """The structural check of every document a build writes (see :class:`StructuralCheck`)."""
+    return StructuralCheck(settings, engine)
 
 
 __all__ = [
     "BKSH", "SEVERITIES", "Constraint", "Dataset", "Finding", "RDFInputError", "Rule", "Shapes", "ShapesError",
-    "StructureViolation", "ValidationReport", "load_shapes", "structural_check", "validate",
+    "StructuralCheck", "StructureViolation", "ValidationReport", "load_shapes", "structural_check", "validate",
 ]
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import pickle
 import shutil
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from pyoxigraph import NamedNode, Quad
+from pyoxigraph import Literal, NamedNode, Quad
 
-from kg.build import ONTOLOGY_GRAPH, build
+import kg.store
+from kg.build import ONTOLOGY_GRAPH, build, workers
 from kg.errors import BudgetKGError, SourceParseError
 from kg.namespaces import BK
 from kg.settings import Settings
+from kg.shapes import StructuralCheck, structural_check
 from kg.sources import load_manifest
 from kg.stats import compute
-from kg.store import STAGING_PREFIX, KGStore
+from kg.store import JOURNAL, STAGING_PREFIX, KGStore
 
 SEED_COUNTS = {  # document → (projects, indicators, budget units, 预算数 total in 万元), checked by hand
     "000_98710193955fe7ef.txt": (3, 42, 1, "676.00"),  # 64 + 350 + 262
@@ -166,6 +170,44 @@ def test_failed_build_leaves_store_unchanged(tmp_path: Path, settings: Settings)
     assert store.dump_sorted_nquads() == before
 
 
+def test_worker_processes_build_the_same_store(tmp_path: Path, settings: Settings, manifest) -> None:
+    check = structural_check(settings)
+    serial, parallel = KGStore(tmp_path / "serial"), KGStore(tmp_path / "parallel")
+    one = build(serial, manifest.entries, replace(settings, workers=1), manifest=manifest, check=check)
+    two = build(parallel, manifest.entries, replace(settings, workers=2), manifest=manifest, check=check)
+    assert parallel.dump_sorted_nquads() == serial.dump_sorted_nquads()
+    assert [(d.file, d.projects, d.indicators, d.quads, [str(w) for w in d.warnings]) for d in two.documents] == \
+        [(d.file, d.projects, d.indicators, d.quads, [str(w) for w in d.warnings]) for d in one.documents]
+    again = build(parallel, manifest.entries, replace(settings, workers=2), manifest=manifest, check=check)
+    assert all(d.replaced for d in again.documents)  # staged by the workers, swapped in by the writer
+    assert parallel.dump_sorted_nquads() == serial.dump_sorted_nquads()
+
+
+def test_worker_errors_name_file_and_line_and_change_nothing(tmp_path: Path, settings: Settings) -> None:
+    man = load_manifest(copy_seeds(tmp_path, settings.manifest))
+    store = KGStore(tmp_path / "store")
+    build(store, man.entries, settings, manifest=man)
+    before = store.dump_sorted_nquads()
+    broken = Path(man.entries[3].path)
+    text = broken.read_text(encoding="utf-8").split("\n")
+    text[9] = "\tabc"
+    broken.write_text("\n".join(text), encoding="utf-8")
+    with pytest.raises(SourceParseError) as exc:
+        build(store, man.entries, replace(settings, workers=2), manifest=man, check=structural_check(settings))
+    assert (exc.value.path, exc.value.line) == (broken.name, 10)
+    assert "expected" in str(exc.value)
+    assert store.dump_sorted_nquads() == before
+    assert not store.has_staging()
+
+
+def test_how_many_workers(tmp_path: Path, settings: Settings, manifest) -> None:
+    assert workers(settings, manifest.entries) == 1  # the seeds are too small to be worth a process pool
+    assert workers(replace(settings, workers=3), manifest.entries[:2]) == 2
+    assert workers(replace(settings, workers=1), manifest.entries) == 1
+    check = pickle.loads(pickle.dumps(structural_check(settings)))  # what each worker process receives
+    assert isinstance(check, StructuralCheck) and check.shapes.constraints
+
+
 def test_rebuild_replaces_a_document_completely(tmp_path: Path, settings: Settings) -> None:
     man = load_manifest(copy_seeds(tmp_path, settings.manifest))
     store = KGStore(None)
@@ -190,6 +232,25 @@ def test_store_reopens_and_cleans_stale_staging(tmp_path: Path, settings: Settin
     reopened = KGStore(tmp_path / "s")
     assert reopened.dump_sorted_nquads() == before
     assert not [g for g in reopened.store.named_graphs() if g.value.startswith(STAGING_PREFIX)]
+
+
+def test_graphs_too_large_for_one_write_are_journaled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kg.store, "ATOMIC_BULK_LIMIT", 10)  # so that 50 quads take the large-graph path
+    store = KGStore(tmp_path / "s")
+    g = NamedNode("http://ex.org/graph/links")
+    quads = [Quad(NamedNode(f"http://ex.org/s{i}"), BK.x, Literal(str(i)), g) for i in range(50)]
+    store.overwrite(g, quads)
+    assert sorted(store.quads(g), key=str) == sorted(quads, key=str)
+    store.overwrite(g, quads[:20])  # replaces, never adds
+    assert len(list(store.quads(g))) == 20
+    assert not list(store.store.quads_for_pattern(None, None, None, JOURNAL))
+    assert store.graphs() == [g]
+    # a writer killed while writing leaves the mark: the next writer removes the half-written graph
+    store.store.add(Quad(g, NamedNode("urn:budgetkg:writing"), Literal("50"), JOURNAL))
+    store.close()
+    reopened = KGStore(tmp_path / "s")
+    assert not reopened.has_graph(g) and not reopened.has_staging()
+    assert not list(reopened.store.quads_for_pattern(None, None, None, JOURNAL))
 
 
 def test_agencies_are_described_once(seed_store: KGStore) -> None:
