@@ -9,11 +9,14 @@ Header lines (grlc/datasette style)::
     #+ tags: agency, projects
 
 A parameter is ``#+ param: <name> <type> [<default>] | <description>`` with type one of
-``iri string integer decimal boolean date``; it binds the variable ``?<name>`` through pyoxigraph
-``substitutions=`` (never string formatting), so the variable must appear in the SELECT
-projection. A default of ``-`` means "no default": the parameter is required; ``""`` is the
-empty string, the way to make a filter optional (``FILTER(?dept = "" || …)``). Do not test a
-parameter with ``BOUND()``: pyoxigraph reports substituted variables as unbound there.
+``iri string zh integer decimal boolean date``; ``zh`` is text bound as a literal tagged ``@zh``,
+which matches a published label through the store's index (``FILTER(STR(?label) = ?name)`` has
+to read every label). The value binds the variable ``?<name>`` by a ``VALUES`` block that opens
+the WHERE clause (:func:`kg.store.with_values`: written as an RDF term, never by string
+formatting), the same way on every store; keep the variable in the SELECT projection so that
+results show what they were asked for, and out of sub-SELECTs, which the block does not reach.
+A default of ``-`` means "no default": the parameter is required; ``""`` is the empty string, the
+way to make a filter optional (``FILTER(?dept = "" || …)``).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from .errors import QueryError, UnknownQuery
 from .namespaces import XSD
 from .store import KGStore, QueryResult
 
-PARAM_TYPES = ("iri", "string", "integer", "decimal", "boolean", "date")
+PARAM_TYPES = ("iri", "string", "zh", "integer", "decimal", "boolean", "date")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -62,6 +65,8 @@ class Param:
                 if not re.match(r"^\d{4}-\d{2}-\d{2}$", value):
                     raise ValueError("not a date (YYYY-MM-DD)")
                 return Literal(value, datatype=XSD.date)
+            if self.type == "zh":
+                return Literal(value, language="zh")
             return Literal(value)
         except (ValueError, InvalidOperation) as exc:
             raise QueryError(query, f"parameter {self.name!r} expects {self.type}: {value!r} ({exc})") from None

@@ -28,7 +28,6 @@ Example::
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
@@ -48,7 +47,7 @@ from pyoxigraph import (
 )
 
 from .errors import QueryError, StoreError
-from .store import STAGING_PREFIX, KGStore, NQuads, QueryResult, Writable, is_remote
+from .store import STAGING_PREFIX, KGStore, NQuads, QueryResult, Writable, is_remote, with_values
 
 RESULTS_JSON = "application/sparql-results+json"
 N_TRIPLES = "application/n-triples"
@@ -58,32 +57,6 @@ WRITE_TIMEOUT = 600.0
 #: A staged graph is kept in memory up to this many bytes of N-Triples, then on disk.
 SPOOL_BYTES = 32 * 1024 * 1024
 
-_WHERE = re.compile(r"\bWHERE\s*\{", re.IGNORECASE)
-_BRACE = re.compile(r"\{")
-
-
-def with_values(sparql: str, bindings: dict[str, Any]) -> str:
-    """``sparql`` with ``bindings`` (variable name → pyoxigraph term) as a VALUES block opening its WHERE.
-
-    The remote counterpart of pyoxigraph's ``substitutions``: the values are written as RDF terms
-    (``str(term)`` is their N-Triples form, escaped), never spliced in as text.
-
-    >>> with_values("SELECT ?x WHERE { ?x ?p ?o }", {"p": NamedNode("http://e/p")})
-    'SELECT ?x WHERE { VALUES (?p) { (<http://e/p>) } ?x ?p ?o }'
-    """
-    if not bindings:
-        return sparql
-    clause = ("VALUES (" + " ".join("?" + k for k in bindings) + ") { ("
-              + " ".join(str(t) for t in bindings.values()) + ") }")
-    m = _WHERE.search(sparql) or _BRACE.search(_strip_comments(sparql))
-    if m is None:
-        raise QueryError("query", "cannot bind parameters: the query has no WHERE clause")
-    return f"{sparql[:m.end()]} {clause}{sparql[m.end():]}"
-
-
-def _strip_comments(sparql: str) -> str:
-    # same length as the input (comment characters become spaces), so match offsets still apply
-    return re.sub(r"(?m)^\s*#.*$", lambda m: " " * len(m.group(0)), sparql)
 
 
 def _prologue(prefixes: dict[str, str] | None) -> str:

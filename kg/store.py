@@ -15,6 +15,7 @@ would keep it whole throughout, but costs ~100 s per million quads, as much as a
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -30,7 +31,6 @@ from pyoxigraph import (
     QueryTriples,
     RdfFormat,
     Store,
-    Variable,
     parse,
     serialize,
 )
@@ -81,6 +81,40 @@ class NQuads:
 
 
 Writable = Iterable[Quad] | NQuads
+
+
+_WHERE = re.compile(r"\bWHERE\s*\{", re.IGNORECASE)
+_BRACE = re.compile(r"\{")
+
+
+def with_values(sparql: str, bindings: dict[str, object]) -> str:
+    """``sparql`` with ``bindings`` (variable name → pyoxigraph term) as a VALUES block opening its WHERE.
+
+    This is how every query parameter is bound, embedded or remote. The values are written as RDF
+    terms (``str(term)`` is their N-Triples form, escaped), never spliced in as text. Unlike
+    pyoxigraph's ``substitutions``, which the query planner does not see, a VALUES block lets
+    Oxigraph start from the bound value: ``indicators_of_project`` takes milliseconds, not seconds,
+    on a 10,000-table store.
+
+    >>> with_values("SELECT ?x WHERE { ?x ?p ?o }", {"p": NamedNode("http://e/p")})
+    'SELECT ?x WHERE { VALUES (?p) { (<http://e/p>) } ?x ?p ?o }'
+    >>> with_values("ASK { ?s ?p ?o }", {"o": NamedNode("http://e/o")})
+    'ASK { VALUES (?o) { (<http://e/o>) } ?s ?p ?o }'
+    """
+    if not bindings:
+        return sparql
+    clause = ("VALUES (" + " ".join("?" + k for k in bindings) + ") { ("
+              + " ".join(str(t) for t in bindings.values()) + ") }")
+    text = _strip_comments(sparql)
+    m = _WHERE.search(text) or _BRACE.search(text)
+    if m is None:
+        raise QueryError("query", "cannot bind parameters: the query has no WHERE clause")
+    return f"{sparql[:m.end()]} {clause}{sparql[m.end():]}"
+
+
+def _strip_comments(sparql: str) -> str:
+    # same length as the input (comment characters become spaces), so match offsets still apply
+    return re.sub(r"(?m)^\s*#.*$", lambda m: " " * len(m.group(0)), sparql)
 
 
 def is_iri(value: str) -> bool:
@@ -279,14 +313,15 @@ class KGStore:
 
         ``substitutions`` binds variables safely (``{"unit": NamedNode(...)}``), never by text.
         """
-        subs = {Variable(k): v for k, v in (substitutions or {}).items()} if substitutions else None
+        if substitutions:
+            sparql = with_values(sparql, substitutions)
         try:
             if union:
                 graphs = self.graphs()
                 if not self._staging:  # the union of every graph is the published union, and faster
-                    return self.store.query(sparql, use_default_graph_as_union=True, substitutions=subs)
-                return self.store.query(sparql, default_graph=graphs or [DefaultGraph()], substitutions=subs)
-            return self.store.query(sparql, substitutions=subs)
+                    return self.store.query(sparql, use_default_graph_as_union=True)
+                return self.store.query(sparql, default_graph=graphs or [DefaultGraph()])
+            return self.store.query(sparql)
         except SyntaxError as exc:
             raise QueryError(name, f"syntax error: {exc}") from None
         except OSError as exc:

@@ -29,7 +29,7 @@ from kg.errors import BudgetKGError, QueryError, StoreError
 from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
 from kg.settings import Settings
 from kg.sources import load_manifest
-from kg.store import KGStore
+from kg.store import KGStore, with_values
 
 from . import results
 from .errors import NotFound, UnacceptableFormat
@@ -101,11 +101,10 @@ class Context:
 def _query(ctx: Context, sparql: str, name: str, substitutions: dict[str, object] | None = None,
            **options: object) -> object:
     """Run a query with the same error conversion as :meth:`KGStore.query`."""
-    from pyoxigraph import Variable
-
-    subs = {Variable(k): v for k, v in substitutions.items()} if substitutions else None
+    if substitutions:
+        sparql = with_values(sparql, substitutions)
     try:
-        return ctx.kg.store.query(sparql, substitutions=subs, prefixes=PREFIXES, **options)
+        return ctx.kg.store.query(sparql, prefixes=PREFIXES, **options)
     except SyntaxError as exc:
         raise QueryError(name, f"syntax error: {exc}") from None
     except (OSError, RuntimeError, ValueError, TypeError) as exc:

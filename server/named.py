@@ -1,10 +1,11 @@
 """Named queries over HTTP: ``/queries`` lists them, ``/queries/{name}`` runs one.
 
 Each ``queries/*.rq`` gets its own route, so the OpenAPI document (``/docs``) shows its title,
-description and typed parameters. Parameters come from the URL (``?code=341101``) and are bound
-with pyoxigraph ``substitutions=`` by :meth:`kg.queries.NamedQuery.bindings`, never pasted into
-the query text. ``format=`` is reserved for the output format (json, xml, csv, tsv; html for a
-page); browsers asking for HTML get a results table.
+description and typed parameters. Parameters come from the URL (``?code=341101``), are typed by
+:meth:`kg.queries.NamedQuery.bindings` and bound as RDF terms in a ``VALUES`` block
+(:func:`kg.store.with_values`), never pasted into the query text as strings. ``format=`` is
+reserved for the output format (json, xml, csv, tsv; html for a page); browsers asking for HTML
+get a results table.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .sparql import negotiate, run_query
 _SCHEMA = {
     "iri": {"type": "string", "format": "uri"},
     "string": {"type": "string"},
+    "zh": {"type": "string"},
     "integer": {"type": "integer"},
     "decimal": {"type": "number"},
     "boolean": {"type": "boolean"},

@@ -116,10 +116,10 @@ class Linker:
 
 # -- the SPARQL editor -----------------------------------------------------------------------
 def editor_example(nq: NamedQuery, values: dict[str, str | None] | None = None) -> str:
-    """A named query as editable SPARQL: its parameters bound by a VALUES block (for the editor only).
+    """A named query as editable SPARQL, its parameters bound by the VALUES block the /queries routes run.
 
-    The /queries routes bind parameters with substitutions; in the editor an analyst sees and
-    edits plain SPARQL, so the parameter values are shown where they can be changed.
+    Laid out for reading: the header becomes comments and the block gets a line of its own, where an
+    analyst can change the values.
     """
     values = values or {}
     bound = {}
