@@ -176,18 +176,25 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
         "",
         "## Build vs `bulk_load` (target: ratio ≥ 0.50 at 100k)",
         "",
-        "| tables | quads | budgetkg build s | triples/s | peak MB | bulk_load s | triples/s | peak MB "
-        "| ratio | target met |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:--|",
+        "The build is `budgetkg build`'s: parse, convert and check each document with the structural shapes "
+        "(in worker processes), write it atomically, then compute the goal links. `bulk_load` loads the "
+        "finished store's N-Quads, links included. The ratio is bulk_load's time over the build's; the "
+        "last column leaves the links out of the build.",
+        "",
+        "| tables | quads | build s | of which links s | triples/s | peak MB | bulk_load s | triples/s | peak MB "
+        "| ratio | target met | ratio without links |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:--|---:|",
     ]
     for r in rows:
         b, k = r.get("build"), r.get("bulk")
         if not b:
             continue
         tps, ktps = b["quads"] / b["seconds"], k["quads"] / k["seconds"]
-        lines.append(f"| {r['n']} | {int(b['quads'])} | {b['seconds']:.1f} | {tps:,.0f} | {b['peak_mb']:.0f} "
-                     f"| {k['seconds']:.1f} | {ktps:,.0f} | {k['peak_mb']:.0f} | {tps / ktps:.2f} "
-                     f"| {'yes' if tps / ktps >= 0.5 else 'no'} |")
+        ratio = k["seconds"] / b["seconds"]
+        plain = k["seconds"] / b["load_seconds"] if b.get("load_seconds") else None
+        lines.append(f"| {r['n']} | {int(b['quads'])} | {b['seconds']:.1f} | {_f(b.get('links_seconds'), '.1f')} "
+                     f"| {tps:,.0f} | {b['peak_mb']:.0f} | {k['seconds']:.1f} | {ktps:,.0f} | {k['peak_mb']:.0f} "
+                     f"| {ratio:.2f} | {'yes' if ratio >= 0.5 else 'no'} | {_f(plain)} |")
     lines += ["", "## Endpoint vs `oxigraph serve-read-only` (target: budgetkg req/s ≥ 0.80 × oxigraph)", "",
               "| tables | target | req/s | p50 ms | p99 ms | errors | ratio to oxigraph | peak MB | target met |",
               "|---:|:--|---:|---:|---:|---:|---:|---:|:--|"]

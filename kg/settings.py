@@ -69,6 +69,8 @@ class Settings:
     update_url: str | None = None
     #: Its Graph Store Protocol URL (``?graph=<iri>``: loading, dumps).
     gsp_url: str | None = None
+    #: A server's query worker using more resident memory than this (MB) is replaced after its job (0: never).
+    worker_max_rss_mb: int = 768
     #: Processes that parse, convert and check documents during a build (0: one per CPU when the
     #: sources are large, else one).
     workers: int = 0
@@ -94,6 +96,7 @@ class Settings:
             update_url=e.get("BUDGETKG_UPDATE_URL") or None,
             gsp_url=e.get("BUDGETKG_GSP_URL") or None,
             workers=_int(e, "BUDGETKG_WORKERS", 0),
+            worker_max_rss_mb=_int(e, "BUDGETKG_WORKER_MAX_RSS_MB", 768),
         )
         chosen = {k: v for k, v in overrides.items() if v is not None}
         return replace(s, **chosen) if chosen else s

@@ -7,6 +7,11 @@ without a thread (``loop.add_reader``); a job that outlives ``query_timeout`` ge
 killed (SIGKILL) and replaced, and the client a 503, while the other workers and the event loop
 go on answering. A replacement worker is a fresh interpreter, ready in a fraction of a second.
 
+A worker whose resident memory has grown past ``Settings.worker_max_rss_mb`` (RocksDB's caches and
+the allocator's arenas fill as it meets new queries) is replaced after the job that took it there,
+the same way, so the server's memory is bounded: at most its own plus ``size`` times the limit
+(plus what one query needs while it runs).
+
 SPARQL Update (enabled by a token) runs in a short-lived writer process that opens the store for
 writing only for that update (RocksDB lets one writer and any number of read-only readers share a
 path); the read-only workers are then replaced, because a read-only store sees the data as it was
@@ -208,6 +213,18 @@ def _start_process(settings: Settings, writable: bool) -> tuple[subprocess.Popen
     return proc, ours
 
 
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of a process in MB (``None``: it has gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 class ProcessPool:
     """``size`` worker processes over the on-disk store at ``settings.store``."""
 
@@ -222,6 +239,7 @@ class ProcessPool:
         self.generation = 0
         self.restarts = 0
         self.timeouts = 0
+        self.recycled = 0
         self._idle: asyncio.Queue[_Worker] | None = None
         self._all: set[_Worker] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -304,7 +322,13 @@ class ProcessPool:
             return
 
     def _release(self, w: _Worker) -> None:
-        if w.generation != self.generation:
+        limit = self.settings.worker_max_rss_mb
+        if limit > 0 and w.pid and (rss_mb(w.pid) or 0.0) > limit:
+            log.info("query worker %s uses over %d MB: replacing it", w.pid, limit)
+            self.recycled += 1
+            self._discard(w)
+            self._background(self._respawn())
+        elif w.generation != self.generation:
             self._discard(w)
             self._background(self._respawn())
         else:
@@ -385,7 +409,7 @@ class ProcessPool:
         return {
             "mode": self.mode, "workers": self.size, "idle": self._idle.qsize() if self._idle else 0,
             "pids": sorted(w.pid for w in self._all if w.pid), "restarts": self.restarts,
-            "timeouts": self.timeouts, "generation": self.generation,
+            "timeouts": self.timeouts, "recycled": self.recycled, "generation": self.generation,
         }
 
 

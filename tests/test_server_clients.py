@@ -251,3 +251,20 @@ def test_a_runaway_query_is_killed_while_other_requests_are_answered(server: str
         pytest.fail(f"worker {pid} still exists after the time-out")
     # the replacement worker answers
     assert httpx.get(server + "/queries/funding_sources").status_code == 200
+
+
+def test_workers_over_the_memory_limit_are_replaced(tmp_path: Path, seed_store: KGStore) -> None:
+    store = write_disk_store(seed_store, tmp_path / "store")
+    with running_server(store, BUDGETKG_WORKER_MAX_RSS_MB="1") as url:  # every worker is over 1 MB
+        first = httpx.get(url + "/health").json()
+        answers = [httpx.get(url + "/queries/funding_sources", timeout=30) for _ in range(6)]
+        assert all(r.status_code == 200 and r.json()["results"]["bindings"] for r in answers)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            after = httpx.get(url + "/health").json()
+            if len(after["pids"]) == first["workers"]:
+                break
+            time.sleep(0.2)
+        assert after["recycled"] >= 6  # one per job
+        assert set(first["pids"]) - set(after["pids"])  # the workers that answered are gone
+        assert len(after["pids"]) == first["workers"]  # the pool is back to full strength
