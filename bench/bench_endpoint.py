@@ -11,11 +11,11 @@ and the ratio of budgetkg's throughput to Oxigraph's::
 
 Targets:
 
-* ``budgetkg /queries`` — the named-query route (``/queries/<name>``, parameters bound with
-  pyoxigraph substitutions);
+* ``budgetkg /queries`` — the named-query route (``/queries/<name>``, parameters bound by the
+  server, :func:`kg.store.with_values`);
 * ``budgetkg /sparql`` — the same query text as Oxigraph gets, through the SPARQL protocol;
-* ``oxigraph /query`` — the named query with its default parameters written into the query as a
-  ``VALUES`` block (Oxigraph has no parameter binding), ``--union-default-graph`` so that the
+* ``oxigraph /query`` — the named query with its default parameters written into the query as the
+  same ``VALUES`` block (the SPARQL protocol has no parameter binding), ``--union-default-graph`` so that the
   default graph is, as in budgetkg, the union of the graphs.
 
 Needs the ``oxigraph`` command (``pip install oxigraph``). All traffic goes to 127.0.0.1; every

@@ -19,7 +19,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -235,7 +235,11 @@ def _convert_all(jobs: list[Job], iris: Iris, check: Check | None, n: int
                     break
             while pending:
                 (entry, graph, target), future = pending.popleft()
-                done = future.result()
+                try:
+                    done = future.result()
+                except BrokenExecutor:
+                    raise StoreError(f"the worker process converting {entry.file} stopped unexpectedly "
+                                     "(out of memory?)") from None
                 job = next(queue, None)
                 if job is not None:
                     pending.append((job, pool.submit(_worker_convert, job[0], job[2])))

@@ -99,6 +99,16 @@ def test_bad_file_exits_2_names_line_and_keeps_store(built: Path, tmp_path: Path
     assert runner.invoke(app, ["export", "--store", str(built)]).stdout_bytes == before
 
 
+def test_build_in_worker_processes_gives_the_same_store(built: Path, tmp_path: Path) -> None:
+    store = tmp_path / "parallel"
+    result = runner.invoke(app, ["build", "--store", str(store), "--workers", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    same = [runner.invoke(app, ["export", "--store", str(s)]).stdout_bytes for s in (built, store)]
+    assert same[0] == same[1] and len(same[0]) > 1_000_000
+    bad = runner.invoke(app, ["build", "--store", str(store), "--workers", "-1"])
+    assert bad.exit_code == 2
+
+
 def test_file_outside_manifest_needs_year(tmp_path: Path) -> None:
     src = Path(__file__).parent.parent / "seeds" / "002_46a6982900848d6f.txt"
     copy = tmp_path / "extra.txt"
