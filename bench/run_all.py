@@ -288,12 +288,18 @@ def main(argv: list[str] | None = None) -> int:
             if "build" not in a.skip:
                 shutil.rmtree(store, ignore_errors=True)
                 shutil.rmtree(work / "bulk", ignore_errors=True)
-                row["build"] = build_phase("build", str(corpus), str(store), str(work / "dump.nq"))
-                row["bulk"] = build_phase("bulk", str(work / "dump.nq"), str(work / "bulk"))
-                (work / "dump.nq").unlink(missing_ok=True)
-                shutil.rmtree(work / "bulk", ignore_errors=True)
-                print(f"{n}: build {row['build']['seconds']:.1f} s, bulk_load {row['bulk']['seconds']:.1f} s",
-                      file=sys.stderr, flush=True)
+                try:
+                    row["build"] = build_phase("build", str(corpus), str(store), str(work / "dump.nq"))
+                    row["bulk"] = build_phase("bulk", str(work / "dump.nq"), str(work / "bulk"))
+                    print(f"{n}: build {row['build']['seconds']:.1f} s, bulk_load {row['bulk']['seconds']:.1f} s",
+                          file=sys.stderr, flush=True)
+                except RuntimeError as exc:  # report it, go on with the rest
+                    row.pop("build", None)
+                    row.setdefault("errors", []).append(f"build: {str(exc).strip().splitlines()[-1]}")
+                    print(f"{n}: {exc}", file=sys.stderr, flush=True)
+                finally:
+                    (work / "dump.nq").unlink(missing_ok=True)
+                    shutil.rmtree(work / "bulk", ignore_errors=True)
             steps = {
                 "endpoint": lambda s=str(store), w=work: run_endpoint(s, a.duration, a.concurrency, a.workers,
                                                                       w / "endpoint.json", a.query_timeout),
