@@ -1,11 +1,11 @@
 """Throughput and latency of the budgetkg SPARQL server next to ``oxigraph serve-read-only``.
 
-Both servers run on loopback over the same data (the budgetkg store, and the same quads loaded into
-an Oxigraph store with ``oxigraph load``), and are driven in the same run by the same client:
-``--concurrency`` keep-alive connections sending the named queries round-robin for ``--duration``
-seconds each, after a warm-up, the targets taking turns in slices of ``--slice`` seconds so that
-other load on the machine weighs on each alike. Printed per target: requests/s, p50 and p99 latency (ms), errors,
-and the ratio of budgetkg's throughput to Oxigraph's::
+Both servers run on loopback over the same data (the budgetkg store, and for Oxigraph a copy of its
+files, or, for a store given by URL, its quads loaded with ``oxigraph load``), and are driven in
+the same run by the same client: ``--concurrency`` keep-alive connections sending the named queries
+round-robin for ``--duration`` seconds each, after a warm-up, the targets taking turns in slices of
+``--slice`` seconds so that other load on the machine weighs on each alike. Printed per target:
+requests/s, p50 and p99 latency (ms), errors, and the ratio of budgetkg's throughput to Oxigraph's::
 
     python -m bench.bench_endpoint [--store PATH] [--duration 10] [--concurrency 8] [--workers N]
 
@@ -211,12 +211,15 @@ def main(argv: list[str] | None = None) -> None:
             print(f"building the seeds into {store} …", file=sys.stderr)
             subprocess.run([sys.executable, "-m", "budgetkg", "build", "--store", store, "--quiet"], check=True,
                            env=env, cwd=ROOT)
-        dump = tmp / "dump.nq"
-        subprocess.run([sys.executable, "-m", "budgetkg", "export", "--store", store, "--output", str(dump)],
-                       check=True, env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
         oxi_store = tmp / "oxigraph"
-        subprocess.run([oxigraph, "load", "--location", str(oxi_store), "--file", str(dump)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if (Path(store) / "CURRENT").is_file():  # a RocksDB folder: Oxigraph gets a copy of the same files
+            shutil.copytree(store, oxi_store, ignore=shutil.ignore_patterns("LOCK"))
+        else:
+            dump = tmp / "dump.nq"
+            subprocess.run([sys.executable, "-m", "budgetkg", "export", "--store", store, "--output", str(dump)],
+                           check=True, env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
+            subprocess.run([oxigraph, "load", "--location", str(oxi_store), "--file", str(dump)], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         settings = Settings.from_env(store=store)
         qs = named_queries.load_all(settings.queries_dir)

@@ -13,8 +13,9 @@ process so that its peak memory (VmHWM) is its own:
 3. **validate**: ``kg.shapes.validate`` of the whole store with every shape (fast path);
 4. **link**: ``kg.links.compute_links`` (:mod:`bench.bench_links`'s measurement).
 
-It writes the table, with the ratios to the targets and the machine, to ``bench/results/latest.md``
-and prints it. Steps can be left out with ``--skip endpoint`` etc. Not a test: it takes minutes.
+It writes the table, with the ratios to the targets and the machine, to ``bench/results/latest.md``,
+copies it into the README (between ``<!-- bench:start -->`` and ``<!-- bench:end -->``) and prints
+it. Steps can be left out with ``--skip endpoint`` etc. Not a test: it takes minutes.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = ("build", "endpoint", "validate", "links")
+DEFAULT_OUT = ROOT / "bench" / "results" / "latest.md"
 
 
 def _peak_rss_mb() -> float:
@@ -245,6 +247,45 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge_rows(runs: list[list[dict]]) -> list[dict]:
+    """Rows of several runs as one list, by corpus size; a later run's steps replace an earlier one's.
+
+    >>> merge_rows([[{"n": 10, "build": 1, "errors": ["x"]}], [{"n": 10, "validate": 2}, {"n": 5}]])
+    [{'n': 5}, {'n': 10, 'build': 1, 'errors': ['x'], 'validate': 2}]
+    """
+    by_n: dict[int, dict] = {}
+    for rows in runs:
+        for row in rows:
+            into = by_n.setdefault(row["n"], {"n": row["n"]})
+            errors = into.get("errors", []) + row.get("errors", [])
+            into.update(row)
+            if errors:
+                into["errors"] = errors
+    return [by_n[n] for n in sorted(by_n)]
+
+
+README = ROOT / "README.md"
+_START, _END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def update_readme(text: str, readme: Path = README) -> bool:
+    """Put the benchmark tables (``text`` without its title) between the README's markers."""
+    try:
+        doc = readme.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    if _START not in doc or _END not in doc:
+        return False
+    body = text.split("\n", 1)[1].strip()
+    body = body.replace("\n## ", "\n#### ")  # under the README's own headings
+    head, rest = doc.split(_START, 1)
+    tail = rest.split(_END, 1)[1]
+    readme.write_text(f"{head}{_START}\nLatest run ({time.strftime('%Y-%m-%d')}, "
+                      f"[bench/results/latest.md](bench/results/latest.md)):\n\n{body}\n{_END}{tail}",
+                      encoding="utf-8")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.run_all", description=__doc__.split("\n\n")[0])
     ap.add_argument("--tables", type=int, action="append", help="corpus size (repeatable; default 1000 and 10000)")
@@ -255,8 +296,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="endpoint: the budgetkg server's query time limit (some named queries take seconds at 10k)")
     ap.add_argument("--skip", action="append", choices=STEPS, default=[], help="leave a step out (repeatable)")
     ap.add_argument("--work", type=Path, help="keep corpora and stores here (default: a temporary directory)")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.md")
-    ap.add_argument("--render", type=Path, help="only render the table again from a results .json file")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                    help="where the table goes (the default one is also copied into README.md)")
+    ap.add_argument("--render", type=Path, nargs="+",
+                    help="only render the table again from results .json files (steps of one size in several "
+                         "files are merged, later files winning)")
     ap.add_argument("--phase", choices=["validate", "links"], help=argparse.SUPPRESS)
     ap.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -264,10 +308,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"validate": phase_validate, "links": phase_links}[a.phase](*a.args)))
         return 0
     if a.render:
-        rows = json.loads(a.render.read_text(encoding="utf-8"))
+        rows = merge_rows([json.loads(p.read_text(encoding="utf-8")) for p in a.render])
         a.tables = [r["n"] for r in rows]
         text = render(rows, a)
         a.out.write_text(text, encoding="utf-8")
+        if a.out == DEFAULT_OUT:
+            update_readme(text)
         print(text)
         return 0
     from bench.bench_build import _run as build_phase
@@ -324,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         a.out.with_suffix(".json").write_text(json.dumps(rows, indent=1, default=str) + "\n", encoding="utf-8")
     text = render(rows, a)
     a.out.write_text(text, encoding="utf-8")
+    if a.out == DEFAULT_OUT:
+        update_readme(text)
     print(text)
     return 0
 
