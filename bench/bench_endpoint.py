@@ -156,9 +156,11 @@ def check_same_answers(names: list[str], texts: dict[str, str], bk_port: int, ox
     """Both servers must give the same number of rows for every query, or the comparison means nothing."""
     import urllib.request
 
+    limit = float(os.environ.get("BUDGETKG_QUERY_TIMEOUT") or 10) + 30  # the server's own limit, then some
+
     def rows(url: str) -> int:
         req = urllib.request.Request(url, headers={"Accept": RESULTS_JSON})
-        with urllib.request.urlopen(req, timeout=60) as r:
+        with urllib.request.urlopen(req, timeout=limit) as r:
             return len(json.load(r)["results"]["bindings"])
 
     for n in names:

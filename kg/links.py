@@ -1084,9 +1084,10 @@ DIFF_LIMIT = 300_000
 def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSettings | None = None) -> LinkReport:
     """Recompute every link and replace ``<base>graph/links`` atomically; returns what was written.
 
-    The links are computed in memory first. A new links graph is written with
-    :meth:`KGStore.overwrite <kg.store.KGStore.overwrite>` (atomic up to a million quads, journaled
-    beyond); an existing one is changed by the difference only (``DELETE DATA`` and ``INSERT DATA``
+    A new links graph is written while it is computed, by a :class:`~kg.store.GraphWriter`
+    (atomic up to a million quads; beyond, journaled and bulk-loaded in the background, so that
+    writing overlaps computing). An existing one is computed in memory first and changed by the
+    difference only (``DELETE DATA`` and ``INSERT DATA``
     in one SPARQL update, one transaction), so a rebuild that changes nothing writes nothing. A very
     large change (over :data:`DIFF_LIMIT` quads) rewrites the graph with ``overwrite``. On a
     store without projects the links graph is removed. On the seeds the whole step takes well under
@@ -1094,14 +1095,30 @@ def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSetting
     """
     started = time.perf_counter()
     graph = LinkIris(settings.base_iri).graph
+    ls = link_settings or LinkSettings()
+    if not store.has_graph(graph):  # written while it is computed (see KGStore.writer)
+        writer = store.writer(graph)
+        try:
+            report = _compute(store, settings, ls, _Quads(graph, sink=writer.add))
+        except BaseException:
+            writer.abort()
+            raise
+        computed = time.perf_counter()
+        if report.projects == 0:
+            writer.abort()
+            report.quads = 0
+        else:
+            writer.commit()
+        store.flush()
+        report.steps["write"] = round(time.perf_counter() - computed, 3)
+        report.seconds = round(time.perf_counter() - started, 3)
+        return report
     quads = _Quads(graph)
-    report = _compute(store, settings, link_settings or LinkSettings(), quads)
+    report = _compute(store, settings, ls, quads)
     computed = time.perf_counter()
     if report.projects == 0:
         store.remove_graph(graph)
         report.quads = 0
-    elif not store.has_graph(graph):
-        store.overwrite(graph, quads.quads)
     else:
         new = set(quads.quads)
         old = set(store.quads(graph))

@@ -15,9 +15,11 @@ would keep it whole throughout, but costs ~100 s per million quads, as much as a
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +37,7 @@ from pyoxigraph import (
     serialize,
 )
 
-from .errors import QueryError, StoreError
+from .errors import BudgetKGError, QueryError, StoreError
 
 STAGING_PREFIX = "urn:budgetkg:staging:"
 #: Graphs being written in several steps (see :meth:`KGStore.overwrite`); hidden like staging graphs.
@@ -243,21 +245,13 @@ class KGStore:
         journaled: marked, cleared and bulk-loaded, then unmarked; see the module docstring.
         ``quads`` must name ``graph``.
         """
+        with self.writer(graph) as w:
+            w.add(quads)
+
+    def writer(self, graph: NamedNode) -> GraphWriter:
+        """A :class:`GraphWriter` that makes ``graph`` hold what is added to it (as :meth:`overwrite`)."""
         self._check_writable()
-        if len(quads) < ATOMIC_BULK_LIMIT or self.path is None:
-            self.replace(graph, lambda target: quads if target == graph else
-                         [Quad(q.subject, q.predicate, q.object, target) for q in quads])
-            return
-        mark = Quad(graph, _WRITING, Literal(str(len(quads))), JOURNAL)
-        try:
-            self.store.add(mark)
-            self.store.remove_graph(graph)
-            self.store.bulk_extend(quads)
-            self.store.remove(mark)
-        except OSError as exc:
-            raise StoreError(f"writing graph {graph.value} failed: {exc}") from None
-        finally:
-            self.invalidate()
+        return GraphWriter(self, graph)
 
     def replace(self, graph: NamedNode, make: Callable[[NamedNode], list[Quad]]) -> int:
         """Make ``graph`` hold exactly the quads ``make(target)`` returns, atomically; returns their number.
@@ -343,6 +337,107 @@ class KGStore:
         data = serialize(self.quads(graph), format=RdfFormat.N_QUADS) or b""
         lines = sorted(line for line in data.split(b"\n") if line)
         return b"\n".join(lines) + (b"\n" if lines else b"")
+
+
+class GraphWriter:
+    """Writes a derived graph whose size is not known in advance, as :meth:`KGStore.overwrite` would.
+
+    Quads are :meth:`add`-ed as they are made (they must name the graph). While they number fewer
+    than :data:`ATOMIC_BULK_LIMIT` they are only kept, and :meth:`commit` writes them atomically.
+    Past that, on an on-disk store, the graph is journaled and every further batch is bulk-loaded
+    by a background thread (pyoxigraph releases the GIL while it loads) while the caller goes on
+    making quads. :meth:`abort` (or leaving a ``with`` block by an exception) removes whatever
+    was written.
+    """
+
+    def __init__(self, store: KGStore, graph: NamedNode) -> None:
+        self.store = store
+        self.graph = graph
+        self.buffer: list[Quad] = []
+        self.count = 0
+        self.journaled = False
+        self._mark = Quad(graph, _WRITING, Literal("journaled"), JOURNAL)
+        self._thread: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
+
+    def add(self, quads: list[Quad]) -> None:
+        self.buffer.extend(quads)
+        if self.store.path is not None and len(self.buffer) >= ATOMIC_BULK_LIMIT:
+            self._spill()
+
+    def _spill(self) -> None:
+        raw = self.store.store
+        try:
+            if not self.journaled:
+                raw.add(self._mark)
+                self.journaled = True
+                raw.remove_graph(self.graph)
+                self.store.invalidate()
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="budgetkg-writer")
+            data = serialize(self.buffer, format=RdfFormat.N_QUADS) or b""
+        except OSError as exc:
+            raise StoreError(f"writing graph {self.graph.value} failed: {exc}") from None
+        self.count += len(self.buffer)
+        self.buffer = []
+        self._wait()  # one batch in flight at a time: memory stays bounded
+        assert self._thread is not None
+        self._pending = self._thread.submit(raw.bulk_load, input=data, format=RdfFormat.N_QUADS)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            try:
+                pending.result()
+            except OSError as exc:
+                raise StoreError(f"writing graph {self.graph.value} failed: {exc}") from None
+
+    def commit(self) -> int:
+        """Finish: the graph holds exactly what was added. Returns the number of quads."""
+        try:
+            if not self.journaled:
+                quads = self.buffer
+                self.store.replace(self.graph, lambda target: quads if target == self.graph else
+                                   [Quad(q.subject, q.predicate, q.object, target) for q in quads])
+                self.count += len(quads)
+                self.buffer = []
+                return self.count
+            if self.buffer:
+                self._spill()
+            self._wait()
+            try:
+                self.store.store.remove(self._mark)
+            except OSError as exc:
+                raise StoreError(f"writing graph {self.graph.value} failed: {exc}") from None
+            return self.count
+        finally:
+            self._close()
+
+    def abort(self) -> None:
+        """Give up: nothing of what was added stays (the graph's old content too, once journaled)."""
+        self.buffer = []
+        try:
+            with contextlib.suppress(BudgetKGError):
+                self._wait()
+            if self.journaled:
+                self.store.store.remove_graph(self.graph)
+                self.store.store.remove(self._mark)
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+        self.store.invalidate()
+
+    def __enter__(self) -> GraphWriter:
+        return self
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()
 
 
 def is_remote(location: object) -> bool:

@@ -243,6 +243,15 @@ def test_graphs_too_large_for_one_write_are_journaled(tmp_path: Path, monkeypatc
     assert sorted(store.quads(g), key=str) == sorted(quads, key=str)
     store.overwrite(g, quads[:20])  # replaces, never adds
     assert len(list(store.quads(g))) == 20
+    writer = store.writer(g)  # given up half-way: nothing of it stays
+    writer.add(quads)
+    writer.abort()
+    assert not store.has_graph(g)
+    with pytest.raises(RuntimeError), store.writer(g) as w:
+        w.add(quads[:30])
+        raise RuntimeError("the computation failed")
+    assert not store.has_graph(g)
+    store.overwrite(g, quads[:20])
     assert not list(store.store.quads_for_pattern(None, None, None, JOURNAL))
     assert store.graphs() == [g]
     # a writer killed while writing leaves the mark: the next writer removes the half-written graph
