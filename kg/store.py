@@ -405,7 +405,7 @@ class GraphWriter:
                 self._spill()
             self._wait()
             try:
-                self.store.store.remove(self._mark)
+                self._unmark()
             except OSError as exc:
                 raise StoreError(f"writing graph {self.graph.value} failed: {exc}") from None
             return self.count
@@ -420,9 +420,15 @@ class GraphWriter:
                 self._wait()
             if self.journaled:
                 self.store.store.remove_graph(self.graph)
-                self.store.store.remove(self._mark)
+                self._unmark()
         finally:
             self._close()
+
+    def _unmark(self) -> None:
+        raw = self.store.store
+        raw.remove(self._mark)
+        if next(iter(raw.quads_for_pattern(None, None, None, JOURNAL)), None) is None:
+            raw.remove_graph(JOURNAL)  # an empty named graph would still count as a staging graph
 
     def _close(self) -> None:
         if self._thread is not None:

@@ -253,7 +253,7 @@ def test_graphs_too_large_for_one_write_are_journaled(tmp_path: Path, monkeypatc
     assert not store.has_graph(g)
     store.overwrite(g, quads[:20])
     assert not list(store.store.quads_for_pattern(None, None, None, JOURNAL))
-    assert store.graphs() == [g]
+    assert store.graphs() == [g] and not store.has_staging()  # no journal graph left behind, even empty
     # a writer killed while writing leaves the mark: the next writer removes the half-written graph
     store.store.add(Quad(g, NamedNode("urn:budgetkg:writing"), Literal("50"), JOURNAL))
     store.close()
