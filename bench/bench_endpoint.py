@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
     oxigraph = oxigraph_command()
     tmp = Path(tempfile.mkdtemp(prefix="budgetkg-bench-"))
     procs: list[subprocess.Popen] = []
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(x for x in (str(ROOT), os.environ.get("PYTHONPATH")) if x)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(x for x in (str(ROOT), os.environ.get("PYTHONPATH")) if x),
+           "BUDGETKG_MAX_ROWS": "100000000"}  # no row cap: Oxigraph has none, both must return every row
     try:
         store = args.store
         if store is None:
