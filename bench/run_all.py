@@ -36,16 +36,9 @@ STEPS = ("build", "endpoint", "validate", "links")
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.md"
 
 
-def _peak_rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 # -- phases run in their own process ------------------------------------------------------------
 def phase_validate(store_dir: str) -> dict[str, float]:
+    from bench.bench_build import _peak_rss_mb
     from kg.settings import Settings
     from kg.shapes import load_shapes, validate
     from kg.store import KGStore
@@ -286,6 +279,14 @@ def update_readme(text: str, readme: Path = README) -> bool:
     return True
 
 
+def publish(text: str, out: Path) -> None:
+    """Write the table to ``out`` (and, for the default one, into the README) and print it."""
+    out.write_text(text, encoding="utf-8")
+    if out == DEFAULT_OUT:
+        update_readme(text)
+    print(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.run_all", description=__doc__.split("\n\n")[0])
     ap.add_argument("--tables", type=int, action="append", help="corpus size (repeatable; default 1000 and 10000)")
@@ -310,11 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.render:
         rows = merge_rows([json.loads(p.read_text(encoding="utf-8")) for p in a.render])
         a.tables = [r["n"] for r in rows]
-        text = render(rows, a)
-        a.out.write_text(text, encoding="utf-8")
-        if a.out == DEFAULT_OUT:
-            update_readme(text)
-        print(text)
+        publish(render(rows, a), a.out)
         return 0
     from bench.bench_build import _run as build_phase
     from bench.synth import generate
@@ -368,11 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         (a.out.parent).mkdir(parents=True, exist_ok=True)
         a.out.with_suffix(".json").write_text(json.dumps(rows, indent=1, default=str) + "\n", encoding="utf-8")
-    text = render(rows, a)
-    a.out.write_text(text, encoding="utf-8")
-    if a.out == DEFAULT_OUT:
-        update_readme(text)
-    print(text)
+    publish(render(rows, a), a.out)
     return 0
 
 
