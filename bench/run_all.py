@@ -163,9 +163,11 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
         "",
         f"Machine: {machine()}",
         "",
-        f"Command: `python -m bench.run_all {' '.join(f'--tables {n}' for n in args.tables)}"
-        f" --duration {args.duration:g} --concurrency {args.concurrency} --query-timeout {args.query_timeout:g}`."
-        " Synthetic corpora from `bench/synth.py`"
+        (f"Merged from {len(args.merged)} runs ({', '.join(f'`{Path(m).name}`' for m in args.merged)}); "
+         "how each ran is in docs/scale.md." if getattr(args, "merged", None) else
+         f"Command: `python -m bench.run_all {' '.join(f'--tables {n}' for n in args.tables)}"
+         f" --duration {args.duration:g} --concurrency {args.concurrency} --query-timeout {args.query_timeout:g}`.")
+        + " Synthetic corpora from `bench/synth.py`"
         " (seed 0, 100 tables per document). Each step runs in its own process; peak MB is its VmHWM "
         "(servers: the summed RSS of the server's process tree, sampled every 0.2 s).",
         "",
@@ -311,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.render:
         rows = merge_rows([json.loads(p.read_text(encoding="utf-8")) for p in a.render])
         a.tables = [r["n"] for r in rows]
+        a.merged = [str(p) for p in a.render] if len(a.render) > 1 else None
         publish(render(rows, a), a.out)
         return 0
     from bench.bench_build import _run as build_phase
