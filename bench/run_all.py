@@ -314,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = merge_rows([json.loads(p.read_text(encoding="utf-8")) for p in a.render])
         a.tables = [r["n"] for r in rows]
         a.merged = [str(p) for p in a.render] if len(a.render) > 1 else None
+        if a.merged:
+            a.out.with_suffix(".json").write_text(json.dumps(rows, indent=1, default=str) + "\n", encoding="utf-8")
         publish(render(rows, a), a.out)
         return 0
     from bench.bench_build import _run as build_phase
