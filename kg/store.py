@@ -89,7 +89,7 @@ _WHERE = re.compile(r"\bWHERE\s*\{", re.IGNORECASE)
 _BRACE = re.compile(r"\{")
 
 
-def with_values(sparql: str, bindings: dict[str, object]) -> str:
+def with_values(sparql: str, bindings: dict[str, object], comment: str | None = None) -> str:
     """``sparql`` with ``bindings`` (variable name → pyoxigraph term) as a VALUES block opening its WHERE.
 
     This is how every query parameter is bound, embedded or remote (one mechanism; on Oxigraph it
@@ -109,6 +109,8 @@ def with_values(sparql: str, bindings: dict[str, object]) -> str:
     m = _WHERE.search(text) or _BRACE.search(text)
     if m is None:
         raise QueryError("query", "cannot bind parameters: the query has no WHERE clause")
+    if comment is not None:  # laid out for reading: the block on a line of its own
+        return f"{sparql[:m.end()]}\n  {clause}  # {comment}{sparql[m.end():]}"
     return f"{sparql[:m.end()]} {clause}{sparql[m.end():]}"
 
 

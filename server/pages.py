@@ -18,6 +18,7 @@ from pyoxigraph import BlankNode, Literal, NamedNode, Triple
 
 from kg.namespaces import DCTERMS, ORG, PREFIXES, PROV, QUDT, RDF, RDFS, SKOS
 from kg.queries import NamedQuery
+from kg.store import with_values
 
 from .app import STATIC_DIR, Runtime, RuntimeDep
 from .jobs import Answer, EntityView, Table, plain
@@ -134,13 +135,7 @@ def editor_example(nq: NamedQuery, values: dict[str, str | None] | None = None) 
     for line in nq.sparql.splitlines():
         lines.append("# " + line[2:].strip() if line.startswith("#+") else line)
     text = "\n".join(lines) + "\n"
-    if bound:
-        clause = ("VALUES (" + " ".join("?" + k for k in bound) + ") { (" + " ".join(str(t) for t in bound.values())
-                  + ") }")
-        m = re.search(r"\bWHERE\s*\{", text, re.IGNORECASE)
-        if m:
-            text = f"{text[:m.end()]}\n  {clause}  # parameters (/queries/{nq.name}){text[m.end():]}"
-    return text
+    return with_values(text, bound, comment=f"parameters (/queries/{nq.name})")
 
 
 def _json_script(obj: object) -> str:
