@@ -26,14 +26,14 @@ from pathlib import Path
 from pyoxigraph import BlankNode, NamedNode, Quad, RdfFormat, parse
 
 from .errors import BudgetKGError, SourceParseError, StoreError
-from .links import refresh_links
+from .links import DocumentLinks, LinkInputs, LinkReport, document_links, refresh_links
 from .model import ParsedDocument, ParseWarning, SourceEntry
 from .namespaces import ONTOLOGY_IRI
 from .parse import decode, parse_text
 from .rdf import Iris, agency_quads, document_quads
 from .settings import Settings
 from .sources import Manifest, sha256_of
-from .store import KGStore, NQuads, Writable
+from .store import STAGING_PREFIX, KGStore, NQuads, Writable
 
 #: Named graph holding the ontology and its concept schemes.
 ONTOLOGY_GRAPH = NamedNode(ONTOLOGY_IRI)
@@ -61,6 +61,9 @@ class BuildReport:
     documents: list[DocumentReport] = field(default_factory=list)
     ontology_quads: int = 0
     seconds: float = 0.0
+    #: Seconds until every document was written (the rest is agencies and links).
+    load_seconds: float = 0.0
+    links: LinkReport | None = None
 
     @property
     def warnings(self) -> list[ParseWarning]:
@@ -151,9 +154,12 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
         for entry in entries:
             graph = iris.graph(entry.file)
             jobs.append((entry, graph, store.staging_graph() if store.has_graph(graph) else graph))
-        for i, (entry, graph, target, done) in enumerate(_convert_all(jobs, iris, check, workers(settings, entries)),
-                                                         start=1):
+        inputs = LinkInputs() if links else None
+        for i, (entry, graph, target, done) in enumerate(
+                _convert_all(jobs, iris, check, workers(settings, entries), links), start=1):
             _write(store, graph, target, done.quads, created, staged)
+            if inputs is not None and done.links is not None:
+                inputs.add_document(done.links)
             report.documents.append(DocumentReport(entry.file, graph.value, done.projects, done.indicators,
                                                    len(done.quads), target != graph, done.warnings))
             if progress:
@@ -161,9 +167,13 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
         for graph, staging in staged:
             store.swap(graph, staging)
         staged = []
+        report.load_seconds = time.perf_counter() - started
         refresh_agencies(store, iris, manifest)
-        if links:
-            refresh_links(store, settings)
+        if inputs is not None:
+            built = {graph for _, graph, _ in jobs}
+            # what was just parsed is all there is to link unless the store holds other documents
+            complete = all(g in built for g in document_graphs(store))
+            report.links = refresh_links(store, settings, inputs=inputs if complete else None)
     except (BudgetKGError, OSError) as exc:
         for graph in created:
             store.remove_graph(graph)
@@ -198,6 +208,8 @@ class Converted:
     projects: int
     indicators: int
     warnings: list[ParseWarning]
+    #: What linking needs of the document (when the build links).
+    links: DocumentLinks | None = None
 
 
 def convert(entry: SourceEntry, iris: Iris, target: NamedNode, check: Check | None) -> tuple[ParsedDocument,
@@ -210,22 +222,25 @@ def convert(entry: SourceEntry, iris: Iris, target: NamedNode, check: Check | No
     return parsed, quads
 
 
-def _converted(parsed: ParsedDocument, quads: Writable) -> Converted:
-    return Converted(quads, len(parsed.records), sum(len(r.indicators) for r in parsed.records), parsed.warnings)
+def _converted(parsed: ParsedDocument, quads: Writable, iris: Iris, links: bool) -> Converted:
+    return Converted(quads, len(parsed.records), sum(len(r.indicators) for r in parsed.records), parsed.warnings,
+                     document_links(parsed, iris) if links else None)
 
 
 Job = tuple[SourceEntry, NamedNode, NamedNode]
 
 
-def _convert_all(jobs: list[Job], iris: Iris, check: Check | None, n: int
+def _convert_all(jobs: list[Job], iris: Iris, check: Check | None, n: int, links: bool = False
                  ) -> Iterator[tuple[SourceEntry, NamedNode, NamedNode, Converted]]:
     """Each job converted, in order: here, or by ``n`` worker processes a few documents ahead of the writer."""
     if n <= 1:
         for entry, graph, target in jobs:
-            yield entry, graph, target, _converted(*convert(entry, iris, target, check))
+            parsed, quads = convert(entry, iris, target, check)
+            yield entry, graph, target, _converted(parsed, quads, iris, links)
         return
     context = multiprocessing.get_context("forkserver")  # never fork a process that has the store open
-    with ProcessPoolExecutor(n, mp_context=context, initializer=_worker_init, initargs=(iris.base, check)) as pool:
+    with ProcessPoolExecutor(n, mp_context=context, initializer=_worker_init,
+                             initargs=(iris.base, check, links)) as pool:
         pending: deque[tuple[Job, Future[Converted]]] = deque()
         queue = iter(jobs)
         try:
@@ -249,19 +264,19 @@ def _convert_all(jobs: list[Job], iris: Iris, check: Check | None, n: int
                 future.cancel()
 
 
-_WORKER: tuple[Iris, Check | None] | None = None
+_WORKER: tuple[Iris, Check | None, bool] | None = None
 
 
-def _worker_init(base_iri: str, check: Check | None) -> None:
+def _worker_init(base_iri: str, check: Check | None, links: bool) -> None:
     global _WORKER  # one per worker process, set once by the pool
-    _WORKER = (Iris(base_iri), check)
+    _WORKER = (Iris(base_iri), check, links)
 
 
 def _worker_convert(entry: SourceEntry, target: NamedNode) -> Converted:
     assert _WORKER is not None
-    iris, check = _WORKER
+    iris, check, links = _WORKER
     parsed, quads = convert(entry, iris, target, check)
-    return _converted(parsed, NQuads.of(quads))
+    return _converted(parsed, NQuads.of(quads), iris, links)
 
 
 def _write(store: KGStore, graph: NamedNode, target: NamedNode, quads: Writable,
@@ -284,6 +299,18 @@ SELECT DISTINCT ?code ?name ?doc WHERE {
     BIND(REPLACE(STR(?d), "^.*/", "") AS ?code) OPTIONAL { ?p bk:supervisingDepartmentName ?name } }
 }
 """
+
+
+_DOCUMENT_GRAPHS = """
+PREFIX bk: <https://budgetkg.example.org/def/>
+SELECT DISTINCT ?g WHERE { GRAPH ?g { ?doc a bk:SourceDocument } }
+"""
+
+
+def document_graphs(store: KGStore) -> list[NamedNode]:
+    """The graphs that hold a source document (staging graphs aside)."""
+    return [s["g"] for s in store.query(_DOCUMENT_GRAPHS, name="documents")  # type: ignore[union-attr]
+            if not s["g"].value.startswith(STAGING_PREFIX)]
 
 
 def refresh_agencies(store: KGStore, iris: Iris, manifest: Manifest | None) -> int:

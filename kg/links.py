@@ -41,23 +41,27 @@ Every link is an IRI node (``<base>link/<kind>/<hash of endpoints>``) with both 
 from __future__ import annotations
 
 import hashlib
-import heapq
 import math
 import os
 import re
 import time
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 
+import numpy as np
 from pyoxigraph import Literal, NamedNode, Quad, RdfFormat, serialize
+from scipy import sparse
 
 from . import similarity as sim
 from .errors import StoreError
-from .namespaces import BK, CATEGORY, ORG, RDF, RDFS, SKOS, XSD, sparql_prefixes
+from .model import ParsedDocument
+from .namespaces import BK, CATEGORY, FUNDING, ORG, RDF, RDFS, SKOS, TRANCHE, VALUEKIND, XSD, sparql_prefixes
+from .rdf import LEVEL1_KEYS, LEVEL2_KEYS, Iris, project_iris
 from .settings import Settings
-from .store import KGStore
+from .store import KGStore, NQuads
 
 ENV_PREFIX = "BUDGETKG_LINK_"
 
@@ -184,6 +188,8 @@ class LinkReport:
     quads_removed: int = 0
     quads_added: int = 0
     graph: str = ""
+    #: Where the inputs came from: "store" (read with SPARQL) or "documents" (a build's parsed records).
+    inputs: str = "store"
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)
 
@@ -256,25 +262,147 @@ def _local(iri: str | None) -> str | None:
     return None if iri is None else iri.rsplit("/", 1)[-1]
 
 
+#: One indicator as linking reads it: (indicator, project, 三级指标 name, 一级 key, 二级 key, unit IRI, value kind IRI).
+IndicatorRow = tuple[str, str, str, str | None, str | None, str | None, str | None]
+
+
+@dataclass
+class DocumentLinks:
+    """What linking needs of one document: its projects (with goals) and indicator rows.
+
+    Made by :func:`document_links` from the parsed records, exactly as reading that document's
+    graph would give them, so a full build need not read the store back before linking.
+    """
+
+    projects: list[Project]
+    indicators: list[IndicatorRow]
+
+
+class LinkInputs:
+    """Projects, goals and indicator wordings, gathered from the store or from parsed documents.
+
+    Both ways go through the same :meth:`add_project` / :meth:`add_goal` / :meth:`add_indicator`,
+    so :func:`refresh_links` computes the same links from either.
+    """
+
+    def __init__(self) -> None:
+        self.projects: dict[str, Project] = {}
+        self._terms: dict[str, Term] = {}
+        self._carriers: dict[str, set[str]] = {}  # term key → project IRIs
+        #: A project IRI came from two documents: the store merges such duplicates, so read it instead.
+        self.repeated = False
+
+    @classmethod
+    def read(cls, store: KGStore, indicators: bool = True) -> LinkInputs:
+        """Everything linking needs (or only the projects and goals), read from ``store`` with SPARQL."""
+        inputs = cls()
+        for s in store.query(_PROJECTS, name="links:projects"):  # type: ignore[union-attr]
+            pct = _v(s["pct"])
+            inputs.add_project(Project(
+                iri=s["p"].value, name=s["name"].value, code=s["code"].value, year=int(s["year"].value[:4]),
+                base=_v(s["base"]) or s["name"].value, fund_year=int(fy[:4]) if (fy := _v(s["fy"])) else None,
+                funding=_local(_v(s["fs"])), tranche=_local(_v(s["tr"])),
+                percent=Decimal(pct) if pct is not None else None, served=_v(s["served"]),
+                unit_name=_v(s["unit_name"]) or ""))
+        for s in store.query(_GOALS, name="links:goals"):  # type: ignore[union-attr]
+            inputs.add_goal(s["p"].value, s["g"].value, s["text"].value)
+        if indicators:
+            inputs.read_indicators(store, inputs.projects)
+        return inputs
+
+    def read_indicators(self, store: KGStore, known: Container[str]) -> None:
+        """The indicator rows of the projects in ``known``, read from ``store``."""
+        for s in store.query(_INDICATORS, name="links:indicators"):  # type: ignore[union-attr]
+            if s["p"].value in known:
+                self.add_indicator((s["i"].value, s["p"].value, s["name"].value, _local(_v(s["l1"])),
+                                    _local(_v(s["l2"])), _v(s["u"]), _v(s["vk"])))
+
+    def add_project(self, project: Project) -> bool:
+        """Add a project (the first of one IRI wins, like the first solution of a query); False if known."""
+        if project.iri in self.projects:
+            return False
+        self.projects[project.iri] = project
+        return True
+
+    def add_goal(self, project: str, goal: str, text: str) -> None:
+        p = self.projects.get(project)
+        if p is not None:
+            p.goals.append((goal, text))
+
+    def add_indicator(self, row: IndicatorRow) -> None:
+        i, p, name, l1, l2, unit, kind = row
+        key = sim.compact(name)
+        if not key:
+            return
+        t = self._terms.get(key)
+        if t is None:
+            t = self._terms[key] = Term(key)
+            self._carriers[key] = set()
+        t.labels[name.strip()] += 1
+        self._carriers[key].add(p)
+        t.indicators.append(i)
+        t.dims[unit_dimension(unit, kind)] += 1
+        if l1 is not None:
+            t.cats[l1] += 1
+        if l2 is not None:
+            t.subcats[l2] += 1
+
+    def add_document(self, doc: DocumentLinks) -> None:
+        """Add what :func:`document_links` made of one document."""
+        for p in doc.projects:
+            if not self.add_project(p):
+                self.repeated = True
+        for row in doc.indicators:
+            self.add_indicator(row)
+
+    def project_list(self) -> list[Project]:
+        """The projects, sorted by IRI (a project's position is its index in links)."""
+        return [self.projects[k] for k in sorted(self.projects)]
+
+    def terms(self, index: Mapping[str, int]) -> list[Term]:
+        """The indicator wordings, sorted, with their projects as positions in ``index``."""
+        out = []
+        for key in sorted(self._terms):
+            t = self._terms[key]
+            t.projects = {index[p] for p in self._carriers[key]}
+            t.indicators.sort()
+            out.append(t)
+        return out
+
+
+def document_links(parsed: ParsedDocument, iris: Iris) -> DocumentLinks:
+    """What :meth:`LinkInputs.read` would read of ``parsed`` once :func:`kg.rdf.document_quads` wrote it.
+
+    The values are those the RDF carries (IRIs minted the same way, absent values where no quad is
+    written); ``tests/test_links.py`` checks that both ways give the same links.
+    """
+    year = int(parsed.source.budget_year)
+    projects: list[Project] = []
+    rows: list[IndicatorRow] = []
+    for rec, node in zip(parsed.records, project_iris(parsed, iris), strict=True):
+        proj = node.value
+        info = rec.name_info
+        p = Project(
+            iri=proj, name=rec.name, code=rec.unit_code, year=year, base=info.base_name or rec.name,
+            fund_year=int(info.fund_year) if info.fund_year else None,
+            funding=_local(FUNDING[info.funding_source].value) if info.funding_source else None,
+            tranche=_local(TRANCHE[info.tranche].value) if info.tranche else None,
+            percent=info.tranche_percent, served=info.served_unit or None, unit_name=rec.unit_name or "",
+            goals=[(f"{proj}/goal/{g.kind}-{g.ordinal}", g.text) for g in rec.goals])
+        projects.append(p)
+        for ind in rec.indicators:
+            l1 = LEVEL1_KEYS.get(ind.level1)
+            l2 = LEVEL2_KEYS.get((ind.level1, ind.level2))
+            v = ind.value
+            rows.append((f"{proj}/indicator/{ind.position}", proj, ind.name,
+                         _local(CATEGORY[l1].value) if l1 else None, _local(CATEGORY[l2].value) if l2 else None,
+                         (v.unit.base_iri or v.unit.iri) if v.unit is not None else None, VALUEKIND[v.kind].value))
+    return DocumentLinks(projects, rows)
+
+
 def read_projects(store: KGStore) -> list[Project]:
     """Every project with its name analysis and goal texts, sorted by IRI."""
-    projects: dict[str, Project] = {}
-    for s in store.query(_PROJECTS, name="links:projects"):  # type: ignore[union-attr]
-        iri = s["p"].value
-        if iri in projects:
-            continue
-        pct = _v(s["pct"])
-        projects[iri] = Project(
-            iri=iri, name=s["name"].value, code=s["code"].value, year=int(s["year"].value[:4]),
-            base=_v(s["base"]) or s["name"].value, fund_year=int(fy[:4]) if (fy := _v(s["fy"])) else None,
-            funding=_local(_v(s["fs"])), tranche=_local(_v(s["tr"])),
-            percent=Decimal(pct) if pct is not None else None, served=_v(s["served"]),
-            unit_name=_v(s["unit_name"]) or "")
-    for s in store.query(_GOALS, name="links:goals"):  # type: ignore[union-attr]
-        p = projects.get(s["p"].value)
-        if p is not None:
-            p.goals.append((s["g"].value, s["text"].value))
-    return [projects[k] for k in sorted(projects)]
+    return LinkInputs.read(store, indicators=False).project_list()
 
 
 # -- indicator concepts --------------------------------------------------------------------
@@ -361,25 +489,9 @@ class Concept:
 
 def read_terms(store: KGStore, index: Mapping[str, int]) -> list[Term]:
     """The indicator wordings of the projects in ``index`` (project IRI → position)."""
-    terms: dict[str, Term] = {}
-    for s in store.query(_INDICATORS, name="links:indicators"):  # type: ignore[union-attr]
-        p = index.get(s["p"].value)
-        name = s["name"].value
-        key = sim.compact(name)
-        if p is None or not key:
-            continue
-        t = terms.get(key)
-        if t is None:
-            t = terms[key] = Term(key)
-        t.labels[name.strip()] += 1
-        t.projects.add(p)
-        t.indicators.append(s["i"].value)
-        t.dims[unit_dimension(_v(s["u"]), _v(s["vk"]))] += 1
-        if (l1 := _local(_v(s["l1"]))) is not None:
-            t.cats[l1] += 1
-        if (l2 := _local(_v(s["l2"]))) is not None:
-            t.subcats[l2] += 1
-    return [terms[k] for k in sorted(terms)]
+    inputs = LinkInputs()
+    inputs.read_indicators(store, index)
+    return inputs.terms(index)
 
 
 def term_similarity(a: Term, b: Term, fa: Mapping[str, float], fb: Mapping[str, float],
@@ -468,6 +580,23 @@ def _goal_vectors(projects: list[Project], settings: LinkSettings) -> list[dict[
     return out
 
 
+#: Candidate pairs scored at once (numpy arrays and sparse rows of this many pairs).
+_PAIR_CHUNK = 500_000
+
+
+def _sparse_rows(vectors: list[dict]) -> sparse.csr_matrix:
+    """One row per vector (feature → weight), features numbered in order of first appearance."""
+    columns: dict[object, int] = {}
+    indptr, indices, data = [0], [], []
+    for v in vectors:
+        for f, w in v.items():
+            indices.append(columns.setdefault(f, len(columns)))
+            data.append(w)
+        indptr.append(len(indices))
+    return sparse.csr_matrix((np.array(data, dtype=np.float64), np.array(indices, dtype=np.int64),
+                              np.array(indptr, dtype=np.int64)), shape=(len(vectors), max(1, len(columns))))
+
+
 def shared_goals(projects: list[Project], concept_sets: list[set[int]], concept_weight: Mapping[int, float],
                  settings: LinkSettings) -> tuple[list[SharedGoal], int]:
     """Shared-goal links between projects (indices into ``projects``) and the number of candidates scored.
@@ -493,47 +622,47 @@ def shared_goals(projects: list[Project], concept_sets: list[set[int]], concept_
              + [f for f in r if df[f] > settings.block_size][:settings.index_features] for r in usable]
     order_keys = [tuple((df[f], str(f)) for f in r[:6]) for r in ranked]
 
-    best: list[list[tuple[float, int]]] = [[] for _ in projects]
-    found: dict[tuple[int, int], tuple[float, float, float]] = {}
-    scored = 0
-    k = settings.max_links_per_project
-    need, alpha = settings.min_shared_concepts, settings.concept_weight
+    first, second = array("l"), array("l")
     for i, cands in sim.candidate_pairs(index, block_size=settings.block_size, window=settings.window,
                                          order=order_keys.__getitem__):
-        ci, gi, ni = cvec[i], goals[i], gnorm[i]
-        for j in cands:  # the kept set is the top k by (score, -other): independent of this order
-            scored += 1
-            cj = cvec[j]
-            small, large = (ci, cj) if len(ci) <= len(cj) else (cj, ci)
-            shared, dot = 0, 0.0
-            for c, w in small.items():
-                w2 = large.get(c)
-                if w2 is not None:
-                    shared += 1
-                    dot += w * w2
-            if shared < need:
-                continue
-            cs = dot / (cnorm[i] * cnorm[j]) if shared else 0.0
-            gs = 0.0
-            if ni and gnorm[j]:
-                gj = goals[j]
-                gs = sum(w * gj[g] for g, w in gi.items() if g in gj) / (ni * gnorm[j])
-            if shared < 2 and gs < settings.single_concept_min_goal:
-                continue
-            score = alpha * cs + (1 - alpha) * gs
-            if score < settings.min_score:
-                continue
-            found[(i, j)] = (score, cs, gs)
-            for a, b in ((i, j), (j, i)):
-                heap = best[a]
-                if len(heap) < k:
-                    heapq.heappush(heap, (score, -b))
-                elif (score, -b) > heap[0]:
-                    heapq.heapreplace(heap, (score, -b))
+        first.extend([i] * len(cands))
+        second.extend(cands)
+    scored = len(first)
+    found: dict[tuple[int, int], tuple[float, float, float]] = {}
+    ends, others, scores = [], [], []
+    cmat, gmat = _sparse_rows(cvec), _sparse_rows(goals)
+    cn, gn = np.array(cnorm), np.array(gnorm)
+    alpha = settings.concept_weight
+    for lo in range(0, scored, _PAIR_CHUNK):  # scored in bulk, a chunk at a time (bounded memory)
+        i = np.frombuffer(first, dtype=np.int64)[lo:lo + _PAIR_CHUNK]
+        j = np.frombuffer(second, dtype=np.int64)[lo:lo + _PAIR_CHUNK]
+        ci, cj = cmat[i], cmat[j]
+        dot = np.asarray(ci.multiply(cj).sum(axis=1)).ravel()
+        ci.data[:] = 1.0
+        cj.data[:] = 1.0
+        shared = np.asarray(ci.multiply(cj).sum(axis=1)).ravel().round().astype(np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cs = np.where(shared > 0, dot / (cn[i] * cn[j]), 0.0)
+            gs = np.where((gn[i] > 0) & (gn[j] > 0),
+                          np.asarray(gmat[i].multiply(gmat[j]).sum(axis=1)).ravel() / (gn[i] * gn[j]), 0.0)
+        score = alpha * cs + (1 - alpha) * gs
+        ok = (shared >= settings.min_shared_concepts) & ((shared >= 2) | (gs >= settings.single_concept_min_goal)) \
+            & (score >= settings.min_score)
+        for a, b, sc, c, g in zip(i[ok].tolist(), j[ok].tolist(), score[ok].tolist(), cs[ok].tolist(), gs[ok].tolist(),
+                                  strict=True):
+            found[(a, b)] = (sc, c, g)
+        ends += [i[ok], j[ok]]
+        others += [j[ok], i[ok]]
+        scores += [score[ok], score[ok]]
     keep: set[tuple[int, int]] = set()
-    for a, heap in enumerate(best):
-        for _, nb in heap:
-            keep.add((min(a, -nb), max(a, -nb)))
+    if found:  # each project keeps its best k by (score, -other); a link stays if either end keeps it
+        end, other, score = np.concatenate(ends), np.concatenate(others), np.concatenate(scores)
+        order = np.lexsort((other, -score, end))
+        end, other = end[order], other[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(end)) + 1]
+        rank = np.arange(len(end)) - np.repeat(starts, np.diff(np.r_[starts, len(end)]))
+        top = rank < settings.max_links_per_project
+        keep = set(zip(np.minimum(end, other)[top].tolist(), np.maximum(end, other)[top].tolist(), strict=True))
     links = []
     texts: dict[int, tuple[str, set[str]]] = {}  # project → (normalised goal text, its bigrams), when needed
     for a, b in sorted(keep):
@@ -823,14 +952,14 @@ class LinkIris:
     def settings_node(self) -> NamedNode:
         return NamedNode(f"{self.base}link/settings")
 
-    def concept(self, key: str) -> NamedNode:
-        return NamedNode(f"{self.base}indicator-concept/{self._h(key)}")
+    def concept(self, key: str) -> str:
+        return f"{self.base}indicator-concept/{self._h(key)}"
 
-    def term(self, key: str) -> NamedNode:
-        return NamedNode(f"{self.base}indicator-term/{self._h(key)}")
+    def term(self, key: str) -> str:
+        return f"{self.base}indicator-term/{self._h(key)}"
 
-    def link(self, kind: str, a: str, b: str) -> NamedNode:
-        return NamedNode(f"{self.base}link/{kind}/{self._h(a + '|' + b, 16)}")
+    def link(self, kind: str, a: str, b: str) -> str:
+        return f"{self.base}link/{kind}/{self._h(a + '|' + b, 16)}"
 
     def agency(self, code: str) -> str:
         return f"{self.base}agency/{code}"
@@ -839,45 +968,94 @@ class LinkIris:
         return f"{self.base}served-unit/{department}/{self._h(name, 10)}"
 
 
-def _dec(x: float) -> Literal:
-    return Literal(format(Decimal(repr(round(x, 4))).normalize(), "f"), datatype=XSD.decimal)
+# The links graph is written as N-Quads text: a link's nodes and values are rendered as N-Triples
+# terms by the helpers below (IRIs minted here or read from valid IRIs), which is several times
+# cheaper than making a pyoxigraph term and quad per statement and serializing them afterwards.
+
+_XSD_DECIMAL = f"^^<{XSD.decimal.value}>"
+_XSD_INTEGER = f"^^<{XSD.integer.value}>"
 
 
-def _int(x: int) -> Literal:
-    return Literal(str(x), datatype=XSD.integer)
+def _iri(iri: str) -> str:
+    return f"<{iri}>"
 
 
-def _zh(text: str) -> Literal:
-    return Literal(text, language="zh")
+def _text(text: str) -> str:
+    """``text`` as the body of an N-Triples string literal (only \\, ", LF and CR are escaped)."""
+    if "\\" in text or '"' in text or "\n" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{text}"'
 
 
-_TRUE = Literal("true", datatype=XSD.boolean)
-_FALSE = Literal("false", datatype=XSD.boolean)
+def _zh(text: str) -> str:
+    """A Chinese string literal.
+
+    >>> _zh('含"引号"的\\n文本')
+    '"含\\\\"引号\\\\"的\\\\n文本"@zh'
+    """
+    return _text(text) + "@zh"
+
+
+def _plain(text: str) -> str:
+    return _text(text)
+
+
+def _dec(x: float) -> str:
+    return f'"{format(Decimal(repr(round(x, 4))).normalize(), "f")}"{_XSD_DECIMAL}'
+
+
+def _int(x: int) -> str:
+    return f'"{x}"{_XSD_INTEGER}'
+
+
+_TRUE = str(Literal("true", datatype=XSD.boolean))
+_FALSE = str(Literal("false", datatype=XSD.boolean))
+
+_RENDERED: dict[NamedNode | Literal, str] = {}
+
+
+def _nt(term: NamedNode | Literal) -> str:
+    """The N-Triples form of a vocabulary term (cached: only constants are passed as terms)."""
+    r = _RENDERED.get(term)
+    if r is None:
+        r = _RENDERED[term] = str(term)
+    return r
 
 
 class _Quads:
-    """Collects quads of one graph; with a ``sink``, hands them over in chunks (bounded memory)."""
+    """Collects the statements of one graph as N-Quads; with a ``sink``, hands them over in chunks.
 
-    __slots__ = ("chunk", "count", "g", "quads", "sink")
+    Subjects and rendered objects are N-Triples text (:func:`_iri`, :func:`_zh`, :func:`_dec` …);
+    predicates and vocabulary objects may be pyoxigraph terms.
+    """
 
-    def __init__(self, graph: NamedNode, sink: Callable[[list[Quad]], None] | None = None,
+    __slots__ = ("chunk", "count", "g", "lines", "sink")
+
+    def __init__(self, graph: NamedNode, sink: Callable[[NQuads], None] | None = None,
                  chunk: int = 200_000) -> None:
-        self.g = graph
-        self.quads: list[Quad] = []
+        self.g = _nt(graph)
+        self.lines: list[str] = []
         self.sink = sink
         self.chunk = chunk
         self.count = 0
 
-    def add(self, s: NamedNode, p: NamedNode, o: NamedNode | Literal) -> None:
-        self.quads.append(Quad(s, p, o, self.g))
-        if self.sink is not None and len(self.quads) >= self.chunk:
+    def add(self, s: str, p: NamedNode, o: str | NamedNode | Literal) -> None:
+        self.lines.append(f"{s} {_nt(p)} {o if o.__class__ is str else _nt(o)} {self.g} .\n")  # type: ignore[arg-type]
+        if self.sink is not None and len(self.lines) >= self.chunk:
             self.flush()
 
     def flush(self) -> None:
-        self.count += len(self.quads)
-        if self.sink is not None and self.quads:
-            self.sink(self.quads)
-            self.quads = []
+        self.count += len(self.lines)
+        if self.sink is not None and self.lines:
+            self.sink(self.batch())
+            self.lines = []
+
+    def batch(self) -> NQuads:
+        return NQuads("".join(self.lines).encode("utf-8"), len(self.lines))
+
+    def quads(self) -> list[Quad]:
+        """What is collected (not yet handed to a sink), as pyoxigraph quads."""
+        return list(self.batch().quads())
 
 
 def _most(c: Counter[str]) -> str:
@@ -885,16 +1063,16 @@ def _most(c: Counter[str]) -> str:
 
 
 def _concept_quads(q: _Quads, concepts: list[Concept], weights: Mapping[int, float], informative: set[int],
-                   iris: LinkIris, settings: LinkSettings, report: LinkReport) -> list[NamedNode]:
-    scheme, tscheme = iris.concept_scheme, iris.term_scheme
+                   iris: LinkIris, settings: LinkSettings, report: LinkReport) -> list[str]:
+    scheme, tscheme = _nt(iris.concept_scheme), _nt(iris.term_scheme)
     for node, zh, en in ((scheme, "绩效指标概念", "Indicator concepts"),
                          (tscheme, "三级指标措辞", "Indicator wordings")):
         q.add(node, RDF.type, SKOS.ConceptScheme)
-        q.add(node, SKOS.prefLabel, Literal(zh, language="zh"))
-        q.add(node, SKOS.prefLabel, Literal(en, language="en"))
+        q.add(node, SKOS.prefLabel, _zh(zh))
+        q.add(node, SKOS.prefLabel, _text(en) + "@en")
     nodes = []
     for k, c in enumerate(concepts):
-        node = iris.concept(c.leader.key)
+        node = _iri(iris.concept(c.leader.key))
         nodes.append(node)
         q.add(node, RDF.type, BK.IndicatorConcept)
         q.add(node, RDF.type, SKOS.Concept)
@@ -912,9 +1090,10 @@ def _concept_quads(q: _Quads, concepts: list[Concept], weights: Mapping[int, flo
         if cats:
             q.add(node, BK.conceptCategory, CATEGORY[_most(cats)])
         if dims:
-            q.add(node, BK.unitDimension, Literal(_most(dims)))
+            q.add(node, BK.unitDimension, _plain(_most(dims)))
         for t, score, shared, nested in c.members:
-            term = iris.term(t.key)
+            term_iri = iris.term(t.key)
+            term = _iri(term_iri)
             q.add(term, RDF.type, BK.IndicatorTerm)
             q.add(term, RDF.type, SKOS.Concept)
             q.add(term, SKOS.inScheme, tscheme)
@@ -927,7 +1106,7 @@ def _concept_quads(q: _Quads, concepts: list[Concept], weights: Mapping[int, flo
                 q.add(node, SKOS.altLabel, _zh(t.label))
             q.add(term, BK.projectCount, _int(len(t.projects)))
             if t.dim:
-                q.add(term, BK.unitDimension, Literal(t.dim))
+                q.add(term, BK.unitDimension, _plain(t.dim))
             if t.cat:
                 q.add(term, BK.conceptCategory, CATEGORY[t.cat])
             # exact: as similar as that, and one wording says all the other says (系统验收合格率 ⊃ 验收合格率);
@@ -939,44 +1118,45 @@ def _concept_quads(q: _Quads, concepts: list[Concept], weights: Mapping[int, flo
             else:
                 report.close_matches += 1
             q.add(term, relation, node)
-            match = NamedNode(f"{term.value}/match")
+            match = _iri(f"{term_iri}/match")
             q.add(match, RDF.type, BK.ConceptMatch)
             q.add(match, BK.matchedTerm, term)
             q.add(match, BK.matchedConcept, node)
             q.add(match, BK.mappingRelation, relation)
             q.add(match, BK.score, _dec(score))
-            q.add(match, BK.rule, Literal("concept/leader" if t is c.leader else "concept/bigram-dice"))
+            q.add(match, BK.rule, _plain("concept/leader" if t is c.leader else "concept/bigram-dice"))
             for g in shared[:12]:
                 q.add(match, BK.matchedToken, _zh(g))
             for ind in sorted(t.indicators):
-                i_node = NamedNode(ind)
+                i_node = _iri(ind)
                 q.add(i_node, BK.indicatorTerm, term)
                 q.add(i_node, BK.indicatorConcept, node)
     return nodes
 
 
-def _link(q: _Quads, node: NamedNode, cls: NamedNode, a: str, b: str, score: float, rule: str) -> None:
+def _link(q: _Quads, node: str, cls: NamedNode, a: str, b: str, score: float, rule: str) -> None:
     q.add(node, RDF.type, cls)
-    q.add(node, BK.fromProject, NamedNode(a))
-    q.add(node, BK.toProject, NamedNode(b))
+    q.add(node, BK.fromProject, _iri(a))
+    q.add(node, BK.toProject, _iri(b))
     q.add(node, BK.score, _dec(score))
-    q.add(node, BK.rule, Literal(rule))
+    q.add(node, BK.rule, _plain(rule))
 
 
 def compute_links(store: KGStore, settings: Settings, link_settings: LinkSettings | None = None,
-                  graph: NamedNode | None = None, sink: Callable[[list[Quad]], None] | None = None
-                  ) -> tuple[list[Quad], LinkReport]:
+                  graph: NamedNode | None = None, sink: Callable[[list[Quad]], None] | None = None,
+                  inputs: LinkInputs | None = None) -> tuple[list[Quad], LinkReport]:
     """Read the store and compute every link; returns the quads (in ``graph``) and a report. Writes nothing.
 
     With a ``sink`` the quads are handed to it in chunks as they are made (bounded memory) and the
     returned list is empty.
     """
     q = _Quads(graph or LinkIris(settings.base_iri).graph, sink)
-    report = _compute(store, settings, link_settings or LinkSettings(), q)
-    return q.quads, report
+    report = _compute(store, settings, link_settings or LinkSettings(), q, inputs)
+    return q.quads(), report
 
 
-def _compute(store: KGStore, settings: Settings, ls: LinkSettings, q: _Quads) -> LinkReport:
+def _compute(store: KGStore, settings: Settings, ls: LinkSettings, q: _Quads,
+             inputs: LinkInputs | None = None) -> LinkReport:
     iris = LinkIris(settings.base_iri)
     report = LinkReport(graph=iris.graph.value)
     clock = time.perf_counter()
@@ -987,10 +1167,14 @@ def _compute(store: KGStore, settings: Settings, ls: LinkSettings, q: _Quads) ->
         report.steps[name] = round(now - clock, 3)
         clock = now
 
-    projects = read_projects(store)
+    if inputs is None or inputs.repeated:
+        inputs = LinkInputs.read(store)
+    else:
+        report.inputs = "documents"
+    projects = inputs.project_list()
     index = {p.iri: i for i, p in enumerate(projects)}
     report.projects = n = len(projects)
-    terms = read_terms(store, index)
+    terms = inputs.terms(index)
     departments = {s["code"].value: s["label"].value
                    for s in store.query(_DEPARTMENTS, name="links:departments")}  # type: ignore[union-attr]
     step("read")
@@ -1013,7 +1197,7 @@ def _compute(store: KGStore, settings: Settings, ls: LinkSettings, q: _Quads) ->
     goal_links, report.candidate_pairs = shared_goals(projects, concept_sets, weights, ls)
     for g in goal_links:
         a, b = projects[g.a], projects[g.b]
-        node = iris.link("shared-goal", a.iri, b.iri)
+        node = _iri(iris.link("shared-goal", a.iri, b.iri))
         _link(q, node, BK.SharedGoalLink, a.iri, b.iri, g.score, "shared-goal/idf-cosine")
         q.add(node, BK.conceptScore, _dec(g.concept_score))
         q.add(node, BK.goalTextScore, _dec(g.goal_score))
@@ -1029,47 +1213,47 @@ def _compute(store: KGStore, settings: Settings, ls: LinkSettings, q: _Quads) ->
 
     served_links, units, served_of = served_units(projects, departments, iris)
     for u in units:
-        node = NamedNode(iris.served_unit(u.department, u.name))
+        node = _iri(iris.served_unit(u.department, u.name))
         q.add(node, RDF.type, BK.ServedUnit)
         q.add(node, RDFS.label, _zh(u.name))
         for alias in sorted(u.aliases):
             q.add(node, SKOS.altLabel, _zh(alias))
-        q.add(node, ORG.subOrganizationOf, NamedNode(iris.agency(u.department)))
+        q.add(node, ORG.subOrganizationOf, _iri(iris.agency(u.department)))
     for s in served_links:
         p = projects[s.project]
-        node = NamedNode(f"{iris.base}link/served-unit/{LinkIris._h(p.iri, 16)}")
+        node = _iri(f"{iris.base}link/served-unit/{LinkIris._h(p.iri, 16)}")
         q.add(node, RDF.type, BK.ServedUnitLink)
-        q.add(node, BK.fromProject, NamedNode(p.iri))
-        q.add(node, BK.toUnit, NamedNode(s.unit_iri))
+        q.add(node, BK.fromProject, _iri(p.iri))
+        q.add(node, BK.toUnit, _iri(s.unit_iri))
         q.add(node, BK.score, _dec(s.score))
-        q.add(node, BK.rule, Literal(s.rule))
+        q.add(node, BK.rule, _plain(s.rule))
         q.add(node, BK.matchedToken, _zh(s.name))
-        q.add(NamedNode(p.iri), BK.servesUnit, NamedNode(s.unit_iri))
+        q.add(_iri(p.iri), BK.servesUnit, _iri(s.unit_iri))
     report.served_units, report.served_unit_links = len(units), len(served_links)
     step("served-units")
 
     for u in undertakings(projects, served_of, ls):
         a, b = projects[u.a], projects[u.b]
         cls = BK.TrancheLink if u.kind == "tranche" else BK.LineageLink
-        node = iris.link(u.kind, a.iri, b.iri)
+        node = _iri(iris.link(u.kind, a.iri, b.iri))
         _link(q, node, cls, a.iri, b.iri, u.score, u.rule)
         q.add(node, BK.nameScore, _dec(u.name_score))
         q.add(node, BK.goalTextScore, _dec(u.goal_score))
         for core in u.cores:
             q.add(node, BK.matchedToken, _zh(core))
-        q.add(NamedNode(a.iri), BK.nextInUndertaking, NamedNode(b.iri))
+        q.add(_iri(a.iri), BK.nextInUndertaking, _iri(b.iri))
         if u.kind == "tranche":
             report.tranche_links += 1
         else:
             report.lineage_links += 1
     step("lineage")
 
-    s_node = iris.settings_node
+    s_node = _nt(iris.settings_node)
     q.add(s_node, RDF.type, BK.LinkSettings)
-    q.add(s_node, RDFS.label, Literal("关联计算参数", language="zh"))
-    q.add(s_node, RDFS.label, Literal("Link settings", language="en"))
+    q.add(s_node, RDFS.label, _zh("关联计算参数"))
+    q.add(s_node, RDFS.label, _text("Link settings") + "@en")
     for line in ls.as_text():
-        q.add(s_node, BK.setting, Literal(line))
+        q.add(s_node, BK.setting, _plain(line))
     q.flush()
     report.quads = q.count
     report.seconds = round(sum(report.steps.values()), 3)
@@ -1081,8 +1265,12 @@ def _compute(store: KGStore, settings: Settings, ls: LinkSettings, q: _Quads) ->
 DIFF_LIMIT = 300_000
 
 
-def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSettings | None = None) -> LinkReport:
+def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSettings | None = None,
+                  inputs: LinkInputs | None = None) -> LinkReport:
     """Recompute every link and replace ``<base>graph/links`` atomically; returns what was written.
+
+    ``inputs`` are what to link when the caller has them already (a build that has just parsed
+    every document in the store); by default they are read from the store.
 
     A new links graph is written while it is computed, by a :class:`~kg.store.GraphWriter`
     (atomic up to a million quads; beyond, journaled and bulk-loaded in the background, so that
@@ -1099,7 +1287,7 @@ def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSetting
     if not store.has_graph(graph):  # written while it is computed (see KGStore.writer)
         writer = store.writer(graph)
         try:
-            report = _compute(store, settings, ls, _Quads(graph, sink=writer.add))
+            report = _compute(store, settings, ls, _Quads(graph, sink=writer.add), inputs)
         except BaseException:
             writer.abort()
             raise
@@ -1114,20 +1302,21 @@ def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSetting
         report.seconds = round(time.perf_counter() - started, 3)
         return report
     quads = _Quads(graph)
-    report = _compute(store, settings, ls, quads)
+    report = _compute(store, settings, ls, quads, inputs)
     computed = time.perf_counter()
     if report.projects == 0:
         store.remove_graph(graph)
         report.quads = 0
     else:
-        new = set(quads.quads)
+        made = quads.quads()
+        new = set(made)
         old = set(store.quads(graph))
-        deletes, inserts = old - new, [q for q in quads.quads if q not in old]
+        deletes, inserts = old - new, [q for q in made if q not in old]
         report.quads_removed, report.quads_added = len(deletes), len(inserts)
         if len(deletes) + len(inserts) <= DIFF_LIMIT:
             _apply_difference(store, graph, sorted(deletes, key=str), inserts)
         else:
-            store.overwrite(graph, quads.quads)
+            store.overwrite(graph, made)
     store.flush()
     report.steps["write"] = round(time.perf_counter() - computed, 3)
     report.seconds = round(time.perf_counter() - started, 3)

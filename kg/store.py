@@ -49,6 +49,9 @@ _WRITING = NamedNode("urn:budgetkg:writing")
 #: of fewer quads than this through ``bulk_extend`` is therefore all-or-nothing, and ~2.6× faster
 #: than a transaction (``extend``). Larger writes fall back to a transaction.
 ATOMIC_BULK_LIMIT = 900_000
+#: Once a :class:`GraphWriter` journals its graph, it bulk-loads batches of this many quads (small
+#: enough that the last one, which the caller waits for, is quick).
+JOURNALED_BATCH = 250_000
 #: Below this many quads a transaction is faster than the bulk loader's fixed cost (~0.1 s).
 BULK_MIN = 15_000
 
@@ -253,7 +256,7 @@ class KGStore:
         self._check_writable()
         return GraphWriter(self, graph)
 
-    def replace(self, graph: NamedNode, make: Callable[[NamedNode], list[Quad]]) -> int:
+    def replace(self, graph: NamedNode, make: Callable[[NamedNode], list[Quad] | NQuads]) -> int:
         """Make ``graph`` hold exactly the quads ``make(target)`` returns, atomically; returns their number.
 
         ``make`` builds the quads in the graph it is given: ``graph`` itself when it does not exist
@@ -353,17 +356,25 @@ class GraphWriter:
     def __init__(self, store: KGStore, graph: NamedNode) -> None:
         self.store = store
         self.graph = graph
-        self.buffer: list[Quad] = []
+        self.buffer: list[bytes] = []  # N-Quads
+        self.buffered = 0
         self.count = 0
         self.journaled = False
         self._mark = Quad(graph, _WRITING, Literal("journaled"), JOURNAL)
         self._thread: ThreadPoolExecutor | None = None
         self._pending: Future[None] | None = None
 
-    def add(self, quads: list[Quad]) -> None:
-        self.buffer.extend(quads)
-        if self.store.path is not None and len(self.buffer) >= ATOMIC_BULK_LIMIT:
+    def add(self, quads: Writable) -> None:
+        batch = quads if isinstance(quads, NQuads) else NQuads.of(list(quads))
+        self.buffer.append(batch.data)
+        self.buffered += batch.count
+        if self.store.path is not None and self.buffered >= (JOURNALED_BATCH if self.journaled else ATOMIC_BULK_LIMIT):
             self._spill()
+
+    def _take(self) -> NQuads:
+        batch = NQuads(b"".join(self.buffer), self.buffered)
+        self.buffer, self.buffered = [], 0
+        return batch
 
     def _spill(self) -> None:
         raw = self.store.store
@@ -374,14 +385,13 @@ class GraphWriter:
                 raw.remove_graph(self.graph)
                 self.store.invalidate()
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="budgetkg-writer")
-            data = serialize(self.buffer, format=RdfFormat.N_QUADS) or b""
         except OSError as exc:
             raise StoreError(f"writing graph {self.graph.value} failed: {exc}") from None
-        self.count += len(self.buffer)
-        self.buffer = []
+        batch = self._take()
+        self.count += batch.count
         self._wait()  # one batch in flight at a time: memory stays bounded
         assert self._thread is not None
-        self._pending = self._thread.submit(raw.bulk_load, input=data, format=RdfFormat.N_QUADS)
+        self._pending = self._thread.submit(raw.bulk_load, input=batch.data, format=RdfFormat.N_QUADS)
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, None
@@ -395,11 +405,10 @@ class GraphWriter:
         """Finish: the graph holds exactly what was added. Returns the number of quads."""
         try:
             if not self.journaled:
-                quads = self.buffer
-                self.store.replace(self.graph, lambda target: quads if target == self.graph else
-                                   [Quad(q.subject, q.predicate, q.object, target) for q in quads])
-                self.count += len(quads)
-                self.buffer = []
+                batch = self._take()
+                self.store.replace(self.graph, lambda target: batch if target == self.graph else  # type: ignore[arg-type, return-value]
+                                   [Quad(q.subject, q.predicate, q.object, target) for q in batch.quads()])
+                self.count += batch.count
                 return self.count
             if self.buffer:
                 self._spill()
@@ -414,7 +423,7 @@ class GraphWriter:
 
     def abort(self) -> None:
         """Give up: nothing of what was added stays (the graph's old content too, once journaled)."""
-        self.buffer = []
+        self.buffer, self.buffered = [], 0
         try:
             with contextlib.suppress(BudgetKGError):
                 self._wait()

@@ -14,23 +14,31 @@ import time
 from pathlib import Path
 
 import pytest
-from pyoxigraph import BlankNode, NamedNode, QueryResultsFormat
+from hypothesis import given
+from hypothesis import settings as settings_hypothesis
+from hypothesis import strategies as st
+from pyoxigraph import BlankNode, NamedNode, QueryResultsFormat, RdfFormat, parse
+from pyoxigraph import Literal as PyLiteral
 from rdflib import RDF, RDFS, Graph, Literal, URIRef
 from rdflib.namespace import OWL
 
 from kg import queries
-from kg.build import build
+from kg.build import build, parse_document
 from kg.links import (
+    LinkInputs,
     LinkIris,
     LinkSettings,
     compute_links,
     core_name,
+    document_links,
     is_abbreviation,
     read_projects,
     refresh_links,
     shared_goals,
 )
+from kg.rdf import Iris
 from kg.settings import QUERIES_DIR, Settings
+from kg.sources import adhoc_entry
 from kg.store import STAGING_PREFIX, KGStore
 
 from .conftest import GOLDEN, ROOT
@@ -257,6 +265,46 @@ def test_links_graph_has_no_blank_nodes_and_is_deterministic(linked: KGStore, se
     assert other.dump_sorted_nquads(graph) == first
 
 
+def test_a_build_links_what_it_parsed_as_reading_the_store_would(settings: Settings, manifest) -> None:
+    store = KGStore(None)
+    report = build(store, manifest.entries, settings, manifest=manifest)
+    assert report.links is not None and report.links.inputs == "documents" and report.links.shared_goal_links > 0
+    from_store = LinkInputs.read(store)
+    from_documents = LinkInputs()
+    for entry in manifest.entries:
+        from_documents.add_document(document_links(parse_document(entry), Iris(settings.base_iri)))
+    assert not from_documents.repeated
+    for inputs in (from_store, from_documents):
+        for p in inputs.projects.values():
+            p.goals.sort()
+    assert from_documents.project_list() == from_store.project_list()
+    index = {p.iri: i for i, p in enumerate(from_store.project_list())}
+    assert from_documents.terms(index) == from_store.terms(index)
+    again = refresh_links(store, settings)  # read back from the store: the same links, nothing to change
+    assert again.inputs == "store" and (again.quads_removed, again.quads_added) == (0, 0)
+
+
+def test_a_partial_build_reads_the_other_documents_from_the_store(settings: Settings, manifest) -> None:
+    store = KGStore(None)
+    build(store, manifest.entries, settings, manifest=manifest)
+    report = build(store, manifest.entries[:1], settings, manifest=manifest)
+    assert report.links is not None and report.links.inputs == "store" and report.links.projects == 138
+    assert (report.links.quads_removed, report.links.quads_added) == (0, 0)
+
+
+def test_a_project_in_two_documents_is_linked_as_the_store_merges_it(tmp_path: Path, settings: Settings,
+                                                                     manifest) -> None:
+    first = Path(manifest.entries[0].path)
+    twin = tmp_path / ("twin-" + first.name)
+    twin.write_bytes(first.read_bytes())
+    entries = [manifest.entries[0], adhoc_entry(twin, manifest.entries[0].budget_year)]
+    store = KGStore(None)
+    report = build(store, entries, settings, manifest=manifest)
+    assert report.links is not None and report.links.inputs == "store"  # the same project IRIs twice
+    again = refresh_links(store, settings)
+    assert (again.quads_removed, again.quads_added) == (0, 0)
+
+
 def test_refresh_is_cheap_on_the_seeds(linked: KGStore, settings: Settings) -> None:
     started = time.perf_counter()
     report = refresh_links(linked, settings)
@@ -456,3 +504,12 @@ def test_jieba_tokens_can_be_the_goal_features(linked: KGStore, settings: Settin
     assert report.shared_goal_links > 0 and report.lineage_links == 22
     tokens = {q.object.value for q in quads if q.predicate.value == BK + "matchedToken"}
     assert "安全保障" in tokens or "运维" in tokens  # whole words, not bigram fragments
+
+
+@settings_hypothesis(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",))))
+def test_the_links_graph_writes_any_text_as_a_valid_literal(text: str) -> None:
+    from kg.links import _zh
+
+    (triple,) = parse(f"<http://e.org/s> <http://e.org/p> {_zh(text)} .\n".encode(), format=RdfFormat.N_TRIPLES)
+    assert triple.object == PyLiteral(text, language="zh")
