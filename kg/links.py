@@ -187,6 +187,8 @@ class LinkReport:
     #: Quads removed from and added to an existing links graph (a rebuild that changes nothing: 0 and 0).
     quads_removed: int = 0
     quads_added: int = 0
+    #: An existing links graph too large to compare was rewritten whole (removed and added: not counted).
+    rewritten: bool = False
     graph: str = ""
     #: Where the inputs came from: "store" (read with SPARQL) or "documents" (a build's parsed records).
     inputs: str = "store"
@@ -582,6 +584,8 @@ def _goal_vectors(projects: list[Project], settings: LinkSettings) -> list[dict[
 
 #: Candidate pairs scored at once (numpy arrays and sparse rows of this many pairs).
 _PAIR_CHUNK = 500_000
+#: Decimal places shared-goal scores are compared at.
+_PLACES = 12
 
 
 def _sparse_rows(vectors: list[dict]) -> sparse.csr_matrix:
@@ -645,7 +649,9 @@ def shared_goals(projects: list[Project], concept_sets: list[set[int]], concept_
             cs = np.where(shared > 0, dot / (cn[i] * cn[j]), 0.0)
             gs = np.where((gn[i] > 0) & (gn[j] > 0),
                           np.asarray(gmat[i].multiply(gmat[j]).sum(axis=1)).ravel() / (gn[i] * gn[j]), 0.0)
-        score = alpha * cs + (1 - alpha) * gs
+        # rounded: which pairs pass and which tie no longer depend on the order of a floating-point sum
+        cs, gs = cs.round(_PLACES), gs.round(_PLACES)
+        score = (alpha * cs + (1 - alpha) * gs).round(_PLACES)
         ok = (shared >= settings.min_shared_concepts) & ((shared >= 2) | (gs >= settings.single_concept_min_goal)) \
             & (score >= settings.min_score)
         for a, b, sc, c, g in zip(i[ok].tolist(), j[ok].tolist(), score[ok].tolist(), cs[ok].tolist(), gs[ok].tolist(),
@@ -729,6 +735,11 @@ def is_abbreviation(short: str, long: str) -> bool:
     return bool(hs) and hs[0] == hl[0] and sim.is_subsequence(hs, hl)
 
 
+def _abbreviation_keys(name: str) -> list[tuple[str, str]]:
+    """(ending, first character before it) for each unit ending of ``name``: what :func:`is_abbreviation` compares."""
+    return [(s, name[0]) for s in UNIT_SUFFIXES if name.endswith(s) and len(name) > len(s)]
+
+
 def unit_short_name(unit_name: str, department_label: str | None) -> str:
     """A budget unit's name without its department (天津市公安局…) and bracketed notes.
 
@@ -780,8 +791,15 @@ def served_units(projects: list[Project], departments: Mapping[str, str], iris: 
     for dept in sorted(pending):
         names = sorted({n for _, n in pending[dept]}, key=lambda n: (-len(n), n))
         canonical: dict[str, str] = {}
-        for n in names:  # longest first: an abbreviation maps to the longest name it abbreviates
-            canonical[n] = next((c for c in names if canonical.get(c) == c and is_abbreviation(n, c)), n)
+        # canonical names by (ending, first character): the only ones a name can abbreviate
+        heads: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for k, n in enumerate(names):  # longest first: an abbreviation maps to the first name it abbreviates
+            found = min((c for key in _abbreviation_keys(n) for c in heads.get(key, ())
+                         if is_abbreviation(n, names[c])), default=None)
+            canonical[n] = n if found is None else names[found]
+            if found is None:
+                for key in _abbreviation_keys(n):
+                    heads[key].append(k)
         by_name: dict[str, ServedUnit] = {}
         for n in names:
             c = canonical[n]
@@ -1001,7 +1019,14 @@ def _plain(text: str) -> str:
 
 
 def _dec(x: float) -> str:
-    return f'"{format(Decimal(repr(round(x, 4))).normalize(), "f")}"{_XSD_DECIMAL}'
+    """A score as an xsd:decimal of at most 4 places, without trailing zeros.
+
+    >>> _dec(0.35), _dec(1.0), _dec(0.123456)
+    ('"0.35"^^<http://www.w3.org/2001/XMLSchema#decimal>', '"1"^^<http://www.w3.org/2001/XMLSchema#decimal>', \
+'"0.1235"^^<http://www.w3.org/2001/XMLSchema#decimal>')
+    """
+    t = f"{x:.4f}".rstrip("0")
+    return f'"{t[:-1] if t.endswith(".") else t}"{_XSD_DECIMAL}'
 
 
 def _int(x: int) -> str:
@@ -1260,8 +1285,8 @@ def _compute(store: KGStore, settings: Settings, ls: LinkSettings, q: _Quads,
     return report
 
 
-#: Largest change (quads removed plus added) applied to an existing links graph as one SPARQL update;
-#: a larger one rewrites the whole graph.
+#: Largest existing links graph compared with the new links, and largest change (quads removed plus
+#: added) applied to it as one SPARQL update; beyond either, the whole graph is rewritten.
 DIFF_LIMIT = 300_000
 
 
@@ -1274,17 +1299,19 @@ def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSetting
 
     A new links graph is written while it is computed, by a :class:`~kg.store.GraphWriter`
     (atomic up to a million quads; beyond, journaled and bulk-loaded in the background, so that
-    writing overlaps computing). An existing one is computed in memory first and changed by the
-    difference only (``DELETE DATA`` and ``INSERT DATA``
-    in one SPARQL update, one transaction), so a rebuild that changes nothing writes nothing. A very
-    large change (over :data:`DIFF_LIMIT` quads) rewrites the graph with ``overwrite``. On a
-    store without projects the links graph is removed. On the seeds the whole step takes well under
-    a second, cheap enough to run at the end of every build.
+    writing overlaps computing). An existing one of at most :data:`DIFF_LIMIT` quads is computed in
+    memory first and changed by the difference only (``DELETE DATA`` and ``INSERT DATA`` in one
+    SPARQL update, one transaction), so a rebuild that changes nothing writes nothing; a larger
+    change rewrites it with ``overwrite``. A larger existing graph is rewritten as a new one is
+    written (comparing millions of quads would take more memory than the rewrite takes time); the
+    report says ``rewritten``. On a store without projects the links graph is removed. On the
+    seeds the whole step takes well under a second, cheap enough to run at the end of every build.
     """
     started = time.perf_counter()
     graph = LinkIris(settings.base_iri).graph
     ls = link_settings or LinkSettings()
-    if not store.has_graph(graph):  # written while it is computed (see KGStore.writer)
+    exists = store.has_graph(graph)
+    if not exists or _larger_than(store, graph, DIFF_LIMIT):  # written while computed (see KGStore.writer)
         writer = store.writer(graph)
         try:
             report = _compute(store, settings, ls, _Quads(graph, sink=writer.add), inputs)
@@ -1294,9 +1321,11 @@ def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSetting
         computed = time.perf_counter()
         if report.projects == 0:
             writer.abort()
+            store.remove_graph(graph)
             report.quads = 0
         else:
             writer.commit()
+            report.rewritten = exists
         store.flush()
         report.steps["write"] = round(time.perf_counter() - computed, 3)
         report.seconds = round(time.perf_counter() - started, 3)
@@ -1321,6 +1350,14 @@ def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSetting
     report.steps["write"] = round(time.perf_counter() - computed, 3)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _larger_than(store: KGStore, graph: NamedNode, n: int) -> bool:
+    """Whether ``graph`` holds more than ``n`` quads (reads at most ``n + 1`` of them)."""
+    sparql = f"SELECT (COUNT(*) AS ?n) WHERE {{ SELECT * WHERE {{ GRAPH <{graph.value}> {{ ?s ?p ?o }} }} LIMIT {n + 1} }}"
+    for s in store.query(sparql, name="links:size"):  # type: ignore[union-attr]
+        return int(s["n"].value) > n
+    return False
 
 
 def _apply_difference(store: KGStore, graph: NamedNode, deletes: list[Quad], inserts: list[Quad]) -> None:
