@@ -1354,7 +1354,8 @@ def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSetting
 
 def _larger_than(store: KGStore, graph: NamedNode, n: int) -> bool:
     """Whether ``graph`` holds more than ``n`` quads (reads at most ``n + 1`` of them)."""
-    sparql = f"SELECT (COUNT(*) AS ?n) WHERE {{ SELECT * WHERE {{ GRAPH <{graph.value}> {{ ?s ?p ?o }} }} LIMIT {n + 1} }}"
+    sparql = (f"SELECT (COUNT(*) AS ?n) WHERE {{ SELECT * WHERE {{ GRAPH <{graph.value}> {{ ?s ?p ?o }} }} "
+              f"LIMIT {n + 1} }}")
     for s in store.query(sparql, name="links:size"):  # type: ignore[union-attr]
         return int(s["n"].value) > n
     return False
