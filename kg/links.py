@@ -626,14 +626,13 @@ def shared_goals(projects: list[Project], concept_sets: list[set[int]], concept_
              + [f for f in r if df[f] > settings.block_size][:settings.index_features] for r in usable]
     order_keys = [tuple((df[f], str(f)) for f in r[:6]) for r in ranked]
 
-    first, second = array("l"), array("l")
+    first, second = array("q"), array("q")  # 8-byte integers, read below as int64
     for i, cands in sim.candidate_pairs(index, block_size=settings.block_size, window=settings.window,
                                          order=order_keys.__getitem__):
         first.extend([i] * len(cands))
         second.extend(cands)
     scored = len(first)
-    found: dict[tuple[int, int], tuple[float, float, float]] = {}
-    ends, others, scores = [], [], []
+    passed: list[tuple[np.ndarray, ...]] = []  # per chunk: (i, j, score, concept score, goal score) of pairs that pass
     cmat, gmat = _sparse_rows(cvec), _sparse_rows(goals)
     cn, gn = np.array(cnorm), np.array(gnorm)
     alpha = settings.concept_weight
@@ -654,25 +653,23 @@ def shared_goals(projects: list[Project], concept_sets: list[set[int]], concept_
         score = (alpha * cs + (1 - alpha) * gs).round(_PLACES)
         ok = (shared >= settings.min_shared_concepts) & ((shared >= 2) | (gs >= settings.single_concept_min_goal)) \
             & (score >= settings.min_score)
-        for a, b, sc, c, g in zip(i[ok].tolist(), j[ok].tolist(), score[ok].tolist(), cs[ok].tolist(), gs[ok].tolist(),
-                                  strict=True):
-            found[(a, b)] = (sc, c, g)
-        ends += [i[ok], j[ok]]
-        others += [j[ok], i[ok]]
-        scores += [score[ok], score[ok]]
-    keep: set[tuple[int, int]] = set()
-    if found:  # each project keeps its best k by (score, -other); a link stays if either end keeps it
-        end, other, score = np.concatenate(ends), np.concatenate(others), np.concatenate(scores)
-        order = np.lexsort((other, -score, end))
-        end, other = end[order], other[order]
-        starts = np.r_[0, np.flatnonzero(np.diff(end)) + 1]
-        rank = np.arange(len(end)) - np.repeat(starts, np.diff(np.r_[starts, len(end)]))
-        top = rank < settings.max_links_per_project
-        keep = set(zip(np.minimum(end, other)[top].tolist(), np.maximum(end, other)[top].tolist(), strict=True))
-    links = []
+        passed.append((i[ok], j[ok], score[ok], cs[ok], gs[ok]))
+    links: list[SharedGoal] = []
+    if not passed or not sum(len(p[0]) for p in passed):
+        return links, scored
+    pa, pb, psc, pcs, pgs = (np.concatenate(x) for x in zip(*passed, strict=True))
+    # each project keeps its best k links by (score, -other); a link stays if either end keeps it
+    end, other = np.concatenate([pa, pb]), np.concatenate([pb, pa])
+    pair = np.tile(np.arange(len(pa)), 2)
+    order = np.lexsort((other, -np.concatenate([psc, psc]), end))
+    end, pair = end[order], pair[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(end)) + 1]
+    rank = np.arange(len(end)) - np.repeat(starts, np.diff(np.r_[starts, len(end)]))
+    kept = np.unique(pair[rank < settings.max_links_per_project])
+    kept = kept[np.lexsort((pb[kept], pa[kept]))]
     texts: dict[int, tuple[str, set[str]]] = {}  # project → (normalised goal text, its bigrams), when needed
-    for a, b in sorted(keep):
-        score, cs, gs = found[a, b]
+    for a, b, score, cs, gs in zip(pa[kept].tolist(), pb[kept].tolist(), psc[kept].tolist(), pcs[kept].tolist(),
+                                   pgs[kept].tolist(), strict=True):
         link = SharedGoal(a, b, score, cs, gs, sorted(cvec[a].keys() & cvec[b].keys()), [])
         keywords = set(goals[a]) & set(goals[b])
         if keywords and settings.tokenizer != "bigram":

@@ -406,7 +406,7 @@ class GraphWriter:
         try:
             if not self.journaled:
                 batch = self._take()
-                self.store.replace(self.graph, lambda target: batch if target == self.graph else  # type: ignore[arg-type, return-value]
+                self.store.replace(self.graph, lambda target: batch if target == self.graph else
                                    [Quad(q.subject, q.predicate, q.object, target) for q in batch.quads()])
                 self.count += batch.count
                 return self.count
