@@ -250,6 +250,51 @@ def test_the_index_finds_what_comparing_all_pairs_finds(linked: KGStore) -> None
     assert {(g.a, g.b) for g in indexed} == {(g.a, g.b) for g in exhaustive}
 
 
+def test_bulk_scoring_gives_the_links_the_rule_defines(linked: KGStore) -> None:
+    """shared_goals (sparse, chunked, vectorised) against the rule written out pair by pair in Python."""
+    import math
+
+    from kg.links import _goal_vectors, cluster_terms, read_terms
+    from kg.similarity import idf
+
+    ls = LinkSettings(index_features=10_000, block_size=10_000)  # every pair sharing a concept is scored
+    projects = read_projects(linked)
+    index = {p.iri: i for i, p in enumerate(projects)}
+    concepts = cluster_terms(read_terms(linked, index), ls)
+    weights = {k: idf(len(c.projects), len(projects)) for k, c in enumerate(concepts)}
+    sets: list[set[int]] = [set() for _ in projects]
+    for k, c in enumerate(concepts):
+        if not c.is_weak(ls) and 1 < len(c.projects) <= ls.max_concept_share * len(projects):
+            for p in c.projects:
+                sets[p].add(k)
+    goals = _goal_vectors(projects, ls)
+
+    def norm(v: dict) -> float:
+        return math.sqrt(sum(w * w for w in v.values()))
+
+    passing: dict[tuple[int, int], float] = {}
+    for a in range(len(projects)):
+        for b in range(a + 1, len(projects)):
+            shared = sets[a] & sets[b]
+            if len(shared) < max(1, ls.min_shared_concepts):
+                continue
+            cs = sum(weights[c] ** 2 for c in shared) / (norm({c: weights[c] for c in sets[a]})
+                                                         * norm({c: weights[c] for c in sets[b]}))
+            ga, gb = goals[a], goals[b]
+            gs = sum(w * gb[g] for g, w in ga.items() if g in gb) / (norm(ga) * norm(gb)) if ga and gb else 0.0
+            score = ls.concept_weight * cs + (1 - ls.concept_weight) * gs
+            if (len(shared) >= 2 or gs >= ls.single_concept_min_goal) and score >= ls.min_score:
+                passing[(a, b)] = score
+    best: dict[int, list[tuple[float, int]]] = {}
+    for (a, b), score in passing.items():
+        best.setdefault(a, []).append((-score, b))
+        best.setdefault(b, []).append((-score, a))
+    want = {(min(a, b), max(a, b)) for a, ranked in best.items() for _, b in sorted(ranked)[:ls.max_links_per_project]}
+    links, _ = shared_goals(projects, sets, weights, ls)
+    assert want and {(g.a, g.b) for g in links} == want
+    assert all(abs(g.score - passing[(g.a, g.b)]) < 1e-9 for g in links)
+
+
 # -- the links graph -----------------------------------------------------------------------
 
 
