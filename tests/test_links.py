@@ -226,21 +226,27 @@ def test_shared_goal_links_have_endpoints_score_rule_and_evidence(linked: KGStor
     assert float(row[0]) > 0.9
 
 
-def test_the_index_finds_what_comparing_all_pairs_finds(linked: KGStore) -> None:
-    """On the seeds the inverted index loses no link against an exhaustive comparison of all pairs."""
+def _informative_concepts(store: KGStore, ls: LinkSettings) -> tuple[list, list[set[int]], dict[int, float]]:
+    """The projects, each one's informative concepts and the concepts' weights, as refresh_links finds them."""
     from kg.links import cluster_terms, read_terms
     from kg.similarity import idf
 
-    ls = LinkSettings()
-    projects = read_projects(linked)
+    projects = read_projects(store)
     index = {p.iri: i for i, p in enumerate(projects)}
-    concepts = cluster_terms(read_terms(linked, index), ls)
+    concepts = cluster_terms(read_terms(store, index), ls)
     weights = {k: idf(len(c.projects), len(projects)) for k, c in enumerate(concepts)}
     sets: list[set[int]] = [set() for _ in projects]
     for k, c in enumerate(concepts):
         if not c.is_weak(ls) and 1 < len(c.projects) <= ls.max_concept_share * len(projects):
             for p in c.projects:
                 sets[p].add(k)
+    return projects, sets, weights
+
+
+def test_the_index_finds_what_comparing_all_pairs_finds(linked: KGStore) -> None:
+    """On the seeds the inverted index loses no link against an exhaustive comparison of all pairs."""
+    ls = LinkSettings()
+    projects, sets, weights = _informative_concepts(linked, ls)
     indexed, _ = shared_goals(projects, sets, weights, ls)
     # no feature cut and no block limit: every pair that shares an informative concept (the only pairs
     # that can be linked) is scored
@@ -254,19 +260,10 @@ def test_bulk_scoring_gives_the_links_the_rule_defines(linked: KGStore) -> None:
     """shared_goals (sparse, chunked, vectorised) against the rule written out pair by pair in Python."""
     import math
 
-    from kg.links import _goal_vectors, cluster_terms, read_terms
-    from kg.similarity import idf
+    from kg.links import _goal_vectors
 
     ls = LinkSettings(index_features=10_000, block_size=10_000)  # every pair sharing a concept is scored
-    projects = read_projects(linked)
-    index = {p.iri: i for i, p in enumerate(projects)}
-    concepts = cluster_terms(read_terms(linked, index), ls)
-    weights = {k: idf(len(c.projects), len(projects)) for k, c in enumerate(concepts)}
-    sets: list[set[int]] = [set() for _ in projects]
-    for k, c in enumerate(concepts):
-        if not c.is_weak(ls) and 1 < len(c.projects) <= ls.max_concept_share * len(projects):
-            for p in c.projects:
-                sets[p].add(k)
+    projects, sets, weights = _informative_concepts(linked, ls)
     goals = _goal_vectors(projects, ls)
 
     def norm(v: dict) -> float:
