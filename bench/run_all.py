@@ -216,6 +216,14 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
             m = e["memory"]
             a, b2 = m["budgetkg_first_quarter_mb"], m["budgetkg_last_quarter_mb"]
             lines.append(f"| {r['n']} | {a:.0f} | {b2:.0f} | {'yes' if b2 <= a * 1.1 + 5 else 'no'} |")
+    for soak in sorted((ROOT / "bench" / "results").glob("soak-*.json")):  # longer runs of bench.soak
+        k = json.loads(soak.read_text(encoding="utf-8"))
+        lines += ["", f"Over a longer load (`bench/results/{soak.stem}.md`, `bench.soak`, {k['minutes']:g} minutes, "
+                      f"{k['requests']} requests, {k['errors']} errors): the tree went from {k['start_mb']:.0f} MB "
+                      f"to at most {k['max_mb']:.0f} MB (cap {k['cap_mb']:.0f} MB); its middle third peaked at "
+                      f"{k['middle_third_max_mb']:.0f} MB, its last at {k['last_third_max_mb']:.0f} MB; "
+                      f"{k['recycled']} workers were replaced: "
+                      f"**{'bounded' if k['bounded'] else 'not shown to be bounded'}**."]
     lines += ["", "## Validation and goal linking (target: linking close to linear)", "",
               "`budgetkg link` on the built store: reading its inputs from the store with SPARQL, then computing "
               "the links (not writing them). A build that covers the whole store skips the read (it links what it "
