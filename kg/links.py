@@ -1,8 +1,9 @@
 """Materialised, explainable links between projects: shared goals, lineage, tranches, served units.
 
 :func:`refresh_links` reads what it needs from the store with SPARQL (projects, indicator names
-and units, goal texts), computes four kinds of link and replaces the named graph
-``<base>graph/links`` with them in one swap (stage, then ``MOVE``), like the agencies graph.
+and units, goal texts) — or takes it from a build that has just parsed every document
+(:func:`document_links`, :class:`LinkInputs`) — computes four kinds of link and replaces the named
+graph ``<base>graph/links`` with them (see :func:`refresh_links` for how it is written).
 
 1. **Indicator concepts.** Each distinct wording of a 三级指标 (compared without punctuation,
    width or spaces) is a ``bk:IndicatorTerm``. Terms are grouped into ``bk:IndicatorConcept`` s
@@ -1011,10 +1012,6 @@ def _zh(text: str) -> str:
     return _text(text) + "@zh"
 
 
-def _plain(text: str) -> str:
-    return _text(text)
-
-
 def _dec(x: float) -> str:
     """A score as an xsd:decimal of at most 4 places, without trailing zeros.
 
@@ -1112,7 +1109,7 @@ def _concept_quads(q: _Quads, concepts: list[Concept], weights: Mapping[int, flo
         if cats:
             q.add(node, BK.conceptCategory, CATEGORY[_most(cats)])
         if dims:
-            q.add(node, BK.unitDimension, _plain(_most(dims)))
+            q.add(node, BK.unitDimension, _text(_most(dims)))
         for t, score, shared, nested in c.members:
             term_iri = iris.term(t.key)
             term = _iri(term_iri)
@@ -1128,7 +1125,7 @@ def _concept_quads(q: _Quads, concepts: list[Concept], weights: Mapping[int, flo
                 q.add(node, SKOS.altLabel, _zh(t.label))
             q.add(term, BK.projectCount, _int(len(t.projects)))
             if t.dim:
-                q.add(term, BK.unitDimension, _plain(t.dim))
+                q.add(term, BK.unitDimension, _text(t.dim))
             if t.cat:
                 q.add(term, BK.conceptCategory, CATEGORY[t.cat])
             # exact: as similar as that, and one wording says all the other says (系统验收合格率 ⊃ 验收合格率);
@@ -1146,7 +1143,7 @@ def _concept_quads(q: _Quads, concepts: list[Concept], weights: Mapping[int, flo
             q.add(match, BK.matchedConcept, node)
             q.add(match, BK.mappingRelation, relation)
             q.add(match, BK.score, _dec(score))
-            q.add(match, BK.rule, _plain("concept/leader" if t is c.leader else "concept/bigram-dice"))
+            q.add(match, BK.rule, _text("concept/leader" if t is c.leader else "concept/bigram-dice"))
             for g in shared[:12]:
                 q.add(match, BK.matchedToken, _zh(g))
             for ind in sorted(t.indicators):
@@ -1161,7 +1158,7 @@ def _link(q: _Quads, node: str, cls: NamedNode, a: str, b: str, score: float, ru
     q.add(node, BK.fromProject, _iri(a))
     q.add(node, BK.toProject, _iri(b))
     q.add(node, BK.score, _dec(score))
-    q.add(node, BK.rule, _plain(rule))
+    q.add(node, BK.rule, _text(rule))
 
 
 def compute_links(store: KGStore, settings: Settings, link_settings: LinkSettings | None = None,
@@ -1248,7 +1245,7 @@ def _compute(store: KGStore, settings: Settings, ls: LinkSettings, q: _Quads,
         q.add(node, BK.fromProject, _iri(p.iri))
         q.add(node, BK.toUnit, _iri(s.unit_iri))
         q.add(node, BK.score, _dec(s.score))
-        q.add(node, BK.rule, _plain(s.rule))
+        q.add(node, BK.rule, _text(s.rule))
         q.add(node, BK.matchedToken, _zh(s.name))
         q.add(_iri(p.iri), BK.servesUnit, _iri(s.unit_iri))
     report.served_units, report.served_unit_links = len(units), len(served_links)
@@ -1275,7 +1272,7 @@ def _compute(store: KGStore, settings: Settings, ls: LinkSettings, q: _Quads,
     q.add(s_node, RDFS.label, _zh("关联计算参数"))
     q.add(s_node, RDFS.label, _text("Link settings") + "@en")
     for line in ls.as_text():
-        q.add(s_node, BK.setting, _plain(line))
+        q.add(s_node, BK.setting, _text(line))
     q.flush()
     report.quads = q.count
     report.seconds = round(sum(report.steps.values()), 3)
