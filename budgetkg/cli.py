@@ -7,6 +7,7 @@ file, bad query, unknown name, store locked).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 import json
@@ -20,7 +21,7 @@ from pyoxigraph import QueryBoolean, QueryResultsFormat, QuerySolutions, QueryTr
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from budgetkg.options import BaseOpt, StoreOpt, err, out
+from budgetkg.options import BaseOpt, StoreOpt, err, fail, out
 from kg import queries as named_queries
 from kg.audit import refresh_findings
 from kg.build import build as run_build
@@ -65,9 +66,6 @@ _RDF_FORMATS = {
 }
 
 
-def _fail(exc: BaseException, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False)
-    return typer.Exit(code)
 
 
 def _settings(store: str | None = None, base_iri: str | None = None, manifest: Path | None = None,
@@ -75,7 +73,7 @@ def _settings(store: str | None = None, base_iri: str | None = None, manifest: P
     try:
         return Settings.from_env(store=store, base_iri=base_iri, manifest=manifest, **more)
     except ValueError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 def _open(settings: Settings, read_only: bool = False) -> KGStore:
@@ -84,7 +82,7 @@ def _open(settings: Settings, read_only: bool = False) -> KGStore:
     try:
         return open_store(settings, read_only=read_only)
     except BudgetKGError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 def _emit_rows(header: list[str], rows: list[list[str]], fmt: TableFormat, title: str | None = None) -> None:
@@ -113,6 +111,9 @@ def build(
     base_iri: BaseOpt = None,
     manifest: Annotated[Path | None, typer.Option(help="Source manifest (env BUDGETKG_MANIFEST).")] = None,
     year: Annotated[int | None, typer.Option(help="Budget year for FILES that are in no manifest.")] = None,
+    revises: Annotated[list[str] | None, typer.Option(
+        help="FILES revise this earlier document (调整预算, a correction): their version of every project both "
+             "hold supersedes its version. Repeatable; adds to the manifest's 'revises'.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No report; only warnings and errors.")] = False,
     check: Annotated[bool, typer.Option(help="Check each document against the structural shapes before "
                                               "writing it.")] = True,
@@ -136,7 +137,7 @@ def build(
         if files and year is not None:
             man = Manifest(settings.manifest, [], {})
         else:
-            raise _fail(exc) from None
+            raise fail(exc) from None
     entries = []
     for f in files or []:
         entry = man.entry_for(f)
@@ -148,16 +149,25 @@ def build(
                 try:
                     entry = load_manifest(local).entry_for(f)
                 except BudgetKGError as exc:
-                    raise _fail(exc) from None
+                    raise fail(exc) from None
         if entry is None:
             if year is None:
-                raise _fail(f"{f}: not in the manifest {settings.manifest}; add an entry there or pass --year")
+                raise fail(f"{f}: not in the manifest {settings.manifest}; add an entry there or pass --year")
             if not f.is_file():
-                raise _fail(f"{f}: no such file")
+                raise fail(f"{f}: no such file")
             entry = adhoc_entry(f, year)
         entries.append(entry)
     if not files:
+        if revises:
+            raise fail("--revises applies to the FILES named on the command line; name them, or declare "
+                        "'revises' in the manifest")
         entries = man.entries
+    if revises:
+        extra = tuple(Path(r).name for r in revises)
+        bad = [e.file for e in entries if e.file in extra]
+        if bad:
+            raise fail(f"{bad[0]} cannot revise itself")
+        entries = [dataclasses.replace(e, revises=tuple(dict.fromkeys((*e.revises, *extra)))) for e in entries]
     kg_store = _open(settings)
     show = not quiet and fmt is TableFormat.table
     try:
@@ -170,9 +180,9 @@ def build(
                                progress=lambda name, i, n: bar.update(task, completed=i, description=name))
             findings = refresh_findings(kg_store, settings) if audit else None
     except ValidationError as exc:
-        raise _fail(f"{exc}\nthe store was not changed", code=1) from None
+        raise fail(f"{exc}\nthe store was not changed", code=1) from None
     except BudgetKGError as exc:
-        raise _fail(f"{exc}\nthe store was not changed") from None
+        raise fail(f"{exc}\nthe store was not changed") from None
     if fmt is TableFormat.json:
         sys.stdout.write(json.dumps({
             "store": settings.store, "seconds": round(report.seconds, 3), "quads": report.quads,
@@ -235,7 +245,7 @@ def query(
     for p in param or []:
         k, sep, v = p.partition("=")
         if not sep:
-            raise _fail(f"--param {p!r}: expected NAME=VALUE")
+            raise fail(f"--param {p!r}: expected NAME=VALUE")
         values[k] = v
     try:
         path = Path(sparql)
@@ -246,14 +256,14 @@ def query(
             result = named_queries.get(settings.queries_dir, sparql).run(kg_store, values)
         else:
             if values:
-                raise _fail("--param applies to named queries only")
+                raise fail("--param applies to named queries only")
             text = sparql
             prologue = "".join(f"PREFIX {k}: <{v}>\n" for k, v in PREFIXES.items() if f"{k}:" in text
                                and f"PREFIX {k}:" not in text.upper().replace("PREFIX  ", "PREFIX "))
             result = kg_store.query(prologue + text)
         _print_result(result, fmt)
     except BudgetKGError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     finally:
         kg_store.close()
 
@@ -268,7 +278,7 @@ def _print_result(result: object, fmt: str) -> None:
     if isinstance(result, QueryTriples):
         rdf = {"table": RdfFormat.TURTLE, **_RDF_FORMATS}.get(fmt)
         if rdf is None:
-            raise _fail(f"--format {fmt}: a graph result can be turtle, ntriples, nquads or rdfxml")
+            raise fail(f"--format {fmt}: a graph result can be turtle, ntriples, nquads or rdfxml")
         sys.stdout.buffer.write(serialize(result, format=rdf, prefixes=PREFIXES) if rdf is RdfFormat.TURTLE
                                 else serialize(result, format=rdf))
         return
@@ -279,7 +289,7 @@ def _print_result(result: object, fmt: str) -> None:
         sys.stdout.buffer.write(result.serialize(format=results_formats[fmt]))
         return
     if fmt != "table":
-        raise _fail(f"--format {fmt}: a SELECT result can be table, csv, tsv, json or xml")
+        raise fail(f"--format {fmt}: a SELECT result can be table, csv, tsv, json or xml")
     names = [v.value for v in result.variables]
     rows = [[_term_text(sol[n]) for n in names] for sol in result]
     _emit_rows(names, rows, TableFormat.table, title=f"{len(rows)} rows")
@@ -302,7 +312,7 @@ def export(
     g = NamedNode(graph) if graph else None
     if g is not None and g not in kg_store.graphs():
         kg_store.close()
-        raise _fail(f"no graph {graph} in the store")
+        raise fail(f"no graph {graph} in the store")
     if fmt is GraphFormat.jsonld:
         import rdflib
 
@@ -337,7 +347,7 @@ def list_queries(fmt: Annotated[TableFormat, typer.Option("--format")] = TableFo
     try:
         qs = named_queries.load_all(settings.queries_dir)
     except BudgetKGError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     rows = [[q.name, q.title_zh, q.title_en,
              ", ".join(f"{p.name}:{p.type}" + (f"={p.default}" if p.default else "") for p in q.params)]
             for q in qs.values()]
@@ -353,7 +363,7 @@ def parse(
     try:
         records, warnings = parse_file(file, year)
     except BudgetKGError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     for w in warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False)
     sys.stdout.write(json.dumps([to_plain(r) for r in records], ensure_ascii=False, indent=1) + "\n")

@@ -22,6 +22,7 @@ import hashlib
 
 from pyoxigraph import Literal, NamedNode, Quad
 
+from . import integrity
 from .namespaces import BK, PROV, RDF, RDFS, SH, SKOS, XSD
 from .rdf import Iris
 from .settings import Settings
@@ -102,4 +103,5 @@ def refresh_findings(store: KGStore, settings: Settings, *, report: ValidationRe
     graph = findings_graph(settings)
     store.replace(graph, lambda target: finding_quads(report, settings, target))
     store.flush()
+    integrity.check(store, [graph])
     return len(report.findings)

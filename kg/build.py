@@ -25,12 +25,13 @@ from pathlib import Path
 
 from pyoxigraph import BlankNode, NamedNode, Quad, RdfFormat, parse
 
+from . import integrity, revisions
 from .errors import BudgetKGError, SourceParseError, StoreError
 from .links import DocumentLinks, LinkInputs, LinkReport, document_links, refresh_links
 from .model import ParsedDocument, ParseWarning, SourceEntry
 from .namespaces import ONTOLOGY_IRI
 from .parse import decode, parse_text
-from .rdf import Iris, agency_quads, document_quads
+from .rdf import Iris, agency_quads, document_quads, project_iris
 from .settings import Settings
 from .sources import Manifest, sha256_of
 from .store import STAGING_PREFIX, KGStore, NQuads, Writable
@@ -54,6 +55,8 @@ class DocumentReport:
     quads: int
     replaced: bool
     warnings: list[ParseWarning]
+    #: Projects of this document that a revising document describes instead.
+    superseded: int = 0
 
 
 @dataclass
@@ -138,8 +141,9 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
           with_ontology: bool = True, links: bool = True) -> BuildReport:
     """Build ``entries`` into ``store``; see the module docstring for what is atomic."""
     started = time.perf_counter()
-    entries = list(entries)
     iris = Iris(settings.base_iri)
+    plan = revisions.plan(store, list(entries), iris, manifest.entries if manifest else ())
+    entries = plan.entries
     report = BuildReport()
     created: list[NamedNode] = []
     staged: list[tuple[NamedNode, NamedNode]] = []
@@ -150,30 +154,39 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
             quads = ontology_quads(settings, target)
             report.ontology_quads = len(quads)
             _write(store, graph, target, quads, created, staged)
-        jobs = []
-        for entry in entries:
-            graph = iris.graph(entry.file)
-            jobs.append((entry, graph, store.staging_graph() if store.has_graph(graph) else graph))
         inputs = LinkInputs() if links else None
-        for i, (entry, graph, target, done) in enumerate(
-                _convert_all(jobs, iris, check, workers(settings, entries), links), start=1):
-            _write(store, graph, target, done.quads, created, staged)
-            if inputs is not None and done.links is not None:
-                inputs.add_document(done.links)
-            report.documents.append(DocumentReport(entry.file, graph.value, done.projects, done.indicators,
-                                                   len(done.quads), target != graph, done.warnings))
-            if progress:
-                progress(entry.file, i, len(entries))
+        built: set[NamedNode] = set()
+        n = workers(settings, entries)
+        for wave in plan.waves:
+            jobs = []
+            for entry in wave:
+                graph = iris.graph(entry.file)
+                built.add(graph)
+                jobs.append((entry, graph, store.staging_graph() if store.has_graph(graph) else graph,
+                             plan.superseded(store, entry.file)))
+            for entry, graph, target, done in _convert_all(jobs, iris, check, n, links):
+                plan.claim(store, entry.file, done.projects)  # before anything of it is written
+                _write(store, graph, target, done.quads, created, staged)
+                if inputs is not None and done.links is not None:
+                    inputs.add_document(done.links)
+                report.documents.append(DocumentReport(entry.file, graph.value, len(done.projects),
+                                                       done.indicators, len(done.quads), target != graph,
+                                                       done.warnings, done.superseded))
+                if progress:
+                    progress(entry.file, len(report.documents), len(entries))
         for graph, staging in staged:
             store.swap(graph, staging)
         staged = []
         report.load_seconds = time.perf_counter() - started
         refresh_agencies(store, iris, manifest)
         if inputs is not None:
-            built = {graph for _, graph, _ in jobs}
             # what was just parsed is all there is to link unless the store holds other documents
             complete = all(g in built for g in document_graphs(store))
             report.links = refresh_links(store, settings, inputs=inputs if complete else None)
+        # Document graphs were checked before they were written (plan.claim, convert); the other
+        # published graphs (ontology, agencies, links, findings, contracts) are checked here.
+        documents = set(document_graphs(store))
+        integrity.check(store, [g for g in store.graphs() if g not in documents])
     except (BudgetKGError, OSError) as exc:
         for graph in created:
             store.remove_graph(graph)
@@ -205,37 +218,54 @@ class Converted:
     """One document, parsed, converted and checked: what the writer needs of it."""
 
     quads: Writable
-    projects: int
+    #: The projects it describes: (IRI, first line, name).
+    projects: list[tuple[str, int, str]]
     indicators: int
     warnings: list[ParseWarning]
     #: What linking needs of the document (when the build links).
     links: DocumentLinks | None = None
+    #: How many of its projects a revising document describes instead.
+    superseded: int = 0
 
 
-def convert(entry: SourceEntry, iris: Iris, target: NamedNode, check: Check | None) -> tuple[ParsedDocument,
-                                                                                              list[Quad]]:
-    """Parse ``entry``'s file and convert it to quads in ``target``, checked (raises before any write)."""
+def convert(entry: SourceEntry, iris: Iris, target: NamedNode, check: Check | None,
+            superseded: dict[str, str] | None = None) -> tuple[ParsedDocument, list[Quad]]:
+    """Parse ``entry``'s file and convert it to quads in ``target``, checked (raises before any write).
+
+    ``superseded``: projects (IRI → revising document) that this document does not describe.
+    """
     parsed = parse_document(_with_sha(entry))
+    parsed.superseded = dict(superseded or {})
     quads = document_quads(parsed, iris, graph=target)
+    owned = [iris.document(entry.file).value, *(p.value for p in project_iris(parsed, iris))]
+    foreign = integrity.foreign_subjects(quads, owned)
+    if foreign:  # a converter defect: such a triple could repeat one of another graph
+        raise StoreError(f"{entry.file}: the converter described {', '.join(foreign)}, which the document does "
+                         "not own; nothing was written")
     if check is not None:
         check(parsed, quads)
     return parsed, quads
 
 
 def _converted(parsed: ParsedDocument, quads: Writable, iris: Iris, links: bool) -> Converted:
-    return Converted(quads, len(parsed.records), sum(len(r.indicators) for r in parsed.records), parsed.warnings,
-                     document_links(parsed, iris) if links else None)
+    projects = [(node.value, rec.span.start, rec.name)
+                for rec, node in zip(parsed.records, project_iris(parsed, iris), strict=True)
+                if node.value not in parsed.superseded]
+    kept = [rec for rec, node in zip(parsed.records, project_iris(parsed, iris), strict=True)
+            if node.value not in parsed.superseded]
+    return Converted(quads, projects, sum(len(r.indicators) for r in kept), parsed.warnings,
+                     document_links(parsed, iris) if links else None, len(parsed.records) - len(kept))
 
 
-Job = tuple[SourceEntry, NamedNode, NamedNode]
+Job = tuple[SourceEntry, NamedNode, NamedNode, dict[str, str]]
 
 
 def _convert_all(jobs: list[Job], iris: Iris, check: Check | None, n: int, links: bool = False
                  ) -> Iterator[tuple[SourceEntry, NamedNode, NamedNode, Converted]]:
     """Each job converted, in order: here, or by ``n`` worker processes a few documents ahead of the writer."""
     if n <= 1:
-        for entry, graph, target in jobs:
-            parsed, quads = convert(entry, iris, target, check)
+        for entry, graph, target, superseded in jobs:
+            parsed, quads = convert(entry, iris, target, check, superseded)
             yield entry, graph, target, _converted(parsed, quads, iris, links)
         return
     context = multiprocessing.get_context("forkserver")  # never fork a process that has the store open
@@ -245,11 +275,11 @@ def _convert_all(jobs: list[Job], iris: Iris, check: Check | None, n: int, links
         queue = iter(jobs)
         try:
             for job in queue:
-                pending.append((job, pool.submit(_worker_convert, job[0], job[2])))
+                pending.append((job, pool.submit(_worker_convert, job[0], job[2], job[3])))
                 if len(pending) >= 2 * n:
                     break
             while pending:
-                (entry, graph, target), future = pending.popleft()
+                (entry, graph, target, _), future = pending.popleft()
                 try:
                     done = future.result()
                 except BrokenExecutor:
@@ -257,7 +287,7 @@ def _convert_all(jobs: list[Job], iris: Iris, check: Check | None, n: int, links
                                      "(out of memory?)") from None
                 job = next(queue, None)
                 if job is not None:
-                    pending.append((job, pool.submit(_worker_convert, job[0], job[2])))
+                    pending.append((job, pool.submit(_worker_convert, job[0], job[2], job[3])))
                 yield entry, graph, target, done
         finally:
             for _, future in pending:
@@ -272,10 +302,10 @@ def _worker_init(base_iri: str, check: Check | None, links: bool) -> None:
     _WORKER = (Iris(base_iri), check, links)
 
 
-def _worker_convert(entry: SourceEntry, target: NamedNode) -> Converted:
+def _worker_convert(entry: SourceEntry, target: NamedNode, superseded: dict[str, str]) -> Converted:
     assert _WORKER is not None
     iris, check, links = _WORKER
-    parsed, quads = convert(entry, iris, target, check)
+    parsed, quads = convert(entry, iris, target, check, superseded)
     return _converted(parsed, NQuads.of(quads), iris, links)
 
 

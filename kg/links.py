@@ -384,6 +384,8 @@ def document_links(parsed: ParsedDocument, iris: Iris) -> DocumentLinks:
     rows: list[IndicatorRow] = []
     for rec, node in zip(parsed.records, project_iris(parsed, iris), strict=True):
         proj = node.value
+        if proj in parsed.superseded:  # described by the revising document
+            continue
         info = rec.name_info
         p = Project(
             iri=proj, name=rec.name, code=rec.unit_code, year=year, base=info.base_name or rec.name,

@@ -188,6 +188,9 @@ class SourceEntry:
     description: str
     publisher: str | None = None
     sha256: str | None = None
+    #: Files of earlier documents this one revises (a 调整预算, a corrected re-publication): where both
+    #: hold a project, this document's version supersedes theirs (see :mod:`kg.revisions`).
+    revises: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -198,6 +201,9 @@ class ParsedDocument:
     records: list[ProjectRecord]
     warnings: list[ParseWarning]
     line_count: int
+    #: Projects (IRI → IRI of the revising document) whose version in this document a revision
+    #: supersedes: they are recorded as superseded versions, not as projects.
+    superseded: dict[str, str] = field(default_factory=dict)
 
 
 def to_plain(obj: object) -> object:

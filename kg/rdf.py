@@ -128,6 +128,10 @@ class Iris:
         """The one graph that describes agencies (budget units and departments)."""
         return NamedNode(f"{self.base}graph/agencies")
 
+    def superseded_version(self, file: str, project: NamedNode) -> NamedNode:
+        """The version of ``project`` in document ``file`` that a revision superseded."""
+        return NamedNode(f"{self.document(file).value}/superseded/{project.value.rsplit('/', 1)[1]}")
+
     def project(self, rec: ProjectRecord, year: int, salt: int = 0) -> NamedNode:
         key = f"{year}|{rec.unit_code}|{rec.name}" + (f"|{salt}" if salt else "")
         digest = hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
@@ -226,6 +230,21 @@ def _funding_line(e: _Emitter, proj: NamedNode, k: int, fl: FundingLine, doc: Na
     e.provenance(node, doc, fl.span.start, fl.span.end)
 
 
+def _superseded_version(e: _Emitter, node: NamedNode, proj: NamedNode, rec: ProjectRecord, doc: NamedNode,
+                        reviser: NamedNode) -> None:
+    """A project's table in a document that a revision superseded: where it was, and what replaced it.
+
+    The project itself is described only by the revising document (one version of every fact);
+    this keeps the earlier version traceable (PROV: the project ``prov:wasRevisionOf`` this).
+    """
+    e.add(node, _TYPE, BK.SupersededVersion)
+    e.add(node, RDFS.label, _zh(rec.name))
+    e.add(node, BK.versionOf, proj)
+    e.add(node, BK.supersededBy, reviser)
+    e.add(proj, PROV.wasRevisionOf, node)
+    e.provenance(node, doc, rec.span.start, rec.span.end)
+
+
 def agency_quads(units: list[tuple[str, str | None, str]], departments: dict[str, str], iris: Iris,
                  graph: NamedNode) -> list[Quad]:
     """The agencies graph: budget units ``(code, name, document IRI)`` and their departments.
@@ -292,8 +311,14 @@ def document_quads(parsed: ParsedDocument, iris: Iris, graph: NamedNode | None =
     dept_code = src.department or (parsed.records[0].unit_code[:3] if parsed.records else "")
     if dept_code:
         e.add(doc, DCTERMS.publisher, iris.agency(dept_code))
+    for earlier in src.revises:
+        e.add(doc, PROV.wasRevisionOf, iris.document(earlier))
 
     for rec, proj in zip(parsed.records, project_iris(parsed, iris), strict=True):
+        reviser = parsed.superseded.get(proj.value)
+        if reviser is not None:
+            _superseded_version(e, iris.superseded_version(src.file, proj), proj, rec, doc, NamedNode(reviser))
+            continue
         unit = iris.agency(rec.unit_code)
         e.add(proj, _TYPE, BK.Project)
         if rec.layout == "special-bond":

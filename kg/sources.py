@@ -9,6 +9,10 @@ A user adds a document by dropping the file next to the manifest and adding an e
     units = ["326105"]
     publisher = "天津市城市管理综合行政执法总队"
     description = "…"
+    revises = "002_….txt"    # optional: an earlier document this one revises (调整预算, correction)
+
+A document that ``revises`` another supersedes that document's version of every project both
+hold (:mod:`kg.revisions`); without it, a project held by two documents stops the build.
 
 Department names that the documents do not state can be given, with their source, in
 ``[department.<code>]`` tables; budgetkg never invents one.
@@ -82,9 +86,16 @@ def load_manifest(path: str | Path) -> Manifest:
         doc_path = p.parent / file
         if not doc_path.is_file():
             raise ManifestError(p, f"{where}: file {file} does not exist beside the manifest")
+        revises = d.get("revises", [])
+        revises = [revises] if isinstance(revises, str) else revises
+        if not isinstance(revises, list) or not all(isinstance(r, str) and r for r in revises):
+            raise ManifestError(p, f"{where}: revises must be a file name or a list of file names, not {revises!r}")
+        if file in revises:
+            raise ManifestError(p, f"{where}: {file} cannot revise itself")
         entries.append(SourceEntry(
             file=file, path=str(doc_path), budget_year=year, department=dept, units=units,
             description=str(d.get("description", "")), publisher=d.get("publisher"), sha256=d.get("sha256"),
+            revises=tuple(Path(r).name for r in revises),
         ))
     depts = {}
     for code, info in (data.get("department") or {}).items():
@@ -94,11 +105,13 @@ def load_manifest(path: str | Path) -> Manifest:
     return Manifest(p, entries, depts)
 
 
-def adhoc_entry(path: str | Path, budget_year: int, department: str | None = None) -> SourceEntry:
-    """An entry for a file that is in no manifest (``budgetkg build FILE --year 2025``).
+def adhoc_entry(path: str | Path, budget_year: int, department: str | None = None,
+                revises: tuple[str, ...] = ()) -> SourceEntry:
+    """An entry for a file that is in no manifest (``budgetkg build FILE --year 2025 [--revises OLD]``).
 
     The department and units are filled in from the document's own budget-unit lines after parsing.
     """
     p = Path(path)
     return SourceEntry(file=p.name, path=str(p), budget_year=budget_year, department=department or "",
-                       units=[], description=f"Added from {p.name} without a manifest entry")
+                       units=[], description=f"Added from {p.name} without a manifest entry",
+                       revises=tuple(Path(r).name for r in revises))

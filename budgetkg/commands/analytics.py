@@ -18,7 +18,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table
 
-from budgetkg.options import BaseOpt, StoreOpt, err, out
+from budgetkg.options import BaseOpt, StoreOpt, err, fail, out
 from kg.contracts import ContractSettings, ImportReport, import_files, remove_imports
 from kg.errors import BudgetKGError
 from kg.links import LinkReport, LinkSettings, refresh_links
@@ -40,16 +40,13 @@ class InputFormat(StrEnum):
     csv = "csv"
 
 
-def _fail(message: object, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
 
 
 def _settings(store: str | None, base_iri: str | None) -> Settings:
     try:
         return Settings.from_env(store=store, base_iri=base_iri)
     except ValueError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 def _run(settings: Settings, work: Callable[[KGStore], T], failed: str = "") -> T:
@@ -57,7 +54,7 @@ def _run(settings: Settings, work: Callable[[KGStore], T], failed: str = "") -> 
     try:
         store: KGStore | None = open_store(settings)
     except BudgetKGError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     message = ""
     try:
         return work(store)  # type: ignore[arg-type]
@@ -65,7 +62,7 @@ def _run(settings: Settings, work: Callable[[KGStore], T], failed: str = "") -> 
         message = str(exc)  # not the exception: its traceback would keep the store (and its lock) alive
     finally:
         store = None  # an in-process caller (tests) may open the store again at once
-    raise _fail(f"{message}{failed}") from None
+    raise fail(f"{message}{failed}") from None
 
 
 def _rows(header: list[str], rows: list[list[str]], fmt: ReportFormat, title: str | None = None) -> None:
@@ -118,7 +115,7 @@ def link(
                                    max_links_per_project=max_links, lineage_min_score=lineage_min_score,
                                    tokenizer=tokenizer)
     except ValueError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     report = _run(settings, lambda store: refresh_links(store, settings, ls))
     _print_link_report(report, fmt)
 

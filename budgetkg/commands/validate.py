@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from budgetkg.options import StoreOpt, err, out
+from budgetkg.options import StoreOpt, err, fail, out
+from kg import integrity
 from kg.audit import AUDIT_KINDS, refresh_findings
 from kg.build import ontology_quads
 from kg.errors import BudgetKGError, StoreError
@@ -53,9 +55,6 @@ def register(app: typer.Typer) -> None:
     app.command("validate")(validate_command)
 
 
-def _fail(message: object) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(2)
 
 
 def validate_command(
@@ -79,7 +78,7 @@ def validate_command(
 ) -> None:
     """Check the store (or an RDF FILE) against the SHACL shapes: structure and data quality.
 
-    Exit 1: a structural violation (the graph is broken).
+    Exit 1: a structural violation (the graph is broken), or a fact stored in two graphs (totals would count it twice).
 
     Exit 0: none; data-quality warnings and info (about the tables) are listed, and recorded for the store.
 
@@ -89,22 +88,24 @@ def validate_command(
         settings = Settings.from_env(store=store)
         shape_set = load_shapes(settings.shapes_dir, shapes or None)
     except (BudgetKGError, ValueError) as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     recorded: int | None = None
+    duplicated: list[integrity.DuplicateFact] = []
     try:
         if file is not None:
             if not file.is_file():
-                raise _fail(f"{file}: no such file")
+                raise fail(f"{file}: no such file")
             report = validate(file, shape_set, engine=engine.value, extra=ontology_quads(settings))
         else:
             kg_store = _open(settings, record)
             if not kg_store.graphs():
-                raise _fail(f"the store {settings.store} is empty: run 'budgetkg build' first")
+                raise fail(f"the store {settings.store} is empty: run 'budgetkg build' first")
             report = validate(kg_store, shape_set, engine=engine.value)
+            duplicated = integrity.shared_projects(kg_store) + integrity.duplicated_facts(kg_store)
             if record and not kg_store.read_only and set(AUDIT_KINDS) <= set(shape_set.kinds):
                 recorded = refresh_findings(kg_store, settings, report=report)
     except BudgetKGError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     shown = report.at_least(severity.value.capitalize())
     try:
         if report_ttl is not None:
@@ -112,20 +113,25 @@ def validate_command(
         if report_json is not None:
             report_json.write_text(shown.to_json() + "\n", encoding="utf-8")
     except OSError as exc:
-        raise _fail(f"cannot write the report: {exc}") from None
+        raise fail(f"cannot write the report: {exc}") from None
     if fmt is Format.json:
         data = shown.as_dict()
         data["recorded_findings"] = recorded
+        data["duplicated_facts"] = [{"subject": d.subject, "predicate": d.predicate, "object": d.object,
+                                     "graphs": sorted(d.graphs)} for d in duplicated]
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=1) + "\n")
     else:
         _print(shown, report, shape_set.kinds, limit, recorded)
-    if report.violations:
+        for d in duplicated:
+            out.print(f"[bold red]Violation[/] fact in two graphs (totals over it would count it twice): "
+                      f"{escape(str(d))}", highlight=False)
+    if report.violations or duplicated:
         raise typer.Exit(1)
 
 
 def _open(settings: Settings, record: bool) -> KGStore:
     if not (settings.query_url or is_remote(settings.store)) and not Path(settings.store).exists():
-        raise _fail(f"no store at {settings.store}: run 'budgetkg build' first")
+        raise fail(f"no store at {settings.store}: run 'budgetkg build' first")
     if record:
         try:
             return open_store(settings)
@@ -134,7 +140,7 @@ def _open(settings: Settings, record: bool) -> KGStore:
     try:
         return open_store(settings, read_only=True)
     except BudgetKGError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 def _print(shown: ValidationReport, full: ValidationReport, kinds: list[str], limit: int,
