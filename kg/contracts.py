@@ -13,20 +13,23 @@ Two input forms:
   or a JSON list of releases. Releases of one ``ocid`` are merged into a compiled release with
   ``ocdsmerge`` (merge rules given, so no schema is fetched). Each contract (or, without
   contracts, each active award) is one ``bk:Contract``; its suppliers come from its award, the
-  buyer's ``identifier.id`` is the budget unit code, and ``planning.budget.projectID`` /
-  ``planning.budget.project`` name the project.
-- **CSV** in the budgetkg contract format (UTF-8, header row, ``#`` comment lines before it)::
+  buyer is its party (name, ``identifier``, ``additionalIdentifiers``, id), and
+  ``planning.budget.projectID`` / ``planning.budget.project`` name the project.
+- **CSV** in the budgetkg contract format (UTF-8, ``#`` comment lines, then one header row, wrapped here)::
 
-      contract_id,project_ref,project_name,agency_code,supplier_name,supplier_credit_code,amount_yuan,date,title
+      contract_id,project_ref,project_name,agency_code,buyer_name,supplier_name,supplier_credit_code,
+      amount_yuan,date,title
 
   ``supplier_name``, ``amount_yuan`` (元) and ``date`` (YYYY-MM-DD) are required, and
   ``project_ref`` or ``project_name``; the other columns may be empty.
 
 Each contract is linked to a project by identifier (a project IRI, its ``year/unit/hash`` path or a
-项目编号; confidence 1) or else by agency plus name similarity (confidence = similarity), and the
-rows that cannot be linked are reported with the reason. Vendors are deduplicated by unified
-social credit code (统一社会信用代码), else by :func:`normalize_supplier` (legal-form suffixes,
-full/half width, brackets).
+项目编号; confidence 1), else among the projects of its buyer by name (exact, else similarity), else
+by a project name no other project has (in the buyer's department when the buyer is known); the buyer
+is resolved by any 3- or 6-digit code the store knows, else by its name (:func:`name_key`). Rows that
+cannot be linked are reported with the reason; an ambiguous buyer or project name is never guessed.
+Vendors are deduplicated by unified social credit code (统一社会信用代码), else by
+:func:`normalize_supplier` (legal-form suffixes, full/half width, brackets).
 """
 
 from __future__ import annotations

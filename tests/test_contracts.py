@@ -274,16 +274,17 @@ SECOND_UNIT = "341199"  # a second budget unit published under 特警总队's na
 @pytest.fixture(scope="module")
 def buyers_store(settings: Settings, manifest) -> KGStore:
     """The seeds, plus a second unit whose published name is 天津市公安局特警总队's (as two years' tables may)."""
-    from pyoxigraph import Literal, NamedNode, Quad
+    from pyoxigraph import Literal, Quad
+
+    from kg.namespaces import BK, RDFS
+    from kg.rdf import Iris
 
     store = KGStore(None)
     build(store, manifest.entries, settings, manifest=manifest)
-    graph = NamedNode(settings.base_iri.rstrip("/") + "/graph/test-second-unit")
-    unit = NamedNode(f"{settings.base_iri.rstrip('/')}/agency/{SECOND_UNIT}")
-    bk = "https://budgetkg.example.org/def/"
-    store.write_new(graph, [Quad(unit, NamedNode(bk + "agencyCode"), Literal(SECOND_UNIT), graph),
-                            Quad(unit, NamedNode("http://www.w3.org/2000/01/rdf-schema#label"),
-                                 Literal("天津市公安局 特警总队", language="zh"), graph)])
+    iris = Iris(settings.base_iri)
+    graph, unit = iris.graph("second_unit.txt"), iris.agency(SECOND_UNIT)
+    store.write_new(graph, [Quad(unit, BK.agencyCode, Literal(SECOND_UNIT), graph),
+                            Quad(unit, RDFS.label, Literal("天津市公安局 特警总队", language="zh"), graph)])
     return store
 
 
