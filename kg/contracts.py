@@ -594,8 +594,10 @@ class ProjectMatcher:
     def resolve_buyer(self, r: ContractRecord) -> Buyer:
         """By a code the store knows (stated code, whole identifiers, codes inside identifiers), else by name."""
         ids = [unicodedata.normalize("NFKC", i).strip() for i in r.buyer_ids]
-        stated = ([r.agency_code] if r.agency_code else []) + [i for i in ids if _CODE.fullmatch(i)]
-        codes = list(dict.fromkeys(stated + [c for i in ids for c in _EMBEDDED_CODE.findall(i)]))
+        whole = [r.agency_code] if r.agency_code else []
+        stated = list(dict.fromkeys(whole + [i for i in ids if _CODE.fullmatch(i)]))
+        embedded = [c for i in ids if not _USCC.match(normalize_credit_code(i)) for c in _EMBEDDED_CODE.findall(i)]
+        codes = list(dict.fromkeys(stated + embedded))  # a credit code is no place to look for a budget code
         known = [c for c in codes if c in self.agency_names]
         if known:
             if len({c[:3] for c in known}) > 1 or len({c for c in known if len(c) == 6}) > 1:
@@ -609,7 +611,7 @@ class ProjectMatcher:
             if len(found) == 1:
                 return Buyer(found[0])
             if found:
-                shown = [f"{c} {'/'.join(sorted(self.agency_names[c])) or '(unnamed)'}" for c in found]
+                shown = [f"{c} {'/'.join(sorted(self.agency_names[c]))}" for c in found]
                 return Buyer(None, f"buyer name {r.buyer_name} matches {len(found)} budget units: {_listed(shown)}")
         stated_codes = stated or codes
         if not stated_codes and not r.buyer_name:

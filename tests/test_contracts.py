@@ -363,10 +363,14 @@ def test_unknown_buyer_links_by_a_project_name_no_other_project_has(buyers_store
                      "天津公安警官职业学院图书采购项目(非财政拨款)"),
         ocds_release("o-u-2", None, "公交分局信息化运维项目"),  # no buyer at all; the base name of one project
         ocds_release("o-u-3", None, "警用无人机采购"),
+        ocds_release("o-u-4", {"id": "B4", "name": "天津市某某政府采购中心",
+                               "identifier": {"scheme": "X-BUDGETKG-AGENCY", "id": "341999"}}, "警用无人机采购"),
     ])
     assert got["o-u-1/C"] == ("天津公安警官职业学院图书采购项目（非财政拨款）", "contract/unique-name", "", "")
     assert got["o-u-2/C"] == ("公交分局信息化运维项目-2024中央", "contract/unique-name", "", "")
     assert got["o-u-3/C"][3] == "no buyer code or name; no project in the store is named 警用无人机采购"
+    assert got["o-u-4/C"][3] == ("buyer not found: no budget unit has code 341999 or name 天津市某某政府采购中心; "
+                                 "no project in the store is named 警用无人机采购")
     conf = rows(buyers_store, 'SELECT ?c WHERE { ?x bk:ocid "o-u-1" ; bk:linkConfidence ?c }')
     assert conf == [("0.95",)]
 
