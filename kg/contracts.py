@@ -13,20 +13,23 @@ Two input forms:
   or a JSON list of releases. Releases of one ``ocid`` are merged into a compiled release with
   ``ocdsmerge`` (merge rules given, so no schema is fetched). Each contract (or, without
   contracts, each active award) is one ``bk:Contract``; its suppliers come from its award, the
-  buyer's ``identifier.id`` is the budget unit code, and ``planning.budget.projectID`` /
-  ``planning.budget.project`` name the project.
-- **CSV** in the budgetkg contract format (UTF-8, header row, ``#`` comment lines before it)::
+  buyer is its party (name, ``identifier``, ``additionalIdentifiers``, id), and
+  ``planning.budget.projectID`` / ``planning.budget.project`` name the project.
+- **CSV** in the budgetkg contract format (UTF-8, ``#`` comment lines, then one header row, wrapped here)::
 
-      contract_id,project_ref,project_name,agency_code,supplier_name,supplier_credit_code,amount_yuan,date,title
+      contract_id,project_ref,project_name,agency_code,buyer_name,supplier_name,supplier_credit_code,
+      amount_yuan,date,title
 
   ``supplier_name``, ``amount_yuan`` (元) and ``date`` (YYYY-MM-DD) are required, and
   ``project_ref`` or ``project_name``; the other columns may be empty.
 
 Each contract is linked to a project by identifier (a project IRI, its ``year/unit/hash`` path or a
-项目编号; confidence 1) or else by agency plus name similarity (confidence = similarity), and the
-rows that cannot be linked are reported with the reason. Vendors are deduplicated by unified
-social credit code (统一社会信用代码), else by :func:`normalize_supplier` (legal-form suffixes,
-full/half width, brackets).
+项目编号; confidence 1), else among the projects of its buyer by name (exact, else similarity), else
+by a project name no other project has (in the buyer's department when the buyer is known); the buyer
+is resolved by any 3- or 6-digit code the store knows, else by its name (:func:`name_key`). Rows that
+cannot be linked are reported with the reason; an ambiguous buyer or project name is never guessed.
+Vendors are deduplicated by unified social credit code (统一社会信用代码), else by
+:func:`normalize_supplier` (legal-form suffixes, full/half width, brackets).
 """
 
 from __future__ import annotations
@@ -49,10 +52,11 @@ from pyoxigraph import Literal, NamedNode, Quad
 from . import similarity as sim
 from .errors import BudgetKGError
 from .namespaces import BK, CUR, DCTERMS, PROV, QUDT, RDF, RDFS, SKOS, XSD, sparql_prefixes
+from .rdf import Iris
 from .settings import Settings
 from .store import KGStore
 
-CSV_COLUMNS = ("contract_id", "project_ref", "project_name", "agency_code", "supplier_name",
+CSV_COLUMNS = ("contract_id", "project_ref", "project_name", "agency_code", "buyer_name", "supplier_name",
                "supplier_credit_code", "amount_yuan", "date", "title")
 CSV_REQUIRED = ("supplier_name", "amount_yuan", "date")
 FORMATS = ("auto", "ocds", "csv")
@@ -80,6 +84,8 @@ class ContractSettings:
     min_confidence: float = 0.6
     #: The best name must beat the second best by this much, else the row is ambiguous.
     ambiguity_margin: float = 0.05
+    #: Confidence of a link by a project name that no other project (of the buyer's department) has.
+    unique_name_confidence: float = 0.95
 
 
 # -- credit codes and supplier names ---------------------------------------------------------
@@ -169,6 +175,9 @@ class ContractRecord:
     agency_code: str = ""
     title: str = ""
     line: int | None = None
+    #: The buyer (采购单位) as named, and the identifiers the buyer is given (OCDS).
+    buyer_name: str = ""
+    buyer_ids: tuple[str, ...] = ()
     pointer: str | None = None
     ocid: str | None = None
 
@@ -252,7 +261,8 @@ def read_csv(path: Path, text: str | None = None) -> list[ContractRecord]:
             suppliers=[Supplier(r["supplier_name"], _credit_code(r.get("supplier_credit_code"), name, line))],
             amount=_decimal(r["amount_yuan"], name, line, "amount_yuan"), currency="CNY",
             date=_date(r["date"], name, line, "date"), project_ref=r.get("project_ref", ""),
-            project_name=r.get("project_name", ""), agency_code=agency, title=r.get("title", ""), line=line))
+            project_name=r.get("project_name", ""), agency_code=agency, title=r.get("title", ""), line=line,
+            buyer_name=r.get("buyer_name", "")))
     return out
 
 
@@ -268,48 +278,13 @@ def _line_of(text: str, needle: str) -> int:
 
 
 def compile_releases(releases: Sequence[dict]) -> dict:
-    """The compiled release of releases that share an ``ocid`` (ocdsmerge, dates in order).
-
-    Without ocdsmerge installed, :func:`merge_releases` does the same for what budgetkg reads.
-    """
+    """The compiled release of releases that share an ``ocid`` (``ocdsmerge``, dates in order)."""
     if len(releases) == 1:
         return dict(releases[0])
+    import ocdsmerge  # here, not at the top: it imports requests, which the other commands do not need
+
     ordered = sorted(releases, key=lambda r: str(r.get("date", "")))
-    try:
-        import ocdsmerge
-    except ImportError:  # pragma: no cover - ocdsmerge is a dependency; this keeps a bare install working
-        return merge_releases(ordered)
     return ocdsmerge.Merger(merge_rules=_MERGE_RULES).create_compiled_release(ordered)
-
-
-def merge_releases(releases: Sequence[dict]) -> dict:
-    """OCDS merge without a schema: later values win, arrays of objects with ``id`` merge by id.
-
-    >>> merge_releases([{"ocid": "o", "awards": [{"id": "1", "value": {"amount": 1}}]},
-    ...                 {"ocid": "o", "awards": [{"id": "1", "status": "active"}, {"id": "2"}]}])
-    {'ocid': 'o', 'awards': [{'id': '1', 'value': {'amount': 1}, 'status': 'active'}, {'id': '2'}], 'tag': ['compiled']}
-    """
-
-    def merge(old: object, new: object) -> object:
-        if isinstance(old, dict) and isinstance(new, dict):
-            out = dict(old)
-            for k, v in new.items():
-                out[k] = merge(out[k], v) if k in out else v
-            return out
-        if isinstance(old, list) and isinstance(new, list) and all(isinstance(x, dict) and "id" in x
-                                                                   for x in old + new):
-            by_id = {str(x["id"]): x for x in old}
-            for x in new:
-                key = str(x["id"])
-                by_id[key] = merge(by_id[key], x) if key in by_id else x
-            return list(by_id.values())
-        return new
-
-    compiled: dict = {}
-    for r in releases:
-        compiled = merge(compiled, {k: v for k, v in r.items() if k not in ("tag", "id", "date")})  # type: ignore[assignment]
-    compiled["tag"] = ["compiled"]
-    return compiled
 
 
 def _releases_of(data: object, name: str, text: str) -> list[tuple[dict, str]]:
@@ -388,7 +363,10 @@ def _contracts_of(c: dict, ocid: str, pointer: str, name: str, line: int) -> lis
     if not buyer:
         buyer = next((p for p in c.get("parties") or [] if isinstance(p, dict) and "buyer" in (p.get("roles") or [])),
                      {})
-    agency = next((i for i in _ids(buyer) if re.fullmatch(r"\d{3}|\d{6}", i)), "")
+    buyer_ids = tuple(dict.fromkeys(_ids(buyer) + ([str(buyer["id"]).strip()] if buyer.get("id") is not None else [])))
+    agency = next((c for c in (unicodedata.normalize("NFKC", i) for i in buyer_ids) if _CODE.fullmatch(c)), "")
+    identifier = buyer.get("identifier") if isinstance(buyer.get("identifier"), dict) else {}
+    buyer_name = _text(buyer.get("name")) or _text(identifier.get("legalName"))
     budget = (c.get("planning") or {}).get("budget") or {}
     project_ref = _text(budget.get("projectID"))
     project_name = _text(budget.get("project")) or _text(((c.get("planning") or {}).get("project") or {}).get("title"))
@@ -428,7 +406,8 @@ def _contracts_of(c: dict, ocid: str, pointer: str, name: str, line: int) -> lis
             file=name, contract_id=f"{ocid}/{obj.get('id', ptr.rsplit('/', 1)[-1])}", suppliers=suppliers,
             amount=amt, currency=str(value.get("currency") or "CNY") if isinstance(value, dict) else "CNY",
             date=date, project_ref=project_ref, project_name=project_name, agency_code=agency,
-            title=_text(obj.get("title")) or tender_title, pointer=ptr, ocid=ocid))
+            title=_text(obj.get("title")) or tender_title, pointer=ptr, ocid=ocid, buyer_name=buyer_name,
+            buyer_ids=buyer_ids))
     return out
 
 
@@ -466,6 +445,52 @@ SELECT ?p ?name ?code ?year ?base ?fy ?pcode WHERE {
 }
 """
 
+#: The budget units and departments of the agencies graph (see ``kg.build.refresh_agencies``) and their names.
+_AGENCIES = sparql_prefixes(["bk", "rdfs"]) + """
+SELECT ?code ?name WHERE { ?a bk:agencyCode ?code . OPTIONAL { ?a rdfs:label ?name } }
+"""
+
+#: Place names a buyer or project name may start with or leave out (天津市公安局 / 公安局), longest first.
+LEADING_PLACES = ("天津市", "天津")
+_CODE = re.compile(r"[0-9]{3}|[0-9]{6}")
+_EMBEDDED_CODE = re.compile(r"(?<![0-9])([0-9]{6}|[0-9]{3})(?![0-9])")
+#: 一个机构两块牌子: a unit name ``A（B）`` whose bracket holds a second name (not a marker such as （特）).
+_TWO_NAMES = re.compile(r"^(.+?)\(([^()]+)\)$")
+
+
+def name_key(name: str) -> str:
+    """The form in which buyer and project names are compared exactly.
+
+    :func:`kg.similarity.compact` (NFKC, so full-width forms become half-width; lower case; whitespace
+    and every character that is not CJK, a letter or a digit dropped, so （）()「」【】-·, go while what
+    brackets hold stays), then one leading 天津市 or 天津 removed.
+
+    >>> name_key("天津市公安局后勤保障部（特）") == name_key("公安局后勤保障部 (特)") == "公安局后勤保障部特"
+    True
+    >>> name_key("「督审总队信息化运维项目」-2024中央")
+    '督审总队信息化运维项目2024中央'
+    """
+    key = sim.compact(name)
+    for place in LEADING_PLACES:
+        if key.startswith(place) and len(key) > len(place):
+            return key[len(place):]
+    return key
+
+
+def unit_name_keys(name: str) -> set[str]:
+    """The name keys a budget unit answers to: its whole name, and each of two names ``A（B）``.
+
+    >>> sorted(unit_name_keys("天津市公安局强制治疗管理总队（天津市公安局安康医院）"))
+    ['公安局安康医院', '公安局强制治疗管理总队', '公安局强制治疗管理总队天津市公安局安康医院']
+    >>> sorted(unit_name_keys("天津市公安局后勤保障部（特）"))
+    ['公安局后勤保障部特']
+    """
+    keys = {name_key(name)}
+    m = _TWO_NAMES.match(unicodedata.normalize("NFKC", name).strip())
+    if m and len(name_key(m.group(2))) >= 4:
+        keys |= {name_key(m.group(1)), name_key(m.group(2))}
+    return keys - {""}
+
 
 @dataclass
 class ProjectInfo:
@@ -478,6 +503,7 @@ class ProjectInfo:
 
 
 def read_projects(store: KGStore) -> list[ProjectInfo]:
+    """Every project with its name keys (:func:`name_key` of its 项目名称 and base name): one query."""
     out: dict[str, ProjectInfo] = {}
     for s in store.query(_PROJECTS, name="contracts:projects"):  # type: ignore[union-attr]
         iri = s["p"].value
@@ -486,9 +512,19 @@ def read_projects(store: KGStore) -> list[ProjectInfo]:
         years = {int(s["year"].value[:4])} | ({int(s["fy"].value[:4])} if s["fy"] is not None else set())
         names = [s["name"].value] + ([s["base"].value] if s["base"] is not None else [])
         out[iri] = ProjectInfo(iri, s["name"].value, s["code"].value, frozenset(years),
-                               tuple(dict.fromkeys(sim.compact(n) for n in names)),
+                               tuple(dict.fromkeys(name_key(n) for n in names)),
                                s["pcode"].value if s["pcode"] is not None else None)
     return [out[k] for k in sorted(out)]
+
+
+def read_agencies(store: KGStore) -> dict[str, set[str]]:
+    """Agency code → its published names (budget units and departments of the agencies graph): one query."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for s in store.query(_AGENCIES, name="contracts:agencies"):  # type: ignore[union-attr]
+        names = out[s["code"].value]
+        if s["name"] is not None:
+            names.add(s["name"].value)
+    return dict(out)
 
 
 @dataclass
@@ -498,6 +534,18 @@ class Match:
     rule: str
     reason: str = ""
     matched: str = ""
+    #: Unlinked because several projects fit (no weaker rule is tried after this).
+    ambiguous: bool = False
+    #: The resolved buyer's agency code.
+    buyer: str | None = None
+
+
+@dataclass(frozen=True)
+class Buyer:
+    """The budget unit (or department) a contract's buyer resolves to, or why it does not."""
+
+    code: str | None
+    problem: str = ""
 
 
 def name_score(stated: str, keys: Iterable[str]) -> float:
@@ -506,25 +554,122 @@ def name_score(stated: str, keys: Iterable[str]) -> float:
     >>> round(name_score("督审总队信息化运维项目", ["督审总队信息化运维项目2024中央", "督审总队信息化运维项目"]), 3)
     1.0
     """
-    a = sim.shingles(sim.compact(stated), (1, 2))
+    a = sim.shingles(name_key(stated), (1, 2))
     return max((sim.dice(a, sim.shingles(k, (1, 2))) for k in keys), default=0.0)
 
 
-class ProjectMatcher:
-    """Finds the project a contract is for: by identifier, else by agency plus name similarity."""
+def _listed(items: Sequence[str], limit: int = 3) -> str:
+    return "、".join(items[:limit]) + (f" … ({len(items)} in all)" if len(items) > limit else "")
 
-    def __init__(self, projects: list[ProjectInfo], base_iri: str, settings: ContractSettings) -> None:
+
+class ProjectMatcher:
+    """Finds the project a contract is for: by identifier, else by buyer and name, else by a unique name."""
+
+    def __init__(self, projects: list[ProjectInfo], base_iri: str, settings: ContractSettings,
+                 agencies: dict[str, set[str]] | None = None) -> None:
         self.settings = settings
         self.base = base_iri
         self.by_iri = {p.iri: p for p in projects}
         self.by_code: dict[str, list[ProjectInfo]] = defaultdict(list)
+        self.by_unit: dict[str, list[ProjectInfo]] = defaultdict(list)
+        self.by_key: dict[str, list[ProjectInfo]] = defaultdict(list)
         for p in projects:
             if p.project_code:
                 self.by_code[p.project_code.upper()].append(p)
-        self.by_unit: dict[str, list[ProjectInfo]] = defaultdict(list)
-        for p in projects:
             self.by_unit[p.code].append(p)
             self.by_unit[p.code[:3]].append(p)
+            for k in p.keys:
+                self.by_key[k].append(p)
+        self.agency_names: dict[str, set[str]] = {c: set(n) for c, n in (agencies or {}).items()}
+        for c in list(self.by_unit):
+            self.agency_names.setdefault(c, set())
+        self.agencies_by_key: dict[str, set[str]] = defaultdict(set)
+        for code, names in self.agency_names.items():
+            for n in names:
+                for k in unit_name_keys(n):
+                    self.agencies_by_key[k].add(code)
+
+    # -- the buyer
+
+    def resolve_buyer(self, r: ContractRecord) -> Buyer:
+        """By a code the store knows (stated code, whole identifiers, codes inside identifiers), else by name."""
+        ids = [unicodedata.normalize("NFKC", i).strip() for i in r.buyer_ids]
+        whole = [r.agency_code] if r.agency_code else []
+        stated = list(dict.fromkeys(whole + [i for i in ids if _CODE.fullmatch(i)]))
+        embedded = [c for i in ids if not _USCC.match(normalize_credit_code(i)) for c in _EMBEDDED_CODE.findall(i)]
+        codes = list(dict.fromkeys(stated + embedded))  # a credit code is no place to look for a budget code
+        known = [c for c in codes if c in self.agency_names]
+        if known:
+            if len({c[:3] for c in known}) > 1 or len({c for c in known if len(c) == 6}) > 1:
+                return Buyer(None, f"buyer codes disagree: {', '.join(known)}")
+            return Buyer(max(known, key=len))
+        if r.buyer_name:
+            found = sorted(self.agencies_by_key.get(name_key(r.buyer_name), ()))
+            departments = [c for c in found if len(c) == 3]
+            if len(departments) == 1 and all(c.startswith(departments[0]) for c in found):
+                return Buyer(departments[0])  # the department and a unit of it share the name: the department
+            if len(found) == 1:
+                return Buyer(found[0])
+            if found:
+                shown = [f"{c} {'/'.join(sorted(self.agency_names[c]))}" for c in found]
+                return Buyer(None, f"buyer name {r.buyer_name} matches {len(found)} budget units: {_listed(shown)}")
+        stated_codes = stated or codes
+        if not stated_codes and not r.buyer_name:
+            return Buyer(None, "no buyer code or name")
+        what = " or ".join(x for x in (f"code {'/'.join(stated_codes)}" if stated_codes else "",
+                                       f"name {r.buyer_name}" if r.buyer_name else "") if x)
+        return Buyer(None, f"buyer not found: no budget unit has {what}")
+
+    # -- the project
+
+    def _exact(self, candidates: Iterable[ProjectInfo], key: str, year: int | None) -> list[ProjectInfo]:
+        exact = [p for p in candidates if key in p.keys]
+        if len(exact) > 1 and year is not None:  # the same name in two years: the contract's year decides
+            exact = [p for p in exact if year in p.years] or exact
+        return exact
+
+    def _within_buyer(self, r: ContractRecord, code: str, year: int | None) -> Match:
+        candidates = self.by_unit.get(code, [])
+        if not candidates:
+            return Match(None, 0.0, "", f"agency {code} has no projects in the store")
+        stated = name_key(r.project_name)
+        exact = self._exact(candidates, stated, year)
+        if len(exact) == 1:
+            return Match(exact[0].iri, 0.99, "contract/agency+name", matched=exact[0].name)
+        containing = [p for p in candidates if any(stated in k for k in p.keys)]
+        if len(exact) > 1 or len(containing) > 1:
+            names = sorted({p.name for p in (exact or containing)})
+            shown = "、".join(names[:3]) + (f" … ({len(names)} projects)" if len(names) > 3 else "")
+            return Match(None, 0.0, "", f"ambiguous: {r.project_name} names several projects of agency "
+                                        f"{code}: {shown}", ambiguous=True)
+        scored = sorted(((name_score(r.project_name, p.keys) + (0.01 if year in p.years else 0.0), p.iri, p)
+                         for p in candidates), key=lambda t: (-t[0], t[1]))
+        best_score, _, best = scored[0]
+        best_score = min(best_score, 1.0)
+        if best_score < self.settings.min_confidence:
+            return Match(None, round(best_score, 4), "", f"no project of agency {code} has a similar name "
+                                                         f"(best: {best.name} {best_score:.2f})")
+        if len(scored) > 1 and scored[1][0] > scored[0][0] - self.settings.ambiguity_margin:
+            other = scored[1][2]
+            return Match(None, round(best_score, 4), "", f"ambiguous: {best.name} ({scored[0][0]:.2f}) or "
+                                                         f"{other.name} ({scored[1][0]:.2f})", ambiguous=True)
+        return Match(best.iri, round(min(best_score, 0.99), 4), "contract/agency+name", matched=best.name)
+
+    def _unique_name(self, r: ContractRecord, year: int | None, department: str | None) -> Match:
+        """The one project (of ``department``, else of the store) whose name key is the stated name's."""
+        candidates = self.by_key.get(name_key(r.project_name), [])
+        if department:
+            candidates = [p for p in candidates if p.code.startswith(department)]
+        exact = self._exact(candidates, name_key(r.project_name), year)
+        where = f"of department {department}" if department else "in the store"
+        if len(exact) == 1:
+            return Match(exact[0].iri, self.settings.unique_name_confidence, "contract/unique-name",
+                         matched=exact[0].name)
+        if exact:
+            shown = [f"{p.name} ({p.code})" for p in sorted(exact, key=lambda p: (p.code, p.name, p.iri))]
+            return Match(None, 0.0, "", f"project name {r.project_name} matches {len(exact)} projects {where}: "
+                                        f"{_listed(shown)}", ambiguous=True)
+        return Match(None, 0.0, "", f"no project {where} is named {r.project_name}")
 
     def match(self, r: ContractRecord) -> Match:
         ref = r.project_ref.strip()
@@ -535,38 +680,24 @@ class ProjectMatcher:
             codes = self.by_code.get(ref.upper(), [])
             if len(codes) == 1:
                 return Match(codes[0].iri, 1.0, "contract/project-code", matched=codes[0].name)
+        buyer = self.resolve_buyer(r)
         if not r.project_name:
-            return Match(None, 0.0, "", f"project_ref {ref!r} matches no project and no project_name is given")
-        if not r.agency_code:
-            return Match(None, 0.0, "", "no agency code: a name is matched only within its agency")
-        candidates = self.by_unit.get(r.agency_code, [])
-        if not candidates:
-            return Match(None, 0.0, "", f"agency {r.agency_code} has no projects in the store")
+            return Match(None, 0.0, "", f"project_ref {ref!r} matches no project and no project_name is given",
+                         buyer=buyer.code)
         year = r.date.year if r.date else None
-        stated = sim.compact(r.project_name)
-        exact = [p for p in candidates if stated in p.keys]
-        if len(exact) > 1 and year is not None:  # the same name in two years: the contract's year decides
-            exact = [p for p in exact if year in p.years] or exact
-        if len(exact) == 1:
-            return Match(exact[0].iri, 0.99, "contract/agency+name", matched=exact[0].name)
-        containing = [p for p in candidates if any(stated in k for k in p.keys)]
-        if len(exact) > 1 or len(containing) > 1:
-            names = sorted({p.name for p in (exact or containing)})
-            shown = "、".join(names[:3]) + (f" … ({len(names)} projects)" if len(names) > 3 else "")
-            return Match(None, 0.0, "", f"ambiguous: {r.project_name} names several projects of agency "
-                                        f"{r.agency_code}: {shown}")
-        scored = sorted(((name_score(r.project_name, p.keys) + (0.01 if year in p.years else 0.0), p.iri, p)
-                         for p in candidates), key=lambda t: (-t[0], t[1]))
-        best_score, _, best = scored[0]
-        best_score = min(best_score, 1.0)
-        if best_score < self.settings.min_confidence:
-            return Match(None, round(best_score, 4), "", f"no project of agency {r.agency_code} has a similar name "
-                                                         f"(best: {best.name} {best_score:.2f})")
-        if len(scored) > 1 and scored[1][0] > scored[0][0] - self.settings.ambiguity_margin:
-            other = scored[1][2]
-            return Match(None, round(best_score, 4), "", f"ambiguous: {best.name} ({scored[0][0]:.2f}) or "
-                                                         f"{other.name} ({scored[1][0]:.2f})")
-        return Match(best.iri, round(min(best_score, 0.99), 4), "contract/agency+name", matched=best.name)
+        if buyer.code:
+            m = self._within_buyer(r, buyer.code, year)
+            if m.project or m.ambiguous or len(buyer.code) == 3:  # a department: its projects were all tried
+                m.buyer = buyer.code
+                return m
+            first = m.reason
+        else:
+            first = buyer.problem
+        u = self._unique_name(r, year, buyer.code[:3] if buyer.code else None)
+        u.buyer = buyer.code
+        if not u.project:
+            u.reason = f"{first}; {u.reason}"
+        return u
 
 
 # -- RDF -----------------------------------------------------------------------------------
@@ -617,6 +748,7 @@ def contract_quads(path: Path, records: list[ContractRecord], matches: list[Matc
                    graph: NamedNode, fmt: str, sha256: str) -> list[Quad]:
     """The quads of one imported file in ``graph``."""
     quads: list[Quad] = []
+    agency_iris = Iris(iris.base)
 
     def add(s: NamedNode, p: NamedNode, o: NamedNode | Literal | None) -> None:
         if o is not None:
@@ -657,6 +789,10 @@ def contract_quads(path: Path, records: list[ContractRecord], matches: list[Matc
             add(c, BK.statedProjectName, Literal(r.project_name, language="zh"))
         if r.agency_code:
             add(c, BK.statedAgencyCode, Literal(r.agency_code))
+        if r.buyer_name:
+            add(c, BK.statedBuyerName, Literal(r.buyer_name, language="zh"))
+        if m.buyer:
+            add(c, BK.buyer, agency_iris.agency(m.buyer))
         for k, s in enumerate(r.suppliers, start=1):
             mention = NamedNode(f"{c.value}/supplier/{k}")
             add(c, BK.supplierMention, mention)
@@ -778,6 +914,7 @@ class Unlinked:
     project_name: str
     agency_code: str
     reason: str
+    buyer_name: str = ""
 
 
 @dataclass
@@ -835,7 +972,7 @@ def import_files(store: KGStore, paths: Sequence[str | Path], settings: Settings
         f = _format_of(p, fmt)
         records = read_file(p, f)
         parsed.append((p, f, records, hashlib.sha256(p.read_bytes()).hexdigest()))
-    matcher = ProjectMatcher(read_projects(store), settings.base_iri, cs)
+    matcher = ProjectMatcher(read_projects(store), settings.base_iri, cs, read_agencies(store))
     report = ImportReport()
     writes: list[tuple[NamedNode, NamedNode, list[Quad]]] = []
     for p, f, records, sha in parsed:
@@ -849,7 +986,7 @@ def import_files(store: KGStore, paths: Sequence[str | Path], settings: Settings
         for r, m in zip(records, matches, strict=True):
             if not m.project:
                 report.unlinked.append(Unlinked(r.where, r.contract_id, r.suppliers[0].name, r.project_name,
-                                                r.agency_code, m.reason))
+                                                r.agency_code, m.reason, r.buyer_name))
             for s in r.suppliers:
                 if s.credit_code and not is_valid_uscc(s.credit_code):
                     report.warnings.append(f"{r.where}: credit code {s.credit_code} of {s.name} has a wrong check "

@@ -73,7 +73,7 @@ def test_import_report(imported) -> None:
         ("example_contracts.csv", "csv", 12, 8), ("example_ocds.json", "ocds", 4, 3)]
     reasons = {u.contract_id: u.reason for u in report.unlinked}
     assert set(reasons) == {"EX-2024-009", "EX-2024-010", "EX-2024-011", "EX-2024-012", "ocds-example-0003/C-0003"}
-    assert reasons["EX-2024-010"].startswith("no agency code")
+    assert reasons["EX-2024-010"] == "no buyer code or name; no project in the store is named 警用无人机采购"
     assert reasons["EX-2024-011"].startswith("ambiguous")
     assert "326999" in reasons["EX-2024-012"]
     assert report.unlinked[0].where == "example_contracts.csv:16"  # file and line of the row
@@ -265,11 +265,176 @@ def test_a_name_shared_by_two_credit_codes_is_not_merged() -> None:
     assert sorted(g.key for g in groups) == ["name:示例科技", "uscc:91120000EXAMPLE01N", "uscc:91120000EXAMPLE02R"]
 
 
-def test_fallback_merge_reads_like_ocdsmerge() -> None:
-    from kg.contracts import _contracts_of, compile_releases, merge_releases
+# -- buyers as procurement data names them ---------------------------------------------------
+# Suppliers, ocids and amounts below are FICTIONAL; buyers and projects are those of the seeds.
 
-    releases = [r for r in json.loads(OCDS_FILE.read_text(encoding="utf-8"))["releases"]
-                if r["ocid"] == "ocds-example-0001"]
-    a = _contracts_of(compile_releases(releases), "ocds-example-0001", "p", "f", 1)
-    b = _contracts_of(merge_releases(releases), "ocds-example-0001", "p", "f", 1)
-    assert a == b and len(a) == 1
+SECOND_UNIT = "341199"  # a second budget unit published under 特警总队's name (a FICTIONAL code)
+
+
+@pytest.fixture(scope="module")
+def buyers_store(settings: Settings, manifest) -> KGStore:
+    """The seeds, plus a second unit whose published name is 天津市公安局特警总队's (as two years' tables may)."""
+    from pyoxigraph import Literal, Quad
+
+    from kg.namespaces import BK, RDFS
+    from kg.rdf import Iris
+
+    store = KGStore(None)
+    build(store, manifest.entries, settings, manifest=manifest)
+    iris = Iris(settings.base_iri)
+    graph, unit = iris.graph("second_unit.txt"), iris.agency(SECOND_UNIT)
+    store.write_new(graph, [Quad(unit, BK.agencyCode, Literal(SECOND_UNIT), graph),
+                            Quad(unit, RDFS.label, Literal("天津市公安局 特警总队", language="zh"), graph)])
+    return store
+
+
+def ocds_release(ocid: str, buyer: dict | None, project: str, date: str = "2024-06-01") -> dict:
+    """A FICTIONAL award-and-contract release; ``buyer`` is the buyer's party (without roles)."""
+    parties = [{"id": "SUP-X", "name": "虚构测试供应商有限公司", "roles": ["supplier"]}]
+    release = {"ocid": ocid, "id": f"{ocid}-1", "date": f"{date}T00:00:00Z", "tag": ["award", "contract"],
+               "parties": parties, "planning": {"budget": {"project": project}},
+               "awards": [{"id": "A", "status": "active", "suppliers": [{"id": "SUP-X"}]}],
+               "contracts": [{"id": "C", "awardID": "A", "value": {"amount": 1000, "currency": "CNY"},
+                              "dateSigned": f"{date}T00:00:00Z"}]}
+    if buyer is not None:
+        parties.append({**buyer, "roles": ["buyer"]})
+        release["buyer"] = {"id": buyer["id"]}
+    return release
+
+
+def import_releases(store: KGStore, settings: Settings, tmp_path: Path, name: str, releases: list[dict]):
+    """Import a FICTIONAL release package; (project label, rule, buyer code, reason) per contract id."""
+    f = tmp_path / name
+    f.write_text(json.dumps({"publisher": {"name": "FICTIONAL test data"}, "releases": releases},
+                            ensure_ascii=False), encoding="utf-8")
+    report = import_files(store, [f], settings)
+    got = {cid: (label, rule, buyer.rsplit("/", 1)[-1] if buyer else "", reason)
+           for cid, label, rule, buyer, reason in rows(store, f"""
+        SELECT ?id ?label ?rule ?buyer ?reason WHERE {{
+          GRAPH <{ContractIris(settings.base_iri).graph(f.name).value}> {{ ?c a bk:Contract ; dcterms:identifier ?id }}
+          OPTIONAL {{ ?c bk:forProject/rdfs:label ?label ; bk:rule ?rule }} OPTIONAL {{ ?c bk:buyer ?buyer }}
+          OPTIONAL {{ ?c bk:unlinkedReason ?reason }} }}""")}
+    assert {u.contract_id: u.reason for u in report.unlinked} == {k: v[3] for k, v in got.items() if v[3]}
+    return got
+
+
+def test_buyer_by_a_code_in_any_identifier_scheme(buyers_store: KGStore, settings: Settings, tmp_path: Path) -> None:
+    got = import_releases(buyers_store, settings, tmp_path, "by_code.json", [
+        # the budget unit code as an additional identifier; the main identifier is the buyer's credit code
+        ocds_release("o-code-1", {"id": "B1", "name": "某采购单位", "identifier": {"scheme": "CN-USCC",
+                                                                            "id": "11120000MB0000000X"},
+                                  "additionalIdentifiers": [{"scheme": "CN-TJ-BUDGET-UNIT", "id": "341107"}]},
+                     "监管总队信息化运维项目"),
+        # a code inside the buyer's id, no identifier at all
+        ocds_release("o-code-2", {"id": "CN-TJ-341110"}, "特警总队业务经费"),
+        # a department code in full-width digits
+        ocds_release("o-code-3", {"id": "B3", "identifier": {"scheme": "CN-TJ-DEPT", "id": "３４１"}},
+                     "沿海安全保卫总队业务装备经费"),
+    ])
+    assert got["o-code-1/C"][:3] == ("监管总队信息化运维项目-2024中央", "contract/agency+name", "341107")
+    assert got["o-code-2/C"][:3] == ("特警总队业务经费-2024中央", "contract/agency+name", "341110")
+    assert got["o-code-3/C"][:3] == ("沿海安全保卫总队业务装备经费-2024中央", "contract/agency+name", "341")
+
+
+def test_buyer_by_name_whatever_its_width_spaces_or_brackets(buyers_store: KGStore, settings: Settings,
+                                                             tmp_path: Path) -> None:
+    got = import_releases(buyers_store, settings, tmp_path, "by_name.json", [
+        # half-width brackets where the table has （特）
+        ocds_release("o-name-1", {"id": "B1", "name": "天津市公安局后勤保障部(特)"}, "指挥中心信息化运维经费"),
+        # an ideographic space, and no 天津市
+        ocds_release("o-name-2", {"id": "B2", "name": "公安局　出入境管理总队"}, "出入境管理总队信息化运维项目"),
+        # the unit's second name, 天津市公安局强制治疗管理总队（天津市公安局安康医院）
+        ocds_release("o-name-3", {"id": "B3", "name": "天津市公安局安康医院"}, "强制隔离戒毒经费"),
+        # the legal name of the identifier when the party has no name; a code the store does not know
+        ocds_release("o-name-4", {"id": "B4", "identifier": {"scheme": "CN-TJ-X", "id": "999999",
+                                                             "legalName": "天津市数字化城市管理考核中心"}},
+                     "考核中心2024年委视频会议及城市管理指挥调度系统运维项目"),
+    ])
+    assert got["o-name-1/C"][:3] == ("指挥中心信息化运维经费-2023中央", "contract/agency+name", "341122")
+    assert got["o-name-2/C"][:3] == ("出入境管理总队信息化运维项目-2024中央", "contract/agency+name", "341105")
+    assert got["o-name-3/C"][:3] == ("强制隔离戒毒经费（2024）", "contract/agency+name", "341144")
+    assert got["o-name-4/C"][2] == "326206" and got["o-name-4/C"][1] == "contract/agency+name"
+
+
+def test_unknown_buyer_links_by_a_project_name_no_other_project_has(buyers_store: KGStore, settings: Settings,
+                                                                     tmp_path: Path) -> None:
+    got = import_releases(buyers_store, settings, tmp_path, "unknown_buyer.json", [
+        ocds_release("o-u-1", {"id": "B1", "name": "天津市某某政府采购中心"},
+                     "天津公安警官职业学院图书采购项目(非财政拨款)"),
+        ocds_release("o-u-2", None, "公交分局信息化运维项目"),  # no buyer at all; the base name of one project
+        ocds_release("o-u-3", None, "警用无人机采购"),
+        ocds_release("o-u-4", {"id": "B4", "name": "天津市某某政府采购中心",
+                               "identifier": {"scheme": "X-BUDGETKG-AGENCY", "id": "341999"}}, "警用无人机采购"),
+    ])
+    assert got["o-u-1/C"] == ("天津公安警官职业学院图书采购项目（非财政拨款）", "contract/unique-name", "", "")
+    assert got["o-u-2/C"] == ("公交分局信息化运维项目-2024中央", "contract/unique-name", "", "")
+    assert got["o-u-3/C"][3] == "no buyer code or name; no project in the store is named 警用无人机采购"
+    assert got["o-u-4/C"][3] == ("buyer not found: no budget unit has code 341999 or name 天津市某某政府采购中心; "
+                                 "no project in the store is named 警用无人机采购")
+    conf = rows(buyers_store, 'SELECT ?c WHERE { ?x bk:ocid "o-u-1" ; bk:linkConfidence ?c }')
+    assert conf == [("0.95",)]
+
+
+def test_known_buyer_falls_back_to_a_unique_name_in_its_department(buyers_store: KGStore, settings: Settings,
+                                                                     tmp_path: Path) -> None:
+    got = import_releases(buyers_store, settings, tmp_path, "department.json", [
+        # 警务保障部 buys what 财务管理处 (341101, same department) budgets
+        ocds_release("o-d-1", {"id": "CN-TJ-341118"}, "督审总队信息化运维项目-2024中央"),
+        # a project of another department is not taken for a buyer of 326
+        ocds_release("o-d-2", {"id": "CN-TJ-326206"}, "公交分局信息化运维项目"),
+    ])
+    assert got["o-d-1/C"][:3] == ("督审总队信息化运维项目-2024中央", "contract/unique-name", "341118")
+    assert got["o-d-2/C"][:3] == ("", "", "326206")
+    assert got["o-d-2/C"][3].startswith("no project of agency 326206 has a similar name")
+    assert got["o-d-2/C"][3].endswith("; no project of department 326 is named 公交分局信息化运维项目")
+
+
+def test_a_project_name_of_two_projects_is_ambiguous(buyers_store: KGStore, settings: Settings,
+                                                     tmp_path: Path) -> None:
+    got = import_releases(buyers_store, settings, tmp_path, "ambiguous_project.json", [
+        ocds_release("o-p-1", None, "市级政府投资项目(公安)"),
+    ])
+    assert got["o-p-1/C"][3] == (
+        "no buyer code or name; project name 市级政府投资项目(公安) matches 2 projects in the store: "
+        "市级政府投资项目（公安）-2024债券利息 (341118)、市级政府投资项目（公安）地方政府一般债券利息 (341118)")
+
+
+def test_a_buyer_name_of_two_units_is_ambiguous_and_never_guessed(buyers_store: KGStore, settings: Settings,
+                                                                  tmp_path: Path) -> None:
+    got = import_releases(buyers_store, settings, tmp_path, "ambiguous_buyer.json", [
+        ocds_release("o-b-1", {"id": "B1", "name": "天津市公安局特警总队"}, "特警无人机反制系统"),
+        ocds_release("o-b-2", {"id": "B2", "name": "天津市公安局特警总队"}, "特警总队信息化运维项目-2024中央"),
+        ocds_release("o-b-3", {"id": "B3", "name": "天津市公安局特警总队",
+                               "identifier": {"scheme": "X", "id": "341110"}}, "特警总队业务经费"),
+        ocds_release("o-b-4", {"id": "CN-TJ-341110", "identifier": {"scheme": "X", "id": "326206"}},
+                     "特警无人机反制系统"),
+    ])
+    assert got["o-b-1/C"][:3] == ("", "", "")
+    assert got["o-b-1/C"][3] == (f"buyer name 天津市公安局特警总队 matches 2 budget units: "
+                                 f"341110 天津市公安局特警总队、{SECOND_UNIT} 天津市公安局 特警总队; "
+                                 f"no project in the store is named 特警无人机反制系统")
+    # the project's own name decides; the buyer stays unresolved
+    assert got["o-b-2/C"][:3] == ("特警总队信息化运维项目-2024中央", "contract/unique-name", "")
+    assert got["o-b-3/C"][:3] == ("特警总队业务经费-2024中央", "contract/agency+name", "341110")  # a code decides
+    assert got["o-b-4/C"][3] == ("buyer codes disagree: 326206, 341110; "
+                                 "no project in the store is named 特警无人机反制系统")
+
+
+def test_csv_buyer_name_column(buyers_store: KGStore, settings: Settings, tmp_path: Path) -> None:
+    f = tmp_path / "buyers.csv"
+    f.write_text("# FICTIONAL test data\ncontract_id,project_name,agency_code,buyer_name,supplier_name,amount_yuan,"
+                 "date\nB-1,特警总队信息化运维项目,,天津市公安局特警总队(特警),虚构测试供应商有限公司,1,2024-06-01\n"
+                 "B-2,出入境管理总队业务费,326999,天津市公安局出入境管理总队,虚构测试供应商有限公司,1,2024-06-01\n"
+                 "B-3,城市照明设施维护,326999,天津市城市照明管理所,虚构测试供应商有限公司,1,2024-06-01\n",
+                 encoding="utf-8")
+    report = import_files(buyers_store, [f], settings)
+    got = {cid: (label, buyer.rsplit("/", 1)[-1] if buyer else "") for cid, label, buyer in rows(buyers_store, """
+        SELECT ?id ?label ?buyer WHERE { ?c bk:statedBuyerName ?n ; dcterms:identifier ?id .
+          OPTIONAL { ?c bk:forProject/rdfs:label ?label } OPTIONAL { ?c bk:buyer ?buyer } }""")
+           if cid.startswith("B-")}
+    # 天津市公安局特警总队(特警) is no unit's name, but the project name is unique
+    assert got["B-1"] == ("特警总队信息化运维项目-2024中央", "")
+    assert got["B-2"] == ("出入境管理总队业务费-2023中央", "341105")  # an unknown code: the name decides
+    assert [(u.contract_id, u.buyer_name, u.reason) for u in report.unlinked] == [
+        ("B-3", "天津市城市照明管理所", "buyer not found: no budget unit has code 326999 or name 天津市城市照明管理所; "
+                                  "no project in the store is named 城市照明设施维护")]

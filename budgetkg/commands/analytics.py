@@ -141,7 +141,7 @@ def import_(
     input_format: Annotated[InputFormat, typer.Option("--format", help="Input format (auto: by suffix, "
                                                                        "then content).")] = InputFormat.auto,
     min_confidence: Annotated[float | None, typer.Option(help="Least name similarity to link a contract to a "
-                                                              "project by agency and name (0.6).")] = None,
+                                                              "project of its buyer by name (0.6).")] = None,
     report_format: Annotated[ReportFormat, typer.Option("--report", help="Format of the unlinked-rows "
                                                                          "report.")] = ReportFormat.table,
     store: StoreOpt = None,
@@ -162,8 +162,9 @@ def import_(
 def _print_import_report(report: ImportReport, fmt: ReportFormat) -> None:
     for w in report.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False)
-    rows = [[u.where, u.contract_id, u.supplier, u.project_name, u.agency_code, u.reason] for u in report.unlinked]
-    header = ["where", "contract", "supplier", "project name", "agency", "reason"]
+    rows = [[u.where, u.contract_id, u.supplier, u.project_name, u.agency_code, u.buyer_name, u.reason]
+            for u in report.unlinked]
+    header = ["where", "contract", "supplier", "project name", "agency", "buyer", "reason"]
     if fmt is not ReportFormat.table:
         _rows(header, rows, fmt)
         return
