@@ -122,6 +122,16 @@ def decode(data: bytes, path: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def line_count(text: str) -> int:
+    """Lines of ``text`` as a text editor (or ``awk``) numbers them: a final newline ends the last
+    line, it does not start another one; a last line without a newline still counts.
+
+    >>> line_count("a\\nb\\n"), line_count("a\\nb"), line_count("a\\n\\n"), line_count("")
+    (2, 2, 2, 0)
+    """
+    return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+
+
 def tokenize(text: str, path: str) -> tuple[list[Title | Cell], list[ParseWarning]]:
     """Lines → titles and cells, with continuation lines folded into their cell."""
     tokens: list[Title | Cell] = []

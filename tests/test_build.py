@@ -107,6 +107,34 @@ def test_provenance_points_at_source_lines(seed_store: KGStore) -> None:
     assert missing[0]["n"] == "0"
 
 
+#: bk:lineCount of each seed, as a text editor numbers the lines (awk 'END{print NR}' agrees). The last
+#: line of each file: 000:347, 003:416 and 004:10172 are empty lines ended by the final newline (wc -l
+#: gives the same numbers); 001:455 and 002:279 are a single space with no newline after it (wc -l
+#: counts newlines only and says 454 and 278).
+SEED_LINE_COUNTS = {
+    "000_98710193955fe7ef.txt": 347,
+    "001_93173bd42f6175ea.txt": 455,
+    "002_46a6982900848d6f.txt": 279,
+    "003_94c10425b25a6e8c.txt": 416,
+    "004_5346273e88d8e34b.txt": 10172,
+}
+
+
+def test_regression_line_count_does_not_count_a_line_after_the_final_newline(seed_store: KGStore) -> None:
+    r = rows(seed_store.query("""
+        PREFIX bk: <https://budgetkg.example.org/def/>
+        PREFIX dcterms: <http://purl.org/dc/terms/>
+        SELECT ?file ?n WHERE { ?d a bk:SourceDocument ; dcterms:identifier ?file ; bk:lineCount ?n }"""))
+    assert {x["file"]: int(x["n"]) for x in r} == SEED_LINE_COUNTS
+    for file, n in SEED_LINE_COUNTS.items():
+        data = (Path(__file__).parent.parent / "seeds" / file).read_bytes()
+        newlines = data.count(b"\n")
+        assert n == newlines + (0 if data.endswith(b"\n") else 1)  # wc -l, plus an unterminated last line
+        last = data.decode("utf-8").split("\n")[n - 1]
+        assert last.strip() == ""  # line n exists and is the (blank) last line
+        assert len(data.decode("utf-8").split("\n")) == n + (1 if data.endswith(b"\n") else 0)
+
+
 def test_special_bond_project(seed_store: KGStore) -> None:
     r = rows(seed_store.query("""
         PREFIX bk: <https://budgetkg.example.org/def/>
