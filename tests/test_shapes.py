@@ -245,6 +245,22 @@ def test_labels_in_several_languages_do_not_break_cardinalities(structure, ontol
                                          extra=ontology))
 
 
+def test_per_period_and_each_of_are_checked(structure, ontology) -> None:
+    valid = list(parse(path=str(FIXTURES / "structure" / "valid.ttl"), format=RdfFormat.TURTLE))
+    target = NamedNode("http://example.org/id/p-i1-t")
+    bk, duration = "https://budgetkg.example.org/def/", NamedNode("http://www.w3.org/2001/XMLSchema#duration")
+    weekly = [Quad(target, NamedNode(bk + "perPeriod"), Literal("P7D", datatype=duration)),  # 每周开展1次 (004:1206)
+              Quad(target, NamedNode(bk + "eachOf"), Literal("EC135、AW139直升机", language="zh"))]  # 004:8183
+    assert validate(valid + weekly, structure, extra=ontology).findings == []
+    for wrong, components in ((Literal("P14D", datatype=duration), {"In"}),  # a fortnight is no period of the tables
+                              (Literal("每周", language="zh"), {"Datatype", "In"})):
+        bad = [*valid, Quad(target, NamedNode(bk + "perPeriod"), wrong)]
+        report = validate(bad, structure, extra=ontology)
+        assert {(f.path, f.component) for f in report.findings} == {
+            ("bk:perPeriod", c + "ConstraintComponent") for c in components}
+        assert keys(report) == keys(validate(bad, structure, engine="pyshacl", extra=ontology))
+
+
 def _corrupt(entry, tmp_path: Path, old: str, new: str):
     """A copy of a seed (same file name, so the same graph) with one cell changed."""
     text = Path(entry.path).read_text(encoding="utf-8")
