@@ -121,7 +121,9 @@ _YEAR_RANGE = re.compile(r"^(?P<y>\d{4})\s*年\s*(?P<m1>\d{1,2})\s*[-－—~～�
 _ISO_DATE = re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$")
 _WHOLE_YEAR = re.compile(r"^(?P<y>\d{4})\s*年(?:全年|度|底前|底|末)(?P<trail>.*)$")
 #: A clause saying what is done, before the date it is done by (设备采购完成于2023年12月前).
-_DATE_LEAD = re.compile(r"^(?P<lead>[^\d≥≤<>=≧≦≈]{1,12}?(?:于|在))(?P<date>\d{4}\s*年.*)$")
+_DATE_LEAD = re.compile(r"^(?P<lead>[^\d≥≤<>=≧≦≈]{0,12}?(?:于|在))(?P<date>\d{4}\s*年.*)$")
+#: Lead words that make the date a deadline (不晚于2024年12月: by the end of December).
+_DEADLINE_LEADS = ("不晚于", "不迟于")
 #: Items a value holds for one by one, before 各 and the value (EC135、AW139直升机各12个月).
 _EACH = re.compile(r"^(?P<items>[^各≥≤<>=≧≦≈]{1,30})各(?P<value>(?:[≥≤<>=≧≦≈]|不|至少|约)?\d.*)$")
 
@@ -228,6 +230,8 @@ def _date_value(t: str, raw: str, context_year: int | None) -> TargetValue | Non
             d = _parse_date(m["date"], raw, context_year)
             if d is not None:
                 d = dataclasses.replace(d, qualifier=m["lead"] + (d.qualifier or ""))
+                if m["lead"].endswith(_DEADLINE_LEADS) and d.comparator == "=":
+                    d = dataclasses.replace(d, comparator="≤", period_start=None)
     except ValueError:  # a calendar date that does not exist (year 0000, 2月30日 …)
         return None
     return d

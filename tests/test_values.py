@@ -529,3 +529,30 @@ def test_regression_each_item_duration() -> None:
     assert v.each == "EC135、AW139直升机"  # 12 months for each helicopter, not 12 months in all
     assert v.normalized == 12
     assert v.raw == "EC135、AW139直升机各12个月"
+
+
+@pytest.mark.parametrize(
+    ("raw", "cmp", "end", "qualifier"),
+    [
+        ("设备采购完成于2023年12月前", "≤", "2023-12-31", "设备采购完成于"),  # seed 004:2950
+        ("项目完成于2024年6月", "=", "2024-06-30", "项目完成于"),
+        ("计划于2024年6月30日完成验收", "=", "2024-06-30", "计划于完成验收"),
+        ("在2024年底前", "≤", "2024-12-31", "在"),
+        ("不晚于2024年12月", "≤", "2024-12-31", "不晚于"),  # a deadline, not the month of December
+    ],
+)
+def test_dates_after_a_leading_clause(raw: str, cmp: str, end: str, qualifier: str) -> None:
+    v = parse_value(raw, 2024)
+    assert (v.kind, v.comparator, v.period_end, v.qualifier) == ("date", cmp, _date(end), qualifier)
+    if cmp == "≤":
+        assert v.period_start is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["设备采购完成于", "项目验收于", "计划于", "于", "在"]),
+       st.integers(min_value=2000, max_value=2099), st.integers(min_value=1, max_value=12))
+def test_a_leading_clause_keeps_the_date(lead: str, year: int, month: int) -> None:
+    bare, led = parse_value(f"{year}年{month}月底前"), parse_value(f"{lead}{year}年{month}月底前")
+    assert (led.kind, led.comparator, led.period_start, led.period_end) == (
+        bare.kind, bare.comparator, bare.period_start, bare.period_end)
+    assert led.qualifier.startswith(lead)
