@@ -30,7 +30,7 @@ from .errors import BudgetKGError, SourceParseError, StoreError
 from .links import DocumentLinks, LinkInputs, LinkReport, document_links, refresh_links
 from .model import ParsedDocument, ParseWarning, SourceEntry
 from .namespaces import ONTOLOGY_IRI
-from .parse import decode, parse_text
+from .parse import decode, line_count, parse_text
 from .rdf import Iris, agency_quads, document_quads, project_iris
 from .settings import Settings
 from .sources import Manifest, sha256_of
@@ -105,7 +105,7 @@ def parse_document(entry: SourceEntry) -> ParsedDocument:
                                              "unit-not-in-manifest",
                                              f"budget unit {rec.unit_code} is not listed in the manifest entry"))
                 known.add(rec.unit_code)
-    return ParsedDocument(entry, records, warnings, text.count("\n") + 1)
+    return ParsedDocument(entry, records, warnings, line_count(text))
 
 
 def ontology_quads(settings: Settings, graph: NamedNode = ONTOLOGY_GRAPH) -> list[Quad]:

@@ -64,7 +64,9 @@ class TargetValue:
     unit: Unit | None = None
     unit_label: str | None = None  # the unit text as written (百分比, 件套, 万元 …)
     scale: Decimal = Decimal(1)  # 万 inside a count (24万件) or 万元
-    per: str | None = None  # denominator of a rate: 次/月 → 月
+    per: str | None = None  # denominator of a rate as written: 次/月 → 月, 元/人 → 人
+    per_period: str | None = None  # period of a frequency, an xsd:duration: 每周开展1次 and 1次/周 → P7D
+    each: str | None = None  # what the value holds for one by one: EC135、AW139直升机各12个月 → EC135、AW139直升机
     period_start: dt.date | None = None
     period_end: dt.date | None = None
     year_inferred: bool = False

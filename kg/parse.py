@@ -38,6 +38,8 @@ SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 #: 一级指标 categories the tables use. Anything else in that column means the row is misaligned.
 LEVEL1 = ("产出指标", "效益指标", "满意度指标", "成本指标", "偿债指标")
+#: The cost category, 一级指标 in one layout and 二级指标 under 产出指标 in the other.
+COST = "成本指标"
 #: 二级指标 categories that are never 一级: one of them in the 一级 column means a shifted row.
 LEVEL2 = ("数量指标", "质量指标", "时效指标", "经济效益指标", "社会效益指标", "生态效益指标", "可持续影响指标",
           "服务对象满意度指标", "经济成本指标", "社会成本指标", "生态环境成本指标")
@@ -120,6 +122,16 @@ def decode(data: bytes, path: str) -> str:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise SourceParseError(path, line, "text", "a NUL byte (binary data)")
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def line_count(text: str) -> int:
+    """Lines of ``text`` as a text editor (or ``awk``) numbers them: a final newline ends the last
+    line, it does not start another one; a last line without a newline still counts.
+
+    >>> line_count("a\\nb\\n"), line_count("a\\nb"), line_count("a\\n\\n"), line_count("")
+    (2, 2, 2, 0)
+    """
+    return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
 
 
 def tokenize(text: str, path: str) -> tuple[list[Title | Cell], list[ParseWarning]]:
@@ -332,7 +344,8 @@ def _indicators(cur: _Cursor, width: int, path: str, year: int | None,
         name = row[2].text.strip()
         desc = row[3].text.strip() if width == 5 else None
         raw = row[-1].text
-        value = parse_value(raw, year)
+        # a 成本指标 row (一级 成本指标, or 二级 under 产出指标) states money: its bare 万 is 万元
+        value = parse_value(raw, year, cost=COST in (level1, level2))
         span = Span(path, min(c.start for c in row if c.text) if any(c.text for c in row) else first.start,
                     max(c.end for c in row))
         if not level2:

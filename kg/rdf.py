@@ -73,6 +73,7 @@ _DEC = XSD.decimal
 _INT = XSD.integer
 _POSINT = XSD.positiveInteger
 _DATE = XSD.date
+_DURATION = XSD.duration
 _GYEAR = XSD.gYear
 _BOOL = XSD.boolean
 _TYPE = RDF.type
@@ -185,6 +186,10 @@ def _target(e: _Emitter, node: NamedNode, v: TargetValue) -> None:
         e.add(node, BK.unitLabel, _zh(v.unit_label))
     if v.per:
         e.add(node, BK.perUnitLabel, _zh(v.per))
+    if v.per_period:
+        e.add(node, BK.perPeriod, Literal(v.per_period, datatype=_DURATION))
+    if v.each:
+        e.add(node, BK.eachOf, _zh(v.each))
     if v.period_start:
         e.add(node, BK.periodStart, _date(v.period_start))
     if v.period_end:

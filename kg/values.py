@@ -11,6 +11,11 @@
 ('date', '≤', '2024-12-31')
 >>> parse_value("有效提升").kind
 'qualitative'
+>>> v = parse_value("每周开展1次")
+>>> v.number, v.unit.label, v.per_period
+(Decimal('1'), '次', 'P7D')
+>>> parse_value("≤98万", cost=True).unit.key  # a bare 万 on a 成本指标 row is 万元
+'wanyuan'
 
 The raw text is always kept; nothing here raises on any input.
 """
@@ -18,6 +23,7 @@ The raw text is always kept; nothing here raises on any input.
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 import re
 import unicodedata
@@ -114,6 +120,20 @@ _YMD = re.compile(
 _YEAR_RANGE = re.compile(r"^(?P<y>\d{4})\s*年\s*(?P<m1>\d{1,2})\s*[-－—~～至到]\s*(?P<m2>\d{1,2})\s*月(?P<trail>.*)$")
 _ISO_DATE = re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$")
 _WHOLE_YEAR = re.compile(r"^(?P<y>\d{4})\s*年(?:全年|度|底前|底|末)(?P<trail>.*)$")
+#: A clause saying what is done, before the date it is done by (设备采购完成于2023年12月前).
+_DATE_LEAD = re.compile(r"^(?P<lead>[^\d≥≤<>=≧≦≈]{0,12}?(?:于|在))(?P<date>\d{4}\s*年.*)$")
+#: Lead words that make the date a deadline (不晚于2024年12月: by the end of December).
+_DEADLINE_LEADS = ("不晚于", "不迟于")
+#: Items a value holds for one by one, before 各 and the value (EC135、AW139直升机各12个月).
+_EACH = re.compile(r"^(?P<items>[^各≥≤<>=≧≦≈]{1,30})各(?P<value>(?:[≥≤<>=≧≦≈]|不|至少|约)?\d.*)$")
+
+#: The period of a frequency (每周开展1次, 1次/周) as an xsd:duration. A week is 7 days: xsd:duration
+#: has no weeks.
+PERIODS: dict[str, str] = {
+    "日": "P1D", "天": "P1D", "周": "P7D", "星期": "P7D", "月": "P1M", "个月": "P1M", "季": "P3M", "季度": "P3M",
+    "半年": "P6M", "年": "P1Y", "年度": "P1Y",
+}
+_EVERY = re.compile("^每(?P<period>" + "|".join(sorted(PERIODS, key=len, reverse=True)) + ")")
 
 
 def normalize_text(text: str) -> str:
@@ -202,6 +222,21 @@ def _parse_date(t: str, raw: str, context_year: int | None) -> TargetValue | Non
                        year_inferred=year_inferred, qualifier=(m["pre"] or "") + trail or None)
 
 
+def _date_value(t: str, raw: str, context_year: int | None) -> TargetValue | None:
+    """A date 指标值, also after a clause saying what is done by then (设备采购完成于2023年12月前)."""
+    try:
+        d = _parse_date(t, raw, context_year)
+        if d is None and (m := _DATE_LEAD.match(t)):
+            d = _parse_date(m["date"], raw, context_year)
+            if d is not None:
+                d = dataclasses.replace(d, qualifier=m["lead"] + (d.qualifier or ""))
+                if m["lead"].endswith(_DEADLINE_LEADS) and d.comparator == "=":
+                    d = dataclasses.replace(d, comparator="≤", period_start=None)
+    except ValueError:  # a calendar date that does not exist (year 0000, 2月30日 …)
+        return None
+    return d
+
+
 def _unit_for(label: str | None) -> Unit | None:
     if not label:
         return None
@@ -211,8 +246,16 @@ def _unit_for(label: str | None) -> Unit | None:
     return Unit("count:" + key, _NUM, key, "count")
 
 
-def parse_value(raw: str, context_year: int | None = None) -> TargetValue:
+def parse_value(raw: str, context_year: int | None = None, *, cost: bool = False) -> TargetValue:
     """Parse one 指标值. ``context_year`` dates a month given without a year (``12月底完成``).
+
+    ``cost`` says the row is a 成本指标 (the 一级 or the 二级指标 is 成本指标): there a bare 万
+    (``≤21.92万``) is 万元, an amount of money; elsewhere it scales a count (``≥1万`` is 10⁴).
+
+    >>> parse_value("≤21.92万", cost=True).normalized, parse_value("≤21.92万").normalized
+    (Decimal('219200.00'), Decimal('219200.00'))
+    >>> parse_value("≤21.92万", cost=True).unit.key, parse_value("≤21.92万").unit
+    ('wanyuan', None)
 
     Never raises: text that is neither a number with unit, a date, nor plain words comes back
     with ``kind='unparsed'`` and a ``problem`` saying why.
@@ -222,12 +265,11 @@ def parse_value(raw: str, context_year: int | None = None) -> TargetValue:
     t = normalize_text(raw)
     if not t:
         return TargetValue(raw, "empty")
-    try:
-        d = _parse_date(t, raw, context_year)
-    except ValueError:  # a calendar date that does not exist (year 0000, 2月30日 …)
-        d = None
+    d = _date_value(t, raw, context_year)
     if d is not None:
         return d
+    if (m := _EACH.match(t)) and (v := parse_value(m["value"], context_year, cost=cost)).kind == "numeric":
+        return dataclasses.replace(v, raw=raw, each=m["items"])
     if m := _NUMERIC.match(t):
         pre, trail = m["pre"], m["trail"]
         cmp_ = dict(_COMPARATOR_PREFIXES).get(m["cmp"]) if m["cmp"] else None
@@ -243,33 +285,28 @@ def parse_value(raw: str, context_year: int | None = None) -> TargetValue:
         trail_ok = bool(_TRAILING_OK.match(trail))
         if trail_ok and (not pre or len(pre) <= 8):
             number = _decimal(m["num"])
-            label = m["unit"]
+            label = written = m["unit"]
             scale = Decimal(1)
-            if m["wan"] == "万":
-                if label == "元":
-                    label = "万元"
-                else:
-                    scale = Decimal(10000)
-            elif m["wan"] == "亿":
-                if label == "元":
-                    label = "亿元"
-                else:
-                    scale = Decimal(100000000)
+            if m["wan"] and (label == "元" or (label is None and cost)):
+                # 万元 / 亿元 as one unit; on a 成本指标 row a bare 万 means 万元 too
+                label, written = m["wan"] + "元", m["wan"] + (label or "")
+            elif m["wan"]:
+                scale = Decimal(10000) if m["wan"] == "万" else Decimal(100000000)
             unit = _unit_for(label)
             problem = None
             if cmp_ and suf and cmp_ != suf:
                 problem = f"comparator {cmp_} before the number disagrees with {m['suf']} after it"
             comparator = cmp_ or suf or ("=" if number is not None else None)
-            qualifier = ((pre or "") + (trail or "")) or None
             per = m["per"]
             if per:
                 per = per.removeprefix("每")
-            if problem:
-                return TargetValue(raw, "unparsed", comparator, number, unit, label, scale, per,
-                                   qualifier=qualifier, problem=problem)
-            return TargetValue(raw, "numeric", comparator, number, unit,
-                               m["unit"] if m["wan"] != "万" or m["unit"] != "元" else "万元",
-                               scale, per, qualifier=qualifier)
+            per_period = PERIODS.get(per) if per else None
+            if pre and (every := _EVERY.match(pre)):  # 每周开展1次: a frequency, not words around it
+                per_period, pre = PERIODS[every["period"]], pre[every.end():]
+            qualifier = ((pre or "") + (trail or "")) or None
+            kind = "unparsed" if problem else "numeric"
+            return TargetValue(raw, kind, comparator, number, unit, written, scale, per, per_period,
+                               qualifier=qualifier, problem=problem)
     # no number-with-unit reading: words (with a leading comparator word, if any) or noise
     cmp_word = None
     rest = t
@@ -281,7 +318,12 @@ def parse_value(raw: str, context_year: int | None = None) -> TargetValue:
     if starts_numeric and re.search(r"\d", t):
         return TargetValue(raw, "unparsed", cmp_word, text=raw.strip(),
                            problem="starts like a number but is not a number with a unit, a date or a range")
-    return TargetValue(raw, "qualitative", cmp_word if rest else None, text=raw.strip())
+    every = _EVERY.match(t)  # 每月按照工作计划进行检测考核: words, but said of every month
+    return TargetValue(raw, "qualitative", cmp_word if rest else None, text=raw.strip(),
+                       per_period=PERIODS[every["period"]] if every else None)
+
+
+_PERIOD_WORDS = {"P1D": "day", "P7D": "week", "P1M": "month", "P3M": "quarter", "P6M": "half-year", "P1Y": "year"}
 
 
 def describe(v: TargetValue) -> str:
@@ -289,12 +331,15 @@ def describe(v: TargetValue) -> str:
 
     >>> describe(parse_value("≥24万件"))
     'numeric ≥ 24 ×10000 件'
+    >>> describe(parse_value("每周开展1次")), describe(parse_value("EC135、AW139直升机各12个月"))
+    ('numeric = 1 次 every week', 'numeric = 12 月 each (EC135、AW139直升机)')
     """
     if v.kind == "numeric":
         scale = f" ×{v.scale:f}" if v.scale != 1 else ""
         unit = f" {v.unit.label}" if v.unit else ""
-        per = f"/{v.per}" if v.per else ""
-        return f"numeric {v.comparator} {v.number}{scale}{unit}{per}"
+        per = f"/{v.per}" if v.per else (f" every {_PERIOD_WORDS[v.per_period]}" if v.per_period else "")
+        each = f" each ({v.each})" if v.each else ""
+        return f"numeric {v.comparator} {v.number}{scale}{unit}{per}{each}"
     if v.kind == "date":
         span = f"{v.period_start or ''}..{v.period_end or ''}"
         return f"date {v.comparator} {span}"

@@ -107,6 +107,65 @@ def test_provenance_points_at_source_lines(seed_store: KGStore) -> None:
     assert missing[0]["n"] == "0"
 
 
+#: bk:lineCount of each seed, as a text editor numbers the lines (awk 'END{print NR}' agrees). The last
+#: line of each file: 000:347, 003:416 and 004:10172 are empty lines ended by the final newline (wc -l
+#: gives the same numbers); 001:455 and 002:279 are a single space with no newline after it (wc -l
+#: counts newlines only and says 454 and 278).
+SEED_LINE_COUNTS = {
+    "000_98710193955fe7ef.txt": 347,
+    "001_93173bd42f6175ea.txt": 455,
+    "002_46a6982900848d6f.txt": 279,
+    "003_94c10425b25a6e8c.txt": 416,
+    "004_5346273e88d8e34b.txt": 10172,
+}
+
+
+def test_regression_line_count_does_not_count_a_line_after_the_final_newline(seed_store: KGStore) -> None:
+    r = rows(seed_store.query("""
+        PREFIX bk: <https://budgetkg.example.org/def/>
+        PREFIX dcterms: <http://purl.org/dc/terms/>
+        SELECT ?file ?n WHERE { ?d a bk:SourceDocument ; dcterms:identifier ?file ; bk:lineCount ?n }"""))
+    assert {x["file"]: int(x["n"]) for x in r} == SEED_LINE_COUNTS
+    for file, n in SEED_LINE_COUNTS.items():
+        data = (Path(__file__).parent.parent / "seeds" / file).read_bytes()
+        newlines = data.count(b"\n")
+        assert n == newlines + (0 if data.endswith(b"\n") else 1)  # wc -l, plus an unterminated last line
+        last = data.decode("utf-8").split("\n")[n - 1]
+        assert last.strip() == ""  # line n exists and is the (blank) last line
+        assert len(data.decode("utf-8").split("\n")) == n + (1 if data.endswith(b"\n") else 0)
+
+
+def _target_on(seed_store: KGStore, line: int, prop: str) -> list[dict[str, str]]:
+    """``prop`` of the target of the 004 indicator row whose last line (its 指标值) is ``line``."""
+    return rows(seed_store.query(f"""
+        PREFIX bk: <https://budgetkg.example.org/def/>
+        PREFIX qudt: <http://qudt.org/schema/qudt/>
+        PREFIX dcterms: <http://purl.org/dc/terms/>
+        PREFIX prov: <http://www.w3.org/ns/prov#>
+        SELECT ?raw ?o WHERE {{
+          ?i bk:lineEnd {line} ; prov:wasDerivedFrom/dcterms:identifier "004_5346273e88d8e34b.txt" ; bk:target ?t .
+          ?t bk:rawValue ?raw . OPTIONAL {{ ?t {prop} ?o }} }}"""))
+
+
+def test_regression_target_values_keep_period_money_and_each_in_the_graph(seed_store: KGStore) -> None:
+    # 004:1206 每周开展1次: once a week
+    assert _target_on(seed_store, 1206, "bk:perPeriod") == [{"raw": "每周开展1次", "o": "P7D"}]
+    # 004:588 ≤21.92万 on a 成本指标 row: 万元, normalised to 219200 元
+    assert _target_on(seed_store, 588, "qudt:unit") == [
+        {"raw": "≤21.92万", "o": "https://budgetkg.example.org/def/unit/TenThousandCNY"}]
+    assert _target_on(seed_store, 588, "bk:normalizedValue") == [{"raw": "≤21.92万", "o": "219200"}]
+    assert _target_on(seed_store, 588, "bk:normalizedUnit") == [
+        {"raw": "≤21.92万", "o": "http://qudt.org/vocab/currency/CNY"}]
+    assert _target_on(seed_store, 588, "bk:scale") == [{"raw": "≤21.92万", "o": None}]
+    # 004:2950 设备采购完成于2023年12月前: a deadline
+    assert _target_on(seed_store, 2950, "bk:deadline") == [{"raw": "设备采购完成于2023年12月前", "o": "2023-12-31"}]
+    # 004:8183 EC135、AW139直升机各12个月: 12 months for each of them
+    assert _target_on(seed_store, 8183, "bk:eachOf") == [
+        {"raw": "EC135、AW139直升机各12个月", "o": "EC135、AW139直升机"}]
+    assert _target_on(seed_store, 8183, "qudt:unit") == [
+        {"raw": "EC135、AW139直升机各12个月", "o": "http://qudt.org/vocab/unit/MO"}]
+
+
 def test_special_bond_project(seed_store: KGStore) -> None:
     r = rows(seed_store.query("""
         PREFIX bk: <https://budgetkg.example.org/def/>

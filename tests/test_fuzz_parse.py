@@ -25,6 +25,7 @@ from kg.build import build
 from kg.errors import BudgetKGError, SourceParseError
 from kg.model import ParsedDocument, SourceEntry
 from kg.parse import decode, parse_text
+from kg.parse import line_count as editor_line_count
 from kg.rdf import Iris, document_quads
 from kg.settings import Settings
 from kg.sources import Manifest, load_manifest
@@ -64,7 +65,7 @@ def check_document(data: bytes, year: int = 2025) -> str:
         assert str(exc).startswith(f"{NAME}:{exc.line}: expected ")
         return "error"
     entry = SourceEntry(NAME, NAME, year, records[0].department_code if records else "000", [], "fuzz")
-    parsed = ParsedDocument(entry, records, warnings, text.count("\n") + 1)
+    parsed = ParsedDocument(entry, records, warnings, editor_line_count(text))
     quads = document_quads(parsed, Iris(Settings().base_iri))
     assert quads
     for w in warnings:

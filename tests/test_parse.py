@@ -42,6 +42,9 @@ level-1 (or carried), level-2, 三级指标, description and raw value, plus the
                                            funding rows 10021-10093 (合计 10022 → total), goals 10096
                                            and 10100, 12 rows 10109-10167 (偿债指标 10154-10167)
 
+When target values gained ``per_period`` and ``each``, every golden was regenerated and the new fields
+checked: all are null except ``per_period`` P1M of 004:491-494 (``1份/月``, one report a month).
+
 Two goldens hold a hand-corrected value where the parser is wrong (tests/regen_golden.py
 HAND_CORRECTIONS); those fields are also checked one by one as regression tests.
 """
@@ -52,6 +55,7 @@ import functools
 import importlib.util
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -476,3 +480,60 @@ def test_numbered_goals_on_continuation_lines() -> None:
         assert not any(g.text[:1].isdigit() and g.text[1:2] in ".、" for g in goals[1:])
     # trailing tabs on 004:573-574 are not part of the text
     assert records[6 - 1].goals[2].text == "为公安禁毒打击工作提供线索"
+
+
+# ---------------------------------------------------------------------------------------------
+# Target values read with the row's category
+# ---------------------------------------------------------------------------------------------
+
+
+def _row_with_value_on(prefix: str, line: int):
+    records, _ = parsed(DOC[prefix])
+    for rec in records:
+        for ind in rec.indicators:
+            if ind.span.end == line:
+                return rec, ind
+    raise AssertionError(f"no indicator row ends on {prefix}:{line}")
+
+
+#: 指标值 lines of 004 with a bare 万 (grep -nP '\d\s*万\s*$'), by table: each table's bare-万 成本指标 caps add
+#: up to its 预算数 (万元), which is how the tables show that the 万 is 万元.
+BARE_WAN_TABLES = [
+    ([588, 594, 600], "62.00"),  # 禁毒总队信息化运维项目-2024中央: 21.92 + 1.56 + 38.52
+    ([1212], "98.00"),  # 刑侦总队信息化运维项目-2024中央
+    ([1731], "122.00"),  # 大数据实战中心作战支援系统-2023年一般债券
+    ([6896, 6902, 6908, 6914, 6920, 6926], "520.00"),  # 缉毒执法宣传管理业务经费-2024中央
+    ([8680], "120.00"),  # 沿海安全保卫总队业务装备经费-2024中央
+]
+
+
+@pytest.mark.parametrize(("lines", "budget"), BARE_WAN_TABLES)
+def test_regression_bare_wan_on_cost_rows_is_money(lines: list[int], budget: str) -> None:
+    text = seed_lines("004")
+    caps = []
+    for line in lines:
+        rec, ind = _row_with_value_on("004", line)
+        assert text[line - 1].strip() == ind.value.raw.strip() and text[line - 1].rstrip().endswith("万")
+        assert "成本指标" in (ind.level1, ind.level2)
+        assert ind.value.unit is not None and ind.value.unit.key == "wanyuan", ind
+        assert ind.value.normalized == ind.value.number * 10000
+        caps.append(ind.value.number)
+    assert rec.budget == Decimal(budget) == sum(caps)
+
+
+def test_bare_wan_on_a_quantity_row_stays_a_scaled_count() -> None:
+    _, ind = _row_with_value_on("004", 1787)  # ≥1万, 宣传品数量 under 数量指标
+    assert (ind.level2, ind.value.raw) == ("数量指标", "≥1万")
+    assert (ind.value.unit, ind.value.scale, ind.value.normalized) == (None, 10000, 10000)
+    _, ind = _row_with_value_on("004", 2620)  # ≥145万卡
+    assert (ind.value.unit.key, ind.value.normalized) == ("count:卡", 1450000)
+
+
+def test_regression_rows_with_a_period_a_clause_or_each() -> None:
+    rec, ind = _row_with_value_on("004", 1206)  # 每周开展1次
+    assert (rec.name, ind.name, ind.value.per_period, ind.value.number) == (
+        "刑侦总队信息化运维项目-2024中央", "系统运维频率", "P7D", 1)
+    _, ind = _row_with_value_on("004", 2950)  # 设备采购完成于2023年12月前
+    assert (ind.value.kind, ind.value.comparator, str(ind.value.period_end)) == ("date", "≤", "2023-12-31")
+    _, ind = _row_with_value_on("004", 8183)  # EC135、AW139直升机各12个月
+    assert (ind.value.number, ind.value.unit.key, ind.value.each) == (12, "month", "EC135、AW139直升机")

@@ -61,3 +61,34 @@ def test_typed_parameters_are_checked() -> None:
 def test_unknown_query() -> None:
     with pytest.raises(UnknownQuery):
         queries.get(QUERIES_DIR, "../etc/passwd")
+
+
+def _rows(result) -> list[dict[str, str | None]]:
+    names = [v.value for v in result.variables]
+    return [{n: (s[n].value if s[n] is not None else None) for n in names} for s in result]
+
+
+def test_regression_indicators_of_project_keeps_the_scale(seed_store) -> None:
+    # 004:2620 ≥145万卡 is 1 450 000 cards; the query once showed "145 卡"
+    got = [r for r in _rows(ALL["indicators_of_project"].run(seed_store, {"name": "人口证件工作经费"}))
+           if r["line"] == "2616"]
+    assert [(r["raw_value"], r["number"], r["scale"], r["unit"], r["normalized_value"]) for r in got] == [
+        ("≥145万卡", "145", "10000", "卡", "1450000")]
+
+
+def test_indicators_of_project_shows_period_money_and_each(seed_store) -> None:
+    q = ALL["indicators_of_project"]
+    weekly = {r["raw_value"]: r for r in _rows(q.run(seed_store, {"name": "刑侦总队信息化运维项目-2024中央"}))}
+    assert weekly["每周开展1次"]["per_period"] == "P7D"  # 004:1206
+    assert (weekly["≤98万"]["normalized_value"], weekly["≤98万"]["normalized_unit"]) == (  # 004:1212
+        "980000", "http://qudt.org/vocab/currency/CNY")
+    each = {r["raw_value"]: r for r in _rows(q.run(seed_store, {"name": "警航基地业务经费-2024中央"}))}
+    assert each["EC135、AW139直升机各12个月"]["each"] == "EC135、AW139直升机"  # 004:8183
+
+
+def test_queries_that_show_a_parsed_number_show_its_scale() -> None:
+    # a query that shows qudt:numericValue (as written, before 万) must also show bk:scale or the
+    # normalised value, or 145万卡 reads as 145 卡
+    for name, q in ALL.items():
+        if "numericValue" in q.sparql and "bk:target" in q.sparql:
+            assert "bk:scale" in q.sparql or "bk:normalizedValue" in q.sparql, name

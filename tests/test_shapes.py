@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from pathlib import Path
 
@@ -46,9 +47,9 @@ BAD = "http://example.org/bad"
 
 #: Findings of each data-quality rule on the five seed documents (docs/validation.md).
 SEED_HITS = {
-    "TimelinessAsRate": 34, "CostNotMonetary": 20, "ValueRepeatsName": 13, "NameIsCategoryHeading": 6,
+    "TimelinessAsRate": 34, "CostNotMonetary": 8, "ValueRepeatsName": 13, "NameIsCategoryHeading": 6,
     "UpperBoundOnAchievementRate": 4, "UnparsedValue": 2, "CostCapsExceedBudget": 1, "CostLowerBound": 1,
-    "QualityAsDuration": 1, "DeadlineBeforeBudgetYear": 1,
+    "QualityAsDuration": 1, "DeadlineBeforeBudgetYear": 2,
 }
 
 
@@ -186,8 +187,18 @@ def test_seed_findings_name_project_unit_file_and_line(seed_reports) -> None:
     assert "41.28" in caps.message_en and "41.00" in seed_line(caps.file, caps.line, 12)
     (floor,) = by_rule["CostLowerBound"]
     assert floor.line == 9310 and "≥300万元" in seed_line(floor.file, floor.line)
-    (deadline,) = by_rule["DeadlineBeforeBudgetYear"]
-    assert deadline.line == 2404 and "2023年11月30日前" in seed_line(deadline.file, deadline.line)
+    # 004:2404 (value at 2407) 2023年11月30日前; 004:2947 (value at 2950) 设备采购完成于2023年12月前
+    assert [(f.line, f.value.value) for f in sorted(by_rule["DeadlineBeforeBudgetYear"], key=lambda f: f.line)] == [
+        (2404, "2023-11-30"), (2947, "2023-12-31")]
+    assert "2023年11月30日前" in seed_line("004_5346273e88d8e34b.txt", 2407)
+    assert "设备采购完成于2023年12月前" in seed_line("004_5346273e88d8e34b.txt", 2950)
+    # a bare 万 on a 成本指标 row is 万元 (004:588 ≤21.92万 … 004:8680 ≤120万): only the rows whose 指标值
+    # is not one amount of money are left (002:171 指导价, 004:2188 four amounts in one cell, 004:3093 不超概算 …)
+    assert sorted((f.file[:3], f.line) for f in by_rule["CostNotMonetary"]) == [
+        ("002", 171), ("004", 2188), ("004", 3093), ("004", 6174), ("004", 6243), ("004", 6536), ("004", 9802),
+        ("004", 10125)]
+    for f in by_rule["CostNotMonetary"]:
+        assert not re.search(r"\d万(?!元)", seed_line(f.file, f.line)), seed_line(f.file, f.line)
     for f in by_rule["UpperBoundOnAchievementRate"]:
         assert "≤" in seed_line(f.file, f.line) and "率" in seed_line(f.file, f.line)
     for f in by_rule["TimelinessAsRate"]:
@@ -232,6 +243,22 @@ def test_labels_in_several_languages_do_not_break_cardinalities(structure, ontol
     assert [(f.path, f.component) for f in report.findings] == [("rdfs:label", "UniqueLangConstraintComponent")]
     assert keys(report) == keys(validate([*valid, *english, second_zh], structure, engine="pyshacl",
                                          extra=ontology))
+
+
+def test_per_period_and_each_of_are_checked(structure, ontology) -> None:
+    valid = list(parse(path=str(FIXTURES / "structure" / "valid.ttl"), format=RdfFormat.TURTLE))
+    target = NamedNode("http://example.org/id/p-i1-t")
+    bk, duration = "https://budgetkg.example.org/def/", NamedNode("http://www.w3.org/2001/XMLSchema#duration")
+    weekly = [Quad(target, NamedNode(bk + "perPeriod"), Literal("P7D", datatype=duration)),  # 每周开展1次 (004:1206)
+              Quad(target, NamedNode(bk + "eachOf"), Literal("EC135、AW139直升机", language="zh"))]  # 004:8183
+    assert validate(valid + weekly, structure, extra=ontology).findings == []
+    for wrong, components in ((Literal("P14D", datatype=duration), {"In"}),  # a fortnight is no period of the tables
+                              (Literal("每周", language="zh"), {"Datatype", "In"})):
+        bad = [*valid, Quad(target, NamedNode(bk + "perPeriod"), wrong)]
+        report = validate(bad, structure, extra=ontology)
+        assert {(f.path, f.component) for f in report.findings} == {
+            ("bk:perPeriod", c + "ConstraintComponent") for c in components}
+        assert keys(report) == keys(validate(bad, structure, engine="pyshacl", extra=ontology))
 
 
 def _corrupt(entry, tmp_path: Path, old: str, new: str):
@@ -323,7 +350,7 @@ def test_named_query_ranks_agencies_by_findings(audited, settings) -> None:
     q = queries.get(settings.queries_dir, "findings_by_agency")
     rows = [{k: s[k].value if s[k] is not None else None for k in ("unit_code", "findings", "rule")}
             for s in q.run(store)]
-    assert rows[0] == {"unit_code": "341101", "findings": "31", "rule": ""}
+    assert rows[0] == {"unit_code": "341101", "findings": "27", "rule": ""}
     assert [int(r["findings"]) for r in rows] == sorted((int(r["findings"]) for r in rows), reverse=True)
     assert {r["unit_code"] for r in rows if r["findings"] == "0"} >= {"325205", "326206"}
     timeliness = [(s["unit_code"].value, int(s["findings"].value)) for s in q.run(store, {"rule": "TimelinessAsRate"})]
@@ -364,15 +391,15 @@ def test_validate_the_seed_store_exits_0_and_writes_reports(store_dir: Path, tmp
     result = runner.invoke(_app(), ["validate", "--store", str(store_dir), "--report-ttl", str(ttl),
                                     "--report-json", str(js), "--limit", "2"])
     assert result.exit_code == 0, result.output
-    assert "0 violations, 28 warnings, 55 info" in result.output
+    assert "0 violations, 28 warnings, 44 info" in result.output
     assert "CostCapsExceedBudget" in result.output and "004_5346273e88d8e34b.txt:9049" in result.output
-    assert "83 data-quality findings recorded" in result.output
+    assert "72 data-quality findings recorded" in result.output
     report = json.loads(js.read_text(encoding="utf-8"))
-    assert report["counts"] == {"Violation": 0, "Warning": 28, "Info": 55}
+    assert report["counts"] == {"Violation": 0, "Warning": 28, "Info": 44}
     assert {f["rule_name"] for f in report["findings"]} == set(SEED_HITS)
     results = [q for q in parse(ttl.read_bytes(), format=RdfFormat.TURTLE)
                if q.predicate.value == "http://www.w3.org/ns/shacl#result"]
-    assert len(results) == 83
+    assert len(results) == 72
 
 
 def test_validate_severity_filter_and_json(store_dir: Path) -> None:

@@ -412,3 +412,147 @@ def test_month_is_the_whole_month(year: int, month: int) -> None:
     assert (v.kind, v.comparator) == ("date", "=")
     assert v.period_start == dt.date(year, month, 1)
     assert v.period_end == dt.date(year, month, calendar.monthrange(year, month)[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Regressions: values once stored without part of what they say
+# ---------------------------------------------------------------------------------------------
+
+#: (seed line of the 指标值, raw): every bare 万 of the seeds on a 成本指标 row (grep -nP '\d\s*万\s*$'
+#: finds 13 in 004; the 14th, 004:1787 ≥1万, is on a 数量指标 row). Each table's bare-万 caps add up
+#: to its 预算数 in 万元 (62, 98, 122, 520, 120: tests/test_parse.py), so 万 is 万元 there.
+BARE_WAN_COST = [
+    (588, "≤21.92万"), (594, "≤1.56万"), (600, "≤38.52万"), (1212, "≤98万"), (1731, "≤122万"),
+    (6896, "≤120万"), (6902, "≤22万"), (6908, "≤92.56万"), (6914, "≤48.39万"), (6920, "≤16万"),
+    (6926, "≤221.05万"), (8680, "≤120万"),
+]
+
+
+@pytest.mark.parametrize(("line", "raw"), BARE_WAN_COST)
+def test_regression_bare_wan_on_a_cost_row_is_wanyuan(line: int, raw: str) -> None:
+    v = parse_value(raw, 2024, cost=True)  # seed 004:<line>, a 成本指标 row
+    assert (v.kind, v.comparator) == ("numeric", "≤")
+    assert v.unit is not None and v.unit.key == "wanyuan"
+    assert v.unit.base_iri == "http://qudt.org/vocab/currency/CNY"
+    assert v.unit_label == "万"  # as written
+    assert v.scale == 1
+    assert v.normalized == v.number * 10000
+    assert (v.unit, v.normalized) == (parse_value(raw + "元").unit, parse_value(raw + "元").normalized)
+
+
+@pytest.mark.parametrize(
+    ("raw", "unit", "normalized"),
+    [
+        ("≥1万", None, "10000"),  # seed 004:1787, 宣传品数量 (数量指标): 10⁴ of something, not money
+        ("≥145万卡", "count:卡", "1450000"),  # seed 004:2620, 购买居民身份证制证原材料 (数量指标)
+    ],
+)
+def test_bare_wan_off_a_cost_row_scales_a_count(raw: str, unit: str | None, normalized: str) -> None:
+    v = parse_value(raw)
+    assert v.scale == 10000
+    assert (v.unit.key if v.unit else None) == unit
+    assert v.normalized == D(normalized)
+    if unit:  # a count word says what is counted, even on a 成本指标 row
+        assert parse_value(raw, cost=True) == v
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(COMPARATORS)), decimals_0_to_2_places)
+def test_bare_wan_is_wanyuan_exactly_when_the_row_is_a_cost_row(cmp: str, number: Decimal) -> None:
+    money, written = parse_value(f"{cmp}{fmt(number)}万", cost=True), parse_value(f"{cmp}{fmt(number)}万元")
+    assert (money.kind, money.comparator, money.number, money.unit, money.normalized) == (
+        written.kind, written.comparator, written.number, written.unit, written.normalized)
+    count = parse_value(f"{cmp}{fmt(number)}万")
+    assert (count.unit, count.scale, count.normalized) == (None, 10000, number * 10000)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(COMPARATORS)), decimals_0_to_2_places, st.sampled_from(sorted(UNIT_TEXTS)))
+def test_cost_context_changes_nothing_but_a_bare_wan(cmp: str, number: Decimal, unit: str) -> None:
+    raw = f"{cmp}{fmt(number)}{unit}"
+    assert parse_value(raw, cost=True) == parse_value(raw)
+
+
+def test_regression_per_week_target_keeps_its_period() -> None:
+    v = parse_value("每周开展1次")  # seed 004:1206, 刑侦总队信息化运维项目-2024中央 / 系统运维频率
+    assert (v.kind, v.comparator, v.number, v.unit.key) == ("numeric", "=", D(1), "count:次")
+    assert v.per_period == "P7D"  # once a week, not once in all
+    assert v.qualifier == "开展"
+    assert v.per is None  # no rate denominator was written
+
+
+@pytest.mark.parametrize(
+    ("raw", "per_period", "per"),
+    [
+        ("≥4次/月", "P1M", "月"),  # seed 004:320
+        ("1份/月", "P1M", "月"),  # seed 004:494
+        ("≥1次/每日", "P1D", "日"),  # seed 004:4702
+        ("≥3次/年", "P1Y", "年"),  # seed 004:7289
+        ("每季度开展2次", "P3M", None),
+        ("每月≥1次", "P1M", None),
+        ("每天巡检3次", "P1D", None),
+        ("≤80元/人", None, "人"),  # seed 004: a per-person price, no period
+        ("≤300元/人/年", None, "人/年"),  # seed 004:7319: per person and year, no single period
+    ],
+)
+def test_frequencies_keep_their_period(raw: str, per_period: str | None, per: str | None) -> None:
+    v = parse_value(raw)
+    assert v.kind == "numeric"
+    assert (v.per_period, v.per) == (per_period, per)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["日", "天", "周", "月", "季度", "年"]), st.integers(min_value=0, max_value=1000))
+def test_every_period_reads_like_a_per_period_rate(word: str, n: int) -> None:
+    before, after = parse_value(f"每{word}{n}次"), parse_value(f"{n}次/{word}")
+    assert before.kind == after.kind == "numeric"
+    assert (before.number, before.unit, before.per_period) == (after.number, after.unit, after.per_period)
+    assert before.per_period in {"P1D", "P7D", "P1M", "P3M", "P1Y"}
+
+
+def test_qualitative_text_said_of_every_month_keeps_its_period() -> None:
+    v = parse_value("每月按照工作计划进行检测考核")  # seed 001:46
+    assert (v.kind, v.per_period) == ("qualitative", "P1M")
+
+
+def test_regression_deadline_after_a_clause_is_a_date() -> None:
+    v = parse_value("设备采购完成于2023年12月前", 2024)  # seed 004:2950, 视频高点补点项目费 / 设备采购完成时间
+    assert (v.kind, v.comparator) == ("date", "≤")
+    assert (v.period_start, v.period_end) == (None, dt.date(2023, 12, 31))
+    assert v.qualifier == "设备采购完成于"
+    assert not v.year_inferred
+
+
+def test_regression_each_item_duration() -> None:
+    v = parse_value("EC135、AW139直升机各12个月")  # seed 004:8183, 购买机务保障服务的时长
+    assert (v.kind, v.comparator, v.number, v.unit.key, v.unit_label) == ("numeric", "=", D(12), "month", "个月")
+    assert v.each == "EC135、AW139直升机"  # 12 months for each helicopter, not 12 months in all
+    assert v.normalized == 12
+    assert v.raw == "EC135、AW139直升机各12个月"
+
+
+@pytest.mark.parametrize(
+    ("raw", "cmp", "end", "qualifier"),
+    [
+        ("设备采购完成于2023年12月前", "≤", "2023-12-31", "设备采购完成于"),  # seed 004:2950
+        ("项目完成于2024年6月", "=", "2024-06-30", "项目完成于"),
+        ("计划于2024年6月30日完成验收", "=", "2024-06-30", "计划于完成验收"),
+        ("在2024年底前", "≤", "2024-12-31", "在"),
+        ("不晚于2024年12月", "≤", "2024-12-31", "不晚于"),  # a deadline, not the month of December
+    ],
+)
+def test_dates_after_a_leading_clause(raw: str, cmp: str, end: str, qualifier: str) -> None:
+    v = parse_value(raw, 2024)
+    assert (v.kind, v.comparator, v.period_end, v.qualifier) == ("date", cmp, _date(end), qualifier)
+    if cmp == "≤":
+        assert v.period_start is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["设备采购完成于", "项目验收于", "计划于", "于", "在"]),
+       st.integers(min_value=2000, max_value=2099), st.integers(min_value=1, max_value=12))
+def test_a_leading_clause_keeps_the_date(lead: str, year: int, month: int) -> None:
+    bare, led = parse_value(f"{year}年{month}月底前"), parse_value(f"{lead}{year}年{month}月底前")
+    assert (led.kind, led.comparator, led.period_start, led.period_end) == (
+        bare.kind, bare.comparator, bare.period_start, bare.period_end)
+    assert led.qualifier.startswith(lead)
