@@ -49,6 +49,7 @@ from pathlib import Path
 
 from pyoxigraph import Literal, NamedNode, Quad
 
+from . import integrity
 from . import similarity as sim
 from .errors import BudgetKGError
 from .namespaces import BK, CUR, DCTERMS, PROV, QUDT, RDF, RDFS, SKOS, XSD, sparql_prefixes
@@ -1006,6 +1007,8 @@ def import_files(store: KGStore, paths: Sequence[str | Path], settings: Settings
                 store.swap(graph, target)
         staged = []
         groups = refresh_vendors(store, settings)
+        # no contract or vendor fact may repeat one of another graph (totals would count it twice)
+        integrity.check(store, [*(graph for graph, _, _ in writes), iris.vendors_graph])
     except (BudgetKGError, OSError):
         for g in created:
             store.remove_graph(g)

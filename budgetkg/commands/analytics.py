@@ -19,9 +19,10 @@ import typer
 from rich.table import Table
 
 from budgetkg.options import BaseOpt, StoreOpt, err, fail, out
+from kg import integrity
 from kg.contracts import ContractSettings, ImportReport, import_files, remove_imports
 from kg.errors import BudgetKGError
-from kg.links import LinkReport, LinkSettings, refresh_links
+from kg.links import LinkIris, LinkReport, LinkSettings, refresh_links
 from kg.settings import Settings
 from kg.store import KGStore, open_store
 
@@ -116,7 +117,12 @@ def link(
                                    tokenizer=tokenizer)
     except ValueError as exc:
         raise fail(exc) from None
-    report = _run(settings, lambda store: refresh_links(store, settings, ls))
+    def link_and_check(store: KGStore) -> LinkReport:
+        done = refresh_links(store, settings, ls)
+        integrity.check(store, [LinkIris(settings.base_iri).graph])
+        return done
+
+    report = _run(settings, link_and_check)
     _print_link_report(report, fmt)
 
 
