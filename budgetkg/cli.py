@@ -187,7 +187,8 @@ def build(
         sys.stdout.write(json.dumps({
             "store": settings.store, "seconds": round(report.seconds, 3), "quads": report.quads,
             "documents": [{"file": d.file, "graph": d.graph, "projects": d.projects, "indicators": d.indicators,
-                           "quads": d.quads, "replaced": d.replaced} for d in report.documents],
+                           "quads": d.quads, "replaced": d.replaced, "superseded": d.superseded}
+                          for d in report.documents],
             "warnings": [str(w) for w in report.warnings], "findings": findings,
         }, ensure_ascii=False, indent=1) + "\n")
         return
@@ -200,6 +201,10 @@ def build(
     if fmt is TableFormat.table:
         _emit_rows(["document", "projects", "indicators", "quads", "graph"], rows, fmt,
                    title=f"built into {settings.store}")
+        for d in report.documents:
+            if d.superseded:
+                out.print(f"{d.file}: {d.superseded} of its projects are described by a revising document "
+                          "(kept as superseded versions)", highlight=False)
         audit_note = f"; {findings} data-quality findings (budgetkg validate)" if findings is not None else ""
         out.print(f"{report.projects} projects, {report.quads} quads in {report.seconds:.2f} s; "
                   f"{len(report.warnings)} warnings{audit_note}", highlight=False)
