@@ -179,10 +179,13 @@ def build(
                                check=structural_check(settings) if check else None,
                                progress=lambda name, i, n: bar.update(task, completed=i, description=name))
             findings = refresh_findings(kg_store, settings) if audit else None
-    except ValidationError as exc:
-        raise fail(f"{exc}\nthe store was not changed", code=1) from None
     except BudgetKGError as exc:
-        raise fail(f"{exc}\nthe store was not changed") from None
+        # not raised from here: the error's traceback would keep the store (and its lock) open
+        failed = (f"{exc}\nthe store was not changed", 1 if isinstance(exc, ValidationError) else 2)
+    else:
+        failed = None
+    if failed is not None:
+        raise fail(*failed)
     if fmt is TableFormat.json:
         sys.stdout.write(json.dumps({
             "store": settings.store, "seconds": round(report.seconds, 3), "quads": report.quads,

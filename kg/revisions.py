@@ -95,19 +95,29 @@ class Plan:
     held: dict[str, Held] = field(default_factory=dict)
     #: File → IRIs of the projects it describes (after its own revisions), converted so far.
     owned: dict[str, set[str]] = field(default_factory=dict)
+    _revised_by: dict[str, set[str]] | None = None
 
     @property
     def entries(self) -> list[SourceEntry]:
         return [e for wave in self.waves for e in wave]
 
+    def revised_by(self) -> dict[str, set[str]]:
+        """file → the documents that revise it directly (the reverse of :attr:`revises`)."""
+        out: dict[str, set[str]] = {}
+        for newer, earlier in self.revises.items():
+            for f in earlier:
+                out.setdefault(f, set()).add(newer)
+        return out
+
     def revisers(self, file: str) -> set[str]:
         """Every document that revises ``file``, directly or through a revision of a revision."""
+        if self._revised_by is None:
+            self._revised_by = self.revised_by()
         out: set[str] = set()
         todo = [file]
         while todo:
-            f = todo.pop()
-            for other, earlier in self.revises.items():
-                if f in earlier and other not in out:
+            for other in self._revised_by.get(todo.pop(), ()):
+                if other not in out:
                     out.add(other)
                     todo.append(other)
         return out
@@ -209,12 +219,14 @@ def plan(store: KGStore, entries: list[SourceEntry], iris: Iris,
     # waves: a document after every document in this build that revises it
     level: dict[str, int] = {}
 
+    revised_by = result.revised_by()
+
     def depth(file: str, path: tuple[str, ...] = ()) -> int:
         if file in path:
             cycle = " → ".join((*path[path.index(file):], file))
             raise ManifestError(building[file].path, f"revisions form a cycle: {cycle}")
         if file not in level:
-            up = [r for r in revises if file in revises[r] and r in building]
+            up = [r for r in revised_by.get(file, ()) if r in building]
             level[file] = 1 + max((depth(r, (*path, file)) for r in up), default=-1)
         return level[file]
 

@@ -334,15 +334,17 @@ def test_a_partial_build_reads_the_other_documents_from_the_store(settings: Sett
     assert (report.links.quads_removed, report.links.quads_added) == (0, 0)
 
 
-def test_a_project_in_two_documents_is_linked_as_the_store_merges_it(tmp_path: Path, settings: Settings,
-                                                                     manifest) -> None:
+def test_a_revised_project_is_linked_once_as_the_store_holds_it(tmp_path: Path, settings: Settings,
+                                                                 manifest) -> None:
+    """A re-publication declared as a revision: its projects are linked once, from what was parsed."""
     first = Path(manifest.entries[0].path)
     twin = tmp_path / ("twin-" + first.name)
     twin.write_bytes(first.read_bytes())
-    entries = [manifest.entries[0], adhoc_entry(twin, manifest.entries[0].budget_year)]
+    entries = [manifest.entries[0], adhoc_entry(twin, manifest.entries[0].budget_year, revises=(first.name,))]
     store = KGStore(None)
     report = build(store, entries, settings, manifest=manifest)
-    assert report.links is not None and report.links.inputs == "store"  # the same project IRIs twice
+    assert report.links is not None and report.links.inputs == "documents"
+    assert [(d.file, d.projects, d.superseded) for d in report.documents] == [(twin.name, 3, 0), (first.name, 0, 3)]
     again = refresh_links(store, settings)
     assert (again.quads_removed, again.quads_added) == (0, 0)
 

@@ -170,7 +170,8 @@ def test_a_units_own_publication_beside_its_departments_is_refused(tmp_path, set
     message = " ".join(r.stderr.split())
     assert "325220.txt:1: project '建设工程视频监控智能平台运行维护' is also in 000_98710193955fe7ef.txt:1" in message
     assert "the store was not changed" in message
-    assert runner.invoke(app, ["stats", "--store", str(store_path), "--format", "csv"]).stdout == before
+    after = runner.invoke(app, ["stats", "--store", str(store_path), "--format", "csv"])
+    assert after.stdout == before, (after.exit_code, after.stderr, after.exception)
     assert "(all),138,1184,18,42674.61" in before
 
 
