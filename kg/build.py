@@ -33,7 +33,7 @@ from .parse import decode, parse_text
 from .rdf import Iris, agency_quads, document_quads
 from .settings import Settings
 from .sources import Manifest, sha256_of
-from .store import STAGING_PREFIX, KGStore, NQuads, Writable
+from .store import STAGING_PREFIX, KGStore, NQuads, Writable, one_generation
 
 #: Named graph holding the ontology and its concept schemes.
 ONTOLOGY_GRAPH = NamedNode(ONTOLOGY_IRI)
@@ -133,6 +133,7 @@ def _with_sha(entry: SourceEntry) -> SourceEntry:
     return entry
 
 
+@one_generation
 def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
           manifest: Manifest | None = None, check: Check | None = None, progress: Progress | None = None,
           with_ontology: bool = True, links: bool = True) -> BuildReport:
