@@ -28,7 +28,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import random
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -69,6 +71,9 @@ JOURNALED_BATCH = 250_000
 BULK_MIN = 15_000
 
 QueryResult = QuerySolutions | QueryBoolean | QueryTriples
+
+#: Seconds a read-only open keeps trying while a writer deletes files under it (see :meth:`KGStore._open_read_only`).
+OPEN_PATIENCE = 10.0
 
 #: The file in an on-disk store's directory that holds its generation (a decimal number); RocksDB
 #: ignores files whose names it does not use.
@@ -243,18 +248,16 @@ class KGStore:
     def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
         self.path = Path(path) if path is not None else None
         self.read_only = read_only
-        if self.path is not None:
-            # read before opening: what the store then shows is at least this generation
-            self._generation = read_generation(self.path)
         try:
             if self.path is None:
                 self.store = Store()
             elif read_only:
                 if not self.path.exists():
                     raise StoreError(f"no store at {self.path}: run 'budgetkg build' first")
-                self.store = Store.read_only(str(self.path))
+                self.store = self._open_read_only(self.path)
             else:
                 self.path.mkdir(parents=True, exist_ok=True)
+                self._generation = read_generation(self.path)
                 self.store = Store(str(self.path))
         except OSError as exc:
             hint = " (is another budgetkg process writing to it?)" if "lock" in str(exc).lower() else ""
@@ -263,6 +266,24 @@ class KGStore:
         self._staging: bool | None = None
         if not read_only:
             self.drop_staging()
+
+    def _open_read_only(self, path: Path) -> Store:
+        """Open beside a possible writer, reading the generation first (what the store shows is at least that).
+
+        RocksDB lists the files of the store, then opens them; a writer that flushes or compacts in
+        between has deleted one, and the open fails ("No such file"). That race is retried.
+        """
+        deadline = time.monotonic() + OPEN_PATIENCE
+        pause = 0.01
+        while True:
+            self._generation = read_generation(path)
+            try:
+                return Store.read_only(str(path))
+            except (OSError, RuntimeError) as exc:
+                if time.monotonic() > deadline or "no such file" not in str(exc).lower():
+                    raise StoreError(f"cannot open store at {path}: {exc}") from None
+            time.sleep(pause * random.random())  # out of step with the writer's flushes
+            pause = min(pause * 2, 0.5)
 
     def close(self) -> None:
         """Publish what was written (a new generation), and release the store and its write lock now."""
@@ -308,15 +329,19 @@ class KGStore:
 
     def _publish(self) -> None:
         """Advance the generation if anything was written since it was last published."""
-        if not self._dirty or self.store is None:
+        if not self._dirty or self.store is None or self.read_only:
             return
-        if self.path is not None and not self.read_only:
-            self.store.flush()  # the data first: a reader that sees the new number must see the new data
-            self._generation = max(self._generation, read_generation(self.path)) + 1
-            _write_generation(self.path, self._generation)
-        else:
-            self._generation += 1
         self._dirty = False
+        if self.path is None:
+            self._generation += 1
+            return
+        try:
+            self.store.flush()  # the data first: a reader that sees the new number must see the new data
+            generation = max(self._generation, read_generation(self.path)) + 1
+            _write_generation(self.path, generation)
+        except OSError as exc:
+            raise StoreError(f"cannot record the new generation of the store at {self.path}: {exc}") from None
+        self._generation = generation
 
     # -- graphs ------------------------------------------------------------------------
     def graphs(self) -> list[NamedNode]:
@@ -404,7 +429,7 @@ class KGStore:
         journaled: marked, cleared and bulk-loaded, then unmarked; see the module docstring.
         ``quads`` must name ``graph``.
         """
-        with self.batch(), self.writer(graph) as w:
+        with self.writer(graph) as w:
             w.add(quads)
 
     def writer(self, graph: NamedNode) -> GraphWriter:

@@ -126,6 +126,28 @@ def test_every_write_advances_the_generation_once_and_only_when_it_wrote(tmp_pat
     assert memory.generation == 1
 
 
+def test_a_read_only_open_beside_a_writer_that_flushes_and_compacts_succeeds(tmp_path: Path) -> None:
+    writer = KGStore(tmp_path / "store")
+    stop = threading.Event()
+
+    def write() -> None:
+        i = 0
+        while not stop.is_set():  # each update is flushed: new files, and compactions that delete old ones
+            writer.update(f"INSERT DATA {{ <http://test.example/s{i}> <http://test.example/p> {i} }}")
+            i += 1
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        generations = [KGStore(tmp_path / "store", read_only=True).generation for _ in range(150)]
+    finally:
+        stop.set()
+        thread.join()
+        writer.close()
+    assert generations == sorted(generations) and generations[-1] > 0
+
+
 # -- a running server sees writes from other processes ----------------------------------------------
 def test_the_server_sees_imports_links_findings_and_rebuilds_without_a_restart(
         tmp_path: Path, seed_store: KGStore, settings: Settings, seeds: Path) -> None:
