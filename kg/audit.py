@@ -27,7 +27,7 @@ from .namespaces import BK, PROV, RDF, RDFS, SH, SKOS, XSD
 from .rdf import Iris
 from .settings import Settings
 from .shapes import Shapes, ValidationReport, load_shapes, validate
-from .store import KGStore
+from .store import KGStore, one_generation
 
 #: The shapes files whose results are audit findings.
 AUDIT_KINDS = ("quality",)
@@ -89,6 +89,7 @@ def finding_quads(report: ValidationReport, settings: Settings, graph: NamedNode
     return out
 
 
+@one_generation
 def refresh_findings(store: KGStore, settings: Settings, *, report: ValidationReport | None = None,
                      shapes: Shapes | None = None) -> int:
     """Run the data-quality rules over ``store`` and rewrite its findings graph; returns how many findings.

@@ -34,7 +34,7 @@ from .parse import decode, line_count, parse_text
 from .rdf import Iris, agency_quads, document_quads, project_iris
 from .settings import Settings
 from .sources import Manifest, sha256_of
-from .store import STAGING_PREFIX, KGStore, NQuads, Writable
+from .store import STAGING_PREFIX, KGStore, NQuads, Writable, one_generation
 
 #: Named graph holding the ontology and its concept schemes.
 ONTOLOGY_GRAPH = NamedNode(ONTOLOGY_IRI)
@@ -136,6 +136,7 @@ def _with_sha(entry: SourceEntry) -> SourceEntry:
     return entry
 
 
+@one_generation
 def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
           manifest: Manifest | None = None, check: Check | None = None, progress: Progress | None = None,
           with_ontology: bool = True, links: bool = True) -> BuildReport:

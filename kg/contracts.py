@@ -55,7 +55,7 @@ from .errors import BudgetKGError
 from .namespaces import BK, CUR, DCTERMS, PROV, QUDT, RDF, RDFS, SKOS, XSD, sparql_prefixes
 from .rdf import Iris
 from .settings import Settings
-from .store import KGStore
+from .store import KGStore, one_generation
 
 CSV_COLUMNS = ("contract_id", "project_ref", "project_name", "agency_code", "buyer_name", "supplier_name",
                "supplier_credit_code", "amount_yuan", "date", "title")
@@ -890,6 +890,7 @@ def vendor_quads(groups: list[VendorGroup], iris: ContractIris, graph: NamedNode
     return quads
 
 
+@one_generation
 def refresh_vendors(store: KGStore, settings: Settings) -> list[VendorGroup]:
     """Rewrite the vendors graph from every imported contract (stage, then one ``MOVE``)."""
     iris = ContractIris(settings.base_iri)
@@ -955,6 +956,7 @@ def _format_of(path: Path, fmt: str) -> str:
     return "ocds" if head[:1] in (b"{", b"[") else "csv"
 
 
+@one_generation
 def import_files(store: KGStore, paths: Sequence[str | Path], settings: Settings, fmt: str = "auto",
                  contract_settings: ContractSettings | None = None) -> ImportReport:
     """Import procurement files (see the module docstring); all are read and checked before any is written."""
@@ -1021,6 +1023,7 @@ def import_files(store: KGStore, paths: Sequence[str | Path], settings: Settings
     return report
 
 
+@one_generation
 def remove_imports(store: KGStore, files: Iterable[str], settings: Settings) -> int:
     """Remove the graphs of previously imported files (by file name) and refresh vendors."""
     iris = ContractIris(settings.base_iri)

@@ -62,7 +62,7 @@ from .model import ParsedDocument
 from .namespaces import BK, CATEGORY, FUNDING, ORG, RDF, RDFS, SKOS, TRANCHE, VALUEKIND, XSD, sparql_prefixes
 from .rdf import LEVEL1_KEYS, LEVEL2_KEYS, Iris, project_iris
 from .settings import Settings
-from .store import KGStore, NQuads
+from .store import KGStore, NQuads, one_generation
 
 ENV_PREFIX = "BUDGETKG_LINK_"
 
@@ -1286,6 +1286,7 @@ def _compute(store: KGStore, settings: Settings, ls: LinkSettings, q: _Quads,
 DIFF_LIMIT = 300_000
 
 
+@one_generation
 def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSettings | None = None,
                   inputs: LinkInputs | None = None) -> LinkReport:
     """Recompute every link and replace ``<base>graph/links`` atomically; returns what was written.
@@ -1366,6 +1367,6 @@ def _apply_difference(store: KGStore, graph: NamedNode, deletes: list[Quad], ins
             body = serialize((q.triple for q in quads), format=RdfFormat.N_TRIPLES).decode("utf-8")
             parts.append(f"{verb} DATA {{ GRAPH <{graph.value}> {{\n{body}}} }}")
     try:
-        store.store.update(" ;\n".join(parts))  # one update request: one transaction
+        store.update(" ;\n".join(parts))  # one update request: one transaction
     except (OSError, SyntaxError) as exc:
         raise StoreError(f"updating graph {graph.value} failed: {exc}") from None

@@ -11,17 +11,32 @@ journal, written by the bulk loader in several steps, then unmarked. Readers can
 incomplete while that runs, and a writer that opens the store after a crash removes a graph
 that is still marked, so the store never keeps one half-written. ``MOVE`` of such a graph
 would keep it whole throughout, but costs ~100 s per million quads, as much as a build.
+
+**Generations.** Every write goes through a :class:`KGStore` method, which marks the store changed;
+when the outermost write, :meth:`KGStore.batch` or ``with store:`` block ends (or the store is
+flushed or closed outside one), the store *publishes* a new generation: a number kept in the file
+:data:`GENERATION_FILE` beside RocksDB's own files, advanced by one and replaced atomically
+(``os.replace``) after the data is flushed. Only the process holding the write lock writes it. A
+read-only store records the generation it was opened at (read *before* opening, so what it sees is
+at least that generation), and a server (:mod:`server.workers`) watches the file to know when to
+reopen. A command (``with open_store(...) as store:``) publishes once, at its end: a whole build,
+import, link or validation is one generation. An in-memory store counts its generations in memory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import random
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from pyoxigraph import (
     DefaultGraph,
@@ -56,6 +71,65 @@ JOURNALED_BATCH = 250_000
 BULK_MIN = 15_000
 
 QueryResult = QuerySolutions | QueryBoolean | QueryTriples
+
+#: Seconds a read-only open keeps trying while a writer deletes files under it (see :meth:`KGStore._open_read_only`).
+OPEN_PATIENCE = 10.0
+
+#: The file in an on-disk store's directory that holds its generation (a decimal number); RocksDB
+#: ignores files whose names it does not use.
+GENERATION_FILE = "budgetkg-generation"
+
+
+def read_generation(path: str | Path) -> int:
+    """The generation of the on-disk store at ``path`` (0: never written since generations were kept).
+
+    >>> import tempfile
+    >>> read_generation(tempfile.mkdtemp())
+    0
+    """
+    try:
+        return int((Path(path) / GENERATION_FILE).read_text(encoding="ascii").strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _write_generation(path: Path, generation: int) -> None:
+    target = path / GENERATION_FILE
+    tmp = path / f"{GENERATION_FILE}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="ascii") as fh:
+        fh.write(f"{generation}\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)  # readers see the old number or the new one, never a torn file
+
+
+class GenerationWatch:
+    """Cheap polling of a store's generation: one ``stat`` per call, a read only when the file changed.
+
+    A location that is no on-disk store (a remote endpoint, ``None``) stays at generation 0.
+
+    >>> import tempfile
+    >>> GenerationWatch(tempfile.mkdtemp()).current()
+    0
+    """
+
+    def __init__(self, location: str | Path | None) -> None:
+        self.file = Path(location) / GENERATION_FILE if location is not None and not is_remote(location) else None
+        self._seen: tuple[int, int, int] | None = None
+        self._generation = 0
+
+    def current(self) -> int:
+        if self.file is None:
+            return 0
+        try:
+            st = os.stat(self.file)
+        except OSError:
+            return self._generation  # not written yet (or being replaced: os.replace never leaves it absent)
+        sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if sig != self._seen:
+            self._seen = sig
+            self._generation = max(self._generation, read_generation(self.file.parent))
+        return self._generation
 
 
 @dataclass(frozen=True)
@@ -135,8 +209,41 @@ def is_iri(value: str) -> bool:
     return True
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def one_generation(fn: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """Decorate a function whose first argument is a store: all it writes is one generation.
+
+    >>> @one_generation
+    ... def two_writes(store):
+    ...     store.write_new(NamedNode("http://e/g"), [Quad(NamedNode("http://e/s"), NamedNode("http://e/p"),
+    ...                                                  Literal("1"), NamedNode("http://e/g"))])
+    ...     store.remove_graph(NamedNode("http://e/g"))
+    >>> s = KGStore(None)
+    >>> two_writes(s); s.generation
+    1
+    """
+
+    @functools.wraps(fn)
+    def wrapper(store: Any, *args: P.args, **kwargs: P.kwargs) -> R:
+        with store.batch():
+            return fn(store, *args, **kwargs)
+
+    return wrapper
+
+
 class KGStore:
-    """A budgetkg store: an embedded pyoxigraph store at ``path`` (``None``: in memory)."""
+    """A budgetkg store: an embedded pyoxigraph store at ``path`` (``None``: in memory).
+
+    ``generation`` is the store's generation as this object knows it (see the module docstring).
+    """
+
+    # class-level defaults, so that subclasses with their own constructor (kg.remote) have them too
+    _generation = 0
+    _held = 0
+    _dirty = False
 
     def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
         self.path = Path(path) if path is not None else None
@@ -147,9 +254,10 @@ class KGStore:
             elif read_only:
                 if not self.path.exists():
                     raise StoreError(f"no store at {self.path}: run 'budgetkg build' first")
-                self.store = Store.read_only(str(self.path))
+                self.store = self._open_read_only(self.path)
             else:
                 self.path.mkdir(parents=True, exist_ok=True)
+                self._generation = read_generation(self.path)
                 self.store = Store(str(self.path))
         except OSError as exc:
             hint = " (is another budgetkg process writing to it?)" if "lock" in str(exc).lower() else ""
@@ -159,16 +267,81 @@ class KGStore:
         if not read_only:
             self.drop_staging()
 
+    def _open_read_only(self, path: Path) -> Store:
+        """Open beside a possible writer, reading the generation first (what the store shows is at least that).
+
+        RocksDB lists the files of the store, then opens them; a writer that flushes or compacts in
+        between has deleted one, and the open fails ("No such file"). That race is retried.
+        """
+        deadline = time.monotonic() + OPEN_PATIENCE
+        pause = 0.01
+        while True:
+            self._generation = read_generation(path)
+            try:
+                return Store.read_only(str(path))
+            except (OSError, RuntimeError) as exc:
+                if time.monotonic() > deadline or "no such file" not in str(exc).lower():
+                    raise StoreError(f"cannot open store at {path}: {exc}") from None
+            time.sleep(pause * random.random())  # out of step with the writer's flushes
+            pause = min(pause * 2, 0.5)
+
     def close(self) -> None:
-        """Release the store (and its write lock) now rather than when garbage is collected."""
+        """Publish what was written (a new generation), and release the store and its write lock now."""
+        if self.store is None:
+            return
+        self._held = 0
         self.flush()
         self.store = None  # type: ignore[assignment]
 
     def __enter__(self) -> KGStore:
+        self._held += 1  # what the block writes is one generation, published when it ends
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- generations -------------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        """The generation this store is at: for a read-only store, the one it was opened at."""
+        return self._generation
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[KGStore]:
+        """Make the writes inside the block one generation, published when the outermost block ends.
+
+        Every write method is one of these blocks, so writes outside any block publish one by one::
+
+            with store.batch():
+                store.write_new(graph, quads)
+                store.remove_graph(other)     # readers that reopen see both changes or neither
+        """
+        self._held += 1
+        try:
+            yield self
+        finally:
+            self._held -= 1
+            if self._held == 0:
+                self._publish()
+
+    def _changed(self) -> None:
+        self._dirty = True
+
+    def _publish(self) -> None:
+        """Advance the generation if anything was written since it was last published."""
+        if not self._dirty or self.store is None or self.read_only:
+            return
+        self._dirty = False
+        if self.path is None:
+            self._generation += 1
+            return
+        try:
+            self.store.flush()  # the data first: a reader that sees the new number must see the new data
+            generation = max(self._generation, read_generation(self.path)) + 1
+            _write_generation(self.path, generation)
+        except OSError as exc:
+            raise StoreError(f"cannot record the new generation of the store at {self.path}: {exc}") from None
+        self._generation = generation
 
     # -- graphs ------------------------------------------------------------------------
     def graphs(self) -> list[NamedNode]:
@@ -195,14 +368,16 @@ class KGStore:
 
     def drop_staging(self) -> int:
         """Remove staging graphs a crashed writer left behind, and graphs it left half-written; returns how many."""
-        for q in list(self.store.quads_for_pattern(None, _WRITING, None, JOURNAL)):
+        half = list(self.store.quads_for_pattern(None, _WRITING, None, JOURNAL))
+        for q in half:
             self.store.remove_graph(q.subject)  # type: ignore[arg-type]
         stale = [g for g in self.store.named_graphs() if isinstance(g, NamedNode)
                  and g.value.startswith(STAGING_PREFIX)]
         for g in stale:
             self.store.remove_graph(g)
-        if stale:
+        if stale or half:
             self.invalidate()
+            self._changed()  # published with the opener's first write, or when it closes
         return len(stale)
 
     def staging_graph(self) -> NamedNode:
@@ -215,31 +390,37 @@ class KGStore:
         self._check_writable()
         if self.store.contains_named_graph(graph):
             raise StoreError(f"graph {graph.value} exists already: stage and swap it instead")
-        try:
-            self._atomic_write(quads)
-        except OSError as exc:
-            raise StoreError(f"writing graph {graph.value} failed: {exc}") from None
-        finally:
-            self.invalidate()
+        with self.batch():
+            try:
+                self._changed()
+                self._atomic_write(quads)
+            except OSError as exc:
+                raise StoreError(f"writing graph {graph.value} failed: {exc}") from None
+            finally:
+                self.invalidate()
 
     def stage(self, quads: Writable) -> None:
         """Write quads that are in a staging graph (see :meth:`staging_graph`), in one transaction."""
         self._check_writable()
-        try:
-            self._atomic_write(quads)
-        except OSError as exc:
-            raise StoreError(f"writing a staging graph failed: {exc}") from None
+        with self.batch():
+            try:
+                self._changed()
+                self._atomic_write(quads)
+            except OSError as exc:
+                raise StoreError(f"writing a staging graph failed: {exc}") from None
 
     def swap(self, graph: NamedNode, staging: NamedNode) -> None:
         """Replace ``graph`` by the content of ``staging`` in one transaction (SPARQL ``MOVE``)."""
         self._check_writable()
-        try:
-            self.store.update(f"MOVE SILENT GRAPH <{staging.value}> TO GRAPH <{graph.value}>")
-            self.store.add_graph(graph)
-        except OSError as exc:
-            raise StoreError(f"swapping in graph {graph.value} failed: {exc}") from None
-        finally:
-            self.invalidate()
+        with self.batch():
+            try:
+                self._changed()
+                self.store.update(f"MOVE SILENT GRAPH <{staging.value}> TO GRAPH <{graph.value}>")
+                self.store.add_graph(graph)
+            except OSError as exc:
+                raise StoreError(f"swapping in graph {graph.value} failed: {exc}") from None
+            finally:
+                self.invalidate()
 
     def overwrite(self, graph: NamedNode, quads: list[Quad]) -> None:
         """Make ``graph`` (a derived graph, which a build can recompute) hold ``quads``, the fastest safe way.
@@ -267,12 +448,13 @@ class KGStore:
         if target == graph:
             self.write_new(graph, quads)
             return len(quads)
-        try:
-            self.stage(quads)
-            self.swap(graph, target)
-        except BaseException:
-            self.remove_graph(target)  # a failed replacement leaves no staging graph behind
-            raise
+        with self.batch():
+            try:
+                self.stage(quads)
+                self.swap(graph, target)
+            except BaseException:
+                self.remove_graph(target)  # a failed replacement leaves no staging graph behind
+                raise
         return len(quads)
 
     def _atomic_write(self, quads: Writable) -> None:
@@ -295,13 +477,31 @@ class KGStore:
     def remove_graph(self, graph: NamedNode) -> bool:
         if not self.store.contains_named_graph(graph):
             return False
-        self.store.remove_graph(graph)
-        self.invalidate()
+        with self.batch():
+            self._changed()
+            self.store.remove_graph(graph)
+            self.invalidate()
         return True
 
+    def update(self, sparql: str, *, prefixes: dict[str, str] | None = None) -> None:
+        """Apply a SPARQL Update (one transaction). pyoxigraph's errors pass through: the caller names them."""
+        self._check_writable()
+        with self.batch():
+            self._changed()
+            try:
+                if prefixes:
+                    self.store.update(sparql, prefixes=prefixes)
+                else:
+                    self.store.update(sparql)
+            finally:
+                self.invalidate()
+
     def flush(self) -> None:
+        """Make what was written durable, and publish it as a new generation unless a block holds it."""
         if self.store is not None and not self.read_only and self.path is not None:
             self.store.flush()
+        if self._held == 0:
+            self._publish()
 
     # -- reading ----------------------------------------------------------------------
     def query(self, sparql: str, *, name: str = "query", substitutions: dict[str, object] | None = None,
@@ -363,6 +563,8 @@ class GraphWriter:
         self._mark = Quad(graph, _WRITING, Literal("journaled"), JOURNAL)
         self._thread: ThreadPoolExecutor | None = None
         self._pending: Future[None] | None = None
+        self._hold = contextlib.ExitStack()  # the graph's steps are one generation, published when it closes
+        self._hold.enter_context(store.batch())
 
     def add(self, quads: Writable) -> None:
         batch = quads if isinstance(quads, NQuads) else NQuads.of(list(quads))
@@ -378,6 +580,7 @@ class GraphWriter:
 
     def _spill(self) -> None:
         raw = self.store.store
+        self.store._changed()
         try:
             if not self.journaled:
                 raw.add(self._mark)
@@ -444,6 +647,7 @@ class GraphWriter:
             self._thread.shutdown(wait=True)
             self._thread = None
         self.store.invalidate()
+        self._hold.close()
 
     def __enter__(self) -> GraphWriter:
         return self

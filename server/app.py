@@ -11,6 +11,10 @@ Routes (see docs/server.md): ``/`` the SPARQL editor, ``/sparql`` SPARQL 1.1 Pro
 ``/queries/{name}`` named queries, ``/dataset`` VoID/DCAT, ``/dumps/…`` downloads,
 ``/context.jsonld``, ``/resource?iri=`` any IRI of the store, ``/health``, and every entity IRI
 ``<base IRI><path>`` at ``/<path>``.
+
+Every response carries ``X-Budgetkg-Generation``: the store generation its answer was computed
+from (the oldest, when a request ran several jobs; for a response that read nothing from the store,
+the newest generation the server has seen). See :mod:`server.workers` for why it never goes back.
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kg import queries as named_queries
 from kg.errors import BudgetKGError
@@ -38,6 +45,26 @@ log = logging.getLogger("budgetkg.server")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+#: The response header that names the store generation an answer was computed from.
+GENERATION_HEADER = "X-Budgetkg-Generation"
+
+
+class _Answered:
+    """The generations the jobs of one request were answered from."""
+
+    __slots__ = ("generation",)
+
+    def __init__(self) -> None:
+        self.generation: int | None = None
+
+    def note(self, generation: int) -> None:
+        if self.generation is None or generation < self.generation:
+            self.generation = generation
+
+
+#: Set per request by :class:`GenerationHeader` (a mutable holder: handlers run in copies of the context).
+_ANSWERED: ContextVar[_Answered | None] = ContextVar("budgetkg_answered", default=None)
 
 
 class Runtime:
@@ -56,21 +83,37 @@ class Runtime:
                 self.refused[name] = exc
         #: The JSON-LD context published at /context.jsonld and used by JSON-LD responses.
         self.context: dict[str, str] = dict(PREFIXES)
-        self._cache: dict[tuple[int, str], Any] = {}
+        #: (generation seen when asked, key) → (result, generation it was computed from)
+        self._cache: dict[tuple[int, str], tuple[Any, int]] = {}
         self._templates: Any = None
 
     async def run(self, job: Any, timeout: float | None = None) -> Any:
         """Run a job of :mod:`server.jobs` under the time limit."""
-        return await self.executor.run(job, timeout or self.settings.query_timeout)
+        result, generation = await self.executor.run(job, timeout or self.settings.query_timeout)
+        self._answered(generation)
+        return result
 
     async def cached(self, key: str, job: Any, timeout: float | None = None) -> Any:
-        """Run ``job`` once per store generation (dumps, counts): the store changes only by /update."""
-        k = (self.executor.generation, key)
+        """Run ``job`` once per store generation (dumps, counts), and keep its result until the store advances."""
+        seen = self.executor.observe()
+        k = (seen, key)
         if k not in self._cache:
-            for old in [c for c in self._cache if c[0] != self.executor.generation]:
+            for old in [c for c in self._cache if c[0] != seen]:
                 del self._cache[old]
-            self._cache[k] = await self.run(job, timeout)
-        return self._cache[k]
+            result, generation = await self.executor.run(job, timeout or self.settings.query_timeout)
+            if self.executor.generation == seen:  # else it is already out of date: not kept
+                self._cache[k] = (result, generation)
+            self._answered(generation)
+            return result
+        result, generation = self._cache[k]
+        self._answered(generation)
+        return result
+
+    @staticmethod
+    def _answered(generation: int) -> None:
+        holder = _ANSWERED.get()
+        if holder is not None:
+            holder.note(generation)
 
     @property
     def templates(self) -> Any:
@@ -96,6 +139,34 @@ class Runtime:
         if iri.startswith(base) and len(iri) > len(base):
             return self.root(request) + quote(iri[len(base):], safe="/:@!$&'()*+,;=-._~%")
         return self.root(request) + "resource?iri=" + quote(iri, safe="")
+
+
+class GenerationHeader:
+    """ASGI middleware: ``X-Budgetkg-Generation`` on every HTTP response (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        holder = _Answered()
+        token = _ANSWERED.set(holder)
+
+        async def send_with_generation(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                generation = holder.generation
+                if generation is None:
+                    generation = self.runtime.executor.observe()
+                MutableHeaders(scope=message)[GENERATION_HEADER] = str(generation)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_generation)
+        finally:
+            _ANSWERED.reset(token)
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -147,6 +218,7 @@ def create_app(settings: Settings, store: KGStore | None = None, *, workers: int
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.add_middleware(GenerationHeader, runtime=runtime)
     errors.install(app)
 
     from . import dataset, graph, linked, named, pages, sparql

@@ -2,7 +2,7 @@
 
 The dataset's IRI is ``<base IRI>dataset``, so like every entity it is served at ``/dataset``
 (and at ``/.well-known/void``). Counts come from the store once per store generation; dumps are
-made once per generation and kept in memory (the store changes only through /update).
+made once per generation and kept in memory (every write to the store starts a new generation).
 """
 
 from __future__ import annotations

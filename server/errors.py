@@ -84,7 +84,23 @@ class MethodNotAllowed(ServerError):
 
 
 class WorkerFailure(ServerError):
-    """A query worker died while running a request (a crash, not a time-out)."""
+    """A job failed in its worker with an unexpected error (a bug)."""
+
+
+class WorkerLost(ServerError):
+    """The query worker answering a request went away (killed for memory, crashed, replaced), twice."""
+
+    def __init__(self) -> None:
+        super().__init__("the query worker answering this request went away, and so did the one that retried it; "
+                         "try again")
+
+
+class StoreChanged(ServerError):
+    """The store advanced to a newer generation each time the request was answered."""
+
+    def __init__(self, attempts: int) -> None:
+        self.attempts = attempts
+        super().__init__(f"the store changed while the request was answered ({attempts} times); try again")
 
 
 #: Error type → HTTP status. The first matching class in this order wins (subclasses first).
@@ -104,6 +120,8 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (UnsupportedMediaType, 415),
     (ValidationError, 422),
     (Busy, 503),
+    (WorkerLost, 503),
+    (StoreChanged, 503),
     (StoreError, 503),
     (WorkerFailure, 500),
     (ManifestError, 500),
@@ -123,7 +141,7 @@ def headers_of(exc: BaseException) -> dict[str, str]:
     """Extra response headers an error calls for."""
     if isinstance(exc, Unauthorized):
         return {"WWW-Authenticate": 'Bearer realm="budgetkg update"'}
-    if isinstance(exc, Busy | QueryTimeout | StoreError):
+    if isinstance(exc, Busy | QueryTimeout | StoreError | WorkerLost | StoreChanged):
         return {"Retry-After": "1"}
     if isinstance(exc, MethodNotAllowed):
         return {"Allow": "GET, HEAD"}

@@ -499,7 +499,7 @@ class UpdateJob:
         if ctx.kg.read_only:
             raise StoreError("the store is open read-only here")
         try:
-            ctx.kg.store.update(self.sparql, prefixes=PREFIXES)
+            ctx.kg.update(self.sparql, prefixes=PREFIXES)  # publishes a new generation
         except SyntaxError as exc:
             raise QueryError("update", f"syntax error: {exc}") from None
         except (OSError, RuntimeError, ValueError) as exc:

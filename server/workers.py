@@ -12,10 +12,25 @@ the allocator's arenas fill as it meets new queries) is replaced after the job t
 the same way, so the server's memory is bounded: at most its own plus ``size`` times the limit
 (plus what one query needs while it runs).
 
+**Generations.** A read-only store sees the data as it was when it was opened, so every write
+(``budgetkg build``, ``contracts import``, ``link``, ``validate``, SPARQL Update) advances the store's
+*generation* (a number in a file beside the store, see :mod:`kg.store`) when it has committed, and
+the pool watches it: before each job (one ``stat``), it notes the newest generation seen, and a
+worker is only given a job if it was started at that generation or a newer one; older workers are
+retired (killed, and replaced by workers that open the store afresh) rather than used. A worker's
+generation is read just before it starts, so what it opens is at least that generation. A reply
+that comes back after a newer generation was seen is not sent: the job runs again on a newer
+worker (at most :data:`STALE_RERUNS` times, then 503). So once the server has answered from
+generation N, no later answer comes from an older one.
+
 SPARQL Update (enabled by a token) runs in a short-lived writer process that opens the store for
 writing only for that update (RocksDB lets one writer and any number of read-only readers share a
-path); the read-only workers are then replaced, because a read-only store sees the data as it was
-when it was opened.
+path); it advances the generation like any writer.
+
+A worker that goes away while answering (killed for memory by the operating system, crashed,
+killed by hand) costs the request nothing when another worker can answer: the job is sent once
+more, to another worker; if that one goes too the client gets 503 with ``Retry-After``. Only a job
+that ran past the time limit is not retried.
 
 An in-memory store (tests, embedding) cannot be shared between processes; :class:`ThreadPool`
 runs its jobs in threads instead. A query that times out there is answered 503 at once but its
@@ -43,23 +58,37 @@ from typing import Any, Protocol
 
 from kg.errors import BudgetKGError, StoreError
 from kg.settings import Settings
-from kg.store import KGStore, open_store
+from kg.store import GenerationWatch, KGStore, open_store
 
-from .errors import Busy, QueryTimeout, WorkerFailure
+from .errors import Busy, QueryTimeout, StoreChanged, WorkerFailure, WorkerLost
 from .jobs import Context, UpdateJob
 
 log = logging.getLogger("budgetkg.server")
+
+
+#: How many times a job is run again because a newer store generation was seen while it ran.
+STALE_RERUNS = 3
 
 
 class Executor(Protocol):
     """Runs jobs of :mod:`server.jobs` with a time limit."""
 
     mode: str
-    generation: int
+
+    @property
+    def generation(self) -> int:
+        """The newest store generation seen: no answer comes from an older one."""
+        ...
+
+    def observe(self) -> int:
+        """Look at the store's generation now (cheap); returns :attr:`generation`."""
+        ...
 
     async def start(self) -> None: ...
 
-    async def run(self, job: Any, timeout: float) -> Any: ...
+    async def run(self, job: Any, timeout: float) -> tuple[Any, int]:
+        """The job's result, and the store generation it was computed from."""
+        ...
 
     async def update(self, job: UpdateJob, timeout: float) -> Any: ...
 
@@ -121,6 +150,10 @@ def _decode(reply: bytes) -> Any:
 _HEADER = struct.Struct("!Q")  # every message: 8-byte length, then a pickle
 
 
+class _Lost(Exception):
+    """The worker's end of the socket closed: the process is gone."""
+
+
 class _Worker:
     """The server's end of one worker process: a stream socket carrying length-prefixed pickles."""
 
@@ -152,7 +185,7 @@ class _Worker:
         except TimeoutError:  # an OSError too: let it through as what it is
             raise
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            raise WorkerFailure("a query worker died while answering") from None
+            raise _Lost from None
 
     def kill(self) -> None:
         with contextlib.suppress(Exception):
@@ -236,12 +269,19 @@ class ProcessPool:
         # core idle otherwise, and one runaway query does not halve the capacity (~50 MB each)
         self.size = max(1, size or (os.cpu_count() or 1) + 2)
         self.spawn_timeout = spawn_timeout
+        #: The newest store generation seen (see the module docstring).
         self.generation = 0
         self.restarts = 0
         self.timeouts = 0
         self.recycled = 0
+        #: Workers replaced because the store advanced past their generation.
+        self.retired = 0
+        #: Jobs sent to a second worker after the first went away.
+        self.retries = 0
+        self._watch = GenerationWatch(None if settings.query_url else settings.store)
         self._idle: asyncio.Queue[_Worker] | None = None
         self._all: set[_Worker] = set()
+        self._busy: set[_Worker] = set()
         self._tasks: set[asyncio.Task] = set()
         self._started = False
         self._closed = False
@@ -269,13 +309,14 @@ class ProcessPool:
             self._started = True
 
     async def _spawn(self, writable: bool = False) -> _Worker:
+        generation = self.observe()  # read before the worker opens the store: it sees at least this one
         proc, sock = await asyncio.get_running_loop().run_in_executor(None, _start_process, self.settings, writable)
         reader, writer = await asyncio.open_unix_connection(sock=sock)
-        w = _Worker(proc, reader, writer, self.generation)
+        w = _Worker(proc, reader, writer, generation)
         self._all.add(w)
         try:
             kind, payload = pickle.loads(await w.call(None, self.spawn_timeout))
-        except (TimeoutError, WorkerFailure):
+        except (TimeoutError, _Lost):
             self._discard(w)
             raise StoreError(f"a query worker could not open the store at {self.settings.store}") from None
         if kind != "ready":
@@ -301,6 +342,31 @@ class ProcessPool:
         if not self._closed:
             self._background(self._respawn())
 
+    def _retire(self, w: _Worker) -> None:
+        """Replace ``w``, whose store is older than the newest generation seen."""
+        self.retired += 1
+        self._discard(w)
+        if not self._closed:
+            self._background(self._respawn())
+
+    def observe(self) -> int:
+        """Note the store's generation (one ``stat``); when it advanced, retire the idle workers it left behind."""
+        g = self._watch.current()
+        if g > self.generation:
+            log.info("store generation %d (was %d): replacing the query workers", g, self.generation)
+            self.generation = g
+            if self._idle is not None:
+                keep = []
+                while not self._idle.empty():
+                    w = self._idle.get_nowait()
+                    if w.generation < g:
+                        self._retire(w)
+                    else:
+                        keep.append(w)
+                for w in keep:
+                    self._idle.put_nowait(w)
+        return self.generation
+
     async def _respawn(self) -> None:
         delay = 0.5
         while not self._closed:
@@ -313,7 +379,7 @@ class ProcessPool:
                 continue
             if self._closed:
                 self._discard(w)
-            elif w.generation != self.generation:  # an update landed while it was starting
+            elif w.generation < self.generation:  # the store advanced while it was starting
                 self._discard(w)
                 continue
             else:
@@ -328,23 +394,41 @@ class ProcessPool:
             self.recycled += 1
             self._discard(w)
             self._background(self._respawn())
-        elif w.generation != self.generation:
-            self._discard(w)
-            self._background(self._respawn())
+        elif w.generation < self.generation:
+            self._retire(w)
         else:
             assert self._idle is not None
             self._idle.put_nowait(w)
 
-    async def run(self, job: Any, timeout: float) -> Any:
-        if not self._started:
-            await self.start()
+    async def _take(self, deadline: float, timeout: float) -> _Worker:
+        """An idle worker, alive and at the newest generation seen, by ``deadline`` (else :class:`Busy`)."""
         assert self._idle is not None
-        payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
-        for attempt in (1, 2):
+        loop = asyncio.get_running_loop()
+        while True:
+            left = deadline - loop.time()
             try:
-                w = await asyncio.wait_for(self._idle.get(), timeout)
+                if left <= 0:
+                    raise TimeoutError
+                w = await asyncio.wait_for(self._idle.get(), left)
             except TimeoutError:
                 raise Busy(timeout) from None
+            if not w.alive():  # it died while idle
+                self._replace(w)
+            elif w.generation < self.generation:
+                self._retire(w)
+            else:
+                return w
+
+    async def run(self, job: Any, timeout: float) -> tuple[Any, int]:
+        if not self._started:
+            await self.start()
+        payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        loop = asyncio.get_running_loop()
+        lost = stale = 0
+        while True:
+            self.observe()
+            w = await self._take(loop.time() + timeout, timeout)
+            self._busy.add(w)
             try:
                 reply = await w.call(payload, timeout)
             except TimeoutError:
@@ -352,17 +436,27 @@ class ProcessPool:
                 log.warning("query over %.1f s: killing worker %s", timeout, w.pid)
                 self._replace(w)
                 raise QueryTimeout(timeout) from None
-            except WorkerFailure:
+            except _Lost:
                 self._replace(w)
-                if attempt == 1 and not w.alive():
-                    continue  # it had died while idle: the job never ran, so try another worker
-                raise
+                lost += 1
+                if lost > 1:
+                    raise WorkerLost from None
+                self.retries += 1
+                log.warning("query worker %s went away while answering: sending the job to another", w.pid)
+                continue
             except BaseException:  # cancelled: the worker is still busy with a job nobody waits for
                 self._replace(w)
                 raise
+            finally:
+                self._busy.discard(w)
+            if self.observe() > w.generation:  # the store advanced while it answered: not sent
+                self._retire(w)
+                stale += 1
+                if stale > STALE_RERUNS:
+                    raise StoreChanged(stale)
+                continue
             self._release(w)
-            return _decode(reply)
-        raise WorkerFailure("no query worker could take the request")
+            return _decode(reply), w.generation
 
     async def update(self, job: UpdateJob, timeout: float) -> Any:
         """Run an update in a writer process, then replace every reader so that it sees the new data."""
@@ -376,12 +470,12 @@ class ProcessPool:
             except TimeoutError:
                 self.timeouts += 1
                 raise QueryTimeout(timeout) from None
+            except _Lost:
+                raise WorkerLost from None
             finally:
                 self._discard(w)
             result = _decode(reply)
-            self.generation += 1
-            while not self._idle.empty():
-                self._release(self._idle.get_nowait())
+            self.observe()  # the writer advanced the generation: the next job goes to a new worker
             return result
 
     async def close(self) -> None:
@@ -408,8 +502,10 @@ class ProcessPool:
     def status(self) -> dict[str, object]:
         return {
             "mode": self.mode, "workers": self.size, "idle": self._idle.qsize() if self._idle else 0,
-            "pids": sorted(w.pid for w in self._all if w.pid), "restarts": self.restarts,
-            "timeouts": self.timeouts, "recycled": self.recycled, "generation": self.generation,
+            "pids": sorted(w.pid for w in self._all if w.pid), "busy": sorted(w.pid for w in self._busy if w.pid),
+            "restarts": self.restarts,
+            "timeouts": self.timeouts, "recycled": self.recycled, "retired": self.retired, "retries": self.retries,
+            "generation": self.observe(),
         }
 
 
@@ -422,25 +518,37 @@ class ThreadPool:
         self.store = store
         self.settings = settings
         self.size = max(1, size or os.cpu_count() or 1)
-        self.generation = 0
         self.timeouts = 0
         self._ctx: Context | None = None
+        self._ctx_generation = -1
         self._pool = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="budgetkg-query")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="budgetkg-update")
         self._slots: asyncio.Semaphore | None = None
         self._ctx_lock = threading.Lock()
 
+    @property
+    def generation(self) -> int:
+        """The store's own generation: the threads share the store object, so they see every write at once."""
+        return self.store.generation
+
+    def observe(self) -> int:
+        return self.store.generation
+
     def _context(self) -> Context:
         with self._ctx_lock:
+            g = self.store.generation
             if self._ctx is None:
                 self._ctx = Context(self.store, self.settings)
+            elif g != self._ctx_generation:  # written since: graphs may have come or gone
+                self._ctx.refresh()
+            self._ctx_generation = g
             return self._ctx
 
     async def start(self) -> None:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.size)
 
-    async def run(self, job: Any, timeout: float) -> Any:
+    async def run(self, job: Any, timeout: float) -> tuple[Any, int]:
         await self.start()
         assert self._slots is not None
         slots = self._slots
@@ -449,10 +557,11 @@ class ThreadPool:
         except TimeoutError:
             raise Busy(timeout) from None
         loop = asyncio.get_running_loop()
+        generation = self.store.generation  # what the job reads is at least this generation
         fut = loop.run_in_executor(self._pool, lambda: job.run(self._context()))
         fut.add_done_callback(lambda _f: slots.release())  # the slot is free only when the thread is
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+            return await asyncio.wait_for(asyncio.shield(fut), timeout), generation
         except TimeoutError:
             self.timeouts += 1
             fut.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
@@ -467,7 +576,6 @@ class ThreadPool:
         except TimeoutError:
             self.timeouts += 1
             raise QueryTimeout(timeout) from None
-        self.generation += 1
         return result
 
     async def close(self) -> None:
