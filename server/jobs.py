@@ -31,7 +31,7 @@ from kg.settings import Settings
 from kg.sources import load_manifest
 from kg.store import KGStore, with_values
 
-from . import results
+from . import results, safety
 from .errors import NotFound, UnacceptableFormat
 
 #: Incoming links listed on an entity page (a concept used by every indicator has thousands).
@@ -148,8 +148,12 @@ class QueryJob:
     results_format: str | None = "json"
     graph_format: str | None = "turtle"
     max_rows: int = 10000
+    #: Decide SERVICE and LOAD with a real parser before running (ad hoc queries; see :mod:`server.safety`).
+    verify: bool = True
 
     def run(self, ctx: Context) -> Answer | Table:
+        if self.verify:
+            safety.verify(self.sparql, ctx.settings.service_allowlist, PREFIXES)
         opts = ctx.dataset_options(self.default_graphs, self.named_graphs, self.own_dataset)
         result = _query(ctx, self.sparql, self.name, dict(self.substitutions), **opts)
         try:
@@ -498,6 +502,7 @@ class UpdateJob:
     def run(self, ctx: Context) -> Answer:
         if ctx.kg.read_only:
             raise StoreError("the store is open read-only here")
+        safety.verify(self.sparql, ctx.settings.service_allowlist, PREFIXES, update=True)
         try:
             ctx.kg.store.update(self.sparql, prefixes=PREFIXES)
         except SyntaxError as exc:

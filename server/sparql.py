@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from kg.errors import BudgetKGError
 from kg.namespaces import PREFIXES
 from kg.store import is_iri
 
@@ -32,6 +33,7 @@ from .errors import (
 )
 from .formats import Format
 from .jobs import Answer, GraphJob, QueryJob, UpdateJob
+from .sandbox import ProbeJob
 
 router = APIRouter()
 
@@ -118,8 +120,10 @@ async def run_query(request: Request, runtime: Runtime, sparql: str, *, name: st
                     shape: safety.Shape | None = None) -> Response:
     """Check, negotiate, run and answer one query."""
     settings = runtime.settings
+    verify = shape is None  # named queries were checked when the server started; their values are RDF terms
     if shape is None:
-        shape = safety.check(sparql, settings.service_allowlist, PREFIXES)
+        shape = safety.check(sparql, settings.service_allowlist, PREFIXES, max_depth=settings.max_query_depth,
+                             max_terms=settings.max_query_terms)
     results_fmt = negotiate(request, formats.RESULT_FORMATS, requested)
     graph_fmt = negotiate(request, formats.GRAPH_FORMATS, requested)
     if shape.form in ("SELECT", "ASK") and results_fmt is None:
@@ -128,7 +132,7 @@ async def run_query(request: Request, runtime: Runtime, sparql: str, *, name: st
         raise UnacceptableFormat(f"a {shape.form} result", [f.media_type for f in formats.GRAPH_FORMATS])
     job = QueryJob(sparql, name, substitutions, default_graphs, named_graphs, shape.has_dataset,
                    results_fmt.name if results_fmt else None, graph_fmt.name if graph_fmt else None,
-                   settings.max_rows)
+                   settings.max_rows, verify=verify)
     answer = await runtime.run(job)
     return result_response(answer, settings.max_rows)
 
@@ -201,7 +205,9 @@ async def update_endpoint(request: Request, runtime: RuntimeDep) -> Response:
         raise BadRequest("no 'update' parameter and no application/sparql-update body")
     if "using-graph-uri" in params or "using-named-graph-uri" in params:
         raise BadRequest("using-graph-uri and using-named-graph-uri are not supported; write USING in the update")
-    safety.check(update, runtime.settings.service_allowlist, PREFIXES)
+    settings = runtime.settings
+    safety.check(update, settings.service_allowlist, PREFIXES, max_depth=settings.max_query_depth,
+                 max_terms=settings.max_query_terms)
     await runtime.executor.update(UpdateJob(update), runtime.settings.query_timeout)
     return Response(status_code=204)
 
@@ -237,6 +243,11 @@ async def graph_store_write() -> Response:
     raise MethodNotAllowed("the Graph Store endpoint is read-only; change data with SPARQL Update at /update")
 
 
-@router.get("/health", tags=["server"], summary="Liveness and worker status (mode, workers, restarts, time-outs)")
+@router.get("/health", tags=["server"], summary="Liveness, worker status (mode, workers, restarts, time-outs) "
+                                                "and what the workers' sandbox holds back")
 async def health(runtime: RuntimeDep) -> dict[str, object]:
-    return {"ok": True, "base_iri": runtime.settings.base_iri, **runtime.executor.status()}
+    try:  # a live worker says what it can reach (server.sandbox): never a silent fallback
+        sandbox = await runtime.run(ProbeJob(), min(runtime.settings.query_timeout, 5.0))
+    except BudgetKGError as exc:
+        sandbox = {"confined": None, "error": str(exc)}
+    return {"ok": True, "base_iri": runtime.settings.base_iri, **runtime.executor.status(), "sandbox": sandbox}
