@@ -25,7 +25,7 @@ from pyoxigraph import (
     Triple,
 )
 
-from kg.errors import BudgetKGError, QueryError, StoreError
+from kg.errors import BudgetKGError, NoSuchValue, QueryError, StoreError
 from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
 from kg.settings import Settings
 from kg.sources import load_manifest
@@ -150,11 +150,17 @@ class QueryJob:
     max_rows: int = 10000
     #: Decide SERVICE and LOAD with a real parser before running (ad hoc queries; see :mod:`server.safety`).
     verify: bool = True
+    #: ``(parameter, kind, value, ASK)`` of a named query (:meth:`kg.queries.NamedQuery.lookups`): each must
+    #: answer true, else the answer is "no such agency" at once rather than a whole query that finds nothing.
+    lookups: tuple[tuple[str, str, str, str], ...] = ()
 
     def run(self, ctx: Context) -> Answer | Table:
         if self.verify:
             safety.verify(self.sparql, ctx.settings.service_allowlist, PREFIXES)
         opts = ctx.dataset_options(self.default_graphs, self.named_graphs, self.own_dataset)
+        for param, kind, value, ask in self.lookups:
+            if not bool(_query(ctx, ask, self.name, **opts)):
+                raise NoSuchValue(param, kind, value)
         result = _query(ctx, self.sparql, self.name, dict(self.substitutions), **opts)
         try:
             if isinstance(result, QuerySolutions):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_to_bytes
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -56,6 +56,30 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def query_params(request: Request) -> list[tuple[str, str]]:
+    """The URL's parameters, percent-decoded as strict UTF-8: ``%FF`` is a 400 naming the parameter.
+
+    Starlette decodes them with replacement characters, so ``?code=%FF`` would silently become
+    ``code=\ufffd``; this reads the raw query string instead.
+    """
+    out = []
+    for part in request.scope.get("query_string", b"").split(b"&"):
+        if not part:
+            continue
+        raw_key, _, raw_value = part.partition(b"=")
+        try:
+            key = unquote_to_bytes(raw_key.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(f"a parameter name is not UTF-8 once percent-decoded: {raw_key[:100]!r}") from None
+        try:
+            value = unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(f"parameter {key[:100]!r} is not UTF-8 once percent-decoded: "
+                             f"{raw_value[:100]!r}") from None
+        out.append((key, value))
+    return out
+
+
 def _decode(body: bytes) -> str:
     try:
         return body.decode("utf-8")
@@ -67,7 +91,7 @@ async def protocol_params(request: Request, runtime: Runtime, text_field: str,
                           direct_type: str) -> tuple[dict[str, list[str]], str | None]:
     """``(parameters, operation text)`` of a protocol request (GET, POST form, or POST direct)."""
     params: dict[str, list[str]] = {}
-    for k, v in request.query_params.multi_items():
+    for k, v in query_params(request):
         params.setdefault(k, []).append(v)
     text: str | None = None
     if request.method == "POST":
@@ -76,7 +100,11 @@ async def protocol_params(request: Request, runtime: Runtime, text_field: str,
         if not body and not ctype:
             pass  # an empty POST: no parameters
         elif ctype == FORM:
-            for k, vs in parse_qs(_decode(body), keep_blank_values=True).items():
+            try:
+                form = parse_qs(_decode(body), keep_blank_values=True, errors="strict")
+            except UnicodeDecodeError as exc:
+                raise BadRequest(f"a form field is not UTF-8 once percent-decoded: {exc}") from None
+            for k, vs in form.items():
                 params.setdefault(k, []).extend(vs)
         elif ctype == direct_type:
             text = _decode(body)
@@ -117,7 +145,8 @@ _FORMAT_BY_NAME = {f.name: f for f in (*formats.RESULT_FORMATS, *formats.GRAPH_F
 async def run_query(request: Request, runtime: Runtime, sparql: str, *, name: str = "query",
                     substitutions: tuple[tuple[str, object], ...] = (), default_graphs: tuple[str, ...] | None = None,
                     named_graphs: tuple[str, ...] | None = None, requested: list[str] | None = None,
-                    shape: safety.Shape | None = None) -> Response:
+                    shape: safety.Shape | None = None,
+                    lookups: tuple[tuple[str, str, str, str], ...] = ()) -> Response:
     """Check, negotiate, run and answer one query."""
     settings = runtime.settings
     verify = shape is None  # named queries were checked when the server started; their values are RDF terms
@@ -132,7 +161,7 @@ async def run_query(request: Request, runtime: Runtime, sparql: str, *, name: st
         raise UnacceptableFormat(f"a {shape.form} result", [f.media_type for f in formats.GRAPH_FORMATS])
     job = QueryJob(sparql, name, substitutions, default_graphs, named_graphs, shape.has_dataset,
                    results_fmt.name if results_fmt else None, graph_fmt.name if graph_fmt else None,
-                   settings.max_rows, verify=verify)
+                   settings.max_rows, verify=verify, lookups=lookups)
     answer = await runtime.run(job)
     return result_response(answer, settings.max_rows)
 
