@@ -39,10 +39,16 @@ names its own dataset with ``FROM``/``FROM NAMED``.
 from __future__ import annotations
 
 import re
+import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from kg.errors import BudgetKGError
+
+T = TypeVar("T")
 
 # The SPARQL 1.1 grammar's character classes (§19.8), spelled once.
 _BASE = ("A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02ff\u0370-\u037d\u037f-\u1fff\u200c-\u200d\u2070-\u218f"
@@ -352,6 +358,42 @@ def _rdflib_targets(text: str, update: bool,
     return services, loads
 
 
+#: rdflib's parser (pyparsing) recurses some 40 Python frames per bracket level: it runs in a thread with a
+#: stack large enough for :data:`MAX_NESTING` levels (the memory is reserved, not used, until it is needed).
+_PARSE_STACK = 512 * 1024 * 1024
+_PARSE_FRAMES = 100_000
+
+
+def _deep(fn: Callable[[], T]) -> T:
+    """``fn()`` in a thread with a deep stack and a high recursion limit (restored afterwards)."""
+    out: list[T] = []
+    err: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            out.append(fn())
+        except BaseException as exc:  # handed to the caller's thread
+            err.append(exc)
+
+    with _DEEP:
+        old_size = threading.stack_size(_PARSE_STACK)
+        old_limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old_limit, _PARSE_FRAMES))
+        try:
+            t = threading.Thread(target=target, name="budgetkg-sparql-check")
+            t.start()
+        finally:
+            threading.stack_size(old_size)
+        t.join()
+        sys.setrecursionlimit(old_limit)
+    if err:
+        raise err[0]
+    return out[0]
+
+
+_DEEP = threading.Lock()
+
+
 def verify(text: str, allowlist: tuple[str, ...], default_prefixes: dict[str, str] | None = None, *,
            update: bool = False) -> None:
     """Decide SERVICE and LOAD on what a SPARQL parser parses (layer 2 of the module docstring).
@@ -370,7 +412,7 @@ def verify(text: str, allowlist: tuple[str, ...], default_prefixes: dict[str, st
     shape = inspect(text, prefixes)
     _refuse_targets(shape, allowlist)
     try:
-        services, loads = _rdflib_targets(text, update, prefixes)
+        services, loads = _deep(lambda: _rdflib_targets(text, update, prefixes))
     except RecursionError:
         raise RefusedOperation("SERVICE or LOAD", None, "the request mentions SERVICE or LOAD and is nested too "
                                                         "deeply to be checked") from None

@@ -77,7 +77,10 @@ def test_a_worker_can_neither_connect_nor_read_files_outside_the_store(disk_stor
             except QueryError as exc:
                 outcome = exc
             answer = await pool.run(QueryJob(CHEAP), 10)  # the store itself is still readable
-            return probe, outcome, {"body": answer.body}
+            # and the parser check runs inside the sandbox (rdflib imported there, deep brackets)
+            mentions = "SELECT * WHERE " + "{ ?s ?p 'download' " * 150 + "}" * 150
+            checked = await pool.run(QueryJob(mentions), 10)
+            return probe, outcome, {"body": answer.body + checked.body}
         finally:
             await pool.close()
 
