@@ -139,6 +139,17 @@ ACCEPTS = [
     ("application/*;q=0.2, text/csv;q=0.1", "application/sparql-results+json"),
     ("text/xml", "application/sparql-results+xml"), ("application/xml;q=0, text/*", "text/csv"),
 ]
+#: Queries that mention the words but call nothing: they must be answered (no over-refusal).
+BENIGN = [
+    "SELECT * WHERE {{ ?s ?p 'SERVICE <{t}> {{ }}' }} LIMIT 1",
+    "SELECT * WHERE {{ ?s ?p \"\"\"LOAD <{t}>\"\"\" }} LIMIT 1",
+    "SELECT * WHERE {{ ?s <http://x/download> ?o }} LIMIT 1",
+    "PREFIX e: <http://x/> SELECT * WHERE {{ ?s e:load ?o }} LIMIT 1",
+    "SELECT * WHERE {{ ?s ?p ?o }} LIMIT 1 # SERVICE <{t}> {{ }}",
+    "SELECT (COUNT(*) AS ?n) WHERE {{ ?s ?p ?o FILTER(CONTAINS(STR(?o), 'service')) }}",
+    "ASK {{ ?s ?p 'workload' }}",
+    "SELECT * WHERE " + "{{ ?s ?p 'download' " * 120 + "}}" * 120,
+]
 ENCODINGS = [("gzip", True), ("gzip;q=0", False), ("identity", False), ("*;q=0, identity", False), ("br, *", True),
              ("*", True), ("GZIP;Q=0.5", True), ("gzip;q=0.0", False), ("x-gzip", True), ("deflate", False),
              ("*, gzip;q=0", False), ("", False)]
@@ -193,6 +204,10 @@ def probes(port: int, token: bool) -> Iterator[Probe]:
         for v in BAD_UTF8:
             yield Probe("parameters", "GET", f"/queries/{query}?{param}={v}", (400,),
                         check=lambda r, p=param: p in r.text)
+    for spelling in BENIGN:
+        q = spelling.format(t=targets(port)[0])
+        yield Probe("mentions, no call", "GET", "/sparql", (200,), params=(("query", q),))
+        yield Probe("mentions, no call", "POST", "/sparql", (200,), q.encode(), (("Content-Type", SPARQL_QUERY),))
     for url in ODD_URLS:
         for accept in ("text/html", "text/turtle", "*/*"):
             yield Probe("odd URLs", "GET", url, tuple(range(200, 500)), headers=(("Accept", accept),))
