@@ -174,6 +174,7 @@ def inspect(text: str, default_prefixes: dict[str, str] | None = None) -> Shape:
     nesting = deepest = 0
     terms = 0
     data_until = -1  # tokens up to this index are inside a VALUES or DATA block
+    blocks = True
 
     def resolve(kind: str, value: str) -> str | None:
         if kind == "iri":
@@ -188,10 +189,13 @@ def inspect(text: str, default_prefixes: dict[str, str] | None = None) -> Shape:
 
     def block_end(i: int) -> int:
         """Index of the ``}`` closing the block whose ``{`` is at or after ``i`` (-1: none)."""
-        while i < len(toks) and toks[i] != ("other", "{"):
+        seek = min(len(toks), i + 1000)  # a VALUES variable list is short; never rescan the whole text
+        while i < seek and toks[i] != ("other", "{"):
             if toks[i][0] == "other" and toks[i][1] in "}":
                 return -1
             i += 1
+        if i >= seek:
+            return -1
         level = 0
         for j in range(i, len(toks)):
             if toks[j] == ("other", "{"):
@@ -209,9 +213,10 @@ def inspect(text: str, default_prefixes: dict[str, str] | None = None) -> Shape:
         nxt = toks[i + 1] if i + 1 < len(toks) else ("eof", "")
         if i > data_until:
             terms += 1
-            if kind == "word" and (up == "VALUES" or (up == "DATA" and i > 0 and toks[i - 1][1].upper() in
-                                                       ("INSERT", "DELETE"))):
+            if blocks and kind == "word" and (up == "VALUES" or (up == "DATA" and i > 0 and toks[i - 1][1].upper()
+                                                                 in ("INSERT", "DELETE"))):
                 data_until = block_end(i + 1)
+                blocks = data_until >= 0  # an unclosed block: malformed, and no later block is looked for
         if kind == "other":
             if value in _OPEN or (value == "<" and nxt == ("other", "<")):
                 nesting += 1

@@ -167,11 +167,12 @@ def interpreter_paths() -> list[Path]:
 
 
 def confine(store: str | Path, *, writable: bool, network: bool = False,
-            read: Iterable[str | Path] = ()) -> Confinement:
+            read: Iterable[str | Path] = (), why_network: str = "BUDGETKG_SERVICE_ALLOWLIST is set") -> Confinement:
     """Confine this process (call it while single-threaded): see the module docstring.
 
-    ``network=True`` keeps the network (a SERVICE allow-list is configured); ``read`` adds
-    directories the process may read (the source documents).
+    ``network=True`` keeps the network (a SERVICE allow-list is configured, or the store is a remote
+    endpoint: ``why_network`` says which); ``read`` adds directories the process may read (the
+    source documents).
     """
     result = Confinement()
     if not sys.platform.startswith("linux"):
@@ -180,7 +181,7 @@ def confine(store: str | Path, *, writable: bool, network: bool = False,
         return result
     libc = _libc()
     if network:
-        result.warnings.append("network left open: BUDGETKG_SERVICE_ALLOWLIST is set")
+        result.warnings.append(f"network left open: {why_network}")
     else:
         problem = _isolate_network(libc)
         if problem is None:

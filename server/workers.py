@@ -43,7 +43,7 @@ from typing import Any, Protocol
 
 from kg.errors import BudgetKGError, StoreError
 from kg.settings import Settings
-from kg.store import KGStore, open_store
+from kg.store import KGStore, is_remote, open_store
 
 from .errors import Busy, QueryTimeout, WorkerFailure
 from .jobs import Context, UpdateJob
@@ -194,8 +194,11 @@ def _child() -> None:
     settings, writable = pickle.loads(conn.recv_bytes())
     # first, while the process is single-threaded (a user namespace and Landlock need that): after
     # this it reaches no network and no file but the store's (server.sandbox)
-    sandbox = confine(settings.store, writable=writable, network=bool(settings.service_allowlist),
-                      read=[Path(settings.manifest).resolve().parent])
+    remote = bool(settings.query_url) or is_remote(settings.store)  # the store itself is across the network
+    sandbox = confine(settings.store if not remote else Path.cwd() / ".budgetkg-no-store", writable=writable and
+                      not remote, network=bool(settings.service_allowlist) or remote,
+                      read=[Path(settings.manifest).resolve().parent], why_network="the store is a remote endpoint"
+                      if remote else "BUDGETKG_SERVICE_ALLOWLIST is set")
     worker_main(conn, settings, writable, sandbox)
 
 
