@@ -33,6 +33,7 @@ from kg.store import KGStore, with_values
 
 from . import results, safety
 from .errors import NotFound, UnacceptableFormat
+from .sandbox import Confinement
 
 #: Incoming links listed on an entity page (a concept used by every indicator has thousands).
 MAX_INCOMING = 500
@@ -44,6 +45,8 @@ class Context:
     def __init__(self, kg: KGStore, settings: Settings) -> None:
         self.kg = kg
         self.settings = settings
+        #: What the worker's sandbox holds back (:func:`server.sandbox.confine`; None: not confined here).
+        self.sandbox: Confinement | None = None
         self.refresh()
         self._lines: dict[str, list[str] | None] = {}
         self._manifest_paths: dict[str, str] | None = None

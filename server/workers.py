@@ -93,7 +93,7 @@ def worker_main(conn: Any, settings: Settings, writable: bool, sandbox: Confinem
     except BudgetKGError as exc:
         conn.send_bytes(pickle.dumps(("error", _pack(exc))))
         return
-    ctx.sandbox = sandbox  # type: ignore[attr-defined]  # a worker's own fact, not the store's
+    ctx.sandbox = sandbox
     conn.send_bytes(pickle.dumps(("ready", os.getpid())))
     while True:
         try:
