@@ -259,3 +259,10 @@ def test_budgetkg_query_fetches_nothing_without_allow_service(disk_store: Path, 
     assert trap.hits == []
     result = runner.invoke(cli, ["query", "budget_by_agency", "--store", str(disk_store), "--format", "csv"])
     assert result.exit_code == 0, result.output
+
+
+def test_an_unconfined_process_says_so() -> None:
+    # what /health shows where the kernel refused the sandbox, or where queries run in the server process
+    probe = ProbeJob(path=__file__).run(object())
+    assert probe["confined"] is False and probe["warnings"] and probe["read"] == "read", probe
+    assert probe["connect"] == "ECONNREFUSED"  # port 9 on loopback: reachable, nothing listening
