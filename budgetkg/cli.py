@@ -245,8 +245,14 @@ def query(
     store: StoreOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv, tsv, json (SPARQL JSON), xml; for graphs: "
                                                        "turtle, ntriples, nquads, rdfxml.")] = "table",
+    allow_service: Annotated[bool, typer.Option("--allow-service", help="Let SERVICE fetch from other endpoints "
+                                                                        "(refused by default).")] = False,
 ) -> None:
-    """Run a SPARQL query (default graph: the union of all document graphs)."""
+    """Run a SPARQL query (default graph: the union of all document graphs).
+
+    A query never fetches anything from the network or from files (SERVICE, LOAD) unless
+    ``--allow-service`` is given; such a query is refused with exit code 2.
+    """
     settings = _settings(store)
     kg_store = _open(settings, read_only=True)
     values: dict[str, str | None] = {}
@@ -259,21 +265,40 @@ def query(
         path = Path(sparql)
         if sparql.endswith(".rq") and path.is_file():
             nq = named_queries.parse_header(path.stem, path, path.read_text(encoding="utf-8"))
+            _refuse_outbound(nq.sparql, settings, allow_service)
             result = nq.run(kg_store, values)
         elif len(sparql) < 64 and named_queries._NAME.match(sparql):
-            result = named_queries.get(settings.queries_dir, sparql).run(kg_store, values)
+            nq = named_queries.get(settings.queries_dir, sparql)
+            _refuse_outbound(nq.sparql, settings, allow_service)
+            result = nq.run(kg_store, values)
         else:
             if values:
                 raise fail("--param applies to named queries only")
             text = sparql
             prologue = "".join(f"PREFIX {k}: <{v}>\n" for k, v in PREFIXES.items() if f"{k}:" in text
                                and f"PREFIX {k}:" not in text.upper().replace("PREFIX  ", "PREFIX "))
+            _refuse_outbound(prologue + text, settings, allow_service)
             result = kg_store.query(prologue + text)
         _print_result(result, fmt)
     except BudgetKGError as exc:
         raise fail(exc) from None
     finally:
         kg_store.close()
+
+
+def _refuse_outbound(text: str, settings: Settings, allow_service: bool) -> None:
+    """Refuse a query that would fetch something (SERVICE, LOAD) unless ``--allow-service``, and one past the
+    server's size limits, which would overflow Oxigraph's parser (the same checks as ``budgetkg serve``)."""
+    from server import safety
+
+    try:
+        safety.check(text, (), PREFIXES, max_depth=settings.max_query_depth, max_terms=settings.max_query_terms)
+        safety.verify(text, (), PREFIXES)
+    except safety.RefusedOperation as exc:
+        if not allow_service:
+            raise fail(f"{exc} (pass --allow-service to let the query fetch it)") from None
+    except safety.TooComplex as exc:
+        raise fail(exc) from None
 
 
 def _print_result(result: object, fmt: str) -> None:

@@ -77,6 +77,20 @@ class UnknownQuery(BudgetKGError):
         super().__init__(f"no named query {name!r}")
 
 
+class NoSuchValue(BudgetKGError):
+    """A query parameter names something the store does not hold (an agency code, an IRI).
+
+    >>> str(NoSuchValue("agency", "agency", "999"))
+    "no such agency: '999' (parameter 'agency')"
+    """
+
+    def __init__(self, param: str, kind: str, value: str) -> None:
+        self.param = param
+        self.kind = kind
+        self.value = value
+        super().__init__(f"no such {kind}: {value[:200]!r} (parameter {param!r})")
+
+
 class ValidationError(BudgetKGError):
     """Data does not conform to the structural shapes (raised before a store is changed)."""
 

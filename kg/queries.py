@@ -9,7 +9,8 @@ Header lines (grlc/datasette style)::
     #+ tags: agency, projects
 
 A parameter is ``#+ param: <name> <type> [<default>] | <description>`` with type one of
-``iri string zh integer decimal boolean date``; ``zh`` is text bound as a literal tagged ``@zh``,
+``iri string zh agency integer decimal boolean date``; ``agency`` is a budget unit or department
+code (prefix) bound as a plain literal; ``zh`` is text bound as a literal tagged ``@zh``,
 which matches a published label through the store's index (``FILTER(STR(?label) = ?name)`` has
 to read every label). The value binds the variable ``?<name>`` by a ``VALUES`` block that opens
 the WHERE clause (:func:`kg.store.with_values`: written as an RDF term, never by string
@@ -17,6 +18,12 @@ formatting), the same way on every store; keep the variable in the SELECT projec
 results show what they were asked for, and out of sub-SELECTs, which the block does not reach.
 A default of ``-`` means "no default": the parameter is required; ``""`` is the empty string, the
 way to make a filter optional (``FILTER(?dept = "" || …)``).
+
+Values are checked before anything runs: a decimal is written as ``xsd:decimal`` writes it
+(``NaN``, ``INF``, ``1e999999`` are refused), an integer has at most 18 ASCII digits. An ``agency``
+or ``iri`` value is looked up first with a cheap ASK (:meth:`NamedQuery.lookups`): one that matches
+nothing answers "no such agency" (:class:`~kg.errors.NoSuchValue`, HTTP 404) at once instead of
+running the whole query to find nothing.
 """
 
 from __future__ import annotations
@@ -28,12 +35,22 @@ from pathlib import Path
 
 from pyoxigraph import Literal, NamedNode
 
-from .errors import QueryError, UnknownQuery
+from .errors import NoSuchValue, QueryError, UnknownQuery
 from .namespaces import XSD
-from .store import KGStore, QueryResult
+from .store import KGStore, QueryResult, with_values
 
-PARAM_TYPES = ("iri", "string", "zh", "integer", "decimal", "boolean", "date")
+PARAM_TYPES = ("iri", "string", "zh", "agency", "integer", "decimal", "boolean", "date")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: xsd:decimal's lexical space (no exponent, no NaN or INF), at most 40 digits.
+_DECIMAL = re.compile(r"^[+-]?(?:[0-9]{1,40}(?:\.[0-9]{0,40})?|\.[0-9]{1,40})$")
+#: Integers within 64 bits' worth of digits, ASCII only (``int()`` would take ``١٢`` and ``1_0``).
+_INTEGER = re.compile(r"^[+-]?[0-9]{1,18}$")
+#: What an ``agency`` or ``iri`` value is looked up with; ``?value`` is bound as an RDF term.
+LOOKUPS = {
+    "agency": ("agency", "PREFIX bk: <https://budgetkg.example.org/def/>\n"
+                         "ASK WHERE { ?unit bk:agencyCode ?code FILTER(STRSTARTS(STR(?code), ?value)) }"),
+    "iri": ("IRI in the store", "ASK WHERE { { ?value ?p ?o } UNION { ?s ?p ?value } }"),
+}
 
 
 @dataclass(frozen=True)
@@ -54,8 +71,12 @@ class Param:
                     raise ValueError("not an absolute IRI")
                 return NamedNode(value)
             if self.type == "integer":
+                if not _INTEGER.fullmatch(value):
+                    raise ValueError("not an integer of at most 18 digits")
                 return Literal(str(int(value)), datatype=XSD.integer)
             if self.type == "decimal":
+                if not _DECIMAL.fullmatch(value):
+                    raise ValueError("not a finite decimal such as 0.35 (no exponent, NaN or Infinity)")
                 return Literal(str(Decimal(value)), datatype=XSD.decimal)
             if self.type == "boolean":
                 if value.lower() not in ("true", "false", "1", "0"):
@@ -101,8 +122,25 @@ class NamedQuery:
                 out[p.name] = term
         return out
 
+    def lookups(self, bindings: dict[str, NamedNode | Literal]) -> list[tuple[str, str, str, str]]:
+        """``(parameter, kind, value, ASK query)`` for each bound ``agency`` or ``iri`` value to look up first.
+
+        The empty ``agency`` (its "all" default) needs no lookup.
+        """
+        out = []
+        for p in self.params:
+            term = bindings.get(p.name)
+            if p.type in LOOKUPS and term is not None and term.value:
+                kind, ask = LOOKUPS[p.type]
+                out.append((p.name, kind, term.value, with_values(ask, {"value": term})))
+        return out
+
     def run(self, store: KGStore, values: dict[str, str | None] | None = None) -> QueryResult:
-        return store.query(self.sparql, name=self.name, substitutions=self.bindings(values or {}))
+        bindings = self.bindings(values or {})
+        for param, kind, value, ask in self.lookups(bindings):
+            if not bool(store.query(ask, name=self.name)):
+                raise NoSuchValue(param, kind, value)
+        return store.query(self.sparql, name=self.name, substitutions=bindings)
 
 
 def parse_header(name: str, path: Path, text: str) -> NamedQuery:

@@ -56,8 +56,13 @@ class Settings:
     query_timeout: float = 10.0
     #: Most result rows a SELECT returns through the server before it says it truncated.
     max_rows: int = 10000
-    #: Largest SPARQL request body accepted, in bytes.
+    #: Largest SPARQL request body (and query or update text) accepted, in bytes.
     max_body_bytes: int = 1_000_000
+    #: Deepest nesting of ``{ ( [ <<`` a query or update may have (Oxigraph's parser recurses once a level).
+    max_query_depth: int = 200
+    #: Most tokens a query or update may have outside VALUES and INSERT/DELETE DATA blocks (Oxigraph's
+    #: planner recurses over them: about 8 000 patterns, paths, UNIONs or operators overflow its stack).
+    max_query_terms: int = 5000
     #: Bearer token that enables SPARQL Update at /update (unset: updates are refused).
     update_token: str | None = None
     #: Hosts SERVICE may call and URLs LOAD may fetch (empty: none).
@@ -90,6 +95,8 @@ class Settings:
             query_timeout=_float(e, "BUDGETKG_QUERY_TIMEOUT", 10.0),
             max_rows=_int(e, "BUDGETKG_MAX_ROWS", 10000),
             max_body_bytes=_int(e, "BUDGETKG_MAX_BODY_BYTES", 1_000_000),
+            max_query_depth=_int(e, "BUDGETKG_MAX_QUERY_DEPTH", 200),
+            max_query_terms=_int(e, "BUDGETKG_MAX_QUERY_TERMS", 5000),
             update_token=e.get("BUDGETKG_UPDATE_TOKEN") or None,
             service_allowlist=tuple(x for x in (e.get("BUDGETKG_SERVICE_ALLOWLIST") or "").split(",") if x),
             query_url=e.get("BUDGETKG_QUERY_URL") or None,

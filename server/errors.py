@@ -15,7 +15,15 @@ from __future__ import annotations
 
 import logging
 
-from kg.errors import BudgetKGError, ManifestError, QueryError, StoreError, UnknownQuery, ValidationError
+from kg.errors import (
+    BudgetKGError,
+    ManifestError,
+    NoSuchValue,
+    QueryError,
+    StoreError,
+    UnknownQuery,
+    ValidationError,
+)
 
 from .safety import RefusedOperation, TooComplex
 
@@ -109,6 +117,7 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (TooComplex, 400),
     (QueryError, 400),
     (UnknownQuery, 404),
+    (NoSuchValue, 404),
     (Unauthorized, 401),
     (Forbidden, 403),
     (RefusedOperation, 403),

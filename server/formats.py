@@ -122,36 +122,94 @@ def _parse_accept(accept: str) -> list[tuple[str, str, float, int]]:
     return ranges
 
 
+def _quality(ranges: list[tuple[str, str, float, int]], media_type: str,
+             exact_only: bool) -> tuple[float, int, int] | None:
+    """``(q, specificity, position)`` of the most specific range matching ``media_type`` (RFC 9110 §12.5.1)."""
+    typ, _, sub = media_type.partition("/")
+    found: tuple[float, int, int] | None = None
+    for rt, rs, rq, rp in ranges:
+        if rt == typ and rs == sub:
+            s = 2
+        elif exact_only:
+            continue
+        elif rt == typ and rs == "*":
+            s = 1
+        elif rt == "*" and rs == "*":
+            s = 0
+        else:
+            continue
+        if found is None or s > found[1]:
+            found = (rq, s, rp)
+    return found
+
+
 @lru_cache(maxsize=1024)
 def _choose(accept: str, offers: tuple[Format, ...]) -> Format | None:
+    """The offer the client prefers (RFC 9110 §12.5.1).
+
+    A format is judged by its own media type, which ``*/*`` and ``type/*`` ranges match; its aliases
+    (``application/json`` for SPARQL JSON, ``text/xml`` …) count only where the client names them.
+    ``q=0`` means "not acceptable": a format whose media type, or an alias the client names, has
+    ``q=0`` is never chosen, whatever a wider range allows.
+
+    >>> _choose("text/*", RESULT_FORMATS).name
+    'csv'
+    >>> _choose("application/sparql-results+json;q=0, */*;q=0.1", RESULT_FORMATS).name
+    'xml'
+    >>> _choose("application/json;q=0, */*;q=0.1", RESULT_FORMATS).name
+    'xml'
+    """
     ranges = _parse_accept(accept)
     if not ranges:
         return offers[0]
     best: tuple[float, int, int, int] | None = None
     chosen = None
     for rank, f in enumerate(offers):
-        for mt in f.answers():
-            typ, _, sub = mt.partition("/")
-            # the most specific range that matches decides the quality of this media type
-            spec, q, pos = -1, 0.0, 0
-            for rt, rs, rq, rp in ranges:
-                if rt == typ and rs == sub:
-                    s = 2
-                elif rt == typ and rs == "*":
-                    s = 1
-                elif rt == "*" and rs == "*":
-                    s = 0
-                else:
-                    continue
-                if s > spec:
-                    spec, q, pos = s, rq, rp
-            if spec < 0 or q <= 0:
-                continue
-            # higher q wins, then an explicitly named type, then the client's order, then ours
-            key = (q, spec, -pos, -rank)
-            if best is None or key > best:
-                best, chosen = key, f
+        own = _quality(ranges, f.media_type, exact_only=False)
+        named = [q for q in (_quality(ranges, mt, exact_only=True) for mt in f.aliases) if q is not None]
+        if (own is not None and own[0] <= 0) or any(q[0] <= 0 for q in named):
+            continue  # q=0: not acceptable
+        candidates = [q for q in (own, *named) if q is not None]
+        if not candidates:
+            continue
+        q, spec, pos = max(candidates, key=lambda c: (c[0], c[1], -c[2]))
+        # higher q wins, then an explicitly named type, then the client's order, then ours
+        key = (q, spec, -pos, -rank)
+        if best is None or key > best:
+            best, chosen = key, f
     return chosen
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether a response may be sent gzip-compressed (RFC 9110 §12.5.3): ``gzip`` or ``*`` with q > 0.
+
+    >>> accepts_gzip("gzip, deflate"), accepts_gzip("gzip;q=0"), accepts_gzip("identity"), accepts_gzip("*;q=0.5")
+    (True, False, False, True)
+    >>> accepts_gzip("*, gzip;q=0"), accepts_gzip(None)
+    (False, False)
+    """
+    if not accept_encoding:
+        return False
+    gzip_q: float | None = None
+    star_q: float | None = None
+    for part in accept_encoding.split(","):
+        fields = part.strip().split(";")
+        coding = fields[0].strip().lower()
+        q = 1.0
+        for param in fields[1:]:
+            k, _, v = param.strip().partition("=")
+            if k.strip().lower() == "q":
+                try:
+                    q = max(0.0, min(1.0, float(v)))
+                except ValueError:
+                    q = 0.0
+        if coding in ("gzip", "x-gzip"):
+            gzip_q = q
+        elif coding == "*":
+            star_q = q
+    if gzip_q is not None:
+        return gzip_q > 0
+    return star_q is not None and star_q > 0
 
 
 def choose(accept: str | None, offers: tuple[Format, ...], requested: list[str] | None = None) -> Format | None:

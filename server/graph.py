@@ -27,6 +27,7 @@ from kg.network import (
     graph_from_store,
 )
 
+from . import formats
 from .app import STATIC_DIR, RuntimeDep
 from .errors import BadRequest
 
@@ -104,7 +105,7 @@ async def graph_data(
     else:
         body = await runtime.run(job, timeout)
     headers = {"Vary": "Accept-Encoding"}
-    if len(body) > 4096 and "gzip" in request.headers.get("accept-encoding", ""):
+    if len(body) > 4096 and formats.accepts_gzip(request.headers.get("accept-encoding")):
         body = gzip.compress(body, compresslevel=5, mtime=0)
         headers["Content-Encoding"] = "gzip"
     return Response(body, media_type="application/json", headers=headers)

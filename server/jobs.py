@@ -25,14 +25,15 @@ from pyoxigraph import (
     Triple,
 )
 
-from kg.errors import BudgetKGError, QueryError, StoreError
+from kg.errors import BudgetKGError, NoSuchValue, QueryError, StoreError
 from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
 from kg.settings import Settings
 from kg.sources import load_manifest
 from kg.store import KGStore, with_values
 
-from . import results
+from . import results, safety
 from .errors import NotFound, UnacceptableFormat
+from .sandbox import Confinement
 
 #: Incoming links listed on an entity page (a concept used by every indicator has thousands).
 MAX_INCOMING = 500
@@ -44,6 +45,8 @@ class Context:
     def __init__(self, kg: KGStore, settings: Settings) -> None:
         self.kg = kg
         self.settings = settings
+        #: What the worker's sandbox holds back (:func:`server.sandbox.confine`; None: not confined here).
+        self.sandbox: Confinement | None = None
         self.refresh()
         self._lines: dict[str, list[str] | None] = {}
         self._manifest_paths: dict[str, str] | None = None
@@ -148,9 +151,19 @@ class QueryJob:
     results_format: str | None = "json"
     graph_format: str | None = "turtle"
     max_rows: int = 10000
+    #: Decide SERVICE and LOAD with a real parser before running (ad hoc queries; see :mod:`server.safety`).
+    verify: bool = True
+    #: ``(parameter, kind, value, ASK)`` of a named query (:meth:`kg.queries.NamedQuery.lookups`): each must
+    #: answer true, else the answer is "no such agency" at once rather than a whole query that finds nothing.
+    lookups: tuple[tuple[str, str, str, str], ...] = ()
 
     def run(self, ctx: Context) -> Answer | Table:
+        if self.verify:
+            safety.verify(self.sparql, ctx.settings.service_allowlist, PREFIXES)
         opts = ctx.dataset_options(self.default_graphs, self.named_graphs, self.own_dataset)
+        for param, kind, value, ask in self.lookups:
+            if not bool(_query(ctx, ask, self.name, **opts)):
+                raise NoSuchValue(param, kind, value)
         result = _query(ctx, self.sparql, self.name, dict(self.substitutions), **opts)
         try:
             if isinstance(result, QuerySolutions):
@@ -498,6 +511,7 @@ class UpdateJob:
     def run(self, ctx: Context) -> Answer:
         if ctx.kg.read_only:
             raise StoreError("the store is open read-only here")
+        safety.verify(self.sparql, ctx.settings.service_allowlist, PREFIXES, update=True)
         try:
             ctx.kg.update(self.sparql, prefixes=PREFIXES)  # publishes a new generation
         except SyntaxError as exc:

@@ -19,6 +19,7 @@ from . import formats
 from .app import Runtime, RuntimeDep
 from .errors import BadRequest, NotFound, UnacceptableFormat
 from .jobs import DescribeJob, EntityRdfJob
+from .sparql import query_params
 
 router = APIRouter()
 
@@ -54,6 +55,7 @@ async def answer_entity(request: Request, runtime: Runtime, iri: str, fmt: forma
 @router.get("/resource", tags=["linked data"], summary="Describe any IRI of the store (?iri=)",
             responses={200: {"content": {f.media_type: {} for f in ENTITY_FORMATS}}})
 async def resource(request: Request, iri: str, runtime: RuntimeDep) -> Response:
+    query_params(request)  # %FF in ?iri= is a 400, not a U+FFFD in the IRI
     if not iri or any(c in iri for c in ' <>"{}|\\^`') or not is_iri(iri):
         raise BadRequest("iri must be an absolute IRI")
     return await answer_entity(request, runtime, iri, None, None)

@@ -23,12 +23,13 @@ from . import formats, safety
 from .app import Runtime, RuntimeDep
 from .errors import BadRequest
 from .jobs import Answer, QueryJob, Table
-from .sparql import negotiate, run_query
+from .sparql import negotiate, query_params, run_query
 
 _SCHEMA = {
     "iri": {"type": "string", "format": "uri"},
     "string": {"type": "string"},
     "zh": {"type": "string"},
+    "agency": {"type": "string", "pattern": "^[0-9]*$"},
     "integer": {"type": "integer"},
     "decimal": {"type": "number"},
     "boolean": {"type": "boolean"},
@@ -59,7 +60,7 @@ def describe(nq: NamedQuery, root: str) -> dict[str, Any]:
 
 def _values(request: Request) -> dict[str, str | None]:
     values: dict[str, str | None] = {}
-    for k, v in request.query_params.multi_items():
+    for k, v in query_params(request):
         if k == "format":
             continue
         if k in values:
@@ -88,18 +89,20 @@ def _endpoint(nq: NamedQuery, shape: safety.Shape) -> Any:
     async def run_named_query(request: Request, runtime: RuntimeDep) -> Response:
         if nq.name in runtime.refused:
             raise runtime.refused[nq.name]
-        subs = tuple(nq.bindings(_values(request)).items())
+        bindings = nq.bindings(_values(request))
+        subs = tuple(bindings.items())
+        lookups = tuple(nq.lookups(bindings))
         requested = request.query_params.getlist("format")
         fmt = negotiate(request, offers, requested)
         if fmt is formats.HTML:
             job = QueryJob(nq.sparql, nq.name, subs, results_format="table", graph_format="turtle",
-                           max_rows=runtime.settings.max_rows)
+                           max_rows=runtime.settings.max_rows, verify=False, lookups=lookups)
             result: Table | Answer = await runtime.run(job)
             from .pages import render_named_result
 
             return render_named_result(request, runtime, nq, result)
         return await run_query(request, runtime, nq.sparql, name=nq.name, substitutions=subs,
-                               requested=requested, shape=shape)
+                               requested=requested, shape=shape, lookups=lookups)
 
     run_named_query.__name__ = f"query_{nq.name}"
     return run_named_query

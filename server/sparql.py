@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hmac
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_to_bytes
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from kg.errors import BudgetKGError
 from kg.namespaces import PREFIXES
 from kg.store import is_iri
 
@@ -32,6 +33,7 @@ from .errors import (
 )
 from .formats import Format
 from .jobs import Answer, GraphJob, QueryJob, UpdateJob
+from .sandbox import ProbeJob
 
 router = APIRouter()
 
@@ -54,6 +56,30 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def query_params(request: Request) -> list[tuple[str, str]]:
+    """The URL's parameters, percent-decoded as strict UTF-8: ``%FF`` is a 400 naming the parameter.
+
+    Starlette decodes them with replacement characters, so ``?code=%FF`` would silently become
+    ``code=\ufffd``; this reads the raw query string instead.
+    """
+    out = []
+    for part in request.scope.get("query_string", b"").split(b"&"):
+        if not part:
+            continue
+        raw_key, _, raw_value = part.partition(b"=")
+        try:
+            key = unquote_to_bytes(raw_key.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(f"a parameter name is not UTF-8 once percent-decoded: {raw_key[:100]!r}") from None
+        try:
+            value = unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(f"parameter {key[:100]!r} is not UTF-8 once percent-decoded: "
+                             f"{raw_value[:100]!r}") from None
+        out.append((key, value))
+    return out
+
+
 def _decode(body: bytes) -> str:
     try:
         return body.decode("utf-8")
@@ -65,7 +91,7 @@ async def protocol_params(request: Request, runtime: Runtime, text_field: str,
                           direct_type: str) -> tuple[dict[str, list[str]], str | None]:
     """``(parameters, operation text)`` of a protocol request (GET, POST form, or POST direct)."""
     params: dict[str, list[str]] = {}
-    for k, v in request.query_params.multi_items():
+    for k, v in query_params(request):
         params.setdefault(k, []).append(v)
     text: str | None = None
     if request.method == "POST":
@@ -74,7 +100,11 @@ async def protocol_params(request: Request, runtime: Runtime, text_field: str,
         if not body and not ctype:
             pass  # an empty POST: no parameters
         elif ctype == FORM:
-            for k, vs in parse_qs(_decode(body), keep_blank_values=True).items():
+            try:
+                form = parse_qs(_decode(body), keep_blank_values=True, errors="strict")
+            except UnicodeDecodeError as exc:
+                raise BadRequest(f"a form field is not UTF-8 once percent-decoded: {exc}") from None
+            for k, vs in form.items():
                 params.setdefault(k, []).extend(vs)
         elif ctype == direct_type:
             text = _decode(body)
@@ -115,11 +145,14 @@ _FORMAT_BY_NAME = {f.name: f for f in (*formats.RESULT_FORMATS, *formats.GRAPH_F
 async def run_query(request: Request, runtime: Runtime, sparql: str, *, name: str = "query",
                     substitutions: tuple[tuple[str, object], ...] = (), default_graphs: tuple[str, ...] | None = None,
                     named_graphs: tuple[str, ...] | None = None, requested: list[str] | None = None,
-                    shape: safety.Shape | None = None) -> Response:
+                    shape: safety.Shape | None = None,
+                    lookups: tuple[tuple[str, str, str, str], ...] = ()) -> Response:
     """Check, negotiate, run and answer one query."""
     settings = runtime.settings
+    verify = shape is None  # named queries were checked when the server started; their values are RDF terms
     if shape is None:
-        shape = safety.check(sparql, settings.service_allowlist, PREFIXES)
+        shape = safety.check(sparql, settings.service_allowlist, PREFIXES, max_depth=settings.max_query_depth,
+                             max_terms=settings.max_query_terms)
     results_fmt = negotiate(request, formats.RESULT_FORMATS, requested)
     graph_fmt = negotiate(request, formats.GRAPH_FORMATS, requested)
     if shape.form in ("SELECT", "ASK") and results_fmt is None:
@@ -128,7 +161,7 @@ async def run_query(request: Request, runtime: Runtime, sparql: str, *, name: st
         raise UnacceptableFormat(f"a {shape.form} result", [f.media_type for f in formats.GRAPH_FORMATS])
     job = QueryJob(sparql, name, substitutions, default_graphs, named_graphs, shape.has_dataset,
                    results_fmt.name if results_fmt else None, graph_fmt.name if graph_fmt else None,
-                   settings.max_rows)
+                   settings.max_rows, verify=verify, lookups=lookups)
     answer = await runtime.run(job)
     return result_response(answer, settings.max_rows)
 
@@ -201,7 +234,9 @@ async def update_endpoint(request: Request, runtime: RuntimeDep) -> Response:
         raise BadRequest("no 'update' parameter and no application/sparql-update body")
     if "using-graph-uri" in params or "using-named-graph-uri" in params:
         raise BadRequest("using-graph-uri and using-named-graph-uri are not supported; write USING in the update")
-    safety.check(update, runtime.settings.service_allowlist, PREFIXES)
+    settings = runtime.settings
+    safety.check(update, settings.service_allowlist, PREFIXES, max_depth=settings.max_query_depth,
+                 max_terms=settings.max_query_terms)
     await runtime.executor.update(UpdateJob(update), runtime.settings.query_timeout)
     return Response(status_code=204)
 
@@ -237,6 +272,16 @@ async def graph_store_write() -> Response:
     raise MethodNotAllowed("the Graph Store endpoint is read-only; change data with SPARQL Update at /update")
 
 
-@router.get("/health", tags=["server"], summary="Liveness and worker status (mode, workers, restarts, time-outs)")
-async def health(runtime: RuntimeDep) -> dict[str, object]:
-    return {"ok": True, "base_iri": runtime.settings.base_iri, **runtime.executor.status()}
+@router.get("/health", tags=["server"], summary="Liveness, worker status (mode, workers, restarts, time-outs) "
+                                                "and what the workers' sandbox holds back")
+async def health(request: Request, runtime: RuntimeDep) -> dict[str, object]:
+    # a live worker says what it can reach (server.sandbox), once: never a silent fallback, and /health
+    # stays instant afterwards even while every worker is busy
+    sandbox = getattr(request.app.state, "sandbox", None)
+    if sandbox is None:
+        try:
+            sandbox = await runtime.run(ProbeJob(), min(runtime.settings.query_timeout, 5.0))
+            request.app.state.sandbox = sandbox
+        except BudgetKGError as exc:
+            sandbox = {"confined": None, "error": str(exc)}
+    return {"ok": True, "base_iri": runtime.settings.base_iri, **runtime.executor.status(), "sandbox": sandbox}

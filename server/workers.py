@@ -58,10 +58,11 @@ from typing import Any, Protocol
 
 from kg.errors import BudgetKGError, StoreError
 from kg.settings import Settings
-from kg.store import GenerationWatch, KGStore, open_store
+from kg.store import GenerationWatch, KGStore, is_remote, open_store
 
 from .errors import Busy, QueryTimeout, StoreChanged, WorkerFailure, WorkerLost
 from .jobs import Context, UpdateJob
+from .sandbox import Confinement, confine
 
 log = logging.getLogger("budgetkg.server")
 
@@ -110,14 +111,18 @@ def _unpack(packed: tuple[type, tuple, dict]) -> BaseException:
     return exc
 
 
-def worker_main(conn: Any, settings: Settings, writable: bool) -> None:
-    """A worker process: open the store, then answer jobs from ``conn`` until it closes."""
+def worker_main(conn: Any, settings: Settings, writable: bool, sandbox: Confinement | None = None) -> None:
+    """A worker process: open the store, then answer jobs from ``conn`` until it closes.
+
+    ``sandbox`` is what :func:`server.sandbox.confine` achieved before (kept for :class:`~server.sandbox.ProbeJob`).
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which ends its workers
     try:
         ctx = Context(open_store(settings, read_only=not writable, timeout=settings.query_timeout + 1), settings)
     except BudgetKGError as exc:
         conn.send_bytes(pickle.dumps(("error", _pack(exc))))
         return
+    ctx.sandbox = sandbox
     conn.send_bytes(pickle.dumps(("ready", os.getpid())))
     while True:
         try:
@@ -220,7 +225,14 @@ def _child() -> None:
     """Entry point of a worker process (``python -c 'from server.workers import _child; _child()' FD``)."""
     conn = _Channel(int(sys.argv[1]))
     settings, writable = pickle.loads(conn.recv_bytes())
-    worker_main(conn, settings, writable)
+    # first, while the process is single-threaded (a user namespace and Landlock need that): after
+    # this it reaches no network and no file but the store's (server.sandbox)
+    remote = bool(settings.query_url) or is_remote(settings.store)  # the store itself is across the network
+    sandbox = confine(settings.store if not remote else Path.cwd() / ".budgetkg-no-store", writable=writable and
+                      not remote, network=bool(settings.service_allowlist) or remote,
+                      read=[Path(settings.manifest).resolve().parent], why_network="the store is a remote endpoint"
+                      if remote else "BUDGETKG_SERVICE_ALLOWLIST is set")
+    worker_main(conn, settings, writable, sandbox)
 
 
 def _start_process(settings: Settings, writable: bool) -> tuple[subprocess.Popen, socket.socket]:

@@ -20,44 +20,12 @@ import httpx
 import pytest
 
 from kg.store import KGStore
+from tests.helpers import Trap
 from tests.test_server_clients import running_server, write_disk_store
 
 TOKEN = "hostile-t0ken"
 CHEAP = "ASK { ?s ?p ?o }"
 SPARQL_UPDATE = {"Content-Type": "application/sparql-update"}
-
-
-class Trap:
-    """A loopback listener that records every connection made to it."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.hits: list[bytes] = []
-        self._stop = False
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            conn.settimeout(1)
-            try:
-                self.hits.append(conn.recv(4096) or b"<connected>")
-            except OSError:
-                self.hits.append(b"<connected>")
-            conn.close()
-
-    def close(self) -> None:
-        self._stop = True
-        self._thread.join(2)
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from pyoxigraph import QueryResultsFormat, QuerySolutions
 
 from kg import queries
-from kg.errors import QueryError, UnknownQuery
+from kg.errors import NoSuchValue, QueryError, UnknownQuery
 from kg.settings import QUERIES_DIR
 
 from .conftest import GOLDEN
@@ -44,7 +44,9 @@ def test_matches_golden_csv(name: str, seed_store) -> None:
 def test_parameters_are_bound_not_spliced(seed_store) -> None:
     q = ALL["projects_of_agency"]
     hostile = '341" } ; DROP ALL ; SELECT * WHERE { ?s ?p ?o '
-    assert list(q.run(seed_store, {"code": hostile})) == []  # a literal that matches nothing
+    with pytest.raises(NoSuchValue, match="no such agency"):  # a literal that matches no agency code
+        q.run(seed_store, {"code": hostile})
+    assert list(q.run(seed_store, {"code": "341"}))  # and the data is all there
     with pytest.raises(QueryError):
         q.run(seed_store, {"nope": "1"})
 
@@ -56,6 +58,21 @@ def test_typed_parameters_are_checked() -> None:
         p.bind("abc", "q")
     with pytest.raises(QueryError):
         queries.Param("u", "iri", None, "").bind("not an iri", "q")
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-INF", "1e999999", "1E5", "0x1", "1_0", "\u0661", "1.5\n"])
+def test_decimals_are_xsd_decimals_not_python_floats(value: str) -> None:
+    with pytest.raises(QueryError, match="min"):
+        queries.Param("min", "decimal", "1", "").bind(value, "q")
+    with pytest.raises(QueryError, match="n"):
+        queries.Param("n", "integer", "1", "").bind(value, "q")
+
+
+def test_an_unknown_agency_is_refused_before_the_query_runs(seed_store) -> None:
+    q = ALL["agencies_by_shared_goals"]
+    with pytest.raises(NoSuchValue, match="no such agency: '999'"):
+        q.run(seed_store, {"agency": "999"})
+    assert q.lookups(q.bindings({"agency": ""})) == []  # "" means all: nothing to look up
 
 
 def test_unknown_query() -> None:
