@@ -274,11 +274,8 @@ def query(
         else:
             if values:
                 raise fail("--param applies to named queries only")
-            text = sparql
-            prologue = "".join(f"PREFIX {k}: <{v}>\n" for k, v in PREFIXES.items() if f"{k}:" in text
-                               and f"PREFIX {k}:" not in text.upper().replace("PREFIX  ", "PREFIX "))
-            _refuse_outbound(prologue + text, settings, allow_service)
-            result = kg_store.query(prologue + text)
+            _refuse_outbound(sparql, settings, allow_service)
+            result = kg_store.query(sparql, prefixes=PREFIXES)  # predeclared: error positions are the user's
         _print_result(result, fmt)
     except BudgetKGError as exc:
         raise fail(exc) from None

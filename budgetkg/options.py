@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-out = Console(soft_wrap=True, emoji=False)
-err = Console(stderr=True, soft_wrap=True, emoji=False)
+#: Width of tables written to a file or a pipe (``budgetkg validate > report.txt``): wide enough that
+#: no column is folded into a few characters; a terminal gets its own width.
+PIPE_WIDTH = 400
+
+out = Console(soft_wrap=True, emoji=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
+err = Console(stderr=True, soft_wrap=True, emoji=False, width=None if sys.stderr.isatty() else PIPE_WIDTH)
 
 StoreOpt = Annotated[str | None, typer.Option("--store", help="Store folder, or http://HOST:PORT of a SPARQL server "
                                               "(env BUDGETKG_STORE).", show_default="budgetkg-store")]

@@ -335,7 +335,8 @@ class RemoteStore(KGStore):
 
     # -- reading ----------------------------------------------------------------------
     def query(self, sparql: str, *, name: str = "query", substitutions: dict[str, object] | None = None,
-              union: bool = True, use_default_graph_as_union: bool = False) -> QueryResult:
+              union: bool = True, use_default_graph_as_union: bool = False,
+              prefixes: dict[str, str] | None = None) -> QueryResult:
         """Run SPARQL remotely with the union of the published graphs as default graph (see module doc)."""
         opts: dict[str, Any] = {}
         if union or use_default_graph_as_union:
@@ -344,7 +345,7 @@ class RemoteStore(KGStore):
                 opts = {"default_graph": graphs, "named_graphs": graphs}
             else:
                 opts = {"use_default_graph_as_union": True}
-        return self.endpoint.query(sparql, substitutions=substitutions, name=name, **opts)
+        return self.endpoint.query(sparql, substitutions=substitutions, name=name, prefixes=prefixes, **opts)
 
     def quads(self, graph: NamedNode | None = None) -> Iterator[Quad]:
         for g in [graph] if graph is not None else self.graphs():

@@ -53,6 +53,7 @@ from pyoxigraph import (
 )
 
 from .errors import BudgetKGError, QueryError, StoreError
+from .syntax import explain
 
 STAGING_PREFIX = "urn:budgetkg:staging:"
 #: Graphs being written in several steps (see :meth:`KGStore.overwrite`); hidden like staging graphs.
@@ -505,22 +506,24 @@ class KGStore:
 
     # -- reading ----------------------------------------------------------------------
     def query(self, sparql: str, *, name: str = "query", substitutions: dict[str, object] | None = None,
-              union: bool = True) -> QueryResult:
+              union: bool = True, prefixes: dict[str, str] | None = None) -> QueryResult:
         """Run SPARQL with the union of published graphs as default graph.
 
         ``substitutions`` binds variables safely (``{"unit": NamedNode(...)}``), never by text.
+        ``prefixes`` are predeclared (not written into the text, so error positions stay the user's).
         """
         if substitutions:
             sparql = with_values(sparql, substitutions)
+        options: dict[str, object] = {"prefixes": prefixes} if prefixes else {}
         try:
             if union:
                 graphs = self.graphs()
                 if not self._staging:  # the union of every graph is the published union, and faster
-                    return self.store.query(sparql, use_default_graph_as_union=True)
-                return self.store.query(sparql, default_graph=graphs or [DefaultGraph()])
-            return self.store.query(sparql)
+                    return self.store.query(sparql, use_default_graph_as_union=True, **options)
+                return self.store.query(sparql, default_graph=graphs or [DefaultGraph()], **options)
+            return self.store.query(sparql, **options)
         except SyntaxError as exc:
-            raise QueryError(name, f"syntax error: {exc}") from None
+            raise QueryError(name, f"syntax error: {explain(sparql, str(exc), prefixes)}") from None
         except OSError as exc:
             raise QueryError(name, f"store error: {exc}") from None
 

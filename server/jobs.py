@@ -30,6 +30,7 @@ from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
 from kg.settings import Settings
 from kg.sources import load_manifest
 from kg.store import KGStore, with_values
+from kg.syntax import explain
 
 from . import results, safety
 from .errors import NotFound, UnacceptableFormat
@@ -109,7 +110,7 @@ def _query(ctx: Context, sparql: str, name: str, substitutions: dict[str, object
     try:
         return ctx.kg.store.query(sparql, prefixes=PREFIXES, **options)
     except SyntaxError as exc:
-        raise QueryError(name, f"syntax error: {exc}") from None
+        raise QueryError(name, f"syntax error: {explain(sparql, str(exc), PREFIXES)}") from None
     except (OSError, RuntimeError, ValueError, TypeError) as exc:
         raise QueryError(name, f"evaluation failed: {exc}") from None
 
@@ -515,7 +516,7 @@ class UpdateJob:
         try:
             ctx.kg.update(self.sparql, prefixes=PREFIXES)  # publishes a new generation
         except SyntaxError as exc:
-            raise QueryError("update", f"syntax error: {exc}") from None
+            raise QueryError("update", f"syntax error: {explain(self.sparql, str(exc), PREFIXES)}") from None
         except (OSError, RuntimeError, ValueError) as exc:
             raise QueryError("update", f"update failed: {exc}") from None
         ctx.kg.flush()
