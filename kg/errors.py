@@ -72,9 +72,11 @@ class QueryError(BudgetKGError):
 class UnknownQuery(BudgetKGError):
     """No named query of that name exists in ``queries/``."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, suggestions: tuple[str, ...] = ()) -> None:
         self.name = name
-        super().__init__(f"no named query {name!r}")
+        self.suggestions = suggestions
+        hint = f" (did you mean {' or '.join(suggestions)}?)" if suggestions else ""
+        super().__init__(f"no named query {name!r}{hint}")
 
 
 class NoSuchValue(BudgetKGError):

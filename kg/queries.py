@@ -28,6 +28,7 @@ running the whole query to find nothing.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -184,9 +185,23 @@ def load_all(directory: Path) -> dict[str, NamedQuery]:
 
 
 def get(directory: Path, name: str) -> NamedQuery:
-    if not _NAME.match(name):
-        raise UnknownQuery(name)
+    """The named query ``name``; :class:`UnknownQuery` (with the closest names) if there is none."""
     path = directory / f"{name}.rq"
-    if not path.is_file():
-        raise UnknownQuery(name)
+    if not _NAME.match(name) or not path.is_file():
+        raise UnknownQuery(name, closest(directory, name))
     return parse_header(name, path, path.read_text(encoding="utf-8"))
+
+
+def closest(directory: Path, name: str) -> tuple[str, ...]:
+    """Names of queries in ``directory`` close to ``name`` (a typo, a missing ``_``, a word of the name).
+
+    >>> from kg.settings import QUERIES_DIR
+    >>> closest(QUERIES_DIR, "budget_by_agenc"), closest(QUERIES_DIR, "lineage")
+    (('budget_by_agency', 'findings_by_agency'), ('project_lineage',))
+    """
+    names = sorted(p.stem for p in directory.glob("*.rq"))
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+    if not close:
+        close = [n for n in names if key and key in n][:3]
+    return tuple(close)

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from kg.errors import UnknownQuery
 from kg.namespaces import PREFIXES
-from kg.queries import NamedQuery
+from kg.queries import NamedQuery, closest
 
 from . import formats, safety
 from .app import Runtime, RuntimeDep
@@ -137,6 +137,6 @@ def register(app: FastAPI, runtime: Runtime) -> None:
 
     @router.get("/queries/{name}", include_in_schema=False)
     async def unknown_query(name: str) -> Response:
-        raise UnknownQuery(name)
+        raise UnknownQuery(name, closest(runtime.settings.queries_dir, name))
 
     app.include_router(router)

@@ -221,6 +221,11 @@ class _Channel:
         self.sock.sendall(data)
 
 
+#: What an HTTP client reads besides its packages: TLS settings and certificates, and name resolution.
+REMOTE_CLIENT_FILES = tuple(p for p in ("/etc/ssl", "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf",
+                                        "/etc/gai.conf", "/etc/host.conf") if Path(p).exists())
+
+
 def _child() -> None:
     """Entry point of a worker process (``python -c 'from server.workers import _child; _child()' FD``)."""
     conn = _Channel(int(sys.argv[1]))
@@ -230,7 +235,8 @@ def _child() -> None:
     remote = bool(settings.query_url) or is_remote(settings.store)  # the store itself is across the network
     sandbox = confine(settings.store if not remote else Path.cwd() / ".budgetkg-no-store", writable=writable and
                       not remote, network=bool(settings.service_allowlist) or remote,
-                      read=[Path(settings.manifest).resolve().parent], why_network="the store is a remote endpoint"
+                      read=[Path(settings.manifest).resolve().parent, *(REMOTE_CLIENT_FILES if remote else ())],
+                      why_network="the store is a remote endpoint"
                       if remote else "BUDGETKG_SERVICE_ALLOWLIST is set")
     worker_main(conn, settings, writable, sandbox)
 

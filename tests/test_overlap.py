@@ -26,6 +26,7 @@ from kg import integrity
 from kg import queries as named_queries
 from kg.audit import refresh_findings
 from kg.build import build, parse_document
+from kg.errors import NoSuchValue
 from kg.model import SourceEntry
 from kg.rdf import Iris, project_iris
 from kg.revisions import DuplicateProject
@@ -91,7 +92,11 @@ def _totals(store: KGStore, settings: Settings) -> dict[str, object]:
         row = next(iter(solutions))  # type: ignore[arg-type]
         out[key] = tuple(row[v].value if row[v] is not None else None for v in solutions.variables)  # type: ignore
     for name, nq in sorted(named_queries.load_all(settings.queries_dir).items()):
-        result = nq.run(store, {})
+        try:
+            result = nq.run(store, {})
+        except NoSuchValue as exc:  # a default agency that the chosen documents do not have
+            out[name] = str(exc)
+            continue
         keep = [v for v in result.variables if v.value not in PROVENANCE_COLUMNS]  # type: ignore[union-attr]
         out[name] = sorted(tuple(str(r[v]) if r[v] is not None else "" for v in keep) for r in result)  # type: ignore[union-attr]
     return out

@@ -68,18 +68,18 @@ def test_a_worker_can_neither_connect_nor_read_files_outside_the_store(disk_stor
         pool = ProcessPool(Settings(store=str(disk_store)), size=1)
         await pool.start()
         try:
-            probe = await pool.run(ProbeJob(port=trap.port), 10)
+            probe, _ = await pool.run(ProbeJob(port=trap.port), 10)  # (answer, generation)
             # a SERVICE that no check stops (verify=False): Oxigraph's own HTTP client tries, and fails
             service = QueryJob(f"SELECT * WHERE {{ SERVICE <http://127.0.0.1:{trap.port}/sparql> {{ ?s ?p ?o }} }}",
                                verify=False)
             try:
-                outcome: object = await pool.run(service, 10)
+                outcome: object = (await pool.run(service, 10))[0]
             except QueryError as exc:
                 outcome = exc
-            answer = await pool.run(QueryJob(CHEAP), 10)  # the store itself is still readable
+            answer, _ = await pool.run(QueryJob(CHEAP), 10)  # the store itself is still readable
             # and the parser check runs inside the sandbox (rdflib imported there, deep brackets)
             mentions = "SELECT * WHERE " + "{ ?s ?p 'download' " * 150 + "}" * 150
-            checked = await pool.run(QueryJob(mentions), 10)
+            checked, _ = await pool.run(QueryJob(mentions), 10)
             return probe, outcome, {"body": answer.body + checked.body}
         finally:
             await pool.close()
