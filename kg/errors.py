@@ -86,11 +86,16 @@ class NoSuchValue(BudgetKGError):
     "no such agency: '999' (parameter 'agency')"
     """
 
-    def __init__(self, param: str, kind: str, value: str) -> None:
+    def __init__(self, param: str, kind: str, value: str, nearest: tuple[str, ...] = (),
+                 ambiguous: bool = False) -> None:
         self.param = param
         self.kind = kind
         self.value = value
-        super().__init__(f"no such {kind}: {value[:200]!r} (parameter {param!r})")
+        self.nearest = nearest
+        self.ambiguous = ambiguous
+        head = f"{value[:200]!r} matches more than one {kind}" if ambiguous else f"no such {kind}: {value[:200]!r}"
+        hint = f"; {'which one' if ambiguous else 'nearest'}: {', '.join(nearest)}" if nearest else ""
+        super().__init__(f"{head} (parameter {param!r}){hint}")
 
 
 class ValidationError(BudgetKGError):

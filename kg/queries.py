@@ -30,28 +30,150 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 from pyoxigraph import Literal, NamedNode
 
 from .errors import NoSuchValue, QueryError, UnknownQuery
-from .namespaces import XSD
+from .names import analyse_name
+from .namespaces import PREFIXES, XSD
 from .store import KGStore, QueryResult, with_values
 
-PARAM_TYPES = ("iri", "string", "zh", "agency", "integer", "decimal", "boolean", "date")
+PARAM_TYPES = ("iri", "string", "zh", "agency", "project", "funding", "integer", "decimal", "boolean", "date")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: xsd:decimal's lexical space (no exponent, no NaN or INF), at most 40 digits.
 _DECIMAL = re.compile(r"^[+-]?(?:[0-9]{1,40}(?:\.[0-9]{0,40})?|\.[0-9]{1,40})$")
 #: Integers within 64 bits' worth of digits, ASCII only (``int()`` would take ``١٢`` and ``1_0``).
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,18}$")
-#: What an ``agency`` or ``iri`` value is looked up with; ``?value`` is bound as an RDF term.
+#: How a value of these types is looked up in the store before the query runs (``?value`` bound as
+#: an RDF term): what it is called in messages, and a SELECT of candidate ``?match`` (and ``?label``).
 LOOKUPS = {
     "agency": ("agency", "PREFIX bk: <https://budgetkg.example.org/def/>\n"
-                         "ASK WHERE { ?unit bk:agencyCode ?code FILTER(STRSTARTS(STR(?code), ?value)) }"),
-    "iri": ("IRI in the store", "ASK WHERE { { ?value ?p ?o } UNION { ?s ?p ?value } }"),
+                         "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
+                         "SELECT ?match ?label WHERE { ?unit bk:agencyCode ?match . "
+                         "OPTIONAL { ?unit rdfs:label ?label } }"),
+    "project": ("project", "PREFIX bk: <https://budgetkg.example.org/def/>\n"
+                           "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
+                           "SELECT DISTINCT ?match WHERE { ?p a bk:Project ; rdfs:label ?match "
+                           "FILTER(CONTAINS(STR(?match), STR(?value))) } ORDER BY STRLEN(?match) ?match LIMIT 200"),
+    "iri": ("IRI in the store", "SELECT ?match WHERE { { ?value ?p ?o } UNION { ?s ?p ?value } "
+                                "BIND(?value AS ?match) } LIMIT 1"),
 }
+#: Projects whose name shares a two-character part with a value that names none (for suggestions).
+_NEAR_PROJECTS = ("PREFIX bk: <https://budgetkg.example.org/def/>\n"
+                  "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
+                  "SELECT DISTINCT ?match WHERE { VALUES ?gram { ?GRAMS } ?p a bk:Project ; rdfs:label ?match "
+                  "FILTER(CONTAINS(STR(?match), ?gram)) } LIMIT 1000")
+#: How many near values an answer that matched nothing offers.
+SUGGESTIONS = 5
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A parameter value to find in the store before the query runs (see :meth:`NamedQuery.lookups`).
+
+    :meth:`decide` takes the candidates the lookup query found and returns the value to bind: the
+    value itself, or the one thing an inexact value names (an agency by its name, a project by
+    part of its name); it raises :class:`~kg.errors.NoSuchValue`, with the nearest values, when the
+    value names nothing or several things.
+    """
+
+    param: str
+    type: str
+    value: str
+    sparql: str
+    #: Asked when ``sparql`` finds nothing: candidates that share a part of the value, for suggestions.
+    near: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return LOOKUPS[self.type][0]
+
+    def decide(self, rows: list[tuple[str, str | None]], near: list[str] | None = None) -> str:
+        value = self.value
+        if self.type == "iri":
+            if not rows:
+                raise NoSuchValue(self.param, self.kind, value)
+            return value
+        if self.type == "agency":
+            codes = {code for code, _ in rows}
+            if value.isdigit():
+                if any(c.startswith(value) for c in codes):
+                    return value
+                raise NoSuchValue(self.param, self.kind, value, _nearest(value, sorted(codes)))
+            key = name_key(value)
+            named: dict[str, set[str]] = {}
+            for code, label in rows:
+                if label:
+                    named.setdefault(name_key(label), set()).add(code)
+            exact = named.get(key, set())
+            found = exact or {c for k, cs in named.items() if key and key in k for c in cs}
+            if len(found) == 1:
+                return found.pop()
+            labels = {f"{label} ({code})" for code, label in rows if label and code in found} if found else \
+                {f"{label} ({code})" for code, label in rows if label}
+            raise NoSuchValue(self.param, self.kind, value, _nearest(value, sorted(labels)),
+                              ambiguous=len(found) > 1)
+        names = sorted({m for m, _ in rows})  # project labels containing the value
+        if value in names:
+            return value
+        if len(names) == 1:
+            return names[0]
+        raise NoSuchValue(self.param, self.kind, value, _nearest(value, names or sorted(set(near or ()))),
+                          ambiguous=bool(names))
+
+
+def _nearest(value: str, candidates: list[str]) -> tuple[str, ...]:
+    """The candidates closest to ``value`` (those containing it first), at most :data:`SUGGESTIONS`."""
+    containing = [c for c in candidates if value and value in c]
+    close = difflib.get_close_matches(value, candidates, n=SUGGESTIONS, cutoff=0.3)
+    return tuple(dict.fromkeys([*containing, *close]))[:SUGGESTIONS]
+
+
+def name_key(text: str) -> str:
+    """A name as compared: full-width folded, no spaces or punctuation, no leading 天津市.
+
+    >>> name_key(" 天津市公安局（特警总队） "), name_key("公安局特警总队")
+    ('公安局特警总队', '公安局特警总队')
+    """
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(ch for ch in text if ch.isalnum())
+    return text.removeprefix("天津市").removeprefix("天津")
+
+
+def funding_key(value: str) -> str | None:
+    """The funding-source key (a concept of the funding scheme) a user's word names, or None.
+
+    Keys, labels and the spellings project names use are all understood (专项债 = 专项债券 =
+    special-bond, 中央 = 中央资金 = central …).
+
+    >>> funding_key("专项债券"), funding_key("中央资金"), funding_key("central"), funding_key("直达"), funding_key("x")
+    ('special-bond', 'central', 'central', 'central-direct', None)
+    """
+    word = unicodedata.normalize("NFKC", value).strip()
+    if word in FUNDING_KEYS:
+        return word
+    for label, key in FUNDING_WORDS.items():
+        if word == label:
+            return key
+    return analyse_name(f"项目-{word}").funding_source or next(
+        (key for label, key in FUNDING_WORDS.items() if word and word in label), None)
+
+
+#: Words for funding sources beyond what project names say (kg.names reads those).
+FUNDING_WORDS = {"中央": "central", "中央资金": "central", "中央财政": "central", "中央财政资金": "central",
+                 "直达": "central-direct", "直达资金": "central-direct", "中央直达资金": "central-direct",
+                 "专项债": "special-bond", "专项债券": "special-bond", "专项债券资金": "special-bond",
+                 "一般债": "general-bond", "一般债券": "general-bond", "一般债券资金": "general-bond",
+                 "市级": "municipal", "市级资金": "municipal", "市级财政": "municipal", "市财政": "municipal",
+                 "非财政": "non-fiscal", "非财政拨款": "non-fiscal", "未注明": "unstated"}
+FUNDING_KEYS = frozenset(FUNDING_WORDS.values()) | {"bond", "fiscal", "own-funds", "other", "bank-loan",
+                                                     "other-financing"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +190,7 @@ class Param:
             raise QueryError(query, f"parameter {self.name!r} ({self.type}) is required")
         try:
             if self.type == "iri":
+                value = expand_prefixed(value)
                 if not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s<>\"{}|\\^`]*$", value):
                     raise ValueError("not an absolute IRI")
                 return NamedNode(value)
@@ -87,8 +210,15 @@ class Param:
                 if not re.match(r"^\d{4}-\d{2}-\d{2}$", value):
                     raise ValueError("not a date (YYYY-MM-DD)")
                 return Literal(value, datatype=XSD.date)
-            if self.type == "zh":
+            if self.type in ("zh", "project"):
                 return Literal(value, language="zh")
+            if self.type == "funding" and value:
+                key = funding_key(value)
+                if key is None:
+                    raise NoSuchValue(self.name, "funding source", value,
+                                      _nearest(value, sorted({*FUNDING_WORDS, *FUNDING_KEYS}))
+                                      or tuple(sorted(FUNDING_KEYS)))
+                return Literal(key)
             return Literal(value)
         except (ValueError, InvalidOperation) as exc:
             raise QueryError(query, f"parameter {self.name!r} expects {self.type}: {value!r} ({exc})") from None
@@ -123,25 +253,70 @@ class NamedQuery:
                 out[p.name] = term
         return out
 
-    def lookups(self, bindings: dict[str, NamedNode | Literal]) -> list[tuple[str, str, str, str]]:
-        """``(parameter, kind, value, ASK query)`` for each bound ``agency`` or ``iri`` value to look up first.
+    def lookups(self, bindings: dict[str, NamedNode | Literal]) -> list[Lookup]:
+        """A :class:`Lookup` for each bound ``agency``, ``project`` or ``iri`` value, to run before the query.
 
-        The empty ``agency`` (its "all" default) needs no lookup.
+        The empty ``agency`` (its "all" default) needs none.
         """
         out = []
         for p in self.params:
             term = bindings.get(p.name)
             if p.type in LOOKUPS and term is not None and term.value:
-                kind, ask = LOOKUPS[p.type]
-                out.append((p.name, kind, term.value, with_values(ask, {"value": term})))
+                sparql = LOOKUPS[p.type][1]
+                if p.type != "agency":
+                    sparql = with_values(sparql, {"value": term})
+                near = None
+                if p.type == "project":
+                    grams = list(dict.fromkeys(term.value[i:i + 2] for i in range(len(term.value) - 1)))[:8]
+                    near = (_NEAR_PROJECTS.replace("?GRAMS", " ".join(str(Literal(g)) for g in grams))
+                            if grams else None)
+                out.append(Lookup(p.name, p.type, term.value, sparql, near))
         return out
 
     def run(self, store: KGStore, values: dict[str, str | None] | None = None) -> QueryResult:
         bindings = self.bindings(values or {})
-        for param, kind, value, ask in self.lookups(bindings):
-            if not bool(store.query(ask, name=self.name)):
-                raise NoSuchValue(param, kind, value)
+        bindings = resolve(self.lookups(bindings), bindings,
+                           lambda sparql: store.query(sparql, name=self.name))  # type: ignore[arg-type,return-value]
         return store.query(self.sparql, name=self.name, substitutions=bindings)
+
+
+def resolve(lookups: Iterable[Lookup], bindings: dict[str, NamedNode | Literal],
+            ask: Callable[[str], Iterable[Any]]) -> dict[str, NamedNode | Literal]:
+    """``bindings`` with each looked-up value replaced by what it names (see :class:`Lookup`).
+
+    ``ask`` runs a lookup's query and returns its solutions; the CLI runs it on its store, the
+    server in the worker that then runs the query.
+    """
+    out = dict(bindings)
+    for lk in lookups:
+        rows = [(s["match"].value, s["label"].value if "label" in _names(s) and s["label"] is not None else None)
+                for s in ask(lk.sparql)]
+        near = [s["match"].value for s in ask(lk.near)] if not rows and lk.near else None
+        value = lk.decide(rows, near)
+        if value != lk.value:
+            term = out[lk.param]
+            out[lk.param] = Literal(value, language=term.language) if isinstance(term, Literal) else NamedNode(value)
+    return out
+
+
+def _names(solution: Any) -> set[str]:
+    try:
+        solution["label"]
+    except (KeyError, IndexError):
+        return set()
+    return {"label"}
+
+
+def expand_prefixed(value: str) -> str:
+    """``unit:PERCENT`` → the QUDT IRI; ``cur:CNY``, ``bk:…`` likewise (budgetkg's prefixes); else ``value``.
+
+    >>> expand_prefixed("unit:PERCENT"), expand_prefixed("http://qudt.org/vocab/unit/DAY")
+    ('http://qudt.org/vocab/unit/PERCENT', 'http://qudt.org/vocab/unit/DAY')
+    """
+    prefix, sep, local = value.partition(":")
+    if sep and prefix in PREFIXES and not local.startswith("//"):
+        return PREFIXES[prefix] + local
+    return value
 
 
 def parse_header(name: str, path: Path, text: str) -> NamedQuery:

@@ -25,8 +25,9 @@ from pyoxigraph import (
     Triple,
 )
 
-from kg.errors import BudgetKGError, NoSuchValue, QueryError, StoreError
+from kg.errors import BudgetKGError, QueryError, StoreError
 from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
+from kg.queries import Lookup, resolve
 from kg.settings import Settings
 from kg.sources import load_manifest
 from kg.store import KGStore, with_values
@@ -154,18 +155,18 @@ class QueryJob:
     max_rows: int = 10000
     #: Decide SERVICE and LOAD with a real parser before running (ad hoc queries; see :mod:`server.safety`).
     verify: bool = True
-    #: ``(parameter, kind, value, ASK)`` of a named query (:meth:`kg.queries.NamedQuery.lookups`): each must
-    #: answer true, else the answer is "no such agency" at once rather than a whole query that finds nothing.
-    lookups: tuple[tuple[str, str, str, str], ...] = ()
+    #: A named query's values to find first (:meth:`kg.queries.NamedQuery.lookups`): an inexact one is
+    #: replaced by what it names, one that names nothing is "no such agency" (with the nearest values)
+    #: at once rather than a whole query that finds nothing.
+    lookups: tuple[Lookup, ...] = ()
 
     def run(self, ctx: Context) -> Answer | Table:
         if self.verify:
             safety.verify(self.sparql, ctx.settings.service_allowlist, PREFIXES)
         opts = ctx.dataset_options(self.default_graphs, self.named_graphs, self.own_dataset)
-        for param, kind, value, ask in self.lookups:
-            if not bool(_query(ctx, ask, self.name, **opts)):
-                raise NoSuchValue(param, kind, value)
-        result = _query(ctx, self.sparql, self.name, dict(self.substitutions), **opts)
+        substitutions = resolve(self.lookups, dict(self.substitutions),  # type: ignore[arg-type]
+                                lambda sparql: _query(ctx, sparql, self.name, **opts))  # type: ignore[arg-type,return-value]
+        result = _query(ctx, self.sparql, self.name, substitutions, **opts)
         try:
             if isinstance(result, QuerySolutions):
                 if self.results_format == "table":

@@ -26,10 +26,12 @@ from .jobs import Answer, QueryJob, Table
 from .sparql import negotiate, query_params, run_query
 
 _SCHEMA = {
-    "iri": {"type": "string", "format": "uri"},
+    "iri": {"type": "string", "description": "an IRI, or a prefixed name such as unit:PERCENT"},
     "string": {"type": "string"},
     "zh": {"type": "string"},
-    "agency": {"type": "string", "pattern": "^[0-9]*$"},
+    "agency": {"type": "string", "description": "a budget-unit or department code (prefix) or name"},
+    "project": {"type": "string", "description": "a project name (项目名称) or a part of it"},
+    "funding": {"type": "string", "description": "a funding source: key, label or synonym (专项债 = 专项债券 …)"},
     "integer": {"type": "integer"},
     "decimal": {"type": "number"},
     "boolean": {"type": "boolean"},

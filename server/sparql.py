@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from kg.errors import BudgetKGError
 from kg.namespaces import PREFIXES
+from kg.queries import Lookup
 from kg.store import is_iri
 
 from . import formats, safety
@@ -146,7 +147,7 @@ async def run_query(request: Request, runtime: Runtime, sparql: str, *, name: st
                     substitutions: tuple[tuple[str, object], ...] = (), default_graphs: tuple[str, ...] | None = None,
                     named_graphs: tuple[str, ...] | None = None, requested: list[str] | None = None,
                     shape: safety.Shape | None = None,
-                    lookups: tuple[tuple[str, str, str, str], ...] = ()) -> Response:
+                    lookups: tuple[Lookup, ...] = ()) -> Response:
     """Check, negotiate, run and answer one query."""
     settings = runtime.settings
     verify = shape is None  # named queries were checked when the server started; their values are RDF terms

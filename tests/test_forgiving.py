@@ -1,0 +1,88 @@
+"""Questions that forgive an inexact name: agencies by name, projects by part of a name, funding-source
+synonyms, prefixed IRIs, and answers that say what matched nothing and what is near."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kg import queries as named_queries
+from kg.errors import NoSuchValue, UnknownQuery
+from kg.settings import Settings
+from kg.store import KGStore
+from server.app import create_app
+
+
+def run(store: KGStore, settings: Settings, query: str, **values: str) -> list[dict[str, str]]:
+    result = named_queries.get(settings.queries_dir, query).run(store, values)
+    return [{v.value: (s[v].value if s[v] is not None else "") for v in result.variables} for s in result]
+
+
+def one(store: KGStore, sparql: str) -> str:
+    return next(iter(store.query(sparql)))[0].value
+
+
+def test_part_of_a_project_name_that_names_one_project(seed_store: KGStore, settings: Settings) -> None:
+    rows = run(seed_store, settings, "indicators_of_project", name="人口证件")
+    names = {r["name"] for r in rows}
+    assert len(names) == 1 and "人口证件" in names.pop()
+    full = rows[0]["name"]
+    count = one(seed_store, f'PREFIX bk: <https://budgetkg.example.org/def/> '
+                            f'PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> SELECT (COUNT(?i) AS ?n) WHERE {{ '
+                            f'?p rdfs:label "{full}"@zh ; bk:hasIndicator ?i }}')
+    assert len(rows) == int(count) > 0
+    assert rows == run(seed_store, settings, "indicators_of_project", name=full)
+
+
+def test_part_of_a_name_that_names_several_projects_lists_them(seed_store: KGStore, settings: Settings) -> None:
+    with pytest.raises(NoSuchValue) as exc:
+        run(seed_store, settings, "indicators_of_project", name="信息化运维")
+    assert exc.value.ambiguous and exc.value.param == "name"
+    assert len(exc.value.nearest) == 5 and all("信息化运维" in n for n in exc.value.nearest)
+
+
+def test_a_name_that_matches_nothing_offers_the_nearest(seed_store: KGStore, settings: Settings) -> None:
+    with pytest.raises(NoSuchValue) as exc:
+        run(seed_store, settings, "indicators_of_project", name="人口证件工作经费2099")
+    assert not exc.value.ambiguous and "人口证件工作经费" in exc.value.nearest
+
+
+def test_an_agency_by_its_name(seed_store: KGStore, settings: Settings) -> None:
+    code = one(seed_store, 'PREFIX bk: <https://budgetkg.example.org/def/> '
+                           'PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> SELECT ?c WHERE { '
+                           '?a bk:agencyCode ?c ; rdfs:label "天津市公安局特警总队"@zh }')
+    by_code = run(seed_store, settings, "projects_of_agency", code=code)
+    assert by_code and run(seed_store, settings, "projects_of_agency", code="天津市公安局特警总队") == by_code
+    assert run(seed_store, settings, "projects_of_agency", code="公安局 特警总队") == by_code  # spaces, no 天津市
+    with pytest.raises(NoSuchValue) as exc:
+        run(seed_store, settings, "projects_of_agency", code="公安")
+    assert exc.value.ambiguous and all("公安" in n for n in exc.value.nearest)
+
+
+@pytest.mark.parametrize(("word", "key"), [("专项债", "special-bond"), ("专项债券", "special-bond"),
+                                           ("中央资金", "central"), ("中央", "central")])
+def test_funding_source_synonyms(seed_store: KGStore, settings: Settings, word: str, key: str) -> None:
+    by_key = run(seed_store, settings, "funding_mix_by_department", funding=key)
+    assert by_key and run(seed_store, settings, "funding_mix_by_department", funding=word) == by_key
+
+
+def test_prefixed_iris(seed_store: KGStore, settings: Settings) -> None:
+    full = run(seed_store, settings, "projects_by_threshold", unit="http://qudt.org/vocab/unit/PERCENT")
+    assert full and run(seed_store, settings, "projects_by_threshold", unit="unit:PERCENT") == full
+
+
+def test_an_unknown_query_name_suggests_the_closest(settings: Settings) -> None:
+    with pytest.raises(UnknownQuery) as exc:
+        named_queries.get(settings.queries_dir, "budget_by_agenc")
+    assert "budget_by_agency" in exc.value.suggestions and "did you mean budget_by_agency" in str(exc.value)
+
+
+def test_the_server_forgives_too(settings: Settings, seed_store: KGStore) -> None:
+    with TestClient(create_app(settings, store=seed_store)) as client:
+        ok = client.get("/queries/indicators_of_project", params={"name": "人口证件", "format": "csv"})
+        assert ok.status_code == 200 and "人口证件工作经费" in ok.text
+        several = client.get("/queries/indicators_of_project", params={"name": "信息化运维", "format": "csv"})
+        assert several.status_code == 404 and "matches more than one project" in several.text
+        assert "人口总队信息化运维项目-2024中央" in several.text
+        unknown = client.get("/queries/budget_by_agenc")
+        assert unknown.status_code == 404 and "budget_by_agency" in unknown.text
