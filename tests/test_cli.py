@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 from pathlib import Path
 
@@ -62,8 +64,10 @@ def test_named_query_with_param(built: Path) -> None:
     result = runner.invoke(app, ["query", "budget_by_agency", "-p", "department=325", "--store", str(built),
                                  "--format", "csv"])
     assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
-    assert len(lines) == 4 and all(line.startswith("325,325") for line in lines[1:])
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    # 325's three unit/funding rows, its two units' subtotals, its total, and the grand total (its own)
+    assert [r["level"] for r in rows] == ["source", "source", "unit", "source", "unit", "department", "total"]
+    assert all(r["department"] == "325" and r["dept"] in ("325", "合计") for r in rows)
 
 
 def test_bad_query_is_a_usage_error(built: Path) -> None:

@@ -86,3 +86,27 @@ def test_the_server_forgives_too(settings: Settings, seed_store: KGStore) -> Non
         assert "人口总队信息化运维项目-2024中央" in several.text
         unknown = client.get("/queries/budget_by_agenc")
         assert unknown.status_code == 404 and "budget_by_agency" in unknown.text
+
+
+def test_budget_by_agency_subtotals_add_up(seed_store: KGStore, settings: Settings) -> None:
+    """Each unit's 小计, each department's 部门合计 and the 合计 are the sums of the rows they close."""
+    from decimal import Decimal
+
+    rows = run(seed_store, settings, "budget_by_agency")
+    cols = ("budget_wanyuan", "fiscal_wanyuan", "other_wanyuan")
+
+    def total(rs: list[dict[str, str]]) -> tuple[Decimal, ...]:
+        return tuple(sum((Decimal(r[c]) for r in rs), Decimal(0)) for c in cols)
+
+    source = [r for r in rows if r["level"] == "source"]
+    for r in (r for r in rows if r["level"] == "unit"):
+        assert total([s for s in source if s["unit_code"] == r["unit_code"]]) == total([r])
+    for r in (r for r in rows if r["level"] == "department"):
+        assert total([s for s in source if s["dept"] == r["dept"]]) == total([r])
+    (grand,) = [r for r in rows if r["level"] == "total"]
+    assert total(source) == total([grand])
+    naive = one(seed_store, "PREFIX bk: <https://budgetkg.example.org/def/> SELECT (SUM(?y) / 10000 AS ?t) WHERE { "
+                            "?p a bk:Project ; bk:budget/bk:amountInYuan ?y }")
+    assert Decimal(grand["budget_wanyuan"]) == Decimal(naive)
+    assert int(grand["projects"]) == int(one(seed_store, "PREFIX bk: <https://budgetkg.example.org/def/> "
+                                                        "SELECT (COUNT(?p) AS ?n) WHERE { ?p a bk:Project }"))
