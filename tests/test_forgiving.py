@@ -110,3 +110,24 @@ def test_budget_by_agency_subtotals_add_up(seed_store: KGStore, settings: Settin
     assert Decimal(grand["budget_wanyuan"]) == Decimal(naive)
     assert int(grand["projects"]) == int(one(seed_store, "PREFIX bk: <https://budgetkg.example.org/def/> "
                                                         "SELECT (COUNT(?p) AS ?n) WHERE { ?p a bk:Project }"))
+
+
+def test_satisfaction_targets_count_every_wording(seed_store: KGStore, settings: Settings) -> None:
+    """满意度 and 满意率 are one wording; the 满意度指标 category finds every satisfaction row whatever its name."""
+
+    def answer(**values: str) -> list[dict[str, str]]:  # without the columns that echo the parameters
+        return [{k: v for k, v in r.items() if k not in values}
+                for r in run(seed_store, settings, "projects_by_threshold", **values)]
+
+    by_category = answer(category="满意度指标", indicator="", min_value="95")
+    direct = one(seed_store, "PREFIX bk: <https://budgetkg.example.org/def/> "
+                             "PREFIX unit: <http://qudt.org/vocab/unit/> "
+                             "SELECT (COUNT(*) AS ?n) WHERE { ?i bk:level1Label ?l ; bk:target ?t . "
+                             "?t bk:normalizedUnit unit:PERCENT ; bk:normalizedValue ?v FILTER(STR(?l) = '满意度指标' "
+                             "&& ?v >= 95) }")
+    assert len(by_category) == int(direct) > 0
+    assert answer(category="satisfaction", indicator="", min_value="95") == by_category
+    by_word = answer(indicator="满意度", min_value="95")
+    worded = {r["indicator_name"] for r in by_word}
+    assert any("满意率" in w for w in worded) and any("满意度" in w for w in worded)
+    assert by_word == answer(indicator="满意率", min_value="95")
