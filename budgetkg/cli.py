@@ -263,6 +263,7 @@ def query(
         values[k] = v
     try:
         path = Path(sparql)
+        nq = None
         if sparql.endswith(".rq") and path.is_file():
             nq = named_queries.parse_header(path.stem, path, path.read_text(encoding="utf-8"))
             _refuse_outbound(nq.sparql, settings, allow_service)
@@ -276,7 +277,7 @@ def query(
                 raise fail("--param applies to named queries only")
             _refuse_outbound(sparql, settings, allow_service)
             result = kg_store.query(sparql, prefixes=PREFIXES)  # predeclared: error positions are the user's
-        _print_result(result, fmt)
+        _print_result(result, fmt, nq, values)
     except BudgetKGError as exc:
         raise fail(exc) from None
     finally:
@@ -298,7 +299,8 @@ def _refuse_outbound(text: str, settings: Settings, allow_service: bool) -> None
         raise fail(exc) from None
 
 
-def _print_result(result: object, fmt: str) -> None:
+def _print_result(result: object, fmt: str, named: named_queries.NamedQuery | None = None,
+                  values: dict[str, str | None] | None = None) -> None:
     if isinstance(result, QueryBoolean):
         if fmt == "json":
             sys.stdout.write(json.dumps({"head": {}, "boolean": bool(result)}) + "\n")
@@ -321,8 +323,12 @@ def _print_result(result: object, fmt: str) -> None:
     if fmt != "table":
         raise fail(f"--format {fmt}: a SELECT result can be table, csv, tsv, json or xml")
     names = [v.value for v in result.variables]
+    if named is not None:  # a table for people: no column that only repeats an empty parameter; zh headers
+        hidden = named.echoes(values or {})
+        names = [n for n in names if n not in hidden]
     rows = [[_term_text(sol[n]) for n in names] for sol in result]
-    _emit_rows(names, rows, TableFormat.table, title=f"{len(rows)} rows")
+    header = [named.column_label(n) for n in names] if named is not None else names
+    _emit_rows(header, rows, TableFormat.table, title=f"{len(rows)} rows")
 
 
 @app.command()

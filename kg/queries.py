@@ -64,6 +64,32 @@ LOOKUPS = {
     "iri": ("IRI in the store", "SELECT ?match WHERE { { ?value ?p ?o } UNION { ?s ?p ?value } "
                                 "BIND(?value AS ?match) } LIMIT 1"),
 }
+#: Chinese names of the result columns of the named queries (tables show "中文 name"; CSV and the
+#: SPARQL result formats keep the variable names, which programs read).
+COLUMN_LABELS = {
+    "agency": "预算单位", "amount_yuan": "金额(元)", "budget": "预算数(万元)", "budget_wanyuan": "预算数(万元)",
+    "category": "指标类别", "code": "单位编码", "comparator": "比较符", "concept": "指标概念",
+    "concept_score": "指标相似度", "concepts": "共同指标", "confidence": "关联置信度", "contracts": "合同数",
+    "credit_code": "统一社会信用代码", "cross_agency": "跨单位", "department": "主管部门", "dept": "部门",
+    "description": "指标解释", "document": "来源文档", "each": "适用对象", "finding": "发现", "findings": "发现数",
+    "fiscal": "财政资金(万元)", "fiscal_wanyuan": "财政资金(万元)", "from_fund_year": "资金年度(前)",
+    "from_name": "项目(前)", "funding": "资金来源", "funding_key": "资金来源代码", "funding_label": "资金来源",
+    "goal_score": "目标相似度", "indicator": "指标", "indicator_name": "三级指标", "indicators": "指标数",
+    "kind": "类型", "label": "名称", "level": "汇总层级", "level1": "一级指标", "level2": "二级指标",
+    "line": "行", "link": "关联", "links": "关联数", "min_score": "最低分", "min_value": "最低值",
+    "name": "项目名称", "name_a": "项目A", "name_b": "项目B", "normalized_unit": "统一单位",
+    "normalized_value": "统一单位值", "number": "数值", "other": "其他资金(万元)", "other_code": "对方单位",
+    "other_wanyuan": "其他资金(万元)", "parent": "上级来源", "partner_units": "合作单位数", "per": "分母",
+    "per_period": "频率周期", "phrases": "共同目标用语", "position": "序号", "project": "项目", "projects": "项目数",
+    "projects_with_findings": "有发现的项目数", "rate_percent": "利率(%)", "raw": "指标值(原文)",
+    "raw_value": "指标值(原文)", "received_on": "到位日期", "received_yuan": "到位金额(元)", "rule": "规则",
+    "rules": "规则数", "scale": "数量级", "score": "得分", "severity": "严重程度", "share_percent": "占比(%)",
+    "source": "资金来源", "to_fund_year": "资金年度(后)", "to_name": "项目(后)", "total_score": "总分",
+    "unit": "计量单位", "unit_a": "单位A", "unit_b": "单位B", "unit_code": "预算单位编码", "unit_name": "预算单位名称",
+    "value": "指标值", "vendor": "供应商", "vendor_name": "供应商名称",
+}
+
+
 #: Projects whose name shares a two-character part with a value that names none (for suggestions).
 _NEAR_PROJECTS = ("PREFIX bk: <https://budgetkg.example.org/def/>\n"
                   "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
@@ -234,6 +260,16 @@ class NamedQuery:
     description: str
     params: tuple[Param, ...] = ()
     tags: tuple[str, ...] = field(default_factory=tuple)
+
+    def echoes(self, values: dict[str, str | None]) -> set[str]:
+        """Parameters left empty (their "all" value): result columns that would only repeat the empty string."""
+        return {p.name for p in self.params if (values.get(p.name) if p.name in values else p.default) == ""}
+
+    @staticmethod
+    def column_label(name: str) -> str:
+        """A result column's header for people: its Chinese name and the variable (``预算单位编码 unit_code``)."""
+        zh = COLUMN_LABELS.get(name)
+        return f"{zh} {name}" if zh else name
 
     @property
     def kind(self) -> str:

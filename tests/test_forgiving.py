@@ -131,3 +131,23 @@ def test_satisfaction_targets_count_every_wording(seed_store: KGStore, settings:
     worded = {r["indicator_name"] for r in by_word}
     assert any("满意率" in w for w in worded) and any("满意度" in w for w in worded)
     assert by_word == answer(indicator="满意率", min_value="95")
+
+
+def test_tables_show_chinese_headers_and_no_echo_of_empty_parameters(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from budgetkg.cli import app
+
+    runner = CliRunner()
+    store = str(tmp_path / "store")
+    assert runner.invoke(app, ["build", "--store", store, "-q", "--no-audit"]).exit_code == 0
+    table = runner.invoke(app, ["query", "projects_by_threshold", "-p", "category=满意度指标", "-p", "indicator=",
+                                "--store", store])
+    assert table.exit_code == 0
+    header = next(line for line in table.stdout.splitlines() if "unit_code" in line)
+    assert "预算单位编码 unit_code" in header and "三级指标 indicator_name" in header
+    assert "indicator " not in header.replace("indicator_name", "") and "agency" not in header  # empty: hidden
+    assert "指标类别 category" in header  # given: shown
+    csv_out = runner.invoke(app, ["query", "projects_by_threshold", "-p", "indicator=", "--store", store,
+                                  "--format", "csv"])
+    assert csv_out.stdout.splitlines()[0].startswith("indicator,unit,min_value,agency,category")  # CSV: every column
