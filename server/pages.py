@@ -16,8 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pyoxigraph import BlankNode, Literal, NamedNode, Triple
 
+from kg.errors import BudgetKGError, UnknownQuery
 from kg.namespaces import DCTERMS, ORG, PREFIXES, PROV, QUDT, RDF, RDFS, SKOS
-from kg.queries import NamedQuery
+from kg.queries import NamedQuery, closest
 from kg.store import with_values
 
 from .app import STATIC_DIR, Runtime, RuntimeDep
@@ -148,18 +149,26 @@ async def index(request: Request, runtime: RuntimeDep) -> HTMLResponse:
     root = runtime.root(request)
     run = request.query_params.get("run")
     values = {k: v for k, v in request.query_params.items() if k != "run"}
+    problem = None  # a bad ?run= or parameter is said on the page, which still opens
+    if run is not None and run not in runtime.queries:
+        problem = str(UnknownQuery(run, closest(runtime.settings.queries_dir, run)))
+        run = None
     examples = []
     for nq in runtime.queries.values():
+        try:
+            query = editor_example(nq, values if nq.name == run else None)
+        except BudgetKGError as exc:
+            problem, run = str(exc), None
+            query = editor_example(nq)
         examples.append({"name": nq.name, "title": nq.title_zh, "title_en": nq.title_en,
                          "description": nq.description, "url": f"{root}queries/{nq.name}",
                          "params": [{"name": p.name, "type": p.type, "default": p.default or "",
                                      "description": p.description} for p in nq.params],
-                         "query": editor_example(nq, values if nq.name == run else None)})
-    if run is not None and run not in runtime.queries:
-        run = None
+                         "query": query})
     config = {"endpoint": f"{root}sparql", "examples": examples, "run": run, "prefixes": PREFIXES,
               "maxRows": runtime.settings.max_rows, "root": root, "baseIri": runtime.settings.base_iri}
-    return _render(request, runtime, "index.html", config=_json_script(config), examples=examples)
+    return _render(request, runtime, "index.html", status=400 if problem else 200, config=_json_script(config),
+                   examples=examples, problem=problem)
 
 
 # -- named queries ---------------------------------------------------------------------------

@@ -3,6 +3,8 @@ synonyms, prefixed IRIs, and answers that say what matched nothing and what is n
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -151,3 +153,15 @@ def test_tables_show_chinese_headers_and_no_echo_of_empty_parameters(tmp_path) -
     csv_out = runner.invoke(app, ["query", "projects_by_threshold", "-p", "indicator=", "--store", store,
                                   "--format", "csv"])
     assert csv_out.stdout.splitlines()[0].startswith("indicator,unit,min_value,agency,category")  # CSV: every column
+
+
+@pytest.mark.parametrize(("url", "said"), [
+    ("/?run=projects_by_threshold&min_value=NaN", "parameter 'min_value' expects decimal"),
+    ("/?run=budget_by_agenc", "did you mean budget_by_agency"),
+])
+def test_a_bad_run_parameter_is_said_on_the_editor_page(settings: Settings, seed_store: KGStore, url: str,
+                                                        said: str) -> None:
+    with TestClient(create_app(settings, store=seed_store)) as client:
+        page = client.get(url, headers={"Accept": "text/html"})
+    assert page.status_code == 400 and page.headers["content-type"].startswith("text/html")
+    assert 'id="problem"' in page.text and said in html.unescape(page.text) and 'id="yasgui"' in page.text
