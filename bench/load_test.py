@@ -131,10 +131,12 @@ def build(store: Path, folder: Path) -> float:
 
 async def drive(url: str, duration: float, clients: int, targets: list[tuple[str, str, dict]],
                 expected: dict[str, set[float]], rebuild_window: tuple[float, float], store: Path,
-                versions: dict[str, Path]) -> dict:
+                versions: dict[str, Path], nudge: bool = False) -> dict:
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: list[str] = []
-    probes = {"answers": 0, "inconsistent": [], "seen": defaultdict(set)}
+    probes = {"answers": 0, "inconsistent": [], "seen": defaultdict(set), "generations": [],
+              "regressions": 0, "mixed": 0}
+    by_generation: dict[int, dict] = {}
     rss: dict[str, int] = {}
     rebuilds = {"builds": 0, "updates": 0, "build_seconds": [], "errors": []}
     start = time.perf_counter()
@@ -168,6 +170,13 @@ async def drive(url: str, duration: float, clients: int, targets: list[tuple[str
                     else:
                         probes["answers"] += 1
                         got = totals(r.json()["results"]["bindings"])
+                        # monotonic reads: never an older generation after a newer one, one answer per generation
+                        generation = int(r.headers.get("x-budgetkg-generation", "-1"))
+                        if probes["generations"] and generation < max(probes["generations"]):
+                            probes["regressions"] += 1
+                        probes["generations"].append(generation)
+                        if by_generation.setdefault(generation, got) != got:
+                            probes["mixed"] += 1
                         for doc, total in got.items():
                             probes["seen"][doc].add(total)
                             if total not in expected.get(doc, set()):
@@ -185,12 +194,13 @@ async def drive(url: str, duration: float, clients: int, targets: list[tuple[str
                 try:
                     rebuilds["build_seconds"].append(build(store, versions[version]))
                     rebuilds["builds"] += 1
-                    r = httpx.post(url + "/update", content=b"DROP SILENT GRAPH <urn:budgetkg:load-test:none>",
-                                   headers={"Content-Type": "application/sparql-update",
-                                            "Authorization": f"Bearer {TOKEN}"}, timeout=60)
-                    if r.status_code != 204:
-                        rebuilds["errors"].append(f"update: {r.status_code} {r.text[:120]}")
-                    rebuilds["updates"] += 1
+                    if nudge:  # the server notices a build by its generation; --nudge adds the old no-op update
+                        r = httpx.post(url + "/update", content=b"DROP SILENT GRAPH <urn:budgetkg:load-test:none>",
+                                       headers={"Content-Type": "application/sparql-update",
+                                                "Authorization": f"Bearer {TOKEN}"}, timeout=60)
+                        if r.status_code != 204:
+                            rebuilds["errors"].append(f"update: {r.status_code} {r.text[:120]}")
+                        rebuilds["updates"] += 1
                 except (subprocess.CalledProcessError, httpx.HTTPError) as exc:
                     rebuilds["errors"].append(str(exc))
                 version = "A" if version == "B" else "B"
@@ -220,6 +230,8 @@ async def drive(url: str, duration: float, clients: int, targets: list[tuple[str
         "rss_kb": rss,
         "rebuilds": {**rebuilds, "build_seconds": [round(s, 2) for s in rebuilds["build_seconds"]]},
         "consistency": {"probe_answers": probes["answers"], "inconsistent": probes["inconsistent"][:10],
+                        "generations": sorted(set(probes["generations"])),
+                        "generation_regressions": probes["regressions"], "mixed_within_a_generation": probes["mixed"],
                         "documents_seen_in_both_versions": sum(len(v) == 2 for v in probes["seen"].values()),
                         "documents": len(probes["seen"])},
     }
@@ -250,6 +262,8 @@ Command: `.venv/bin/python -m bench.load_test --duration {args.duration:g} --cli
 {rb['build_seconds'][:1]} s each |
 | consistency probes | {c['probe_answers']} answers, {len(c['inconsistent'])} inconsistent; \
 {c['documents_seen_in_both_versions']} of {c['documents']} documents seen in both versions |
+| monotonic reads | generations {c['generations'][:1]}…{c['generations'][-1:]}: {c['generation_regressions']} answers \
+from an older generation after a newer one, {c['mixed_within_a_generation']} answers differing within one generation |
 
 | kind | requests | p50 ms | p90 ms | p99 ms | max ms |
 |---|---|---|---|---|---|
@@ -259,7 +273,8 @@ Errors (first 10): {result['error_samples'] or 'none'}
 """
 
 
-def run(duration: float = 60, clients: int = 50, workers: int | None = None, out: Path | None = None) -> dict:
+def run(duration: float = 60, clients: int = 50, workers: int | None = None, out: Path | None = None,
+        nudge: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="budgetkg-load-") as tmp:
         base = Path(tmp)
         versions = {v: base / v for v in "AB"}
@@ -282,7 +297,7 @@ def run(duration: float = 60, clients: int = 50, workers: int | None = None, out
             entities = [(k, "/" + iri[len(BASE):], {}) for iri in picks for k in ("entity-ttl", "entity-html")]
             targets = named * max(1, int(len(entities) * 1.5 / len(named))) + entities  # ~60 % named queries
             result = asyncio.run(drive(url, duration, clients, targets, expected,
-                                       (duration / 3, 2 * duration / 3), store, versions))
+                                       (duration / 3, 2 * duration / 3), store, versions, nudge))
     result["named_queries"] = len(named)
     result["entity_pages"] = len(entities)
     if out is not None:
@@ -299,11 +314,15 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "load.md")
+    ap.add_argument("--nudge", action="store_true", help="after each build, also send a no-op /update (as before "
+                                                          "the server watched the store's generation)")
     args = ap.parse_args()
-    result = run(args.duration, args.clients, args.workers, args.out)
+    result = run(args.duration, args.clients, args.workers, args.out, args.nudge)
     print(json.dumps({k: v for k, v in result.items() if k != "latency_ms"}, indent=2, ensure_ascii=False))
     print("p99 ms:", {k: v["p99"] for k, v in result["latency_ms"].items()})
-    bad = result["errors"] or result["consistency"]["inconsistent"] or result["rebuilds"]["errors"]
+    c = result["consistency"]
+    bad = (result["errors"] or c["inconsistent"] or c["generation_regressions"] or c["mixed_within_a_generation"]
+           or result["rebuilds"]["errors"])
     return 1 if bad else 0
 
 

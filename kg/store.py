@@ -79,6 +79,9 @@ OPEN_PATIENCE = 10.0
 #: The file in an on-disk store's directory that holds its generation (a decimal number); RocksDB
 #: ignores files whose names it does not use.
 GENERATION_FILE = "budgetkg-generation"
+#: Present (holding the writer's pid) from a writer's first write until it publishes: a reader that
+#: opens meanwhile may see part of what is being written (see :class:`GenerationWatch`).
+WRITING_FILE = "budgetkg-writing"
 
 
 def read_generation(path: str | Path) -> int:
@@ -118,6 +121,24 @@ class GenerationWatch:
         self.file = Path(location) / GENERATION_FILE if location is not None and not is_remote(location) else None
         self._seen: tuple[int, int, int] | None = None
         self._generation = 0
+
+    def writing(self) -> bool:
+        """Whether a writer (a live process) has begun writing and not yet published its generation."""
+        if self.file is None:
+            return False
+        try:
+            pid = int((self.file.parent / WRITING_FILE).read_text(encoding="ascii").strip() or 0)
+        except (OSError, ValueError):
+            return False
+        if pid <= 0:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False  # a writer that died: what it left is cleaned by the next writer
+        except PermissionError:
+            return True
+        return True
 
     def current(self) -> int:
         if self.file is None:
@@ -230,6 +251,7 @@ def one_generation(fn: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate
     @functools.wraps(fn)
     def wrapper(store: Any, *args: P.args, **kwargs: P.kwargs) -> R:
         with store.batch():
+            store._begin_writing()
             return fn(store, *args, **kwargs)
 
     return wrapper
@@ -245,6 +267,7 @@ class KGStore:
     _generation = 0
     _held = 0
     _dirty = False
+    _marked = False
 
     def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
         self.path = Path(path) if path is not None else None
@@ -323,10 +346,29 @@ class KGStore:
         finally:
             self._held -= 1
             if self._held == 0:
-                self._publish()
+                try:
+                    self._publish()
+                finally:
+                    self._end_writing()
 
     def _changed(self) -> None:
         self._dirty = True
+
+    def _begin_writing(self) -> None:
+        """Mark the store as being written (:data:`WRITING_FILE`) before the first write of a batch."""
+        if self._marked or self.path is None or self.read_only or getattr(self, "store", None) is None:
+            return
+        try:
+            (self.path / WRITING_FILE).write_text(f"{os.getpid()}\n", encoding="ascii")
+        except OSError as exc:
+            raise StoreError(f"cannot mark the store at {self.path} as being written: {exc}") from None
+        self._marked = True
+
+    def _end_writing(self) -> None:
+        if self._marked and self.path is not None:
+            with contextlib.suppress(OSError):
+                (self.path / WRITING_FILE).unlink()
+        self._marked = False
 
     def _publish(self) -> None:
         """Advance the generation if anything was written since it was last published."""
@@ -502,7 +544,10 @@ class KGStore:
         if self.store is not None and not self.read_only and self.path is not None:
             self.store.flush()
         if self._held == 0:
-            self._publish()
+            try:
+                self._publish()
+            finally:
+                self._end_writing()
 
     # -- reading ----------------------------------------------------------------------
     def query(self, sparql: str, *, name: str = "query", substitutions: dict[str, object] | None = None,

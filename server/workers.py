@@ -162,14 +162,17 @@ class _Lost(Exception):
 class _Worker:
     """The server's end of one worker process: a stream socket carrying length-prefixed pickles."""
 
-    __slots__ = ("generation", "pid", "proc", "reader", "writer")
+    __slots__ = ("generation", "label", "pid", "proc", "reader", "writer")
 
     def __init__(self, proc: subprocess.Popen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 generation: int) -> None:
+                 generation: int, opened_mid_write: int = 0) -> None:
         self.proc = proc
         self.reader = reader
         self.writer = writer
         self.generation = generation
+        #: What it shows, in order: (generation, 0), or (generation, k) for the k-th worker opened while a
+        #: writer was writing (it may see part of the next generation; a later one sees at least as much).
+        self.label = (generation, opened_mid_write)
         self.pid: int | None = proc.pid
 
     def alive(self) -> bool:
@@ -289,6 +292,9 @@ class ProcessPool:
         self.spawn_timeout = spawn_timeout
         #: The newest store generation seen (see the module docstring).
         self.generation = 0
+        #: The newest worker label served (see :attr:`_Worker.label`): no job goes to an older worker.
+        self.label = (0, 0)
+        self._mid_write = 0
         self.restarts = 0
         self.timeouts = 0
         self.recycled = 0
@@ -328,9 +334,13 @@ class ProcessPool:
 
     async def _spawn(self, writable: bool = False) -> _Worker:
         generation = self.observe()  # read before the worker opens the store: it sees at least this one
+        mid_write = 0
+        if not writable and self._watch.writing():  # it may see part of what is being written
+            self._mid_write += 1
+            mid_write = self._mid_write
         proc, sock = await asyncio.get_running_loop().run_in_executor(None, _start_process, self.settings, writable)
         reader, writer = await asyncio.open_unix_connection(sock=sock)
-        w = _Worker(proc, reader, writer, generation)
+        w = _Worker(proc, reader, writer, generation, mid_write)
         self._all.add(w)
         try:
             kind, payload = pickle.loads(await w.call(None, self.spawn_timeout))
@@ -341,6 +351,8 @@ class ProcessPool:
             self._discard(w)
             raise _unpack(payload)
         w.pid = payload
+        if w.label > self.label:  # opened mid-write: the workers opened before it must not answer after it
+            self._advance(w.label)
         return w
 
     def _discard(self, w: _Worker) -> None:
@@ -373,19 +385,33 @@ class ProcessPool:
         if g > self.generation:
             log.info("store generation %d (was %d): replacing the query workers", g, self.generation)
             self.generation = g
-            if self._idle is not None:
-                keep = []
-                while not self._idle.empty():
-                    w = self._idle.get_nowait()
-                    if w.generation < g:
-                        self._retire(w)
-                    else:
-                        keep.append(w)
-                for w in keep:
-                    self._idle.put_nowait(w)
+            self._advance((g, 0))
         return self.generation
 
+    def _advance(self, label: tuple[int, int]) -> None:
+        """Serve from ``label`` on: retire the idle workers below it (busy ones when their job ends)."""
+        self.label = max(self.label, label)
+        if self._idle is not None:
+            keep = []
+            while not self._idle.empty():
+                w = self._idle.get_nowait()
+                if w.label < self.label:
+                    self._retire(w)
+                else:
+                    keep.append(w)
+            for w in keep:
+                self._idle.put_nowait(w)
+
+    def _serving(self) -> int:
+        """Live workers at the newest label."""
+        return sum(1 for w in self._all if w.label == self.label and w.alive())
+
     async def _respawn(self) -> None:
+        # while a writer writes, a new worker could see part of its work: wait for it to publish, as
+        # long as another worker can answer meanwhile (monotonic reads: docs/server.md)
+        while not self._closed and self._watch.writing() and self._serving() > 0:
+            await asyncio.sleep(0.2)
+            self.observe()
         delay = 0.5
         while not self._closed:
             try:
@@ -397,7 +423,7 @@ class ProcessPool:
                 continue
             if self._closed:
                 self._discard(w)
-            elif w.generation < self.generation:  # the store advanced while it was starting
+            elif w.label < self.label:  # the store advanced while it was starting
                 self._discard(w)
                 continue
             else:
@@ -412,7 +438,7 @@ class ProcessPool:
             self.recycled += 1
             self._discard(w)
             self._background(self._respawn())
-        elif w.generation < self.generation:
+        elif w.label < self.label:
             self._retire(w)
         else:
             assert self._idle is not None
@@ -432,7 +458,7 @@ class ProcessPool:
                 raise Busy(timeout) from None
             if not w.alive():  # it died while idle
                 self._replace(w)
-            elif w.generation < self.generation:
+            elif w.label < self.label:
                 self._retire(w)
             else:
                 return w
@@ -467,7 +493,8 @@ class ProcessPool:
                 raise
             finally:
                 self._busy.discard(w)
-            if self.observe() > w.generation:  # the store advanced while it answered: not sent
+            self.observe()
+            if w.label < self.label:  # the store advanced while it answered: not sent
                 self._retire(w)
                 stale += 1
                 if stale > STALE_RERUNS:
@@ -523,7 +550,7 @@ class ProcessPool:
             "pids": sorted(w.pid for w in self._all if w.pid), "busy": sorted(w.pid for w in self._busy if w.pid),
             "restarts": self.restarts,
             "timeouts": self.timeouts, "recycled": self.recycled, "retired": self.retired, "retries": self.retries,
-            "generation": self.observe(),
+            "generation": self.observe(), "label": list(self.label), "writing": self._watch.writing(),
         }
 
 

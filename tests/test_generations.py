@@ -29,7 +29,7 @@ from pyoxigraph import NamedNode, Store
 from kg.audit import findings_graph
 from kg.links import LinkIris
 from kg.settings import Settings
-from kg.store import GENERATION_FILE, KGStore, read_generation
+from kg.store import GENERATION_FILE, WRITING_FILE, KGStore, read_generation
 from server.app import GENERATION_HEADER, create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -284,3 +284,42 @@ def test_in_memory_store_generation_follows_updates(settings: Settings, seed_sto
         after = client.get("/dataset.nt")
         assert int(after.headers[GENERATION_HEADER]) == g + 1 == client.get("/health").json()["generation"]
         assert "http://test.example/g" in after.text and "http://test.example/g" not in before.text
+
+
+def wait_for(check, seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_no_worker_opens_mid_write_while_another_can_answer(tmp_path: Path, seed_store: KGStore) -> None:
+    """A worker opened while a writer writes could show part of the next generation, and answers from it and
+    from the others would then alternate: replacements wait for the writer, unless no worker is left."""
+    path = disk_store(seed_store, tmp_path / "store")
+    marker = path / WRITING_FILE
+    with serving(path, workers=2) as client:
+        health = client.get("/health").json()
+        first, second = health["pids"]
+        label = health["label"]
+        marker.write_text(f"{os.getpid()}\n", encoding="ascii")  # a live process is writing
+        assert client.get("/health").json()["writing"] is True
+        os.kill(first, signal.SIGKILL)
+        for _ in range(6):  # answered by the worker that is left; the dead one is not replaced yet
+            assert client.get("/sparql", params={"query": CONTRACTS}).status_code == 200
+        time.sleep(1.0)
+        health = client.get("/health").json()
+        assert health["pids"] == [second] and health["label"] == label
+        # the last one gone too: a worker must open mid-write, and is labelled so (older ones never answer after)
+        os.kill(second, signal.SIGKILL)
+        assert client.get("/sparql", params={"query": CONTRACTS}).status_code == 200
+        health = client.get("/health").json()
+        assert health["label"][0] == label[0] and health["label"][1] > label[1]
+        # the writer done (it publishes a generation, and removes the marker): the pool is whole again
+        marker.unlink()
+        (path / GENERATION_FILE).write_text(f"{read_generation(path) + 1}\n", encoding="ascii")
+        assert client.get("/sparql", params={"query": CONTRACTS}).status_code == 200
+        assert wait_for(lambda: len(client.get("/health").json()["pids"]) == 2)
+        assert client.get("/health").json()["label"] == [read_generation(path), 0]
