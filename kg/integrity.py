@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from pyoxigraph import NamedNode, Quad
 
@@ -59,17 +60,21 @@ _PREDICATES = "SELECT DISTINCT ?p WHERE { GRAPH ?g { ?s ?p ?o } }"
 
 _ELSEWHERE = f"ASK {{ GRAPH ?h {{ ?s ?p ?o }} FILTER(?h != ?g && {_HIDDEN}) }}"
 
+#: A predicate with at most this many values in a graph is checked value by value.
+FEW_VALUES = 64
+_OBJECTS = f"SELECT DISTINCT ?o WHERE {{ GRAPH ?g {{ ?s ?p ?o }} }} LIMIT {FEW_VALUES + 1}"
+
 _SCOPED = f"""
 SELECT ?s ?p ?o ?g ?h WHERE {{
   GRAPH ?g {{ ?s ?p ?o }} GRAPH ?h {{ ?s ?p ?o }} FILTER(?h != ?g && {_HIDDEN})
 }} LIMIT {REPORT_LIMIT}
 """
 
+# one scan of the project index and a count per project (a join of the index with itself is 3× slower)
 _SHARED_PROJECTS = f"""
-SELECT ?p ?g ?h WHERE {{
-  GRAPH ?g {{ ?p a <{BK.Project.value}> }} GRAPH ?h {{ ?p a <{BK.Project.value}> }}
-  FILTER(STR(?g) < STR(?h) && !STRSTARTS(STR(?g), "{STAGING_PREFIX}") && {_HIDDEN})
-}} LIMIT {REPORT_LIMIT}
+SELECT ?p (MIN(STR(?g)) AS ?first) (MAX(STR(?g)) AS ?last) WHERE {{
+  GRAPH ?g {{ ?p a <{BK.Project.value}> }} FILTER(!STRSTARTS(STR(?g), "{STAGING_PREFIX}"))
+}} GROUP BY ?p HAVING(COUNT(?g) > 1) LIMIT {REPORT_LIMIT}
 """
 
 
@@ -113,24 +118,31 @@ def duplicated_facts(store: KGStore, scope: Iterable[NamedNode] | None = None) -
     if scope is None:
         return _merge(store.query(_ALL_PAIRS, name="duplicated facts"))  # type: ignore[arg-type]
     rows: list[dict[str, object]] = []
+
+    def ask(query: str, **bound: object) -> Any:
+        return store.query(query, name="duplicated facts", substitutions=bound, union=False)
+
     for graph in scope:
-        for p in [r["p"] for r in store.query(_PREDICATES, name="duplicated facts",  # type: ignore[index]
-                                              substitutions={"g": graph}, union=False)]:
-            if not store.query(_ELSEWHERE, name="duplicated facts", substitutions={"g": graph, "p": p},
-                               union=False):
+        for p in [r["p"] for r in ask(_PREDICATES, g=graph)]:
+            if not ask(_ELSEWHERE, g=graph, p=p):
                 continue
-            rows.extend(store.query(_SCOPED, name="duplicated facts",  # type: ignore[arg-type]
-                                    substitutions={"g": graph, "p": p}, union=False))
-            if len(rows) >= REPORT_LIMIT:
-                return _merge(rows)
+            # a predicate with few values here (rdf:type, skos:inScheme …): only the values that another
+            # graph also uses can repeat a fact, and the rest (a class of its own) is not probed at all
+            values = [r["o"] for r in ask(_OBJECTS, g=graph, p=p)]
+            pairs = ([{"p": p, "o": o} for o in values if ask(_ELSEWHERE, g=graph, p=p, o=o)]
+                     if len(values) <= FEW_VALUES else [{"p": p}])
+            for bound in pairs:
+                rows.extend(ask(_SCOPED, g=graph, **bound))
+                if len(rows) >= REPORT_LIMIT:
+                    return _merge(rows)
     return _merge(rows)
 
 
 def shared_projects(store: KGStore) -> list[DuplicateFact]:
     """Projects typed ``bk:Project`` in two published graphs (each owns its facts: it must be one)."""
-    rows = store.query(_SHARED_PROJECTS, name="shared projects")
+    rows = store.query(_SHARED_PROJECTS, name="shared projects", union=False)
     return [DuplicateFact(r["p"].value, "a", BK.Project.value,  # type: ignore[index]
-                          frozenset((r["g"].value, r["h"].value)))  # type: ignore[index]
+                          frozenset((r["first"].value, r["last"].value)))  # type: ignore[index]
             for r in rows]  # type: ignore[union-attr]
 
 

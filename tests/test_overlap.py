@@ -229,3 +229,20 @@ def test_validate_fails_on_a_fact_in_two_graphs(tmp_path):
     r = runner.invoke(app, ["validate", "--store", str(store_path), "--no-record"])
     assert r.exit_code == 1
     assert "fact in two graphs" in r.stdout and "graph/contracts/extra" in r.stdout
+
+
+def test_a_project_typed_in_two_graphs_is_found_and_a_staging_graph_is_not_counted() -> None:
+    from kg.store import STAGING_PREFIX
+
+    store = KGStore(None)
+    project = NamedNode("https://budgetkg.example.org/id/project/2025/325220/x")
+    kind = NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+    cls = NamedNode("https://budgetkg.example.org/def/Project")
+    store.store.extend([Quad(project, kind, cls, NamedNode("http://e/g1")),
+                        Quad(project, kind, cls, NamedNode(STAGING_PREFIX + "x"))])
+    assert integrity.shared_projects(store) == []  # a build's staging copy is no second version
+    store.store.add(Quad(project, kind, cls, NamedNode("http://e/g2")))
+    (found,) = integrity.shared_projects(store)
+    assert found.subject == project.value and found.graphs == {"http://e/g1", "http://e/g2"}
+    with pytest.raises(integrity.DuplicateFacts, match="stored in two graphs"):
+        integrity.check(store, [])
