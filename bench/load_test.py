@@ -258,7 +258,8 @@ Command: `.venv/bin/python -m bench.load_test --duration {args.duration:g} --cli
 | p99 latency (all) | {lat['all']['p99']} ms |
 | server RSS (uvicorn + workers) start / middle / end | {rss.get('start', 0) // 1024} / {rss.get('middle', 0) // 1024} \
 / {rss.get('end', 0) // 1024} MB |
-| rebuilds during the run | {rb['builds']} × `budgetkg build` (A↔B) + `/update`, {len(rb['errors'])} errors, \
+| rebuilds during the run | {rb['builds']} × `budgetkg build` (A↔B){' + a no-op `/update`' if rb['updates'] else ''}, \
+{len(rb['errors'])} errors, \
 {rb['build_seconds'][:1]} s each |
 | consistency probes | {c['probe_answers']} answers, {len(c['inconsistent'])} inconsistent; \
 {c['documents_seen_in_both_versions']} of {c['documents']} documents seen in both versions |
