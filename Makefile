@@ -28,7 +28,8 @@ run: build assets
 
 # pytest exits 5 when it collects no test; that is reported, not hidden, by its own summary line.
 test: $(STAMP) assets
-	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q --durations=20; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
