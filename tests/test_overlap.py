@@ -246,3 +246,26 @@ def test_a_project_typed_in_two_graphs_is_found_and_a_staging_graph_is_not_count
     assert found.subject == project.value and found.graphs == {"http://e/g1", "http://e/g2"}
     with pytest.raises(integrity.DuplicateFacts, match="stored in two graphs"):
         integrity.check(store, [])
+
+
+@hsettings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_the_fast_check_finds_what_the_plain_join_finds(data, seed_store: KGStore) -> None:
+    """Copy a fact of one graph into another (a document, the agencies, links, findings, a new graph): the whole-
+    store check answers exactly as a join of every quad with every other."""
+    store = KGStore(None)
+    store.store.extend(seed_store.store.quads_for_pattern(None, None, None, None))
+    graphs = store.graphs()
+    source = data.draw(st.sampled_from(graphs), label="from")
+    quads = list(store.store.quads_for_pattern(None, None, None, source))
+    copies = data.draw(st.integers(0, 2), label="copies")
+    for _ in range(copies):
+        q = data.draw(st.sampled_from(quads), label="fact")
+        target = data.draw(st.sampled_from([*(g for g in graphs if g != source), NamedNode("http://e/extra")]),
+                           label="to")
+        store.store.add(Quad(q.subject, q.predicate, q.object, target))
+    store.invalidate()
+    fast = {(d.subject, d.predicate, d.object) for d in integrity.duplicated_facts(store)}
+    plain = {(d.subject, d.predicate, d.object) for d in integrity.pairwise_duplicates(store)}
+    assert fast == plain
+    assert bool(plain) == (copies > 0)  # a copied fact is always in two graphs: the check is never vacuous
