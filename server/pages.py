@@ -231,3 +231,22 @@ def render_dataset(request: Request, runtime: Runtime, triples: list[Triple], co
     dumps = [{"name": n, "file": v[0], "url": f"{root}dumps/{v[0]}", "media": v[3]} for n, v in DUMPS.items()]
     return _render(request, runtime, "dataset.html", subjects=list(subjects.values()), counts=counts, dumps=dumps,
                    iri=runtime.settings.base_iri + "dataset")
+
+
+# -- the API documentation, offline ----------------------------------------------------------
+@router.get("/docs", include_in_schema=False)
+async def api_docs(request: Request, runtime: RuntimeDep) -> HTMLResponse:
+    """Swagger UI for /openapi.json, its script and style from /static/vendor/ (swagger-ui-dist from npm)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    root = runtime.root(request)
+    vendor = STATIC_DIR / "vendor"
+    if not (vendor / "swagger-ui-bundle.js").is_file():
+        return HTMLResponse("<p>The API page's assets are not installed: run <code>scripts/setup-assets.sh</code>. "
+                            f'The OpenAPI document is at <a href="{root}openapi.json">/openapi.json</a>.</p>',
+                            status_code=503)
+    page = get_swagger_ui_html(openapi_url=f"{root}openapi.json", title="budgetkg API",
+                               swagger_js_url=f"{root}static/vendor/swagger-ui-bundle.js",
+                               swagger_css_url=f"{root}static/vendor/swagger-ui.css",
+                               swagger_favicon_url=f"{root}static/favicon.svg")
+    return page
