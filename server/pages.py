@@ -207,13 +207,62 @@ def render_entity(request: Request, runtime: Runtime, view: EntityView) -> HTMLR
     path = view.iri[len(base_iri):] if own else curie(view.iri)
     kind = next((view.labels.get(t) for t in view.types if view.labels.get(t)), "")
     title = view.labels.get(view.iri) or (f"{kind} {path}".strip())
-    return _render(request, runtime, "entity.html", view=view, title=title, properties=properties,
+    extra = _readable(request, runtime, view)
+    return _render(request, runtime, "entity.html", view=view, title=title, properties=properties, **extra,
                    incoming=[{"predicate": link.iri(p), "subjects": ss} for p, ss in incoming.items()],
                    types=[link.iri(t) for t in view.types], sources=[
                        {"document": link.iri(d), "file": f, "start": a, "end": b, "lines": lines,
                         "via": link.iri(via) if via else None} for d, f, a, b, lines, via in view.sources],
                    documents=[{"document": link.iri(d), "file": f} for d, f in view.documents],
                    alternates=alternates)
+
+
+def _readable(request: Request, runtime: Runtime, view: EntityView) -> dict[str, Any]:
+    """Helpers and totals for the readable head of a project or agency page."""
+    from decimal import Decimal
+
+    from .browse import wan
+
+    def href(iri: object) -> str:
+        return runtime.local_url(request, str(iri))
+
+    def wan_yuan(yuan: object) -> str:
+        return "" if yuan is None else wan(Decimal(str(yuan)) / 10000)
+
+    def num(value: object) -> str:
+        d = Decimal(str(value))
+        return f"{d:,f}".rstrip("0").rstrip(".") if "." in f"{d:f}" else f"{d:,f}"
+
+    extra: dict[str, Any] = {"href": href, "wan": wan_yuan, "wan_yuan": wan_yuan, "num": num}
+    if view.agency is not None:
+        ag = view.agency
+        by_funding: dict[str, list[Any]] = {}
+        by_year: dict[str, list[Any]] = {}
+        total = Decimal(0)
+        for p in ag.projects:
+            b = Decimal(str(p["budget"])) if p.get("budget") is not None else Decimal(0)
+            total += b
+            for key, table in ((str(p.get("funding_label") or "未标明 not stated"), by_funding),
+                               (str(p.get("year") or "—"), by_year)):
+                cell = table.setdefault(key, [0, Decimal(0)])
+                cell[0] += 1
+                cell[1] += b
+        code = str(ag.summary.get("code") or view.iri.rsplit("/", 1)[-1])
+        facet = "department" if len(code) == 3 else "unit"
+        root = runtime.root(request)
+        label = view.labels.get(view.iri) or code
+        nodes = [{"data": {"id": view.iri, "label": label, "kind": "self"}}]
+        edges = []
+        for partner in ag.partners[:25]:
+            pid = str(partner["partner"])
+            nodes.append({"data": {"id": pid, "label": str(partner.get("partner_name") or pid.rsplit("/", 1)[-1]),
+                                   "kind": "partner", "href": href(pid)}})
+            edges.append({"data": {"id": f"e{len(edges)}", "source": view.iri, "target": pid,
+                                   "weight": int(str(partner["links"]))}})
+        extra.update(total=total, by_funding=sorted(by_funding.items(), key=lambda kv: -kv[1][1]),
+                     by_year=sorted(by_year.items(), reverse=True), browse_href=f"{root}projects?{facet}={code}",
+                     neighbourhood=json.dumps({"nodes": nodes, "edges": edges}, ensure_ascii=False))
+    return extra
 
 
 # -- the dataset -----------------------------------------------------------------------------
