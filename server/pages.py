@@ -179,6 +179,9 @@ def render_named_result(request: Request, runtime: Runtime, nq: NamedQuery, resu
     if isinstance(result, Table):
         ctx.update(variables=result.variables, truncated=result.truncated,
                    rows=[[link.pyterm(t) for t in row] for row in result.rows])
+        plain_rows = [["" if t is None else getattr(t, "value", str(t)) for t in row] for row in result.rows]
+        ctx.update(chart_data=_json_script({"columns": result.variables, "rows": plain_rows}),
+                   chart_assets=(STATIC_DIR / "vendor" / "chart.umd.js").is_file())
     else:
         ctx.update(variables=[], rows=[], truncated=result.truncated, text=result.body.decode("utf-8"))
     from urllib.parse import urlencode
