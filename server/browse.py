@@ -21,6 +21,9 @@ from .errors import BadRequest
 
 router = APIRouter()
 
+#: Least time limit (s) of a browse page or export.
+BROWSE_TIMEOUT = 60.0
+
 #: column → (zh, en) headings of the tables and exports
 HEADINGS: dict[str, tuple[str, str]] = {
     "name": ("名称", "name"), "unit_code": ("单位编码", "unit code"), "unit_name": ("预算单位", "budget unit"),
@@ -72,10 +75,13 @@ async def _browse(request: Request, runtime: Runtime, kind: str) -> Response:
     if fmt not in ("html", "csv", "xlsx"):
         raise BadRequest("format must be html, csv or xlsx")
     base = runtime.settings.base_iri
+    # facet counts read every thing of the view (15 s for the indicators of 10k tables): like the dataset
+    # counts, they get at least 60 s until they are precomputed
+    timeout = max(runtime.settings.query_timeout, BROWSE_TIMEOUT)
     if fmt != "html":
-        view = await runtime.run(CatalogueJob(sel, base, export=True, max_rows=runtime.settings.max_rows))
+        view = await runtime.run(CatalogueJob(sel, base, export=True, max_rows=runtime.settings.max_rows), timeout)
         return export(view, kind, fmt)
-    view = await runtime.run(CatalogueJob(sel, base))
+    view = await runtime.run(CatalogueJob(sel, base), timeout)
     return render(request, runtime, kind, sel, view)
 
 

@@ -35,6 +35,8 @@ FACETS: dict[str, tuple[str, str]] = {
     "level2": ("二级指标", "Level-2 category"),
     "rule": ("数据质量规则", "Finding rule"),
 }
+#: Facets a thing can have several values of (a project's indicators' categories, its findings' rules).
+MANY_PER_THING = frozenset({"level1", "level2", "rule"})
 #: The value of the funding facet for projects whose name states no funding source.
 NO_FUNDING = "none"
 
@@ -186,7 +188,13 @@ class Selection:
                     tail.append(alt)
                 continue
             terms = " ".join(str(self.term(facet, v, base_iri)) for v in values)
-            parts.append(f"VALUES ?{var} {{ {terms} }}\n  " + _facet_pattern(facet, var, self.kind))
+            pattern = f"VALUES ?{var} {{ {terms} }} " + _facet_pattern(facet, var, self.kind)
+            if facet in MANY_PER_THING:
+                # a project has many indicators and findings: one row per matching thing, from the bound value
+                own = "?x" if self.kind == "indicators" and facet != "funding" else "?p"
+                parts.append(f"{{ SELECT DISTINCT {own} WHERE {{ {pattern} }} }}")
+            else:
+                parts.append(pattern)
         parts.append(_base_pattern(self.kind))
         if self.text:
             tail.append(f"?x rdfs:label ?search_label . FILTER(CONTAINS(STR(?search_label), {_literal(self.text)}))")
@@ -210,11 +218,28 @@ class Selection:
         return (f"SELECT (SUM(?b) AS ?budget) WHERE {{\n  {{ SELECT DISTINCT ?p WHERE {{\n  {self.where(base_iri)}\n"
                 f"  }} }}\n  ?p bk:budget/bk:amountInYuan ?b\n}}")
 
-    def rows_query(self, base_iri: str, limit: int | None, offset: int = 0) -> str:
-        order = SORTS[self.sort][0]
+    def page_query(self, base_iri: str, limit: int | None, offset: int = 0) -> str:
+        """The things of one page, in order: only what the sort needs is read for every thing of the view."""
         if self.kind == "indicators":
-            order = {"budget": "?unit_code ?pname ?position", "budget_asc": "?unit_code ?pname ?position",
-                     "name": "?name ?pname", "unit": "?unit_code ?pname ?position"}[self.sort]
+            # …/indicator/<position>: within a project, the shorter IRI is the earlier row (no join needed)
+            sort_pattern = ""
+            order = "?p STRLEN(STR(?x))" if self.sort != "name" else "?name ?p STRLEN(STR(?x))"
+            if self.sort == "name":
+                sort_pattern = "OPTIONAL { ?x rdfs:label ?name }"
+        else:
+            order = SORTS[self.sort][0]
+            sort_pattern = {"budget": "OPTIONAL { ?x bk:budget/bk:amountInYuan ?budget }",
+                            "budget_asc": "OPTIONAL { ?x bk:budget/bk:amountInYuan ?budget }",
+                            "name": "OPTIONAL { ?x rdfs:label ?name }",
+                            "unit": "OPTIONAL { ?x bk:budgetUnitCode ?unit_code } OPTIONAL { ?x rdfs:label ?name }",
+                            }[self.sort]
+        page = f"\nLIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
+        return (f"SELECT ?x ?p WHERE {{\n  {{ SELECT DISTINCT ?x ?p WHERE {{\n  {self.where(base_iri)}\n  }} }}\n"
+                f"  {sort_pattern}\n}}\nORDER BY {order} ?x{page}")
+
+    def rows_query(self) -> str:
+        """What a table row shows of each thing of a page (bound by a ``VALUES (?x ?p)`` block)."""
+        if self.kind == "indicators":
             select = ("?x ?name ?position ?level1 ?level2 ?raw ?normalized ?unit_label ?p ?pname ?unit_code "
                       "?unit_name ?year")
             attrs = """
@@ -232,15 +257,12 @@ class Selection:
   OPTIONAL { ?x bk:budget/bk:amountInYuan ?b_yuan BIND(?b_yuan / 10000 AS ?budget) }
   OPTIONAL { ?x bk:fiscalFunds/bk:amountInYuan ?f_yuan BIND(?f_yuan / 10000 AS ?fiscal) }
   OPTIONAL { ?x bk:otherFunds/bk:amountInYuan ?o_yuan BIND(?o_yuan / 10000 AS ?other) }
-  OPTIONAL { { SELECT ?x (GROUP_CONCAT(DISTINCT ?fl; separator="、") AS ?funding) WHERE {
-    ?x bk:fundingSource/skos:prefLabel ?fl FILTER(LANG(?fl) = "zh") } GROUP BY ?x } }"""
+  OPTIONAL { ?x bk:fundingSource/skos:prefLabel ?funding FILTER(LANG(?funding) = "zh") }"""
         common = """
   OPTIONAL { ?p bk:budgetUnitCode ?unit_code }
   OPTIONAL { ?p bk:budgetUnitName ?unit_name }
   OPTIONAL { ?p bk:budgetYear ?year }"""
-        page = f"\nLIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
-        return (f"SELECT {select} WHERE {{\n  {{ SELECT DISTINCT ?x ?p WHERE {{\n  {self.where(base_iri)}\n  }} }}"
-                f"{attrs}{common}\n}}\nORDER BY {order} ?x{page}")
+        return f"SELECT {select} WHERE {{{attrs}{common}\n}}"
 
 
 def _slug(value: str) -> str:
@@ -251,6 +273,14 @@ def _slug(value: str) -> str:
 
 def _literal(text: str) -> str:
     return str(Literal(text))
+
+
+#: the columns of a row of each kind, in the order of :meth:`Selection.rows_query`'s SELECT
+EXPORT_ORDER = {
+    "projects": ["x", "name", "unit_code", "unit_name", "year", "budget", "fiscal", "other", "funding", "p"],
+    "indicators": ["x", "name", "position", "level1", "level2", "raw", "normalized", "unit_label", "p", "pname",
+                   "unit_code", "unit_name", "year"],
+}
 
 
 @dataclass
@@ -375,10 +405,22 @@ class CatalogueJob:
             limit, offset = self.max_rows + 1, 0
         else:
             limit, offset = sel.size, (sel.page - 1) * sel.size
-        result = _query(ctx, sel.rows_query(self.base_iri, limit, offset), "catalogue", **opts)
-        view.columns = [v.value for v in result.variables]  # type: ignore[attr-defined]
-        for r in result:  # type: ignore[attr-defined]
-            view.rows.append({c: _python(r[c]) for c in view.columns})
+        page = [(r["x"], r["p"]) for r in _query(ctx, sel.page_query(self.base_iri, limit, offset),  # type: ignore[attr-defined]
+                                                 "catalogue", **opts)]
+        view.columns = EXPORT_ORDER[sel.kind]
+        for start in range(0, len(page), 500):
+            chunk = page[start:start + 500]
+            values = " ".join(f"({x} {p})" for x, p in chunk)
+            text = sel.rows_query().replace("WHERE {", f"WHERE {{\n  VALUES (?x ?p) {{ {values} }}", 1)
+            found: dict[str, dict[str, Any]] = {}
+            for r in _query(ctx, text, "catalogue", **opts):  # type: ignore[attr-defined]
+                row = {c: _python(r[c]) for c in view.columns}
+                old = found.get(row["x"])
+                if old is None:
+                    found[row["x"]] = row
+                elif row.get("funding") and old.get("funding") and row["funding"] not in str(old["funding"]):
+                    old["funding"] = f"{old['funding']}、{row['funding']}"
+            view.rows.extend(found[x.value] for x, _ in chunk if x.value in found)
         if self.export and len(view.rows) > self.max_rows:
             view.rows = view.rows[: self.max_rows]
             view.truncated = True
