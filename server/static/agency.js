@@ -29,15 +29,17 @@
     container: el,
     elements: data.nodes.concat(data.edges),
     style: [
-      { selector: "node", style: { "label": "data(label)", "font-size": 10, "text-wrap": "wrap", "text-max-width": 120,
+      { selector: "node", style: { "label": "data(label)", "font-size": 11, "text-wrap": "wrap", "text-max-width": 110,
+        "text-valign": "bottom", "text-margin-y": 3,
         "background-color": "#5b6475", "width": 14, "height": 14, "color": "#1d2330" } },
       { selector: "node[kind = 'self']", style: { "background-color": "#a4262c", "width": 24, "height": 24,
         "font-weight": "bold" } },
       { selector: "edge", style: { "width": "mapData(weight, 1, " + maxW + ", 1, 6)", "line-color": "#c9ced8" } },
     ],
     layout: { name: "concentric", concentric: function (n) { return n.data("kind") === "self" ? 2 : 1; },
-              levelWidth: function () { return 1; }, padding: 20 },
+              levelWidth: function () { return 1; }, padding: 30, minNodeSpacing: 70, avoidOverlap: true },
     userZoomingEnabled: false,
+    maxZoom: 1.1,  // a few partners must not be blown up to fill the box
   });
   cy.on("tap", "node[href]", function (ev) { window.location.href = ev.target.data("href"); });
   el.dataset.state = "ready";
