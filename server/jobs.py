@@ -622,19 +622,6 @@ SELECT ?rule ?rule_label (COUNT(DISTINCT ?finding) AS ?findings) (COUNT(DISTINCT
   OPTIONAL { ?r skos:notation ?rule } OPTIONAL { ?r rdfs:label ?rule_label FILTER(LANG(?rule_label) = "zh") }
 } GROUP BY ?rule ?rule_label ORDER BY DESC(?findings)
 """
-_AGENCY_PARTNERS = """
-SELECT ?partner ?partner_name (COUNT(DISTINCT ?link) AS ?links) (MAX(?score) AS ?best) WHERE {
-  { ?mine bk:budgetUnit ?this } UNION { ?unit org:subOrganizationOf ?this . ?mine bk:budgetUnit ?unit }
-  { ?link bk:fromProject ?mine ; bk:toProject ?theirs } UNION { ?link bk:toProject ?mine ; bk:fromProject ?theirs }
-  ?link a bk:SharedGoalLink ; bk:score ?score .
-  ?theirs bk:budgetUnit ?partner .
-  FILTER NOT EXISTS { ?mine bk:budgetUnit ?partner }
-  FILTER(?partner != ?this)
-  OPTIONAL { ?partner rdfs:label ?partner_name }
-} GROUP BY ?partner ?partner_name ORDER BY DESC(?links) LIMIT 40
-"""
-
-
 @dataclass
 class ProjectSummary:
     """The readable head of a project page: amounts in 元 (the page shows 万元), goals, indicators in source order."""
@@ -682,5 +669,58 @@ def agency_summary(ctx: Context, node: NamedNode) -> AgencySummary:
         seen.setdefault(r["project"], r)
     a.projects = sorted(seen.values(), key=lambda r: -float(str(r["budget"] or 0)))
     a.findings = _rows(ctx, _AGENCY_FINDINGS, node)
-    a.partners = _rows(ctx, _AGENCY_PARTNERS, node)
+    a.partners = _partners(ctx, node, [str(p) for p in seen])
     return a
+
+
+def _partners(ctx: Context, node: NamedNode, projects: list[str], limit: int = 40) -> list[dict[str, object]]:
+    """Budget units outside ``node`` whose projects share goals with ``projects`` (cross-agency links).
+
+    Walks the store's indexes from each project (a SPARQL join here was planned from all links:
+    3.4 s for one unit at 10k tables, against well under a second this way).
+    """
+    store = ctx.kg.store
+    pub = ctx.published
+
+    def objects(s: object, p: NamedNode) -> list[object]:
+        return [q.object for q in store.quads_for_pattern(s, p, None, None)  # type: ignore[arg-type]
+                if getattr(q.graph_name, "value", None) in pub]
+
+    unit_of: dict[str, str | None] = {}
+
+    def unit(project: object) -> str | None:
+        key = getattr(project, "value", "")
+        if key not in unit_of:
+            units = objects(project, BK.budgetUnit)
+            unit_of[key] = units[0].value if units else None  # type: ignore[attr-defined]
+        return unit_of[key]
+
+    own_units = {u.value for u in (q.subject for q in store.quads_for_pattern(None, ORG_SUB, node, None))
+                 if isinstance(u, NamedNode)} | {node.value}
+    links: dict[str, dict[str, float]] = {}
+    seen_links: set[str] = set()
+    for p in projects:
+        pnode = NamedNode(p)
+        for prop, other_prop in ((BK.fromProject, BK.toProject), (BK.toProject, BK.fromProject)):
+            for q in store.quads_for_pattern(None, prop, pnode, None):
+                link = q.subject
+                if getattr(q.graph_name, "value", None) not in pub or link.value in seen_links:
+                    continue
+                if BK.SharedGoalLink not in objects(link, RDF_TYPE_NODE):
+                    continue
+                seen_links.add(link.value)
+                for other in objects(link, other_prop):
+                    u = unit(other)
+                    if u is None or u in own_units:
+                        continue
+                    scores = [float(o.value) for o in objects(link, BK.score)]  # type: ignore[attr-defined]
+                    entry = links.setdefault(u, {"links": 0, "best": 0.0})
+                    entry["links"] += 1
+                    entry["best"] = max(entry["best"], *scores, 0.0)
+    ranked = sorted(links.items(), key=lambda kv: (-kv[1]["links"], -kv[1]["best"], kv[0]))[:limit]
+    return [{"partner": u, "partner_name": _label(store, NamedNode(u)), "links": int(v["links"]),
+             "best": round(v["best"], 4)} for u, v in ranked]
+
+
+ORG_SUB = NamedNode(PREFIXES["org"] + "subOrganizationOf")
+RDF_TYPE_NODE = NamedNode(RDF_TYPE)
