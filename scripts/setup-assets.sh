@@ -23,7 +23,8 @@ if ! command -v npm >/dev/null 2>&1; then
 else
   if [ ! -f "$dist/yasgui.min.js" ] || [ package-lock.json -nt "$dist/yasgui.min.js" ] \
      || [ ! -f node_modules/cytoscape/dist/cytoscape.min.js ] || [ ! -f node_modules/cytoscape-fcose/cytoscape-fcose.js ] \
-     || [ package-lock.json -nt node_modules/cytoscape-fcose/cytoscape-fcose.js ]; then
+     || [ package-lock.json -nt node_modules/cytoscape-fcose/cytoscape-fcose.js ] \
+     || [ ! -f node_modules/chart.js/dist/chart.umd.js ] || [ ! -f node_modules/swagger-ui-dist/swagger-ui-bundle.js ]; then
     if [ -f package-lock.json ]; then
       npm ci --no-audit --no-fund --ignore-scripts
     else
@@ -48,6 +49,16 @@ else
   done
   cp -f node_modules/cytoscape/package.json "$vendor/cytoscape.package.json"
   echo "setup-assets: cytoscape.js $(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$vendor/cytoscape.package.json" | head -1) with fcose in $vendor"
+  # Chart.js (charts of query results) and swagger-ui (the /docs page)
+  for src in chart.js/dist/chart.umd.js swagger-ui-dist/swagger-ui-bundle.js swagger-ui-dist/swagger-ui.css; do
+    f=$(basename "$src")
+    if ! cmp -s "node_modules/$src" "$vendor/$f"; then
+      cp "node_modules/$src" "$vendor/$f"
+    fi
+  done
+  cp -f node_modules/chart.js/package.json "$vendor/chartjs.package.json"
+  cp -f node_modules/swagger-ui-dist/package.json "$vendor/swagger-ui.package.json"
+  echo "setup-assets: Chart.js and swagger-ui in $vendor"
 fi
 
 # A font that draws Chinese for matplotlib (budgetkg graph --format png|svg). fontconfig's list when it

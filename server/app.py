@@ -216,18 +216,21 @@ def create_app(settings: Settings, store: KGStore | None = None, *, workers: int
                     "entity IRI, VoID/DCAT at `/dataset`. See docs/server.md.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # /docs is served by server.pages with swagger-ui from /static/vendor/, no CDN
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.add_middleware(GenerationHeader, runtime=runtime)
     errors.install(app)
 
-    from . import dataset, graph, linked, named, pages, sparql
+    from . import browse, dataset, graph, linked, named, pages, sparql
 
     app.include_router(pages.router)
     app.include_router(sparql.router)
     named.register(app, runtime)
     app.include_router(dataset.router)
     app.include_router(graph.router)  # /graph, /api/graph (docs/graph.md)
+    app.include_router(browse.router)  # /projects, /indicators (docs/portal.md)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     app.include_router(linked.router)  # last: /{path} catches every entity IRI
     return app

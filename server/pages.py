@@ -188,6 +188,9 @@ def render_named_result(request: Request, runtime: Runtime, nq: NamedQuery, resu
     if isinstance(result, Table):
         ctx.update(variables=result.variables, truncated=result.truncated,
                    rows=[[link.pyterm(t) for t in row] for row in result.rows])
+        plain_rows = [["" if t is None else getattr(t, "value", str(t)) for t in row] for row in result.rows]
+        ctx.update(chart_data=_json_script({"columns": result.variables, "rows": plain_rows}),
+                   chart_assets=(STATIC_DIR / "vendor" / "chart.umd.js").is_file())
     else:
         ctx.update(variables=[], rows=[], truncated=result.truncated, text=result.body.decode("utf-8"))
     from urllib.parse import urlencode
@@ -216,13 +219,62 @@ def render_entity(request: Request, runtime: Runtime, view: EntityView) -> HTMLR
     path = view.iri[len(base_iri):] if own else curie(view.iri)
     kind = next((view.labels.get(t) for t in view.types if view.labels.get(t)), "")
     title = view.labels.get(view.iri) or (f"{kind} {path}".strip())
-    return _render(request, runtime, "entity.html", view=view, title=title, properties=properties,
+    extra = _readable(request, runtime, view)
+    return _render(request, runtime, "entity.html", view=view, title=title, properties=properties, **extra,
                    incoming=[{"predicate": link.iri(p), "subjects": ss} for p, ss in incoming.items()],
                    types=[link.iri(t) for t in view.types], sources=[
                        {"document": link.iri(d), "file": f, "start": a, "end": b, "lines": lines,
                         "via": link.iri(via) if via else None} for d, f, a, b, lines, via in view.sources],
                    documents=[{"document": link.iri(d), "file": f} for d, f in view.documents],
                    alternates=alternates)
+
+
+def _readable(request: Request, runtime: Runtime, view: EntityView) -> dict[str, Any]:
+    """Helpers and totals for the readable head of a project or agency page."""
+    from decimal import Decimal
+
+    from .browse import wan
+
+    def href(iri: object) -> str:
+        return runtime.local_url(request, str(iri))
+
+    def wan_yuan(yuan: object) -> str:
+        return "" if yuan is None else wan(Decimal(str(yuan)) / 10000)
+
+    def num(value: object) -> str:
+        d = Decimal(str(value))
+        return f"{d:,f}".rstrip("0").rstrip(".") if "." in f"{d:f}" else f"{d:,f}"
+
+    extra: dict[str, Any] = {"href": href, "wan": wan_yuan, "wan_yuan": wan_yuan, "num": num}
+    if view.agency is not None:
+        ag = view.agency
+        by_funding: dict[str, list[Any]] = {}
+        by_year: dict[str, list[Any]] = {}
+        total = Decimal(0)
+        for p in ag.projects:
+            b = Decimal(str(p["budget"])) if p.get("budget") is not None else Decimal(0)
+            total += b
+            for key, table in ((str(p.get("funding_label") or "未标明 not stated"), by_funding),
+                               (str(p.get("year") or "—"), by_year)):
+                cell = table.setdefault(key, [0, Decimal(0)])
+                cell[0] += 1
+                cell[1] += b
+        code = str(ag.summary.get("code") or view.iri.rsplit("/", 1)[-1])
+        facet = "department" if len(code) == 3 else "unit"
+        root = runtime.root(request)
+        label = view.labels.get(view.iri) or code
+        nodes = [{"data": {"id": view.iri, "label": label, "kind": "self"}}]
+        edges = []
+        for partner in ag.partners[:25]:
+            pid = str(partner["partner"])
+            nodes.append({"data": {"id": pid, "label": str(partner.get("partner_name") or pid.rsplit("/", 1)[-1]),
+                                   "kind": "partner", "href": href(pid)}})
+            edges.append({"data": {"id": f"e{len(edges)}", "source": view.iri, "target": pid,
+                                   "weight": int(str(partner["links"]))}})
+        extra.update(total=total, by_funding=sorted(by_funding.items(), key=lambda kv: -kv[1][1]),
+                     by_year=sorted(by_year.items(), reverse=True), browse_href=f"{root}projects?{facet}={code}",
+                     neighbourhood=json.dumps({"nodes": nodes, "edges": edges}, ensure_ascii=False))
+    return extra
 
 
 # -- the dataset -----------------------------------------------------------------------------
@@ -240,3 +292,22 @@ def render_dataset(request: Request, runtime: Runtime, triples: list[Triple], co
     dumps = [{"name": n, "file": v[0], "url": f"{root}dumps/{v[0]}", "media": v[3]} for n, v in DUMPS.items()]
     return _render(request, runtime, "dataset.html", subjects=list(subjects.values()), counts=counts, dumps=dumps,
                    iri=runtime.settings.base_iri + "dataset")
+
+
+# -- the API documentation, offline ----------------------------------------------------------
+@router.get("/docs", include_in_schema=False)
+async def api_docs(request: Request, runtime: RuntimeDep) -> HTMLResponse:
+    """Swagger UI for /openapi.json, its script and style from /static/vendor/ (swagger-ui-dist from npm)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    root = runtime.root(request)
+    vendor = STATIC_DIR / "vendor"
+    if not (vendor / "swagger-ui-bundle.js").is_file():
+        return HTMLResponse("<p>The API page's assets are not installed: run <code>scripts/setup-assets.sh</code>. "
+                            f'The OpenAPI document is at <a href="{root}openapi.json">/openapi.json</a>.</p>',
+                            status_code=503)
+    page = get_swagger_ui_html(openapi_url=f"{root}openapi.json", title="budgetkg API",
+                               swagger_js_url=f"{root}static/vendor/swagger-ui-bundle.js",
+                               swagger_css_url=f"{root}static/vendor/swagger-ui.css",
+                               swagger_favicon_url=f"{root}static/favicon.svg")
+    return page

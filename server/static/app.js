@@ -65,13 +65,28 @@
     tabs[ex.name] = yasgui.addTab(ex.name === target, {
       name: ex.title,
       yasqe: { value: ex.query },
+      // the table shows simple values (no "…"@zh, no ^^xsd:decimal); YASR's "Simple view" switch turns it off
+      yasr: { settings: { selectedPlugin: "table", pluginsConfig: { table: { compact: true } } }, response: undefined },
       requestConfig: { endpoint: cfg.endpoint, method: "POST" },
     });
   });
   var first = target ? tabs[target] : null;
 
+  // the chart panel draws the last SELECT result of the active tab
+  var chartEl = document.getElementById("chart");
+  function chartFrom(tab) {
+    var yasr = tab.getYasr && tab.getYasr();
+    var res = yasr && yasr.results;
+    if (!chartEl || !window.budgetkgChart || !res || !res.getVariables) return;
+    var vars = res.getVariables();
+    var rows = (res.getBindings() || []).map(function (b) {
+      return vars.map(function (v) { return b[v] ? b[v].value : ""; });
+    });
+    window.budgetkgChart.mount(chartEl, vars, rows);
+  }
   yasgui.on("queryResponse", function (_y, tab) {
     setState("done", { tab: tab.getName() });
+    setTimeout(function () { chartFrom(tab); }, 0);
   });
   yasgui.on("queryBefore", function () { setState("running"); });
 
