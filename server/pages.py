@@ -18,7 +18,7 @@ from pyoxigraph import BlankNode, Literal, NamedNode, Triple
 
 from kg.errors import BudgetKGError, UnknownQuery
 from kg.namespaces import DCTERMS, ORG, PREFIXES, PROV, QUDT, RDF, RDFS, SKOS
-from kg.queries import NamedQuery, closest
+from kg.queries import COLUMN_LABELS, NamedQuery, closest
 from kg.store import with_values
 
 from .app import STATIC_DIR, Runtime, RuntimeDep
@@ -186,10 +186,15 @@ def render_named_result(request: Request, runtime: Runtime, nq: NamedQuery, resu
                            "params": [{"name": p.name, "type": p.type, "description": p.description,
                                        "value": values.get(p.name, p.default or "")} for p in nq.params]}
     if isinstance(result, Table):
-        ctx.update(variables=result.variables, truncated=result.truncated,
-                   rows=[[link.pyterm(t) for t in row] for row in result.rows])
-        plain_rows = [["" if t is None else getattr(t, "value", str(t)) for t in row] for row in result.rows]
-        ctx.update(chart_data=_json_script({"columns": result.variables, "rows": plain_rows}),
+        # for people: no column that only repeats an empty parameter, and Chinese headers
+        hidden = nq.echoes(dict(values))
+        keep = [i for i, v in enumerate(result.variables) if v not in hidden]
+        shown = [result.variables[i] for i in keep]
+        ctx.update(variables=shown, headers=[(COLUMN_LABELS.get(v), v) for v in shown], truncated=result.truncated,
+                   rows=[[link.pyterm(row[i]) for i in keep] for row in result.rows])
+        plain_rows = [["" if row[i] is None else getattr(row[i], "value", str(row[i])) for i in keep]
+                      for row in result.rows]
+        ctx.update(chart_data=_json_script({"columns": shown, "rows": plain_rows}),
                    chart_assets=(STATIC_DIR / "vendor" / "chart.umd.js").is_file())
     else:
         ctx.update(variables=[], rows=[], truncated=result.truncated, text=result.body.decode("utf-8"))

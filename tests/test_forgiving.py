@@ -165,3 +165,14 @@ def test_a_bad_run_parameter_is_said_on_the_editor_page(settings: Settings, seed
         page = client.get(url, headers={"Accept": "text/html"})
     assert page.status_code == 400 and page.headers["content-type"].startswith("text/html")
     assert 'id="problem"' in page.text and said in html.unescape(page.text) and 'id="yasgui"' in page.text
+
+
+def test_the_result_page_shows_chinese_headers_and_no_echo_of_empty_parameters(settings: Settings,
+                                                                               seed_store: KGStore) -> None:
+    with TestClient(create_app(settings, store=seed_store)) as client:
+        page = client.get("/queries/projects_by_threshold", params={"category": "满意度指标", "indicator": ""},
+                          headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    head = page.text.split("<thead>")[1].split("</thead>")[0]
+    assert "预算单位编码" in head and ">unit_code<" in head and "指标类别" in head
+    assert ">agency<" not in head and ">indicator<" not in head  # empty parameters: not shown
