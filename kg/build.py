@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pyoxigraph import BlankNode, NamedNode, Quad, RdfFormat, parse
 
-from . import integrity, revisions
+from . import integrity, revisions, search
 from .errors import BudgetKGError, SourceParseError, StoreError
 from .links import DocumentLinks, LinkInputs, LinkReport, document_links, refresh_links
 from .model import ParsedDocument, ParseWarning, SourceEntry
@@ -147,6 +147,7 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
     report = BuildReport()
     created: list[NamedNode] = []
     staged: list[tuple[NamedNode, NamedNode]] = []
+    indexer = search.Indexer(store, settings)  # search index rows: pending per document, current at the end
     try:
         if with_ontology:
             graph = ONTOLOGY_GRAPH
@@ -166,6 +167,7 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
                              plan.superseded(store, entry.file)))
             for entry, graph, target, done in _convert_all(jobs, iris, check, n, links):
                 plan.claim(store, entry.file, done.projects)  # before anything of it is written
+                indexer.add(entry, graph, done.projects)  # before the graph: a crash leaves it pending
                 _write(store, graph, target, done.quads, created, staged)
                 if inputs is not None and done.links is not None:
                     inputs.add_document(done.links)
@@ -188,6 +190,7 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
         documents = set(document_graphs(store))
         integrity.check(store, [g for g in store.graphs() if g not in documents])
     except (BudgetKGError, OSError) as exc:
+        indexer.close()
         for graph in created:
             store.remove_graph(graph)
         for _, staging in staged:
@@ -196,6 +199,7 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
             raise StoreError(f"store write failed: {exc}") from None
         raise
     store.flush()
+    indexer.commit()
     report.seconds = time.perf_counter() - started
     return report
 
