@@ -29,6 +29,7 @@ from kg.errors import BudgetKGError, ValidationError
 from kg.model import to_plain
 from kg.namespaces import PREFIXES
 from kg.parse import parse_file
+from kg.search import expand as expand_search
 from kg.settings import Settings
 from kg.shapes import structural_check
 from kg.sources import Manifest, adhoc_entry, load_manifest
@@ -268,7 +269,7 @@ def query(
             text = sparql
             prologue = "".join(f"PREFIX {k}: <{v}>\n" for k, v in PREFIXES.items() if f"{k}:" in text
                                and f"PREFIX {k}:" not in text.upper().replace("PREFIX  ", "PREFIX "))
-            result = kg_store.query(prologue + text)
+            result = kg_store.query(expand_search(prologue + text, kg_store, settings))  # bk:search → VALUES
         _print_result(result, fmt)
     except BudgetKGError as exc:
         raise fail(exc) from None
@@ -380,6 +381,7 @@ def parse(
 def _register_commands() -> None:
     from budgetkg.commands.analytics import register as register_analytics
     from budgetkg.commands.graph import register as register_graph
+    from budgetkg.commands.search import register as register_search
     from budgetkg.commands.serve import register as register_serve
     from budgetkg.commands.validate import register as register_validate
 
@@ -387,6 +389,7 @@ def _register_commands() -> None:
     register_validate(app)
     register_analytics(app)
     register_graph(app)
+    register_search(app)
 
 
 _register_commands()

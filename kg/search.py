@@ -69,8 +69,11 @@ _BOOKMARK = re.compile(r"\[bookmark:[^\]]*\]")
 _SEP = "z"  # between segments: a token no bigram can be (bigram tokens are [0-9a-fx]+)
 
 
-class SearchError(BudgetKGError):
-    """A search could not be answered (a bad query, an index that cannot be read or repaired)."""
+class SearchError(QueryError):
+    """A search query cannot be answered (a one-character term, no terms)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("search", message)
 
 
 # -- text ------------------------------------------------------------------------------------
@@ -952,3 +955,14 @@ def iter_rows(hits: Iterable[Hit]) -> Iterator[list[str]]:
     for h in hits:
         d = h.as_dict()
         yield [h.kind, h.label, h.where, f"{h.score:.2f}", str(d["snippet"]), h.iri]
+
+
+def expand(sparql: str, store: object, settings: Settings) -> str:
+    """``sparql`` with its ``bk:search`` patterns rewritten (:func:`rewrite`) against ``store``'s index.
+
+    A query without ``bk:search`` is returned as it is, without opening the index.
+    """
+    if not has_search(sparql):
+        return sparql
+    with SearchIndex.open(store, settings) as index:
+        return rewrite(sparql, index)
