@@ -944,8 +944,10 @@ def rewrite(sparql: str, index: SearchIndex, limit: int = MAX_HITS) -> str:
             raise QueryError("bk:search", str(exc)) from None
         if m["score"]:
             body = " ".join(f"({NamedNode(h.iri)} {float(h.score)!r})" for h in hits)
-            return f"VALUES ({var} {m['score']}) {{ {body} }}"
-        return f"VALUES {var} {{ {' '.join(str(NamedNode(h.iri)) for h in hits)} }}"
+            values = f"VALUES ({var} {m['score']}) {{ {body} }}"
+        else:
+            values = f"VALUES {var} {{ {' '.join(str(NamedNode(h.iri)) for h in hits)} }}"
+        return values + ("" if m["end"] else " ")  # a pattern ending the group: keep the brace apart
 
     return _PATTERN.sub(replace, sparql)
 
