@@ -167,7 +167,7 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
                              plan.superseded(store, entry.file)))
             for entry, graph, target, done in _convert_all(jobs, iris, check, n, links):
                 plan.claim(store, entry.file, done.projects)  # before anything of it is written
-                indexer.add(entry, graph, done.projects)  # before the graph: a crash leaves it pending
+                indexer.add(entry, graph, done.index_rows)  # before the graph: a crash leaves it pending
                 _write(store, graph, target, done.quads, created, staged)
                 if inputs is not None and done.links is not None:
                     inputs.add_document(done.links)
@@ -230,6 +230,8 @@ class Converted:
     links: DocumentLinks | None = None
     #: How many of its projects a revising document describes instead.
     superseded: int = 0
+    #: What the search index keeps of its projects (made here, in the worker: see kg.search.Indexer).
+    index_rows: search.Prepared | None = None
 
 
 def convert(entry: SourceEntry, iris: Iris, target: NamedNode, check: Check | None,
@@ -258,7 +260,8 @@ def _converted(parsed: ParsedDocument, quads: Writable, iris: Iris, links: bool)
     kept = [rec for rec, node in zip(parsed.records, project_iris(parsed, iris), strict=True)
             if node.value not in parsed.superseded]
     return Converted(quads, projects, sum(len(r.indicators) for r in kept), parsed.warnings,
-                     document_links(parsed, iris) if links else None, len(parsed.records) - len(kept))
+                     document_links(parsed, iris) if links else None, len(parsed.records) - len(kept),
+                     search.prepare(parsed, [p[0] for p in projects], iris))
 
 
 Job = tuple[SourceEntry, NamedNode, NamedNode, dict[str, str]]

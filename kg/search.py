@@ -173,6 +173,34 @@ def document_rows(entry: SourceEntry, graph: str, iris: Sequence[str] | None = N
     return rows, hashlib.sha256(data).hexdigest()
 
 
+@dataclass
+class Prepared:
+    """A document's index rows, made where it was parsed (a build worker): the rows and the source's sha256."""
+
+    rows: list[ProjectRow]
+    sha256: str
+    problem: str | None = None
+
+
+def prepare(parsed: ParsedDocument, iris: Sequence[str], minted: object) -> Prepared:
+    """The rows of ``parsed``'s projects ``iris`` (the ones its graph describes), for :meth:`Indexer.add`.
+
+    ``minted`` is the :class:`kg.rdf.Iris` the build mints with. Never raises: a problem is kept
+    and the document is indexed from the store when the index is next opened.
+    """
+    from .parse import decode
+    from .rdf import project_iris
+
+    try:
+        data = Path(parsed.source.path).read_bytes()
+        text = decode(data, parsed.source.file)
+        all_iris = [n.value for n in project_iris(parsed, minted)]  # type: ignore[arg-type]
+        rows = rows_from_records(parsed, "", text, all_iris, set(iris))
+        return Prepared(rows, hashlib.sha256(data).hexdigest())
+    except (BudgetKGError, OSError, ValueError) as exc:
+        return Prepared([], "", f"{parsed.source.file}: not indexed for search ({exc})")
+
+
 _STORE_DOCS = sparql_prefixes(["bk", "dcterms"]) + """
 SELECT ?g ?file ?sha WHERE {
   GRAPH ?g { ?d a bk:SourceDocument . OPTIONAL { ?d dcterms:identifier ?file } OPTIONAL { ?d bk:sha256 ?sha } }
@@ -836,13 +864,18 @@ class Indexer:
             self._index = SearchIndex(self.path, self.settings, writable=True)
         return self._index
 
-    def add(self, entry: SourceEntry, graph: NamedNode | str, projects: Sequence[tuple[str, int, str]]) -> None:
-        """Stage the rows of ``entry`` (its projects ``(IRI, line, name)`` as written to ``graph``)."""
-        if self.path is None:  # an in-memory store: its index is made when it is searched
+    def add(self, entry: SourceEntry, graph: NamedNode | str, prepared: Prepared | None) -> None:
+        """Stage ``entry``'s rows (:func:`prepare`, made by the worker that parsed it) as written to ``graph``."""
+        if self.path is None or prepared is None:  # an in-memory store: indexed from the store when searched
             return
         g = graph.value if isinstance(graph, NamedNode) else graph
+        if prepared.problem:
+            self.problems.append(prepared.problem)
+            return
         try:
-            rows, sha = document_rows(entry, g, [p[0] for p in projects], self.settings.base_iri)
+            rows, sha = prepared.rows, prepared.sha256
+            for r in rows:
+                r.graph = g
             index = self._open()
             index.put(g, entry.file, sha, rows, "pending", flush=False)
             self.pending.append(g)
