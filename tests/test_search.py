@@ -297,3 +297,21 @@ def test_cli_query_rewrites_bk_search(built: Settings, index) -> None:
     assert r.exit_code == 0, r.output
     got = set(r.stdout.split()[1:])
     assert got == {h.iri for h in index.search("视频监控", kinds=["project"]).hits}
+
+
+def test_vendors_are_found_after_a_contracts_import(tmp_path, corpus) -> None:
+    from kg.contracts import import_files, remove_imports
+
+    settings = _settings(tmp_path, corpus)
+    _build(settings)
+    with KGStore(settings.store) as store:
+        import_files(store, [ROOT / "examples" / "contracts" / "example_contracts.csv"], settings)
+    with KGStore(settings.store, read_only=True) as store, search.SearchIndex.open(store, settings) as ix:
+        assert not ix.repaired  # the import refreshed the index itself
+        hits = ix.search("示例科技", kinds=["vendor"]).hits
+        assert hits and all("示例科技" in h.label for h in hits)
+        assert ix.search("91120000EXAMPLE01N", kinds=["vendor"]).hits  # by credit code too
+    with KGStore(settings.store) as store:
+        remove_imports(store, ["example_contracts.csv"], settings)
+    with KGStore(settings.store, read_only=True) as store, search.SearchIndex.open(store, settings) as ix:
+        assert not ix.search("示例科技", kinds=["vendor"]).hits
