@@ -46,7 +46,7 @@ from pathlib import Path
 
 from pyoxigraph import NamedNode, QuerySolutions
 
-from .errors import BudgetKGError, QueryError, SourceParseError
+from .errors import BudgetKGError, QueryError, SourceParseError, StoreError
 from .model import ParsedDocument, ProjectRecord, SourceEntry
 from .namespaces import ONTOLOGY_IRI, sparql_prefixes
 from .settings import Settings
@@ -546,7 +546,11 @@ class SearchIndex:
 
     def writer(self) -> object:
         if self._writer is None:
-            self._writer = self.tantivy.writer(heap_size=WRITER_HEAP, num_threads=1)  # type: ignore[attr-defined]
+            try:
+                self._writer = self.tantivy.writer(heap_size=WRITER_HEAP, num_threads=1)  # type: ignore[attr-defined]
+            except ValueError as exc:  # tantivy's lock: one writer at a time
+                raise StoreError(f"cannot write the search index at {self.path} (is a build running?): "
+                                 f"{exc}") from None
         return self._writer
 
     def put(self, graph: str, file: str, sha256: str, rows: list[ProjectRow], state: str = "current",
