@@ -215,7 +215,7 @@ SELECT ?p ?name ?code ?unit ?start ?end ?line ?text WHERE {
     ?p a bk:Project ; rdfs:label ?name ; bk:lineStart ?start ; bk:lineEnd ?end .
     OPTIONAL { ?p bk:budgetUnitCode ?code } OPTIONAL { ?p bk:budgetUnitName ?unit }
     OPTIONAL {
-      { ?p bk:useOfFunds ?text . BIND(?start AS ?line) }
+      { ?p bk:useOfFunds ?text }
       UNION { ?p bk:hasGoal ?x . ?x bk:goalText ?text ; bk:lineStart ?line }
       UNION { ?p bk:hasIndicator ?x . ?x bk:lineStart ?line .
               { ?x bk:indicatorName ?text } UNION { ?x dcterms:description ?text }
@@ -239,7 +239,8 @@ def rows_from_store(store: object, graph: str, file: str) -> list[ProjectRow]:
             row = rows[iri] = ProjectRow(iri, graph, file, name, _v(s["code"]), _v(s["unit"]), start, end,
                                          [(start, squeeze(name))])
         if s["text"] is not None:
-            seg = (int(s["line"].value), squeeze(s["text"].value))
+            line = s["line"]  # unbound for the use of funds, which has no line of its own: the table's first
+            seg = (int(line.value) if line is not None else row.start, squeeze(s["text"].value))
             if seg[1] and seg not in row.segments:
                 row.segments.append(seg)
     for row in rows.values():

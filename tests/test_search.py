@@ -315,3 +315,112 @@ def test_vendors_are_found_after_a_contracts_import(tmp_path, corpus) -> None:
         remove_imports(store, ["example_contracts.csv"], settings)
     with KGStore(settings.store, read_only=True) as store, search.SearchIndex.open(store, settings) as ix:
         assert not ix.search("示例科技", kinds=["vendor"]).hits
+
+
+# -- SIGKILL at random points of a real build ----------------------------------------------------
+DRIVER = ("import sys\nfrom budgetkg.cli import main\nprint('READY', flush=True)\nsys.stdin.readline()\n"
+          "sys.argv = ['budgetkg', 'build', '--quiet', '--no-check', '--no-audit', '--store', sys.argv[1], "
+          "'--manifest', sys.argv[2]]\nmain()\n")
+KILL_TERMS = ("视频监控", "影像监控")
+_CONTAINS = """PREFIX bk: <https://budgetkg.example.org/def/>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+PREFIX dcterms: <http://purl.org/dc/terms/>
+SELECT DISTINCT ?p WHERE {
+  GRAPH ?g { ?p a bk:Project .
+    { ?p rdfs:label ?t } UNION { ?p bk:useOfFunds ?t } UNION { ?p bk:hasGoal/bk:goalText ?t }
+    UNION { ?p bk:hasIndicator ?i . { ?i bk:indicatorName ?t } UNION { ?i dcterms:description ?t }
+            UNION { ?i bk:target/bk:rawValue ?t } }
+    FILTER(CONTAINS(?t, ?term)) }
+}"""
+
+
+def _version_b(folder: Path) -> None:
+    """The seeds with 视频监控 written 影像监控 everywhere (names, and so project IRIs, change too)."""
+    for f in folder.glob("*.txt"):
+        f.write_text(f.read_text(encoding="utf-8").replace("视频监控", "影像监控"), encoding="utf-8")
+
+
+def _spawn(store: Path, folder: Path):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-c", DRIVER, str(store), str(folder / "manifest.toml")],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _run(proc, kill_after: float | None) -> tuple[bool, float]:
+    import signal
+    import time
+
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        proc.stdin.write("GO\n")
+        proc.stdin.flush()
+        started = time.perf_counter()
+        if kill_after is None:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+            return False, time.perf_counter() - started
+        time.sleep(kill_after)
+        alive = proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        return alive, time.perf_counter() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _check_against_store(settings: Settings, writable: bool) -> None:
+    """Every hit is a project of the store, and every project whose text holds the term is a hit."""
+    from pyoxigraph import Literal
+
+    with KGStore(settings.store, read_only=not writable) as store, \
+            search.SearchIndex.open(store, settings, writable=writable) as ix:
+        projects = {s["p"].value for s in store.query("SELECT ?p WHERE { ?p a <https://budgetkg.example.org/def/"
+                                                      "Project> }")}
+        for term in KILL_TERMS:
+            hits = {h.iri for h in ix.search(term, limit=search.MAX_HITS, kinds=["project"]).hits}
+            holding = {s["p"].value for s in store.query(_CONTAINS, substitutions={"term": Literal(term)})}
+            assert hits <= projects, f"{term}: hits for projects the store does not hold"
+            assert holding <= hits, f"{term}: projects the store holds were missed"
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_build_never_leaves_the_index_disagreeing(tmp_path) -> None:
+    import random
+
+    rng = random.Random()
+    folders = {}
+    for v in "AB":
+        folders[v] = tmp_path / v
+        shutil.copytree(ROOT / "seeds", folders[v])
+    _version_b(folders["B"])
+    store = tmp_path / "store"
+    _, full = _run(_spawn(store, folders["A"]), None)
+    kills, rounds, version = 0, 0, "B"
+    while kills < 6 and rounds < 20:
+        rounds += 1
+        alive, _ = _run(_spawn(store, folders[version]), rng.uniform(0.0, full * 0.95))
+        kills += alive
+        version = "A" if version == "B" else "B"
+        settings = Settings(store=str(store), manifest=folders[version] / "manifest.toml")
+        _check_against_store(settings, writable=False)  # a reader, before anyone repairs
+        _check_against_store(settings, writable=True)  # the next writer
+    assert kills >= 3
+
+
+def test_rows_read_back_from_the_store_hold_the_tables_text(seed_store, tables) -> None:
+    """The repair path when no source file is at hand: name, use of funds, goals and indicators, with lines."""
+    graph = Iris(Settings().base_iri).graph("000_98710193955fe7ef.txt").value
+    rows = search.rows_from_store(seed_store, graph, "000_98710193955fe7ef.txt")
+    assert rows and {r.iri for r in rows} <= set(tables)
+    for row in rows:
+        recs = tables[row.iri][2]
+        first, last = recs[0][0], recs[-1][0]
+        assert all(first <= line <= last for line, _ in row.segments)
+        assert "视频监控" not in row.text() or "视频监控" in search.squeeze("".join(t for _, t in recs))
+    assert any("视频监控" in r.text() for r in rows)
