@@ -380,19 +380,18 @@ def _best_segment(segments: Sequence[tuple[int, str]], qterms: Sequence[str]) ->
 def index_path(store: object, settings: Settings) -> Path | None:
     """Where the index of ``store`` lives: ``<store>/search/index.sqlite``, or under ``BUDGETKG_SEARCH_DIR``.
 
-    A remote store (``http://…``) has no directory here, so its index goes to ``BUDGETKG_SEARCH_DIR``
-    or ``./budgetkg-search/<hash of the endpoint>/``. An in-memory store has an in-memory index
-    (``None``), made from the store when it is opened.
+    A remote store (``http://…``) has no directory here: its index is kept in ``BUDGETKG_SEARCH_DIR``
+    when that is set, else in memory, made from the store (and the manifest's sources) when it is
+    opened. So is an in-memory store's (``None``).
     """
     explicit = os.environ.get("BUDGETKG_SEARCH_DIR")
+    path = getattr(store, "path", None)
+    if path is None and type(store).__name__ != "RemoteStore":
+        return None
     if explicit:
         return Path(explicit) / "index.sqlite"
-    path = getattr(store, "path", None)
     if path is not None:
         return Path(path) / "search" / "index.sqlite"
-    remote = settings.query_url or (settings.store if settings.store.startswith(("http://", "https://")) else None)
-    if remote and type(store).__name__ == "RemoteStore":
-        return Path("budgetkg-search") / hashlib.sha1(remote.encode("utf-8")).hexdigest()[:12] / "index.sqlite"
     return None
 
 
