@@ -424,3 +424,62 @@ def test_rows_read_back_from_the_store_hold_the_tables_text(seed_store, tables) 
         assert all(first <= line <= last for line, _ in row.segments)
         assert "视频监控" not in row.text() or "视频监控" in search.squeeze("".join(t for _, t in recs))
     assert any("视频监控" in r.text() for r in rows)
+
+
+# -- a remote store ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def remote_url(tmp_path_factory: pytest.TempPathFactory):
+    """An Oxigraph server (the PyPI package's binary) holding the seeds, built through budgetkg."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    binary = shutil.which("oxigraph") or str(Path(sys.executable).parent / "oxigraph")
+    if not Path(binary).exists():
+        pytest.skip("the oxigraph server binary (pip install oxigraph) is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([binary, "serve", "--location", str(tmp_path_factory.mktemp("oxigraph")),
+                             "--bind", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/query", params={"query": "ASK {}"}, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "oxigraph serve did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["index-in-BUDGETKG_SEARCH_DIR", "index-in-memory"])
+def test_a_remote_store_is_searched_and_rewritten(remote_url, index, tmp_path, monkeypatch, kept) -> None:
+    from budgetkg.cli import app
+    from kg.store import open_store
+
+    if kept:
+        monkeypatch.setenv("BUDGETKG_SEARCH_DIR", str(tmp_path / "search"))
+    settings = Settings(store=remote_url)
+    manifest = load_manifest(settings.manifest)
+    with open_store(settings) as store:
+        build(store, manifest.entries, settings, manifest=manifest)
+    assert (tmp_path / "search" / "index.sqlite").is_file() == kept
+    expected = [h.iri for h in index.search("视频监控", kinds=["project"]).hits]
+    runner = CliRunner()
+    r = runner.invoke(app, ["search", "视频监控", "--store", remote_url, "--format", "json", "--kind", "project"])
+    assert r.exit_code == 0, r.output
+    assert [h["iri"] for h in json.loads(r.stdout)["hits"]] == expected
+    r = runner.invoke(app, ["query", 'SELECT ?p WHERE { ?p bk:search "视频监控" . ?p a bk:Project }',
+                            "--store", remote_url, "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    assert set(r.stdout.split()[1:]) == set(expected)
