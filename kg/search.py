@@ -1,29 +1,31 @@
-"""Chinese full-text search over projects, budget units and vendors (SQLite FTS5 over character bigrams).
+"""Chinese full-text search over projects, budget units and vendors (tantivy over character bigrams).
 
 **What is indexed.** One row per project (``bk:Project``): its name, and its table's text as the
 parser read it — every line of the table (white space removed, so ``财政    资金`` reads ``财政资金``)
 plus each field (name, use of funds, goals, indicator names, descriptions and values) as one
 piece, so a term broken over two lines is still found. Budget units and departments (``graph/agencies``)
-and vendors (``graph/vendors``) are indexed by label, code and other names.
+and vendors (``graph/vendors``) are matched by label, code and other names.
 
 **How.** Text is cut into overlapping character bigrams (``视频监控`` → 视频 频监 监控), each written as
-an ASCII token (the two code points in hex, ``89c6x9891``) so that FTS5's tokenizer keeps punctuation
-such as ``≥`` and ``%``; a query term of n ≥ 2 characters is the FTS5 *phrase* of its n − 1 bigrams,
-which matches exactly the rows holding the term as a substring. Two-character words (视频, 监控) are
-one bigram: answered by the index like any other. Hits are ranked name matches first, then by BM25
-(the name column weighted 10×), with a highlighted snippet and the file:line of the first line that
-holds the term. docs/search.md compares this with trigram FTS5 and tantivy on 100k tables.
+an ASCII token (the two code points in hex, ``89c6x9891``) so that tantivy's ``whitespace`` tokenizer
+keeps punctuation such as ``≥`` and ``%``; a query term of n ≥ 2 characters is the *phrase* of its
+n − 1 bigrams, which matches exactly the rows holding the term as a substring. Two-character words
+(视频, 监控) are one bigram: answered by the index like any other. Hits are ranked name matches first,
+then by BM25 (the name field boosted 10×), with a highlighted snippet and the file:line of the first
+line that holds the term. SQLite beside the tantivy index keeps the rows (text, lines) and what was
+indexed. docs/search.md compares this with SQLite FTS5 (bigram and trigram) on 100k tables.
 
-**Consistency with the store.** The index lives in ``<store>/search/index.sqlite`` (for a remote
-store: ``BUDGETKG_SEARCH_DIR``) and records, for each document graph, the sha256 of the source it
-indexed and the project IRIs. A build stages a document's rows as *pending* before its graph is
-written and commits them after every graph is in (:class:`Indexer`). Whoever opens the index
-(:meth:`SearchIndex.open`) checks it against the store's document graphs (their ``bk:sha256`` and
-project IRIs, two queries): a pending or unknown version that the store holds is made current, one
-it does not hold is dropped, and a document the index does not know (or knows in another version)
-is indexed from the store itself (its labels, goals and indicators with their lines). A reader
-that may not write keeps those rows in memory. So a search never returns a project the store does
-not hold and never misses one it does, even after a build was killed between the two writes.
+**Consistency with the store.** The index lives in ``<store>/search/`` (a remote store's in
+``BUDGETKG_SEARCH_DIR``, else in memory) and records, for each document graph, the sha256 of the
+source it indexed and of its project IRIs. A build adds a document's rows as a *pending* version
+before its graph is written and makes them current after every graph is in (:class:`Indexer`).
+Whoever opens the index (:meth:`SearchIndex.open`) checks it against the store's document graphs
+(their ``bk:sha256`` and project IRIs, two queries): a committed version that the store holds is
+made current, others are dropped, and a document the index does not hold as the store does is
+indexed again — from its source when the manifest names it with the same sha256, else from the
+store's own facts. A reader that may not write keeps those rows in memory. So a search never
+returns a project the store does not hold and never misses one it does, even after a build was
+killed between the two writes.
 
 >>> bigrams("视频监控")
 ['89c6x9891', '9891x76d1', '76d1x63a7']
@@ -98,10 +100,6 @@ def terms(query: str) -> list[str]:
 
 def _tokens(segments: Iterable[str]) -> str:
     return f" {_SEP} ".join(" ".join(bigrams(s)) for s in segments if len(s) >= 2)
-
-
-def _phrase(term: str) -> str:
-    return '"' + " ".join(bigrams(term)) + '"'
 
 
 # -- rows ------------------------------------------------------------------------------------
