@@ -112,7 +112,7 @@ def budgetkg_engine(rows: list[ProjectRow], work: Path) -> tuple[Callable[[str],
 
 def fts5_bigram_engine(rows: list[ProjectRow], work: Path) -> tuple[Callable[[str], set[str]], Path]:
     """SQLite FTS5 (contentless) over the same bigram tokens: phrase queries, name matches first, BM25."""
-    from kg.search import _tokens, bigrams, snippet, squeeze, terms
+    from kg.search import bigrams, index_tokens, snippet, squeeze, terms
 
     path = work / "fts5-bigram.sqlite"
     db = sqlite3.connect(path, isolation_level=None)
@@ -123,7 +123,7 @@ def fts5_bigram_engine(rows: list[ProjectRow], work: Path) -> tuple[Callable[[st
     for i, r in enumerate(rows, 1):
         db.execute("INSERT INTO docs VALUES (?,?,?)", (i, r.iri, json.dumps(r.segments, ensure_ascii=False)))
         db.execute("INSERT INTO fts(rowid, name, body) VALUES (?,?,?)",
-                   (i, _tokens([squeeze(r.name)]), _tokens(s for _, s in r.segments)))
+                   (i, index_tokens([squeeze(r.name)]), index_tokens(s for _, s in r.segments)))
     db.execute("COMMIT")
     db.execute("INSERT INTO fts(fts) VALUES('optimize')")
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import json
 import os
 import re
@@ -46,12 +45,37 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pyoxigraph import NamedNode, QuerySolutions
+from pyoxigraph import NamedNode
 
-from .errors import BudgetKGError, QueryError, SourceParseError, StoreError
-from .model import ParsedDocument, ProjectRecord, SourceEntry
+from .errors import BudgetKGError, QueryError, StoreError
+from .model import SourceEntry
 from .namespaces import ONTOLOGY_IRI, sparql_prefixes
+from .searchtext import (
+    BOOKMARK,
+    MARK_END,
+    MARK_START,
+    EntityRow,
+    Prepared,
+    ProjectRow,
+    best_segment,
+    bigrams,
+    document_rows,
+    entities_from_store,
+    index_tokens,
+    prepare,
+    rows_from_records,
+    rows_from_store,
+    snippet,
+    squeeze,
+    terms,
+    value_of,
+)
 from .settings import Settings
+
+__all__ = ["MARK_END", "MARK_START", "EntityRow", "Hit", "Indexer", "Prepared", "ProjectRow", "SearchError",
+           "SearchIndex", "SearchResult", "bigrams", "document_rows", "entities_from_store", "expand", "has_search",
+           "prepare", "refresh", "reindex", "rewrite", "rows_from_records", "rows_from_store", "snippet", "squeeze",
+           "terms"]
 
 #: Version of the index layout; an index of another version is rebuilt from the store.
 SCHEMA_VERSION = 1
@@ -59,16 +83,9 @@ SCHEMA_VERSION = 1
 NAME_WEIGHT = 10.0
 #: The most hits a search ranks (more are counted, not returned).
 MAX_HITS = 10_000
-#: Snippet width in characters around the first occurrence.
-SNIPPET_CHARS = 40
-#: Marks a highlighted term in snippets (HTML pages turn them into <mark>).
-MARK_START, MARK_END = "\ue000", "\ue001"
 
 SEARCH_IRI = ONTOLOGY_IRI + "search"
 
-_WS = re.compile(r"\s+")
-_BOOKMARK = re.compile(r"\[bookmark:[^\]]*\]")
-_SEP = "z"  # between segments: a token no bigram can be (bigram tokens are [0-9a-fx]+)
 
 
 class SearchError(QueryError):
@@ -78,127 +95,6 @@ class SearchError(QueryError):
         super().__init__("search", message)
 
 
-# -- text ------------------------------------------------------------------------------------
-def squeeze(text: str) -> str:
-    """Text as it is matched: white space removed, letters lower-cased.
-
-    >>> squeeze("财政    资金 ABC")
-    '财政资金abc'
-    """
-    return _WS.sub("", text).lower()
-
-
-def bigrams(text: str) -> list[str]:
-    """The bigram tokens of (squeezed) ``text``."""
-    return [f"{ord(a):x}x{ord(b):x}" for a, b in itertools.pairwise(text)]
-
-
-def terms(query: str) -> list[str]:
-    """The terms of a query: white-space separated words (quotes only group)."""
-    return [t.lower() for t in query.replace('"', " ").replace("“", " ").replace("”", " ").split()]
-
-
-def _tokens(segments: Iterable[str]) -> str:
-    return f" {_SEP} ".join(" ".join(bigrams(s)) for s in segments if len(s) >= 2)
-
-
-# -- rows ------------------------------------------------------------------------------------
-@dataclass
-class ProjectRow:
-    """What the index keeps of one project: where it is, and its text as (line, squeezed text) segments."""
-
-    iri: str
-    graph: str
-    file: str
-    name: str
-    unit_code: str
-    unit_name: str
-    start: int
-    end: int
-    segments: list[tuple[int, str]] = field(default_factory=list)
-
-    def text(self) -> str:
-        return "\n".join(s for _, s in self.segments)
-
-
-def rows_from_records(parsed: ParsedDocument, graph: str, text: str, iris_by_record: Sequence[str],
-                      keep: set[str] | None = None) -> list[ProjectRow]:
-    """Index rows for a parsed document: each table's lines and its fields (``keep``: only these IRIs)."""
-    lines = text.splitlines()
-    rows = []
-    for rec, iri in zip(parsed.records, iris_by_record, strict=True):
-        if keep is not None and iri not in keep:
-            continue
-        rows.append(ProjectRow(iri, graph, parsed.source.file, rec.name, rec.unit_code, rec.unit_name,
-                               rec.span.start, rec.span.end, _segments(rec, lines)))
-    return rows
-
-
-def _segments(rec: ProjectRecord, lines: list[str]) -> list[tuple[int, str]]:
-    segs = [(n, squeeze(lines[n - 1])) for n in range(rec.span.start, min(rec.span.end, len(lines)) + 1)]
-    segs = [(n, s) for n, s in segs if s]
-    seen = {s for _, s in segs}
-    first = rec.unit_span.start if rec.unit_span else rec.span.start
-    fields: list[tuple[int, str | None]] = [(first, rec.name), (first, rec.use_of_funds)]
-    fields += [(g.span.start, g.text) for g in rec.goals]
-    for ind in rec.indicators:
-        fields += [(ind.span.start, ind.name), (ind.span.start, ind.description), (ind.span.start, ind.value.raw)]
-    for line, value in fields:
-        s = squeeze(value or "")
-        if s and not any(s in x for x in seen):  # a field broken over lines: kept whole as well
-            segs.append((line, s))
-            seen.add(s)
-    return segs
-
-
-def document_rows(entry: SourceEntry, graph: str, iris: Sequence[str] | None = None,
-                  base_iri: str | None = None) -> tuple[list[ProjectRow], str]:
-    """Parse ``entry``'s file: the rows of the projects ``iris`` (all when None), and the file's sha256."""
-    from .parse import decode, line_count, parse_text
-    from .rdf import Iris, project_iris
-
-    path = Path(entry.path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SourceParseError(entry.file, 0, "a readable file", exc.strerror or str(exc)) from None
-    text = decode(data, entry.file)
-    records, warnings = parse_text(text, entry.file, entry.budget_year)
-    parsed = ParsedDocument(entry, records, warnings, line_count(text))
-    mint = Iris(base_iri or Settings().base_iri)
-    all_iris = [n.value for n in project_iris(parsed, mint)]
-    rows = rows_from_records(parsed, graph, text, all_iris, set(iris) if iris is not None else None)
-    return rows, hashlib.sha256(data).hexdigest()
-
-
-@dataclass
-class Prepared:
-    """A document's index rows, made where it was parsed (a build worker): the rows and the source's sha256."""
-
-    rows: list[ProjectRow]
-    sha256: str
-    problem: str | None = None
-
-
-def prepare(parsed: ParsedDocument, iris: Sequence[str], minted: object) -> Prepared:
-    """The rows of ``parsed``'s projects ``iris`` (the ones its graph describes), for :meth:`Indexer.add`.
-
-    ``minted`` is the :class:`kg.rdf.Iris` the build mints with. Never raises: a problem is kept
-    and the document is indexed from the store when the index is next opened.
-    """
-    from .parse import decode
-    from .rdf import project_iris
-
-    try:
-        data = Path(parsed.source.path).read_bytes()
-        text = decode(data, parsed.source.file)
-        all_iris = [n.value for n in project_iris(parsed, minted)]  # type: ignore[arg-type]
-        rows = rows_from_records(parsed, "", text, all_iris, set(iris))
-        return Prepared(rows, hashlib.sha256(data).hexdigest())
-    except (BudgetKGError, OSError, ValueError) as exc:
-        return Prepared([], "", f"{parsed.source.file}: not indexed for search ({exc})")
-
-
 _STORE_DOCS = sparql_prefixes(["bk", "dcterms"]) + """
 SELECT ?g ?file ?sha WHERE {
   GRAPH ?g { ?d a bk:SourceDocument . OPTIONAL { ?d dcterms:identifier ?file } OPTIONAL { ?d bk:sha256 ?sha } }
@@ -206,95 +102,6 @@ SELECT ?g ?file ?sha WHERE {
 
 _STORE_PROJECTS = sparql_prefixes(["bk"]) + """
 SELECT ?g ?p WHERE { GRAPH ?g { ?d a bk:SourceDocument . ?p a bk:Project } }"""
-
-_GRAPH_TEXT = sparql_prefixes(["bk", "rdfs", "dcterms"]) + """
-SELECT ?p ?name ?code ?unit ?start ?end ?line ?text WHERE {
-  GRAPH ?g {
-    ?p a bk:Project ; rdfs:label ?name ; bk:lineStart ?start ; bk:lineEnd ?end .
-    OPTIONAL { ?p bk:budgetUnitCode ?code } OPTIONAL { ?p bk:budgetUnitName ?unit }
-    OPTIONAL {
-      { ?p bk:useOfFunds ?text }
-      UNION { ?p bk:hasGoal ?x . ?x bk:goalText ?text ; bk:lineStart ?line }
-      UNION { ?p bk:hasIndicator ?x . ?x bk:lineStart ?line .
-              { ?x bk:indicatorName ?text } UNION { ?x dcterms:description ?text }
-              UNION { ?x bk:target/bk:rawValue ?text } }
-    }
-  }
-}"""
-
-
-def rows_from_store(store: object, graph: str, file: str) -> list[ProjectRow]:
-    """Index rows read back from a document graph (when its source is not at hand): its facts and their lines."""
-    rows: dict[str, ProjectRow] = {}
-    result = store.query(_GRAPH_TEXT, name="search:graph", substitutions={"g": NamedNode(graph)})  # type: ignore[attr-defined]
-    assert isinstance(result, QuerySolutions)
-    for s in result:
-        iri = s["p"].value
-        row = rows.get(iri)
-        if row is None:
-            start, end = int(s["start"].value), int(s["end"].value)
-            name = s["name"].value
-            row = rows[iri] = ProjectRow(iri, graph, file, name, _v(s["code"]), _v(s["unit"]), start, end,
-                                         [(start, squeeze(name))])
-        if s["text"] is not None:
-            line = s["line"]  # unbound for the use of funds, which has no line of its own: the table's first
-            seg = (int(line.value) if line is not None else row.start, squeeze(s["text"].value))
-            if seg[1] and seg not in row.segments:
-                row.segments.append(seg)
-    for row in rows.values():
-        row.segments.sort()
-    return sorted(rows.values(), key=lambda r: (r.start, r.iri))
-
-
-def _v(term: object) -> str:
-    return "" if term is None else term.value  # type: ignore[attr-defined]
-
-
-# -- entities (budget units, departments, vendors) ----------------------------------------
-@dataclass(frozen=True)
-class EntityRow:
-    iri: str
-    kind: str  # unit | department | vendor
-    label: str
-    code: str
-    text: str  # squeezed label, code and other names
-
-
-_ENTITIES = sparql_prefixes(["bk", "rdfs", "skos"]) + """
-SELECT ?e ?type ?label ?code ?alt WHERE {
-  { ?e a bk:BudgetUnit } UNION { ?e a bk:Department } UNION { ?e a bk:Vendor }
-  ?e a ?type . FILTER(?type IN (bk:BudgetUnit, bk:Department, bk:Vendor))
-  OPTIONAL { ?e rdfs:label ?label }
-  OPTIONAL { ?e bk:agencyCode ?code } OPTIONAL { ?e bk:creditCode ?code }
-  OPTIONAL { ?e skos:altLabel ?alt }
-}"""
-
-_KINDS = {"BudgetUnit": "unit", "Department": "department", "Vendor": "vendor"}
-
-
-def entities_from_store(store: object) -> list[EntityRow]:
-    """Budget units, departments and vendors as the store describes them."""
-    found: dict[str, dict[str, object]] = {}
-    result = store.query(_ENTITIES, name="search:entities")  # type: ignore[attr-defined]
-    assert isinstance(result, QuerySolutions)
-    for s in result:
-        e = found.setdefault(s["e"].value, {"kind": _KINDS[s["type"].value.rsplit("/", 1)[1]], "labels": set(),
-                                            "code": "", "alt": set()})
-        if s["label"] is not None:
-            e["labels"].add(s["label"].value)  # type: ignore[union-attr]
-        if s["code"] is not None:
-            e["code"] = s["code"].value
-        if s["alt"] is not None:
-            e["alt"].add(s["alt"].value)  # type: ignore[union-attr]
-    out = []
-    for iri in sorted(found):
-        e = found[iri]
-        labels = sorted(e["labels"])  # type: ignore[arg-type]
-        label = labels[0] if labels else str(e["code"])
-        text = "\n".join(squeeze(x) for x in [*labels, str(e["code"]), *sorted(e["alt"])])  # type: ignore[arg-type]
-        out.append(EntityRow(iri, str(e["kind"]), label, str(e["code"]), text))
-    return out
-
 
 # -- hits ------------------------------------------------------------------------------------
 @dataclass
@@ -337,41 +144,6 @@ class SearchResult:
     @property
     def truncated(self) -> bool:
         return self.offset + len(self.hits) < self.total
-
-
-def snippet(text: str, qterms: Sequence[str], width: int = SNIPPET_CHARS) -> str:
-    """A window of ``text`` around the first term, every term marked.
-
-    >>> snippet("建设视频监控系统", ["视频"]).replace(MARK_START, "[").replace(MARK_END, "]")
-    '建设[视频]监控系统'
-    """
-    low = text.lower()
-    first = min((i for i in (low.find(t) for t in qterms) if i >= 0), default=0)
-    a = max(0, first - width // 2)
-    b = min(len(text), a + width + max((len(t) for t in qterms), default=0))
-    piece, low_piece = text[a:b], low[a:b]
-    marks = []
-    for t in qterms:
-        i = low_piece.find(t)
-        while i >= 0:
-            marks.append((i, i + len(t)))
-            i = low_piece.find(t, i + len(t))
-    out, pos = [], 0
-    for s, e in sorted(marks):
-        if s < pos:
-            continue
-        out += [piece[pos:s], MARK_START, piece[s:e], MARK_END]
-        pos = e
-    out.append(piece[pos:])
-    return ("…" if a else "") + "".join(out) + ("…" if b < len(text) else "")
-
-
-def _best_segment(segments: Sequence[tuple[int, str]], qterms: Sequence[str]) -> tuple[int, str] | None:
-    for t in qterms:
-        for seg in segments:
-            if t in seg[1]:
-                return seg
-    return None
 
 
 # -- the index -------------------------------------------------------------------------------
@@ -572,8 +344,8 @@ class SearchIndex:
                 d = tantivy.Document()
                 d.add_unsigned("id", pid)
                 d.add_unsigned("ver", ver)
-                d.add_text("name", _tokens([squeeze(r.name)]))
-                d.add_text("body", _tokens(s for _, s in r.segments))
+                d.add_text("name", index_tokens([squeeze(r.name)]))
+                d.add_text("body", index_tokens(s for _, s in r.segments))
                 docs.append(d)
         w = self.writer()
         for d in docs:
@@ -647,7 +419,7 @@ class SearchIndex:
         for s in store.query(_STORE_DOCS, name="search:documents"):  # type: ignore[attr-defined]
             g = s["g"].value
             if not g.startswith(STAGING_PREFIX):
-                docs[g] = (_v(s["file"]), _v(s["sha"]))
+                docs[g] = (value_of(s["file"]), value_of(s["sha"]))
         held: dict[str, set[str]] = {g: set() for g in docs}
         for s in store.query(_STORE_PROJECTS, name="search:projects"):  # type: ignore[attr-defined]
             if s["g"].value in held:
@@ -825,10 +597,10 @@ class SearchIndex:
         else:
             got = self.db.execute("SELECT segments FROM projects WHERE id=?", (h._id,)).fetchone()  # type: ignore[attr-defined]
             segs = [tuple(x) for x in json.loads(got[0])] if got else []
-        seg = _best_segment(segs, qterms)
+        seg = best_segment(segs, qterms)
         if seg is not None:
             h.line = seg[0]
-            shown = _BOOKMARK.sub("", seg[1])  # a title line's anchor is no text a reader wants
+            shown = BOOKMARK.sub("", seg[1])  # a title line's anchor is no text a reader wants
             h.snippet = snippet(shown if any(t in shown for t in qterms) else seg[1], qterms)
 
     def _entities(self, qterms: list[str]) -> list[Hit]:
