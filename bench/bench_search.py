@@ -68,8 +68,9 @@ def load_rows(corpus: Path, limit: int | None = None) -> tuple[list[ProjectRow],
 
 
 def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
+    if path.is_file():  # an SQLite database: with its write-ahead log
+        wal = Path(str(path) + "-wal")
+        return path.stat().st_size + (wal.stat().st_size if wal.is_file() else 0)
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
