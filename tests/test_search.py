@@ -483,3 +483,24 @@ def test_a_remote_store_is_searched_and_rewritten(remote_url, index, tmp_path, m
                             "--store", remote_url, "--format", "csv"])
     assert r.exit_code == 0, r.output
     assert set(r.stdout.split()[1:]) == set(expected)
+
+
+def test_a_revision_is_found_once_in_the_revising_document(tmp_path, corpus) -> None:
+    """A 调整预算 revising 000: every project it shares is found once, at its lines in the revision."""
+    import dataclasses
+
+    settings = _settings(tmp_path, corpus)
+    _build(settings)
+    manifest = load_manifest(settings.manifest)
+    old = next(e for e in manifest.entries if e.file.startswith("000"))
+    text = Path(old.path).read_text(encoding="utf-8")  # the same tables, published again
+    (corpus / "revision.txt").write_text(text, encoding="utf-8")
+    revision = dataclasses.replace(old, file="revision.txt", path=str(corpus / "revision.txt"), sha256=None,
+                                   revises=(old.file,), description="")
+    with KGStore(settings.store) as store:
+        build(store, [revision], settings, manifest=manifest)
+    with KGStore(settings.store, read_only=True) as store, search.SearchIndex.open(store, settings) as ix:
+        assert not ix.repaired
+        hits = [h for h in ix.search("建设工程", limit=100, kinds=["project"]).hits if h.unit_code == "325220"]
+        assert len({h.iri for h in hits}) == len(hits) == 3
+        assert {h.file for h in hits} == {"revision.txt"}
