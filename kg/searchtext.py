@@ -48,9 +48,22 @@ def bigrams(text: str) -> list[str]:
     return [f"{ord(a):x}x{ord(b):x}" for a, b in itertools.pairwise(text)]
 
 
+_QUOTES = "\"'“”‘’「」『』"
+
+
 def terms(query: str) -> list[str]:
-    """The terms of a query: white-space separated words (quotes only group)."""
-    return [t.lower() for t in query.replace('"', " ").replace("“", " ").replace("”", " ").split()]
+    """The terms of a query: white-space separated words, without quotes around them.
+
+    A word that is little more than quotes keeps them (it is then matched as written).
+
+    >>> terms('视频监控  "信息化"  “一网统管”  “一')
+    ['视频监控', '信息化', '一网统管', '“一']
+    """
+    out = []
+    for word in query.split():
+        bare = word.strip(_QUOTES)
+        out.append((bare if len(bare) >= 2 else word).lower())
+    return out
 
 
 def index_tokens(segments: Iterable[str]) -> str:
