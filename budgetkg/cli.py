@@ -29,6 +29,7 @@ from kg.errors import BudgetKGError, ValidationError
 from kg.model import to_plain
 from kg.namespaces import PREFIXES
 from kg.parse import parse_file
+from kg.search import expand as expand_search
 from kg.settings import Settings
 from kg.shapes import structural_check
 from kg.sources import Manifest, adhoc_entry, load_manifest
@@ -276,7 +277,8 @@ def query(
             if values:
                 raise fail("--param applies to named queries only")
             _refuse_outbound(sparql, settings, allow_service)
-            result = kg_store.query(sparql, prefixes=PREFIXES)  # predeclared: error positions are the user's
+            # bk:search patterns become VALUES blocks; prefixes predeclared: error positions are the user's
+            result = kg_store.query(expand_search(sparql, kg_store, settings), prefixes=PREFIXES)
         _print_result(result, fmt, nq, values)
     except BudgetKGError as exc:
         raise fail(exc) from None
@@ -408,6 +410,7 @@ def parse(
 def _register_commands() -> None:
     from budgetkg.commands.analytics import register as register_analytics
     from budgetkg.commands.graph import register as register_graph
+    from budgetkg.commands.search import register as register_search
     from budgetkg.commands.serve import register as register_serve
     from budgetkg.commands.validate import register as register_validate
 
@@ -415,6 +418,7 @@ def _register_commands() -> None:
     register_validate(app)
     register_analytics(app)
     register_graph(app)
+    register_search(app)
 
 
 _register_commands()

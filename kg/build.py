@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pyoxigraph import BlankNode, NamedNode, Quad, RdfFormat, parse
 
-from . import integrity, revisions
+from . import integrity, revisions, search
 from .errors import BudgetKGError, SourceParseError, StoreError
 from .links import DocumentLinks, LinkInputs, LinkReport, document_links, refresh_links
 from .model import ParsedDocument, ParseWarning, SourceEntry
@@ -148,6 +148,7 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
     report = BuildReport()
     created: list[NamedNode] = []
     staged: list[tuple[NamedNode, NamedNode]] = []
+    indexer = search.Indexer(store, settings)  # search index rows: pending per document, current at the end
     try:
         if with_ontology:
             graph = ONTOLOGY_GRAPH
@@ -167,6 +168,7 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
                              plan.superseded(store, entry.file)))
             for entry, graph, target, done in _convert_all(jobs, iris, check, n, links):
                 plan.claim(store, entry.file, done.projects)  # before anything of it is written
+                indexer.add(entry, graph, done.index_rows)  # before the graph: a crash leaves it pending
                 _write(store, graph, target, done.quads, created, staged)
                 if inputs is not None and done.links is not None:
                     inputs.add_document(done.links)
@@ -192,6 +194,7 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
         revised = {NamedNode(d.graph) for d in report.documents if d.superseded}
         integrity.check(store, [g for g in store.graphs() if g not in documents or g in revised])
     except (BudgetKGError, OSError) as exc:
+        indexer.close()
         for graph in created:
             store.remove_graph(graph)
         for _, staging in staged:
@@ -200,6 +203,7 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
             raise StoreError(f"store write failed: {exc}") from None
         raise
     store.flush()
+    indexer.commit()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -230,6 +234,8 @@ class Converted:
     links: DocumentLinks | None = None
     #: How many of its projects a revising document describes instead.
     superseded: int = 0
+    #: What the search index keeps of its projects (made here, in the worker: see kg.search.Indexer).
+    index_rows: search.Prepared | None = None
 
 
 def convert(entry: SourceEntry, iris: Iris, target: NamedNode, check: Check | None,
@@ -258,7 +264,8 @@ def _converted(parsed: ParsedDocument, quads: Writable, iris: Iris, links: bool)
     kept = [rec for rec, node in zip(parsed.records, project_iris(parsed, iris), strict=True)
             if node.value not in parsed.superseded]
     return Converted(quads, projects, sum(len(r.indicators) for r in kept), parsed.warnings,
-                     document_links(parsed, iris) if links else None, len(parsed.records) - len(kept))
+                     document_links(parsed, iris) if links else None, len(parsed.records) - len(kept),
+                     search.prepare(parsed, [p[0] for p in projects], iris))
 
 
 Job = tuple[SourceEntry, NamedNode, NamedNode, dict[str, str]]

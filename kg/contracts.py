@@ -49,7 +49,7 @@ from pathlib import Path
 
 from pyoxigraph import Literal, NamedNode, Quad
 
-from . import integrity
+from . import integrity, search
 from . import similarity as sim
 from .errors import BudgetKGError
 from .namespaces import BK, CUR, DCTERMS, PROV, QUDT, RDF, RDFS, SKOS, XSD, sparql_prefixes
@@ -1018,6 +1018,7 @@ def import_files(store: KGStore, paths: Sequence[str | Path], settings: Settings
             store.remove_graph(g)
         raise
     store.flush()
+    search.refresh(store, settings, quiet=True)  # vendors become searchable
     report.vendors = len(groups)
     report.vendor_mentions = sum(sum(g.names.values()) for g in groups)
     return report
@@ -1029,4 +1030,5 @@ def remove_imports(store: KGStore, files: Iterable[str], settings: Settings) -> 
     iris = ContractIris(settings.base_iri)
     n = sum(store.remove_graph(iris.graph(f)) for f in files)
     refresh_vendors(store, settings)
+    search.refresh(store, settings, quiet=True)
     return n

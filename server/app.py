@@ -223,7 +223,7 @@ def create_app(settings: Settings, store: KGStore | None = None, *, workers: int
     app.add_middleware(GenerationHeader, runtime=runtime)
     errors.install(app)
 
-    from . import browse, dataset, graph, linked, named, pages, sparql
+    from . import browse, dataset, graph, linked, named, pages, search, sparql
 
     app.include_router(pages.router)
     app.include_router(sparql.router)
@@ -231,6 +231,7 @@ def create_app(settings: Settings, store: KGStore | None = None, *, workers: int
     app.include_router(dataset.router)
     app.include_router(graph.router)  # /graph, /api/graph (docs/graph.md)
     app.include_router(browse.router)  # /projects, /indicators (docs/portal.md)
+    app.include_router(search.router)  # /search (docs/search.md)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     app.include_router(linked.router)  # last: /{path} catches every entity IRI
     return app

@@ -35,6 +35,7 @@ from .errors import (
 from .formats import Format
 from .jobs import Answer, GraphJob, QueryJob, UpdateJob
 from .sandbox import ProbeJob
+from .search import expand_query
 
 router = APIRouter()
 
@@ -154,6 +155,7 @@ async def run_query(request: Request, runtime: Runtime, sparql: str, *, name: st
     if shape is None:
         shape = safety.check(sparql, settings.service_allowlist, PREFIXES, max_depth=settings.max_query_depth,
                              max_terms=settings.max_query_terms)
+    sparql = await expand_query(runtime, sparql)  # bk:search patterns → VALUES blocks (docs/search.md)
     results_fmt = negotiate(request, formats.RESULT_FORMATS, requested)
     graph_fmt = negotiate(request, formats.GRAPH_FORMATS, requested)
     if shape.form in ("SELECT", "ASK") and results_fmt is None:

@@ -1,0 +1,291 @@
+"""Table text for search: what is indexed of a project (its lines and fields, squeezed), bigram
+tokens, rows read back from the store, budget units and vendors, and snippets.
+
+:mod:`kg.search` indexes and searches these; this module knows nothing of the index.
+
+>>> squeeze("财政    资金 ABC")
+'财政资金abc'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyoxigraph import NamedNode, QuerySolutions
+
+from .errors import BudgetKGError, SourceParseError
+from .model import ParsedDocument, ProjectRecord, SourceEntry
+from .namespaces import sparql_prefixes
+from .settings import Settings
+
+#: Snippet width in characters around the first occurrence.
+SNIPPET_CHARS = 40
+#: Marks a highlighted term in snippets (HTML pages turn them into <mark>).
+MARK_START, MARK_END = "\ue000", "\ue001"
+
+_WS = re.compile(r"\s+")
+BOOKMARK = re.compile(r"\[bookmark:[^\]]*\]")
+_SEP = "z"  # between segments: a token no bigram can be (bigram tokens are [0-9a-fx]+)
+
+
+# -- text ------------------------------------------------------------------------------------
+def squeeze(text: str) -> str:
+    """Text as it is matched: white space removed, letters lower-cased.
+
+    >>> squeeze("财政    资金 ABC")
+    '财政资金abc'
+    """
+    return _WS.sub("", text).lower()
+
+
+def bigrams(text: str) -> list[str]:
+    """The bigram tokens of (squeezed) ``text``."""
+    return [f"{ord(a):x}x{ord(b):x}" for a, b in itertools.pairwise(text)]
+
+
+_QUOTES = "\"'“”‘’「」『』"
+
+
+def terms(query: str) -> list[str]:
+    """The terms of a query: white-space separated words, without quotes around them.
+
+    A word that is little more than quotes keeps them (it is then matched as written).
+
+    >>> terms('视频监控  "信息化"  “一网统管”  “一')
+    ['视频监控', '信息化', '一网统管', '“一']
+    """
+    out = []
+    for word in query.split():
+        bare = word.strip(_QUOTES)
+        out.append((bare if len(bare) >= 2 else word).lower())
+    return out
+
+
+def index_tokens(segments: Iterable[str]) -> str:
+    return f" {_SEP} ".join(" ".join(bigrams(s)) for s in segments if len(s) >= 2)
+
+
+# -- rows ------------------------------------------------------------------------------------
+@dataclass
+class ProjectRow:
+    """What the index keeps of one project: where it is, and its text as (line, squeezed text) segments."""
+
+    iri: str
+    graph: str
+    file: str
+    name: str
+    unit_code: str
+    unit_name: str
+    start: int
+    end: int
+    segments: list[tuple[int, str]] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "\n".join(s for _, s in self.segments)
+
+
+def rows_from_records(parsed: ParsedDocument, graph: str, text: str, iris_by_record: Sequence[str],
+                      keep: set[str] | None = None) -> list[ProjectRow]:
+    """Index rows for a parsed document: each table's lines and its fields (``keep``: only these IRIs)."""
+    lines = text.splitlines()
+    rows = []
+    for rec, iri in zip(parsed.records, iris_by_record, strict=True):
+        if keep is not None and iri not in keep:
+            continue
+        rows.append(ProjectRow(iri, graph, parsed.source.file, rec.name, rec.unit_code, rec.unit_name,
+                               rec.span.start, rec.span.end, _segments(rec, lines)))
+    return rows
+
+
+def _segments(rec: ProjectRecord, lines: list[str]) -> list[tuple[int, str]]:
+    segs = [(n, squeeze(lines[n - 1])) for n in range(rec.span.start, min(rec.span.end, len(lines)) + 1)]
+    segs = [(n, s) for n, s in segs if s]
+    seen = {s for _, s in segs}
+    first = rec.unit_span.start if rec.unit_span else rec.span.start
+    fields: list[tuple[int, str | None]] = [(first, rec.name), (first, rec.use_of_funds)]
+    fields += [(g.span.start, g.text) for g in rec.goals]
+    for ind in rec.indicators:
+        fields += [(ind.span.start, ind.name), (ind.span.start, ind.description), (ind.span.start, ind.value.raw)]
+    for line, value in fields:
+        s = squeeze(value or "")
+        if s and not any(s in x for x in seen):  # a field broken over lines: kept whole as well
+            segs.append((line, s))
+            seen.add(s)
+    return segs
+
+
+def document_rows(entry: SourceEntry, graph: str, iris: Sequence[str] | None = None,
+                  base_iri: str | None = None) -> tuple[list[ProjectRow], str]:
+    """Parse ``entry``'s file: the rows of the projects ``iris`` (all when None), and the file's sha256."""
+    from .parse import decode, line_count, parse_text
+    from .rdf import Iris, project_iris
+
+    path = Path(entry.path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceParseError(entry.file, 0, "a readable file", exc.strerror or str(exc)) from None
+    text = decode(data, entry.file)
+    records, warnings = parse_text(text, entry.file, entry.budget_year)
+    parsed = ParsedDocument(entry, records, warnings, line_count(text))
+    mint = Iris(base_iri or Settings().base_iri)
+    all_iris = [n.value for n in project_iris(parsed, mint)]
+    rows = rows_from_records(parsed, graph, text, all_iris, set(iris) if iris is not None else None)
+    return rows, hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class Prepared:
+    """A document's index rows, made where it was parsed (a build worker): the rows and the source's sha256."""
+
+    rows: list[ProjectRow]
+    sha256: str
+    problem: str | None = None
+
+
+def prepare(parsed: ParsedDocument, iris: Sequence[str], minted: object) -> Prepared:
+    """The rows of ``parsed``'s projects ``iris`` (the ones its graph describes), for :meth:`Indexer.add`.
+
+    ``minted`` is the :class:`kg.rdf.Iris` the build mints with. Never raises: a problem is kept
+    and the document is indexed from the store when the index is next opened.
+    """
+    from .parse import decode
+    from .rdf import project_iris
+
+    try:
+        data = Path(parsed.source.path).read_bytes()
+        text = decode(data, parsed.source.file)
+        all_iris = [n.value for n in project_iris(parsed, minted)]  # type: ignore[arg-type]
+        rows = rows_from_records(parsed, "", text, all_iris, set(iris))
+        return Prepared(rows, hashlib.sha256(data).hexdigest())
+    except (BudgetKGError, OSError, ValueError) as exc:
+        return Prepared([], "", f"{parsed.source.file}: not indexed for search ({exc})")
+
+
+_GRAPH_TEXT = sparql_prefixes(["bk", "rdfs", "dcterms"]) + """
+SELECT ?p ?name ?code ?unit ?start ?end ?line ?text WHERE {
+  GRAPH ?g {
+    ?p a bk:Project ; rdfs:label ?name ; bk:lineStart ?start ; bk:lineEnd ?end .
+    OPTIONAL { ?p bk:budgetUnitCode ?code } OPTIONAL { ?p bk:budgetUnitName ?unit }
+    OPTIONAL {
+      { ?p bk:useOfFunds ?text }
+      UNION { ?p bk:hasGoal ?x . ?x bk:goalText ?text ; bk:lineStart ?line }
+      UNION { ?p bk:hasIndicator ?x . ?x bk:lineStart ?line .
+              { ?x bk:indicatorName ?text } UNION { ?x dcterms:description ?text }
+              UNION { ?x bk:target/bk:rawValue ?text } }
+    }
+  }
+}"""
+
+
+def rows_from_store(store: object, graph: str, file: str) -> list[ProjectRow]:
+    """Index rows read back from a document graph (when its source is not at hand): its facts and their lines."""
+    rows: dict[str, ProjectRow] = {}
+    result = store.query(_GRAPH_TEXT, name="search:graph", substitutions={"g": NamedNode(graph)})  # type: ignore[attr-defined]
+    assert isinstance(result, QuerySolutions)
+    for s in result:
+        iri = s["p"].value
+        row = rows.get(iri)
+        if row is None:
+            start, end = int(s["start"].value), int(s["end"].value)
+            name = s["name"].value
+            row = rows[iri] = ProjectRow(iri, graph, file, name, value_of(s["code"]), value_of(s["unit"]), start, end,
+                                         [(start, squeeze(name))])
+        if s["text"] is not None:
+            line = s["line"]  # unbound for the use of funds, which has no line of its own: the table's first
+            seg = (int(line.value) if line is not None else row.start, squeeze(s["text"].value))
+            if seg[1] and seg not in row.segments:
+                row.segments.append(seg)
+    for row in rows.values():
+        row.segments.sort()
+    return sorted(rows.values(), key=lambda r: (r.start, r.iri))
+
+
+def value_of(term: object) -> str:
+    return "" if term is None else term.value  # type: ignore[attr-defined]
+
+
+# -- entities (budget units, departments, vendors) ----------------------------------------
+@dataclass(frozen=True)
+class EntityRow:
+    iri: str
+    kind: str  # unit | department | vendor
+    label: str
+    code: str
+    text: str  # squeezed label, code and other names
+
+
+_ENTITIES = sparql_prefixes(["bk", "rdfs", "skos"]) + """
+SELECT ?e ?type ?label ?code ?alt WHERE {
+  { ?e a bk:BudgetUnit } UNION { ?e a bk:Department } UNION { ?e a bk:Vendor }
+  ?e a ?type . FILTER(?type IN (bk:BudgetUnit, bk:Department, bk:Vendor))
+  OPTIONAL { ?e rdfs:label ?label }
+  OPTIONAL { ?e bk:agencyCode ?code } OPTIONAL { ?e bk:creditCode ?code }
+  OPTIONAL { ?e skos:altLabel ?alt }
+}"""
+
+_KINDS = {"BudgetUnit": "unit", "Department": "department", "Vendor": "vendor"}
+
+
+def entities_from_store(store: object) -> list[EntityRow]:
+    """Budget units, departments and vendors as the store describes them."""
+    found: dict[str, dict[str, object]] = {}
+    result = store.query(_ENTITIES, name="search:entities")  # type: ignore[attr-defined]
+    assert isinstance(result, QuerySolutions)
+    for s in result:
+        e = found.setdefault(s["e"].value, {"kind": _KINDS[s["type"].value.rsplit("/", 1)[1]], "labels": set(),
+                                            "code": "", "alt": set()})
+        if s["label"] is not None:
+            e["labels"].add(s["label"].value)  # type: ignore[union-attr]
+        if s["code"] is not None:
+            e["code"] = s["code"].value
+        if s["alt"] is not None:
+            e["alt"].add(s["alt"].value)  # type: ignore[union-attr]
+    out = []
+    for iri in sorted(found):
+        e = found[iri]
+        labels = sorted(e["labels"])  # type: ignore[arg-type]
+        label = labels[0] if labels else str(e["code"])
+        text = "\n".join(squeeze(x) for x in [*labels, str(e["code"]), *sorted(e["alt"])])  # type: ignore[arg-type]
+        out.append(EntityRow(iri, str(e["kind"]), label, str(e["code"]), text))
+    return out
+
+
+def snippet(text: str, qterms: Sequence[str], width: int = SNIPPET_CHARS) -> str:
+    """A window of ``text`` around the first term, every term marked.
+
+    >>> snippet("建设视频监控系统", ["视频"]).replace(MARK_START, "[").replace(MARK_END, "]")
+    '建设[视频]监控系统'
+    """
+    low = text.lower()
+    first = min((i for i in (low.find(t) for t in qterms) if i >= 0), default=0)
+    a = max(0, first - width // 2)
+    b = min(len(text), a + width + max((len(t) for t in qterms), default=0))
+    piece, low_piece = text[a:b], low[a:b]
+    marks = []
+    for t in qterms:
+        i = low_piece.find(t)
+        while i >= 0:
+            marks.append((i, i + len(t)))
+            i = low_piece.find(t, i + len(t))
+    out, pos = [], 0
+    for s, e in sorted(marks):
+        if s < pos:
+            continue
+        out += [piece[pos:s], MARK_START, piece[s:e], MARK_END]
+        pos = e
+    out.append(piece[pos:])
+    return ("…" if a else "") + "".join(out) + ("…" if b < len(text) else "")
+
+
+def best_segment(segments: Sequence[tuple[int, str]], qterms: Sequence[str]) -> tuple[int, str] | None:
+    for t in qterms:
+        for seg in segments:
+            if t in seg[1]:
+                return seg
+    return None
