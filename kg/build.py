@@ -26,7 +26,7 @@ from pathlib import Path
 from pyoxigraph import BlankNode, NamedNode, Quad, RdfFormat, parse
 
 from . import integrity, revisions
-from .errors import BudgetKGError, SourceParseError, StoreError
+from .errors import BudgetKGError, DocumentTooLarge, SourceParseError, StoreError
 from .links import DocumentLinks, LinkInputs, LinkReport, document_links, refresh_links
 from .model import ParsedDocument, ParseWarning, SourceEntry
 from .namespaces import ONTOLOGY_IRI
@@ -142,7 +142,10 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
     """Build ``entries`` into ``store``; see the module docstring for what is atomic."""
     started = time.perf_counter()
     iris = Iris(settings.base_iri)
-    plan = revisions.plan(store, list(entries), iris, manifest.entries if manifest else ())
+    entries = list(entries)
+    for entry in entries:  # before anything is read or written
+        check_size(entry.path, entry.file, settings.max_document_mb)
+    plan = revisions.plan(store, entries, iris, manifest.entries if manifest else ())
     entries = plan.entries
     report = BuildReport()
     created: list[NamedNode] = []
@@ -150,10 +153,14 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
     try:
         if with_ontology:
             graph = ONTOLOGY_GRAPH
-            target = store.staging_graph() if store.has_graph(graph) else graph
-            quads = ontology_quads(settings, target)
+            quads = ontology_quads(settings, graph)
             report.ontology_quads = len(quads)
-            _write(store, graph, target, quads, created, staged)
+            if not store.has_graph(graph):
+                _write(store, graph, graph, quads, created, staged)
+            elif store.dump_sorted_nquads(graph) != _sorted_nquads(quads):
+                # changed: it has blank nodes, so it is staged in the database and moved (see kg.store)
+                target = store.staging_graph()
+                _write(store, graph, target, ontology_quads(settings, target), created, staged)
         inputs = LinkInputs() if links else None
         built: set[NamedNode] = set()
         n = workers(settings, entries)
@@ -198,6 +205,22 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
     store.flush()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def check_size(path: str | Path, name: str, limit_mb: int) -> None:
+    """Refuse a document larger than ``limit_mb`` (``BUDGETKG_MAX_DOCUMENT_MB``; 0: no limit) before reading it."""
+    if limit_mb <= 0:
+        return
+    with contextlib.suppress(OSError):  # parse_document reports a missing file, with its name
+        size = os.path.getsize(path)
+        if size > limit_mb * 1048576:
+            raise DocumentTooLarge(name, size, limit_mb)
+
+
+def _sorted_nquads(quads: list[Quad]) -> bytes:
+    store = KGStore(None)
+    store.store.extend(quads)
+    return store.dump_sorted_nquads()
 
 
 def workers(settings: Settings, entries: list[SourceEntry]) -> int:
