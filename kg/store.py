@@ -162,8 +162,7 @@ def damage(exc: BaseException) -> bool:
     text = str(exc)
     if "lock" in text.lower() and "Corruption" not in text:
         return False
-    return isinstance(exc, RuntimeError) or any(k in text for k in ("Corruption", "IO error", "No such file",
-                                                                    "checksum", "MANIFEST", "CURRENT"))
+    return any(k in text for k in ("Corruption", "IO error", "checksum mismatch"))
 
 
 def store_error(path: Path | None, exc: BaseException, doing: str) -> StoreError:

@@ -87,6 +87,20 @@ class WorkerFailure(ServerError):
     """A query worker died while running a request (a crash, not a time-out)."""
 
 
+class OverMemory(ServerError):
+    """A request needed more memory than a worker may use (``BUDGETKG_WORKER_MEMORY_MB``).
+
+    >>> str(OverMemory(2048)).split(";")[0]
+    'the request needed more memory than a query worker may use (BUDGETKG_WORKER_MEMORY_MB = 2048 MB)'
+    """
+
+    def __init__(self, limit_mb: int) -> None:
+        self.limit_mb = limit_mb
+        super().__init__(f"the request needed more memory than a query worker may use (BUDGETKG_WORKER_MEMORY_MB = "
+                         f"{limit_mb} MB); narrow the query (LIMIT, fewer OPTIONALs, no ORDER BY over a cross "
+                         "product) or ask the operator to raise the setting")
+
+
 #: Error type → HTTP status. The first matching class in this order wins (subclasses first).
 STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (BadRequest, 400),
@@ -104,6 +118,7 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (UnsupportedMediaType, 415),
     (ValidationError, 422),
     (Busy, 503),
+    (OverMemory, 503),
     (StoreError, 503),
     (WorkerFailure, 500),
     (ManifestError, 500),
@@ -123,7 +138,7 @@ def headers_of(exc: BaseException) -> dict[str, str]:
     """Extra response headers an error calls for."""
     if isinstance(exc, Unauthorized):
         return {"WWW-Authenticate": 'Bearer realm="budgetkg update"'}
-    if isinstance(exc, Busy | QueryTimeout | StoreError):
+    if isinstance(exc, Busy | QueryTimeout | StoreError | OverMemory):
         return {"Retry-After": "1"}
     if isinstance(exc, MethodNotAllowed):
         return {"Allow": "GET, HEAD"}
@@ -138,6 +153,12 @@ def install(app: object) -> None:
     assert isinstance(app, FastAPI)
 
     async def handle(request: Request, exc: Exception) -> PlainTextResponse:
+        if isinstance(exc, WorkerFailure) and "died" in str(exc):
+            # a worker that reaches its address-space limit inside the store's native code is stopped
+            # by the allocator (abort): its reply never comes, and the likely cause is that limit
+            limit = request.app.state.runtime.settings.worker_memory_mb
+            if limit > 0:
+                exc = OverMemory(limit)
         code = status_of(exc)
         if code == 500:
             log.exception("error answering %s %s", request.method, request.url.path, exc_info=exc)

@@ -8,11 +8,13 @@ live store objects. This module imports no web framework: a worker process start
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pyoxigraph import (
     BlankNode,
@@ -29,13 +31,15 @@ from kg.errors import BudgetKGError, QueryError, StoreError
 from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
 from kg.settings import Settings
 from kg.sources import load_manifest
-from kg.store import KGStore, with_values
+from kg.store import KGStore, damage, store_error, with_values
 
 from . import results
-from .errors import NotFound, UnacceptableFormat
+from .errors import NotFound, OverMemory, UnacceptableFormat
 
 #: Incoming links listed on an entity page (a concept used by every indicator has thousands).
 MAX_INCOMING = 500
+
+T = TypeVar("T")
 
 
 class Context:
@@ -68,7 +72,8 @@ class Context:
             return {}
         if self.union:
             return {"use_default_graph_as_union": True}
-        return {"default_graph": [*self.kg.graphs(), DefaultGraph()]}
+        # a writer is at work: its graphs are hidden from the default graph and from GRAPH ?g
+        return {"default_graph": [*self.kg.graphs(), DefaultGraph()], "named_graphs": self.kg.graphs()}
 
     def source_lines(self, file: str, start: int, end: int) -> list[tuple[int, str]] | None:
         """Lines ``start..end`` (1-based, inclusive) of a source document named in the manifest."""
@@ -107,8 +112,30 @@ def _query(ctx: Context, sparql: str, name: str, substitutions: dict[str, object
         return ctx.kg.store.query(sparql, prefixes=PREFIXES, **options)
     except SyntaxError as exc:
         raise QueryError(name, f"syntax error: {exc}") from None
-    except (OSError, RuntimeError, ValueError, TypeError) as exc:
+    except (OSError, RuntimeError) as exc:
+        if damage(exc):
+            raise store_error(ctx.kg.path, exc, "cannot read store at") from None
         raise QueryError(name, f"evaluation failed: {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise QueryError(name, f"evaluation failed: {exc}") from None
+
+
+def bounded(run: Callable[[Any, Context], T]) -> Callable[[Any, Context], T]:
+    """A job's ``run`` that reports running out of memory (the worker's ``BUDGETKG_WORKER_MEMORY_MB``) as
+    :class:`~server.errors.OverMemory` (503), and a damaged store as such, rather than as a bug."""
+
+    @functools.wraps(run)
+    def guarded(self: Any, ctx: Context) -> T:
+        try:
+            return run(self, ctx)
+        except MemoryError:
+            raise OverMemory(ctx.settings.worker_memory_mb) from None
+        except (OSError, RuntimeError) as exc:
+            if damage(exc):
+                raise store_error(ctx.kg.path, exc, "cannot read store at") from None
+            raise
+
+    return guarded
 
 
 @dataclass(frozen=True)
@@ -149,6 +176,7 @@ class QueryJob:
     graph_format: str | None = "turtle"
     max_rows: int = 10000
 
+    @bounded
     def run(self, ctx: Context) -> Answer | Table:
         opts = ctx.dataset_options(self.default_graphs, self.named_graphs, self.own_dataset)
         result = _query(ctx, self.sparql, self.name, dict(self.substitutions), **opts)
@@ -195,6 +223,7 @@ class GraphJob:
     format: str
     dataset: bool = False
 
+    @bounded
     def run(self, ctx: Context) -> Answer:
         store = ctx.kg.store
         if self.dataset:
@@ -275,6 +304,7 @@ class DumpJob:
     format: str  # nquads.gz, turtle, trig, jsonld
     context: tuple[tuple[str, str], ...] = ()
 
+    @bounded
     def run(self, ctx: Context) -> Answer:
         if self.format == "nquads.gz":
             return Answer(gzip.compress(ctx.kg.dump_sorted_nquads(), mtime=0), self.format)
@@ -348,6 +378,7 @@ class DescribeJob:
 
     iri: str
 
+    @bounded
     def run(self, ctx: Context) -> EntityView:
         store = ctx.kg.store
         node = NamedNode(self.iri)
@@ -426,6 +457,7 @@ class EntityRdfJob:
     format: str
     context: tuple[tuple[str, str], ...] = ()
 
+    @bounded
     def run(self, ctx: Context) -> Answer:
         store = ctx.kg.store
         node = NamedNode(self.iri)
@@ -467,6 +499,7 @@ class CountsJob:
 
     base_iri: str
 
+    @bounded
     def run(self, ctx: Context) -> dict[str, object]:
         from kg.stats import compute
 
@@ -495,6 +528,7 @@ class UpdateJob:
 
     sparql: str
 
+    @bounded
     def run(self, ctx: Context) -> Answer:
         if ctx.kg.read_only:
             raise StoreError("the store is open read-only here")

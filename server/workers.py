@@ -45,6 +45,7 @@ from kg.errors import BudgetKGError, StoreError
 from kg.settings import Settings
 from kg.store import KGStore, open_store
 
+from . import limits
 from .errors import Busy, QueryTimeout, WorkerFailure
 from .jobs import Context, UpdateJob
 
@@ -83,6 +84,7 @@ def _unpack(packed: tuple[type, tuple, dict]) -> BaseException:
 
 def worker_main(conn: Any, settings: Settings, writable: bool) -> None:
     """A worker process: open the store, then answer jobs from ``conn`` until it closes."""
+    limits.limit_memory(settings)  # before anything grows (docs/reliability.md)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which ends its workers
     try:
         ctx = Context(open_store(settings, read_only=not writable, timeout=settings.query_timeout + 1), settings)
