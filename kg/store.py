@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import re
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -71,6 +72,8 @@ ATOMIC_BULK_LIMIT = 900_000
 JOURNALED_BATCH = 250_000
 #: Below this many quads a transaction is faster than the bulk loader's fixed cost (~0.1 s).
 BULK_MIN = 15_000
+#: Times a reader tries to open the store before it reports it damaged (see :meth:`KGStore._open`).
+OPEN_ATTEMPTS = 4
 #: Staged content (N-Triples) is kept in memory up to this many bytes, then in an anonymous file.
 SPOOL_BYTES = 16 << 20
 #: A write-ahead log larger than this (bytes, all ``*.log`` files) is reported by :func:`check`: RocksDB
@@ -215,10 +218,17 @@ class KGStore:
             self.drop_staging()
 
     def _open(self, how: Callable[[str], Store]) -> Store:
-        try:
-            return how(str(self.path))
-        except (OSError, RuntimeError) as exc:
-            raise store_error(self.path, exc, "cannot open store at") from None
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                return how(str(self.path))
+            except (OSError, RuntimeError) as exc:
+                # A reader opening while a writer compacts can read a list of files that the writer has just
+                # replaced: that reads as a missing file, and is gone a moment later. Real damage stays.
+                if attempt + 1 < OPEN_ATTEMPTS and self.read_only and damage(exc):
+                    time.sleep(0.2 * (attempt + 1))
+                    continue
+                raise store_error(self.path, exc, "cannot open store at") from None
+        raise AssertionError("unreachable")
 
     def _leftovers(self) -> set[NamedNode]:
         """Graphs a killed writer left (staging graphs, graphs still marked in the journal)."""
