@@ -427,6 +427,7 @@ def restore(
 ) -> None:
     """Load a dump into a new, empty store folder (after a store was damaged)."""
     from pyoxigraph import Store
+    from pyoxigraph import parse as parse_rdf
 
     settings = _settings(store)
     target = Path(settings.store)
@@ -437,7 +438,7 @@ def restore(
     try:
         with (gzip.open(dump, "rb") if dump.suffix == ".gz" else dump.open("rb")) as fh:
             raw = Store(str(target))
-            raw.bulk_load(fh, format=RdfFormat.N_QUADS)
+            raw.bulk_extend(parse_rdf(fh, format=RdfFormat.N_QUADS))  # keeps blank node labels
             raw.flush()
             n = len(raw)
             del raw

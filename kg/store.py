@@ -165,7 +165,7 @@ def damage(exc: BaseException) -> bool:
     text = str(exc)
     if "lock" in text.lower() and "Corruption" not in text:
         return False
-    return any(k in text for k in ("Corruption", "IO error", "checksum mismatch"))
+    return any(k in text for k in ("Corruption", "IO error", "checksum mismatch", "Column family not found"))
 
 
 def store_error(path: Path | None, exc: BaseException, doing: str) -> StoreError:
@@ -214,6 +214,9 @@ class KGStore:
             self._hidden = self._leftovers()
         else:
             self.path.mkdir(parents=True, exist_ok=True)
+            if not (self.path / "CURRENT").exists() and any(self.path.glob("MANIFEST-*")):
+                # RocksDB would start a new, empty database over the old files: refuse before it writes
+                raise DamagedStore(self.path, f"its file CURRENT is missing ({self.path / 'CURRENT'})")
             self.store = self._open(Store)
             self.drop_staging()
 
