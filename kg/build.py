@@ -4,11 +4,13 @@ A build is all-or-nothing for every error budgetkg can see: each document is par
 converted and checked before anything it replaces is touched. Large builds parse, convert and
 check documents in worker processes (``Settings.workers``), which hand back N-Quads that the
 one writing process loads; the store ends up the same either way. Documents new to the store are
-written straight into their graph (one transaction each); documents already in it go to a
-staging graph first and are swapped in only after every document has passed. On an error the
-graphs this build created and its staging graphs are removed, so the store keeps its previous
-state. A crash (power loss, SIGKILL) can stop a build between documents, but each document
-graph always holds either its previous or its new complete content.
+written straight into their graph (one transaction each); documents already in it are staged
+outside the database (:meth:`kg.store.KGStore.stage`) and swapped in, each by one transaction, only
+after every document has passed. On an error the graphs this build created are removed and what it
+staged is dropped, so the store keeps its previous state. A crash (power loss, SIGKILL) can stop a
+build between documents, but each document graph always holds either its previous or its new
+complete content, and nothing of the build is left for a reader to see. A document larger than
+``Settings.max_document_mb`` is refused before anything is read.
 """
 
 from __future__ import annotations
