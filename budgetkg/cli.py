@@ -1,7 +1,7 @@
 """``budgetkg``: build, inspect, query and export the budget performance-target knowledge graph.
 
 Exit codes: 0 ok; 1 the data does not conform (validation); 2 usage or input error (bad
-file, bad query, unknown name, store locked).
+file, bad query, unknown name, store locked, store damaged: the message says what to do).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pyoxigraph import QueryBoolean, QueryResultsFormat, QuerySolutions, QueryTr
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from budgetkg.options import BaseOpt, StoreOpt, err, fail, out
+from budgetkg.options import BaseOpt, StoreOpt, diagnose_damage, err, fail, out
 from kg import queries as named_queries
 from kg.audit import refresh_findings
 from kg.build import build as run_build
@@ -398,13 +398,86 @@ def parse(
     year: Annotated[int | None, typer.Option(help="Budget year, to date months given without a year.")] = None,
 ) -> None:
     """Parse one document and print its records as JSON (a dry run of build)."""
+    from kg.build import check_size
+
     try:
+        check_size(file, str(file), _settings().max_document_mb)
         records, warnings = parse_file(file, year)
     except BudgetKGError as exc:
         raise fail(exc) from None
     for w in warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False)
     sys.stdout.write(json.dumps([to_plain(r) for r in records], ensure_ascii=False, indent=1) + "\n")
+
+
+@app.command("check-store")
+def check_store(
+    store: StoreOpt = None,
+    fmt: Annotated[TableFormat, typer.Option("--format", help="Report format.")] = TableFormat.table,
+) -> None:
+    """Verify the store: open it, read every index in full (RocksDB checks each block's checksum), count
+    each graph's quads, look for a killed writer's leftovers and the write-ahead log's size.
+
+    Exit 0 healthy, 2 damaged (with what to do).
+    """
+    from kg.errors import DamagedStore
+    from kg.store import WAL_WARN_BYTES, check, is_remote
+
+    settings = _settings(store)
+    if is_remote(settings.store) or settings.query_url:
+        raise fail("check-store verifies an embedded store folder, not a SPARQL endpoint")
+    if not Path(settings.store).exists():
+        raise fail(f"no store at {settings.store}")
+    result = check(settings.store)
+    notes = []
+    if result.leftovers:
+        notes.append(f"{len(result.leftovers)} graph(s) left by a killed writer (hidden from readers; the next "
+                     "writer removes them)")
+    if result.wal_bytes > WAL_WARN_BYTES:
+        notes.append(f"write-ahead log of {result.wal_bytes / 1048576:.0f} MB (replayed on every open; any "
+                     "budgetkg write flushes it)")
+    if fmt is TableFormat.json:
+        sys.stdout.write(json.dumps({"store": result.path, "healthy": result.healthy, "problem": result.problem,
+                                     "graphs": result.graphs, "index_quads": result.index_quads,
+                                     "leftovers": result.leftovers, "wal_bytes": result.wal_bytes,
+                                     "notes": notes}, ensure_ascii=False, indent=1) + "\n")
+    elif result.healthy:
+        _emit_rows(["graph", "quads"], [[g, str(n)] for g, n in sorted(result.graphs.items())], fmt,
+                   title=f"{settings.store}: healthy")
+        for note in notes:
+            out.print(f"note: {note}", highlight=False)
+    if not result.healthy:
+        raise fail(DamagedStore(settings.store, result.problem or ""))
+    if fmt is TableFormat.table:
+        out.print(f"{sum(result.graphs.values())} quads in {len(result.graphs)} graphs; every index read, "
+                  f"{len(result.index_quads)} orders agree", highlight=False)
+
+
+@app.command()
+def restore(
+    dump: Annotated[Path, typer.Argument(help="A dump made with 'budgetkg export' (N-Quads, .nq or .nq.gz).")],
+    store: StoreOpt = None,
+) -> None:
+    """Load a dump into a new, empty store folder (after a store was damaged)."""
+    from pyoxigraph import Store
+    from pyoxigraph import parse as parse_rdf
+
+    settings = _settings(store)
+    target = Path(settings.store)
+    if target.exists() and any(target.iterdir()):
+        raise fail(f"{target} is not empty: restore into a new folder")
+    if not dump.is_file():
+        raise fail(f"{dump}: no such file")
+    try:
+        with (gzip.open(dump, "rb") if dump.suffix == ".gz" else dump.open("rb")) as fh:
+            raw = Store(str(target))
+            raw.bulk_extend(parse_rdf(fh, format=RdfFormat.N_QUADS))  # keeps blank node labels
+            raw.flush()
+            n = len(raw)
+            del raw
+    except (OSError, SyntaxError) as exc:
+        raise fail(f"{dump}: cannot restore: {exc}") from None
+    out.print(f"restored {n} quads into {target}", highlight=False)
 
 
 def _register_commands() -> None:
@@ -419,6 +492,11 @@ def _register_commands() -> None:
     register_analytics(app)
     register_graph(app)
     register_search(app)
+    for info in app.registered_commands:
+        info.callback = diagnose_damage(info.callback)
+    for group in app.registered_groups:
+        for info in group.typer_instance.registered_commands if group.typer_instance else ():
+            info.callback = diagnose_damage(info.callback)
 
 
 _register_commands()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,3 +28,24 @@ def fail(message: object, code: int = 2) -> typer.Exit:
     """Print ``error: message`` (as plain text: file names with brackets stay as they are) and exit ``code``."""
     err.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False)
     return typer.Exit(code)
+
+
+def diagnose_damage(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a command so that RocksDB's report of a damaged store (raised while results are read) becomes
+    :class:`kg.errors.DamagedStore`'s message and exit 2, never a traceback."""
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except (RuntimeError, OSError) as exc:
+            from kg.errors import DamagedStore
+            from kg.settings import Settings
+            from kg.store import damage
+
+            if not damage(exc):
+                raise
+            store = kwargs.get("store") or os.environ.get("BUDGETKG_STORE") or Settings.store
+            raise fail(DamagedStore(store, str(exc))) from None
+
+    return run

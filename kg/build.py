@@ -4,11 +4,13 @@ A build is all-or-nothing for every error budgetkg can see: each document is par
 converted and checked before anything it replaces is touched. Large builds parse, convert and
 check documents in worker processes (``Settings.workers``), which hand back N-Quads that the
 one writing process loads; the store ends up the same either way. Documents new to the store are
-written straight into their graph (one transaction each); documents already in it go to a
-staging graph first and are swapped in only after every document has passed. On an error the
-graphs this build created and its staging graphs are removed, so the store keeps its previous
-state. A crash (power loss, SIGKILL) can stop a build between documents, but each document
-graph always holds either its previous or its new complete content.
+written straight into their graph (one transaction each); documents already in it are staged
+outside the database (:meth:`kg.store.KGStore.stage`) and swapped in, each by one transaction, only
+after every document has passed. On an error the graphs this build created are removed and what it
+staged is dropped, so the store keeps its previous state. A crash (power loss, SIGKILL) can stop a
+build between documents, but each document graph always holds either its previous or its new
+complete content, and nothing of the build is left for a reader to see. A document larger than
+``Settings.max_document_mb`` is refused before anything is read.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 from pyoxigraph import BlankNode, NamedNode, Quad, RdfFormat, parse
 
 from . import integrity, revisions, search
-from .errors import BudgetKGError, SourceParseError, StoreError
+from .errors import BudgetKGError, DocumentTooLarge, SourceParseError, StoreError
 from .links import DocumentLinks, LinkInputs, LinkReport, document_links, refresh_links
 from .model import ParsedDocument, ParseWarning, SourceEntry
 from .namespaces import ONTOLOGY_IRI
@@ -143,7 +145,10 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
     """Build ``entries`` into ``store``; see the module docstring for what is atomic."""
     started = time.perf_counter()
     iris = Iris(settings.base_iri)
-    plan = revisions.plan(store, list(entries), iris, manifest.entries if manifest else ())
+    entries = list(entries)
+    for entry in entries:  # before anything is read or written
+        check_size(entry.path, entry.file, settings.max_document_mb)
+    plan = revisions.plan(store, entries, iris, manifest.entries if manifest else ())
     entries = plan.entries
     report = BuildReport()
     created: list[NamedNode] = []
@@ -152,10 +157,14 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
     try:
         if with_ontology:
             graph = ONTOLOGY_GRAPH
-            target = store.staging_graph() if store.has_graph(graph) else graph
-            quads = ontology_quads(settings, target)
+            quads = ontology_quads(settings, graph)
             report.ontology_quads = len(quads)
-            _write(store, graph, target, quads, created, staged)
+            if not store.has_graph(graph):
+                _write(store, graph, graph, quads, created, staged)
+            elif store.dump_sorted_nquads(graph) != _sorted_nquads(quads):
+                # changed: it has blank nodes, so it is staged in the database and moved (see kg.store)
+                target = store.staging_graph()
+                _write(store, graph, target, ontology_quads(settings, target), created, staged)
         inputs = LinkInputs() if links else None
         built: set[NamedNode] = set()
         n = workers(settings, entries)
@@ -206,6 +215,22 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
     indexer.commit()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def check_size(path: str | Path, name: str, limit_mb: int) -> None:
+    """Refuse a document larger than ``limit_mb`` (``BUDGETKG_MAX_DOCUMENT_MB``; 0: no limit) before reading it."""
+    if limit_mb <= 0:
+        return
+    with contextlib.suppress(OSError):  # parse_document reports a missing file, with its name
+        size = os.path.getsize(path)
+        if size > limit_mb * 1048576:
+            raise DocumentTooLarge(name, size, limit_mb)
+
+
+def _sorted_nquads(quads: list[Quad]) -> bytes:
+    store = KGStore(None)
+    store.store.extend(quads)
+    return store.dump_sorted_nquads()
 
 
 def workers(settings: Settings, entries: list[SourceEntry]) -> int:

@@ -60,6 +60,38 @@ class StoreError(BudgetKGError):
     """The store could not be opened, read or written."""
 
 
+class DamagedStore(StoreError):
+    """The store's files are damaged (RocksDB reports corruption or a missing file): it cannot be used as it is.
+
+    >>> str(DamagedStore("st", "Corruption: bad block")).splitlines()[0]
+    'the store at st is damaged: Corruption: bad block'
+    """
+
+    def __init__(self, path: str | Path, detail: str) -> None:
+        self.path = str(path)
+        self.detail = " ".join(detail.split())
+        super().__init__(
+            f"the store at {self.path} is damaged: {self.detail}\n"
+            f"nothing was read or changed. Restore it from a dump made with 'budgetkg export' (budgetkg restore DUMP "
+            f"--store NEW_FOLDER), or rebuild it with 'budgetkg build --store NEW_FOLDER'; then use the new folder. "
+            f"'budgetkg check-store --store {self.path}' reports what is wrong.")
+
+
+class DocumentTooLarge(BudgetKGError):
+    """A source document is larger than the setting ``BUDGETKG_MAX_DOCUMENT_MB`` allows.
+
+    >>> str(DocumentTooLarge("big.txt", 52_428_800, 20)).split(";")[0]
+    'big.txt: 50.0 MB is larger than the 20 MB a document may have (BUDGETKG_MAX_DOCUMENT_MB)'
+    """
+
+    def __init__(self, path: str | Path, size: int, limit_mb: int) -> None:
+        self.path = str(path)
+        self.size = size
+        self.limit_mb = limit_mb
+        super().__init__(f"{self.path}: {size / 1048576:.1f} MB is larger than the {limit_mb} MB a document may have "
+                         "(BUDGETKG_MAX_DOCUMENT_MB); split it, or raise the setting")
+
+
 class QueryError(BudgetKGError):
     """A SPARQL query (named or ad hoc) is invalid or failed."""
 

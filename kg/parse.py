@@ -55,6 +55,25 @@ _DOUBLED_FIRST = re.compile(r"^(1\s*[.、．])\s*1\s*[.、．]\s*(?=\D)")
 _AMOUNT = re.compile(r"^-?\d+(?:\.\d+)?$")
 #: a run of tabs (with spaces around them) inside a cell: one space (compiled once: tokenize is hot)
 _TAB_RUN = re.compile(r"[\t ]*\t[\t ]*")
+#: how a value cut short ends: a comparator or range sign with nothing after it, a number's decimal point
+_CUT_END = re.compile(r"(?:[≥≤><＞＜=＝≠~～—–\-至]|(?<=\d)[.．])$")
+_OPEN, _CLOSE = "(（[【［{｛", ")）]】］}｝"
+
+
+def cut_value(text: str) -> str | None:
+    """Why a 指标值 looks cut short (a document truncated in its middle), or ``None``.
+
+    >>> cut_value("≥"), cut_value("12."), cut_value("（1-3年"), cut_value("≥90%")
+    ('it ends with a comparator or range sign', 'it ends with a decimal point', 'a bracket is not closed', None)
+    """
+    t = text.strip()
+    if not t:
+        return None
+    if _CUT_END.search(t):
+        return "it ends with a decimal point" if t[-1] in ".．" else "it ends with a comparator or range sign"
+    if sum(t.count(c) for c in _OPEN) > sum(t.count(c) for c in _CLOSE):
+        return "a bracket is not closed"
+    return None
 
 
 @dataclass(slots=True)
@@ -352,6 +371,10 @@ def _indicators(cur: _Cursor, width: int, path: str, year: int | None,
             warnings.append(ParseWarning(path, row[1].start, "empty-level2", f"indicator {name!r} has no 二级指标"))
         if not name:
             warnings.append(ParseWarning(path, row[2].start, "empty-name", "indicator row has no 三级指标 name"))
+        cut = cut_value(raw)
+        if cut is not None:
+            warnings.append(ParseWarning(path, row[-1].end, "cut-value",
+                                         f"指标值 {raw!r} of {name!r} looks cut short: {cut}"))
         if value.kind == "unparsed":
             warnings.append(ParseWarning(path, row[-1].start, "unparsed-value",
                                          f"指标值 {raw!r} of {name!r} could not be read: {value.problem}"))
@@ -565,6 +588,22 @@ def parse_text(text: str, path: str, budget_year: int | None = None) -> tuple[li
         found = text.split("\n")[first - 1].strip() if text.strip() else "an empty file"
         raise SourceParseError(name, first, "a performance-target table (绩效目标表: a title line or a tab-indented "
                                "6-digit budget unit line followed by 单位：万元)", found)
+    records = _records(tables, name, budget_year, warnings)
+    last = line_count(text)
+    if text.rsplit("\n", 1)[-1].strip():
+        # every export ends its last line; one that does not was most likely cut off (a partial copy)
+        cut = next((w for w in warnings if w.code == "cut-value" and w.line == last), None)
+        if cut is not None:  # a half value would be stored as if whole: refuse the document
+            raise SourceParseError(name, last, "a whole last line (the document seems cut off in it)",
+                                   text.rsplit("\n", 1)[-1].strip())
+        warnings.append(ParseWarning(name, last, "no-line-end",
+                                     "the last line has no line end: the document may be cut off here; "
+                                     "check that it is complete"))
+    return records, warnings
+
+
+def _records(tables: list[_Table], name: str, budget_year: int | None,
+             warnings: list[ParseWarning]) -> list[ProjectRecord]:
     records = []
     for no, table in enumerate(tables, start=1):
         first_text = next((c for c in table.cells if c.text), None)
@@ -576,7 +615,7 @@ def parse_text(text: str, path: str, budget_year: int | None = None) -> tuple[li
             raise SourceParseError(name, first_text.start if first_text else table.first_line,
                                    "a budget unit line (6-digit code and name) or 项目性质 to start the table",
                                    first_text.text if first_text else "an empty table")
-    return records, warnings
+    return records
 
 
 def parse_file(path: str | Path, budget_year: int | None = None) -> tuple[list[ProjectRecord], list[ParseWarning]]:

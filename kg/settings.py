@@ -79,6 +79,12 @@ class Settings:
     #: Processes that parse, convert and check documents during a build (0: one per CPU when the
     #: sources are large, else one).
     workers: int = 0
+    #: Largest source document a build reads, in MB. Up to ~4.6 MB a document stays under the atomic bulk
+    #: load (no write-ahead log, ~300 MB per MB of text); a 20 MB one took 296 s and 7 GB (docs/reliability.md).
+    max_document_mb: int = 4
+    #: Address space a server query or update worker may use, in MB (0: unlimited). A query that needs
+    #: more fails (503) instead of taking the machine's memory. See docs/reliability.md for the sizing.
+    worker_memory_mb: int = 2048
 
     def __post_init__(self) -> None:
         if not self.base_iri.endswith(("/", "#")):
@@ -104,6 +110,8 @@ class Settings:
             gsp_url=e.get("BUDGETKG_GSP_URL") or None,
             workers=_int(e, "BUDGETKG_WORKERS", 0),
             worker_max_rss_mb=_int(e, "BUDGETKG_WORKER_MAX_RSS_MB", 768),
+            max_document_mb=_int(e, "BUDGETKG_MAX_DOCUMENT_MB", 4),
+            worker_memory_mb=_int(e, "BUDGETKG_WORKER_MEMORY_MB", 2048),
         )
         chosen = {k: v for k, v in overrides.items() if v is not None}
         return replace(s, **chosen) if chosen else s

@@ -111,6 +111,20 @@ class StoreChanged(ServerError):
         super().__init__(f"the store changed while the request was answered ({attempts} times); try again")
 
 
+class OverMemory(ServerError):
+    """A request needed more memory than a worker may use (``BUDGETKG_WORKER_MEMORY_MB``).
+
+    >>> str(OverMemory(2048)).split(";")[0]
+    'the request needed more memory than a query worker may use (BUDGETKG_WORKER_MEMORY_MB = 2048 MB)'
+    """
+
+    def __init__(self, limit_mb: int) -> None:
+        self.limit_mb = limit_mb
+        super().__init__(f"the request needed more memory than a query worker may use (BUDGETKG_WORKER_MEMORY_MB = "
+                         f"{limit_mb} MB); narrow the query (LIMIT, fewer OPTIONALs, no ORDER BY over a cross "
+                         "product) or ask the operator to raise the setting")
+
+
 #: Error type → HTTP status. The first matching class in this order wins (subclasses first).
 STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (BadRequest, 400),
@@ -131,6 +145,7 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (Busy, 503),
     (WorkerLost, 503),
     (StoreChanged, 503),
+    (OverMemory, 503),
     (StoreError, 503),
     (WorkerFailure, 500),
     (ManifestError, 500),
@@ -150,7 +165,7 @@ def headers_of(exc: BaseException) -> dict[str, str]:
     """Extra response headers an error calls for."""
     if isinstance(exc, Unauthorized):
         return {"WWW-Authenticate": 'Bearer realm="budgetkg update"'}
-    if isinstance(exc, Busy | QueryTimeout | StoreError | WorkerLost | StoreChanged):
+    if isinstance(exc, Busy | QueryTimeout | StoreError | WorkerLost | StoreChanged | OverMemory):
         return {"Retry-After": "1"}
     if isinstance(exc, MethodNotAllowed):
         return {"Allow": "GET, HEAD"}
@@ -165,6 +180,12 @@ def install(app: object) -> None:
     assert isinstance(app, FastAPI)
 
     async def handle(request: Request, exc: Exception) -> PlainTextResponse:
+        if isinstance(exc, WorkerFailure) and "died" in str(exc):
+            # a worker that reaches its address-space limit inside the store's native code is stopped
+            # by the allocator (abort): its reply never comes, and the likely cause is that limit
+            limit = request.app.state.runtime.settings.worker_memory_mb
+            if limit > 0:
+                exc = OverMemory(limit)
         code = status_of(exc)
         if code == 500:
             log.exception("error answering %s %s", request.method, request.url.path, exc_info=exc)

@@ -8,11 +8,13 @@ live store objects. This module imports no web framework: a worker process start
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pyoxigraph import (
     BlankNode,
@@ -30,15 +32,17 @@ from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
 from kg.queries import Lookup, resolve
 from kg.settings import Settings
 from kg.sources import load_manifest
-from kg.store import KGStore, with_values
+from kg.store import KGStore, damage, store_error, with_values
 from kg.syntax import explain
 
 from . import results, safety
-from .errors import NotFound, UnacceptableFormat
+from .errors import NotFound, OverMemory, UnacceptableFormat
 from .sandbox import Confinement
 
 #: Incoming links listed on an entity page (a concept used by every indicator has thousands).
 MAX_INCOMING = 500
+
+T = TypeVar("T")
 
 
 class Context:
@@ -73,7 +77,8 @@ class Context:
             return {}
         if self.union:
             return {"use_default_graph_as_union": True}
-        return {"default_graph": [*self.kg.graphs(), DefaultGraph()]}
+        # a writer is at work: its graphs are hidden from the default graph and from GRAPH ?g
+        return {"default_graph": [*self.kg.graphs(), DefaultGraph()], "named_graphs": self.kg.graphs()}
 
     def source_lines(self, file: str, start: int, end: int) -> list[tuple[int, str]] | None:
         """Lines ``start..end`` (1-based, inclusive) of a source document named in the manifest."""
@@ -113,7 +118,29 @@ def _query(ctx: Context, sparql: str, name: str, substitutions: dict[str, object
     except SyntaxError as exc:
         raise QueryError(name, f"syntax error: {explain(sparql, str(exc), PREFIXES)}") from None
     except (OSError, RuntimeError, ValueError, TypeError) as exc:
+        if damage(exc):
+            raise store_error(ctx.kg.path, exc, "cannot read store at") from None
         raise QueryError(name, f"evaluation failed: {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise QueryError(name, f"evaluation failed: {exc}") from None
+
+
+def bounded(run: Callable[[Any, Context], T]) -> Callable[[Any, Context], T]:
+    """A job's ``run`` that reports running out of memory (the worker's ``BUDGETKG_WORKER_MEMORY_MB``) as
+    :class:`~server.errors.OverMemory` (503), and a damaged store as such, rather than as a bug."""
+
+    @functools.wraps(run)
+    def guarded(self: Any, ctx: Context) -> T:
+        try:
+            return run(self, ctx)
+        except MemoryError:
+            raise OverMemory(ctx.settings.worker_memory_mb) from None
+        except (OSError, RuntimeError) as exc:
+            if damage(exc):
+                raise store_error(ctx.kg.path, exc, "cannot read store at") from None
+            raise
+
+    return guarded
 
 
 @dataclass(frozen=True)
@@ -160,6 +187,7 @@ class QueryJob:
     #: at once rather than a whole query that finds nothing.
     lookups: tuple[Lookup, ...] = ()
 
+    @bounded
     def run(self, ctx: Context) -> Answer | Table:
         if self.verify:
             safety.verify(self.sparql, ctx.settings.service_allowlist, PREFIXES)
@@ -210,6 +238,7 @@ class GraphJob:
     format: str
     dataset: bool = False
 
+    @bounded
     def run(self, ctx: Context) -> Answer:
         store = ctx.kg.store
         if self.dataset:
@@ -290,6 +319,7 @@ class DumpJob:
     format: str  # nquads.gz, turtle, trig, jsonld
     context: tuple[tuple[str, str], ...] = ()
 
+    @bounded
     def run(self, ctx: Context) -> Answer:
         if self.format == "nquads.gz":
             return Answer(gzip.compress(ctx.kg.dump_sorted_nquads(), mtime=0), self.format)
@@ -366,6 +396,7 @@ class DescribeJob:
 
     iri: str
 
+    @bounded
     def run(self, ctx: Context) -> EntityView:
         store = ctx.kg.store
         node = NamedNode(self.iri)
@@ -449,6 +480,7 @@ class EntityRdfJob:
     format: str
     context: tuple[tuple[str, str], ...] = ()
 
+    @bounded
     def run(self, ctx: Context) -> Answer:
         store = ctx.kg.store
         node = NamedNode(self.iri)
@@ -490,6 +522,7 @@ class CountsJob:
 
     base_iri: str
 
+    @bounded
     def run(self, ctx: Context) -> dict[str, object]:
         from kg.stats import compute
 
@@ -518,6 +551,7 @@ class UpdateJob:
 
     sparql: str
 
+    @bounded
     def run(self, ctx: Context) -> Answer:
         if ctx.kg.read_only:
             raise StoreError("the store is open read-only here")

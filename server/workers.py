@@ -60,6 +60,7 @@ from kg.errors import BudgetKGError, StoreError
 from kg.settings import Settings
 from kg.store import GenerationWatch, KGStore, is_remote, open_store
 
+from . import limits
 from .errors import Busy, QueryTimeout, StoreChanged, WorkerFailure, WorkerLost
 from .jobs import Context, UpdateJob
 from .sandbox import Confinement, confine
@@ -116,6 +117,7 @@ def worker_main(conn: Any, settings: Settings, writable: bool, sandbox: Confinem
 
     ``sandbox`` is what :func:`server.sandbox.confine` achieved before (kept for :class:`~server.sandbox.ProbeJob`).
     """
+    limits.limit_memory(settings)  # before anything grows (docs/reliability.md)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which ends its workers
     try:
         ctx = Context(open_store(settings, read_only=not writable, timeout=settings.query_timeout + 1), settings)

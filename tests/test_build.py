@@ -373,3 +373,20 @@ def test_converter_output_is_owl_rl_consistent(settings: Settings, manifest) -> 
     assert len(graph) > 2000
     owlrl.DeductiveClosure(owlrl.OWLRL_Semantics).expand(graph)
     assert _inconsistencies(graph) == []
+
+
+def test_a_document_over_the_size_limit_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    from kg.errors import DocumentTooLarge
+    from kg.sources import adhoc_entry
+
+    big = tmp_path / "big.txt"
+    big.write_bytes(SEEDS_TEXT_FOR_SIZE * 8)
+    store = KGStore(None)
+    with pytest.raises(DocumentTooLarge) as info:
+        build(store, [adhoc_entry(big, 2025)], Settings(max_document_mb=1))
+    message = str(info.value)
+    assert "big.txt" in message and "1 MB" in message and "BUDGETKG_MAX_DOCUMENT_MB" in message
+    assert store.graphs() == []
+
+
+SEEDS_TEXT_FOR_SIZE = b"\t" + b"x" * (200 * 1024) + b"\n"

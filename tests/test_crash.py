@@ -138,6 +138,27 @@ def run_build(proc: subprocess.Popen[str], kill_after: float | None) -> tuple[bo
             proc.wait()
 
 
+PROJECTS_PER_GRAPH = """PREFIX bk: <https://budgetkg.example.org/def/>
+SELECT ?g (COUNT(DISTINCT ?p) AS ?n) WHERE { GRAPH ?g { ?p a bk:Project } } GROUP BY ?g"""
+
+
+def assert_reader_sees_only_published(path: Path) -> None:
+    """A reader of a killed build's store sees no staging graph and every project once, through the fast path."""
+    reader = KGStore(path, read_only=True)
+    try:
+        names = [s["g"].value for s in reader.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }")]
+        assert not [g for g in names if g.startswith(STAGING_PREFIX)], names
+        per_graph = {s["g"].value: int(s["n"].value) for s in reader.query(PROJECTS_PER_GRAPH)}
+        assert sum(per_graph.values()) == 138, per_graph  # the seeds' projects, each in one graph
+        total = next(iter(reader.query("PREFIX bk: <https://budgetkg.example.org/def/> "
+                                       "SELECT (COUNT(DISTINCT ?p) AS ?n) WHERE { ?p a bk:Project }")))
+        assert int(total["n"].value) == 138
+        # the plan a clean store runs: Oxigraph's union default graph, not a list of graphs
+        assert not reader.hides_graphs()
+    finally:
+        reader.close()
+
+
 def test_the_two_versions_differ_in_every_document_graph(expected: dict[str, dict[str, bytes]],
                                                          versions: dict[str, Path]) -> None:
     for g in document_graphs(versions):
@@ -167,6 +188,7 @@ def test_sigkill_during_build_never_mixes_or_loses_a_document_graph(
         kills += alive
         version = "A" if version == "B" else "B"
         child = spawn(store, versions[version])  # starts up while this round's store is checked
+        assert_reader_sees_only_published(store)
         kg_store = KGStore(store)  # as the next writer opens it: stale staging graphs are dropped
         try:
             assert not kg_store.has_staging()
@@ -190,3 +212,50 @@ def test_sigkill_during_build_never_mixes_or_loses_a_document_graph(
           f"{spent['check']:.0f} s reopening and comparing")
     # the kills landed at different stages: both versions were observed in the graphs
     assert seen["A"] and seen["B"]
+
+
+def test_a_reader_removes_what_a_killed_writer_left_or_hides_it_while_a_writer_is_at_work(tmp_path: Path) -> None:
+    """Leftovers of a killed writer (a staging graph, a graph still marked in the journal) are never seen:
+    a reader that can take the store removes them (and reads through the union), else it hides them."""
+    from pyoxigraph import Literal, NamedNode, Quad, Store
+
+    from kg.store import _WRITING, JOURNAL
+
+    path = tmp_path / "store"
+    man = load_manifest(SEEDS / "manifest.toml")
+    with KGStore(path) as store:
+        build(store, man.entries, Settings.from_env(env={}), manifest=man)
+    half = NamedNode("https://budgetkg.example.org/id/graph/half-written")
+    staging = NamedNode(STAGING_PREFIX + "killed")
+    x = NamedNode("https://budgetkg.example.org/id/project/x")
+    project = NamedNode("https://budgetkg.example.org/def/Project")
+    rdf_type = NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+
+    def leave_leftovers() -> None:
+        raw = Store(str(path))  # as a killed writer left it (no budgetkg clean-up on open)
+        raw.extend([Quad(x, rdf_type, project, staging), Quad(x, rdf_type, project, half),
+                    Quad(half, _WRITING, Literal("journaled"), JOURNAL)])
+        raw.flush()
+        del raw
+        gc.collect()
+
+    leave_leftovers()
+    assert_reader_sees_only_published(path)  # recovered on open
+    raw = Store.read_only(str(path))
+    assert not [g for g in raw.named_graphs() if g.value.startswith(STAGING_PREFIX) or g == half]
+    del raw
+    leave_leftovers()
+    writer = KGStore.__new__(KGStore)  # a writer at work: it holds the lock, its graphs are still there
+    writer.store = Store(str(path))
+    try:
+        reader = KGStore(path, read_only=True)
+        names = {s["g"].value for s in reader.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }")}
+        assert staging.value not in names and half.value not in names and JOURNAL.value not in names
+        per_graph = {s["g"].value: int(s["n"].value) for s in reader.query(PROJECTS_PER_GRAPH)}
+        assert sum(per_graph.values()) == 138
+        assert reader.hides_graphs()  # the slow path, only while a writer is at work
+        assert half not in reader.graphs() and not reader.dump_sorted_nquads().count(b"half-written")
+        reader.close()
+    finally:
+        del writer
+        gc.collect()

@@ -537,3 +537,56 @@ def test_regression_rows_with_a_period_a_clause_or_each() -> None:
     assert (ind.value.kind, ind.value.comparator, str(ind.value.period_end)) == ("date", "≤", "2023-12-31")
     _, ind = _row_with_value_on("004", 8183)  # EC135、AW139直升机各12个月
     assert (ind.value.number, ind.value.unit.key, ind.value.each) == (12, "month", "EC135、AW139直升机")
+
+
+# -- documents cut off (a partial copy): reported, never stored as if whole --------------------------------------
+
+def _last_value_line(text: str) -> tuple[str, str]:
+    """The text before the last line's value and that value (the seeds end with an 指标值 cell)."""
+    body = text.rstrip()
+    head, last = body.rsplit("\n", 1)
+    return head + "\n\t", last.strip()
+
+
+@pytest.mark.parametrize("seed", sorted(p.name for p in SEEDS.glob("*.txt")))
+@pytest.mark.parametrize("value", ["≥", "≤", "12.", "（1-3年", "10～"])
+def test_a_document_cut_in_its_last_value_is_refused_naming_file_and_line(seed: str, value: str) -> None:
+    head, _ = _last_value_line((SEEDS / seed).read_text(encoding="utf-8"))
+    text = head + value
+    with pytest.raises(SourceParseError) as info:
+        parse_text(text, seed, 2025)
+    assert info.value.path == seed and info.value.line == text.count("\n") + 1
+    assert "cut off" in str(info.value)
+
+
+@pytest.mark.parametrize("seed", sorted(p.name for p in SEEDS.glob("*.txt")))
+def test_a_document_cut_anywhere_in_a_line_is_reported(seed: str) -> None:
+    """Cut each seed inside a line at several places: an error, or a warning, naming the file and a line in it."""
+    text = (SEEDS / seed).read_text(encoding="utf-8")
+    cuts = [int(len(text) * f) for f in (0.2, 0.5, 0.8, 0.95)] + [len(text.rstrip("\n")) - 2]
+    for cut in cuts:
+        while text[cut - 1] == "\n" or not text[:cut].rsplit("\n", 1)[-1].strip():
+            cut += 1  # inside a line with text: a cut at a line end cannot be told from a shorter document
+        part = text[:cut]
+        lines = part.count("\n") + 1
+        try:
+            _, warnings = parse_text(part, seed, 2025)
+        except SourceParseError as exc:
+            assert exc.path == seed and 1 <= exc.line <= lines, (cut, exc)
+            continue
+        flagged = [w for w in warnings if w.code in ("no-line-end", "cut-value")]
+        assert flagged and all(w.path == seed and 1 <= w.line <= lines for w in flagged), (cut, warnings)
+
+
+def test_a_value_cut_short_inside_a_document_is_a_warning() -> None:
+    text = (SEEDS / "000_98710193955fe7ef.txt").read_text(encoding="utf-8").replace("\t≥90%\n", "\t≥\n", 1)
+    records, warnings = parse_text(text, "000.txt", 2025)
+    cut = [w for w in warnings if w.code == "cut-value"]
+    assert len(cut) == 1 and "looks cut short" in cut[0].message
+    assert records  # kept, with the warning: the rest of the document is whole
+
+
+def test_the_seeds_are_whole() -> None:
+    for seed in SEEDS.glob("*.txt"):
+        _, warnings = parse_text(seed.read_text(encoding="utf-8"), seed.name, 2025)
+        assert not [w for w in warnings if w.code in ("no-line-end", "cut-value")], seed

@@ -26,7 +26,7 @@ from budgetkg.options import StoreOpt, err, fail, out
 from kg import integrity
 from kg.audit import AUDIT_KINDS, refresh_findings
 from kg.build import ontology_quads
-from kg.errors import BudgetKGError, StoreError
+from kg.errors import BudgetKGError, DamagedStore, StoreError
 from kg.settings import Settings
 from kg.shapes import SEVERITIES, Finding, ValidationReport, load_shapes, validate
 from kg.store import KGStore, is_remote, open_store
@@ -135,6 +135,8 @@ def _open(settings: Settings, record: bool) -> KGStore:
     if record:
         try:
             return open_store(settings)
+        except DamagedStore as exc:
+            raise fail(exc) from None
         except StoreError as exc:
             err.print(f"[yellow]warning:[/] findings not recorded: {exc}", highlight=False)
     try:
