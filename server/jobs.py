@@ -121,8 +121,6 @@ def _query(ctx: Context, sparql: str, name: str, substitutions: dict[str, object
         if damage(exc):
             raise store_error(ctx.kg.path, exc, "cannot read store at") from None
         raise QueryError(name, f"evaluation failed: {exc}") from None
-    except (ValueError, TypeError) as exc:
-        raise QueryError(name, f"evaluation failed: {exc}") from None
 
 
 def bounded(run: Callable[[Any, Context], T]) -> Callable[[Any, Context], T]:
