@@ -369,6 +369,19 @@ class KGStore:
             time.sleep(pause * random.random())  # out of step with the writer's flushes
             pause = min(pause * 2, 0.5)
 
+    def _open(self, how: Callable[[str], Store]) -> Store:
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                return how(str(self.path))
+            except (OSError, RuntimeError) as exc:
+                # A reader opening while a writer compacts can read a list of files that the writer has just
+                # replaced: that reads as a missing file, and is gone a moment later. Real damage stays.
+                if attempt + 1 < OPEN_ATTEMPTS and self.read_only and damage(exc):
+                    time.sleep(0.2 * (attempt + 1))
+                    continue
+                raise store_error(self.path, exc, "cannot open store at") from None
+        raise AssertionError("unreachable")
+
     def _leftovers(self) -> set[NamedNode]:
         """Graphs a killed writer left (staging graphs, graphs still marked in the journal)."""
         try:
