@@ -504,7 +504,29 @@ _register_commands()
 
 def main() -> None:
     """Console-script entry point."""
+    limit_memory()
     app()
+
+
+#: A command's address space at most (``BUDGETKG_CLI_MEMORY_MB``; default two thirds of the machine's memory,
+#: 0 for none): a read beside a writer, which RocksDB leaves undefined, or a runaway query then fails in this
+#: process instead of taking the machine (docs/reliability.md).
+def limit_memory() -> int:
+    import os
+    import resource
+
+    raw = os.environ.get("BUDGETKG_CLI_MEMORY_MB", "")
+    try:
+        mb = int(raw) if raw else (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) * 2 // 3 >> 20
+    except (ValueError, OSError):
+        mb = 0
+    if mb > 0:
+        cap = mb << 20
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    return mb
 
 
 if __name__ == "__main__":

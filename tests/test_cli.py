@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,18 @@ def test_parse_prints_records(tmp_path: Path) -> None:
     assert result.exit_code == 0
     records = json.loads(result.stdout)
     assert [r["budget"] for r in records] == ["64.00", "350.00", "262.00"]
+
+
+def test_a_command_runs_under_a_memory_limit(tmp_path: Path) -> None:
+    """``BUDGETKG_CLI_MEMORY_MB`` caps a command's address space, so one read cannot take the machine."""
+    import subprocess
+    import sys
+
+    probe = ("import resource, budgetkg.cli as c; c.limit_memory(); "
+             "print(resource.getrlimit(resource.RLIMIT_AS)[0] >> 20)")
+    env = {**os.environ, "BUDGETKG_CLI_MEMORY_MB": "3000"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "3000"
+    big = subprocess.run([sys.executable, "-c", "import budgetkg.cli as c; c.limit_memory(); b = bytearray(4 << 30)"],
+                         env=env, capture_output=True, text=True)
+    assert big.returncode != 0 and "MemoryError" in big.stderr
