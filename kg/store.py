@@ -98,7 +98,7 @@ WAL_WARN_BYTES = 256 << 20
 QueryResult = QuerySolutions | QueryBoolean | QueryTriples
 
 #: Seconds a read-only open keeps trying while a writer deletes files under it (see :meth:`KGStore._open_read_only`).
-OPEN_PATIENCE = 10.0
+OPEN_PATIENCE = 2.0
 
 #: The file in an on-disk store's directory that holds its generation (a decimal number); RocksDB
 #: ignores files whose names it does not use.
@@ -364,7 +364,8 @@ class KGStore:
             try:
                 return Store.read_only(str(path))
             except (OSError, RuntimeError) as exc:
-                if time.monotonic() > deadline or not damage(exc):
+                # only a file gone missing can be the race; other damage is reported at once
+                if time.monotonic() > deadline or "no such file" not in str(exc).lower():
                     raise store_error(path, exc, "cannot open store at") from None
             time.sleep(pause * random.random())  # out of step with the writer's flushes
             pause = min(pause * 2, 0.5)

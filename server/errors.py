@@ -98,9 +98,13 @@ class WorkerFailure(ServerError):
 class WorkerLost(ServerError):
     """The query worker answering a request went away (killed for memory, crashed, replaced), twice."""
 
-    def __init__(self) -> None:
-        super().__init__("the query worker answering this request went away, and so did the one that retried it; "
-                         "try again")
+    def __init__(self, limit_mb: int = 0) -> None:
+        self.limit_mb = limit_mb
+        cause = (f" (most likely the request needs more memory than a query worker may use: "
+                 f"BUDGETKG_WORKER_MEMORY_MB = {limit_mb} MB; narrow the query, or ask the operator to raise it)"
+                 if limit_mb > 0 else "")
+        super().__init__("the query worker answering this request went away, and so did the one that retried it"
+                         f"{cause}; try again")
 
 
 class StoreChanged(ServerError):
@@ -180,6 +184,8 @@ def install(app: object) -> None:
     assert isinstance(app, FastAPI)
 
     async def handle(request: Request, exc: Exception) -> PlainTextResponse:
+        if isinstance(exc, WorkerLost) and not exc.limit_mb:
+            exc = WorkerLost(request.app.state.runtime.settings.worker_memory_mb)  # name the likely cause
         if isinstance(exc, WorkerFailure) and "died" in str(exc):
             # a worker that reaches its address-space limit inside the store's native code is stopped
             # by the allocator (abort): its reply never comes, and the likely cause is that limit
