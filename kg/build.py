@@ -28,11 +28,11 @@ from pathlib import Path
 from pyoxigraph import BlankNode, NamedNode, Quad, RdfFormat, parse
 
 from . import integrity, revisions, search
-from .errors import BudgetKGError, DocumentTooLarge, SourceParseError, StoreError
+from .errors import BudgetKGError, DocumentTooLarge, StoreError
 from .links import DocumentLinks, LinkInputs, LinkReport, document_links, refresh_links
 from .model import ParsedDocument, ParseWarning, SourceEntry
 from .namespaces import ONTOLOGY_IRI
-from .parse import decode, line_count, parse_text
+from .parse import line_count, read_document
 from .rdf import Iris, agency_quads, document_quads, project_iris
 from .settings import Settings
 from .sources import Manifest, sha256_of
@@ -85,13 +85,7 @@ class BuildReport:
 
 def parse_document(entry: SourceEntry) -> ParsedDocument:
     """Read one manifest entry's file into records (raises :class:`SourceParseError`)."""
-    path = Path(entry.path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SourceParseError(entry.file, 0, "a readable file", exc.strerror or str(exc)) from None
-    text = decode(data, entry.file)
-    records, warnings = parse_text(text, entry.file, entry.budget_year)
+    text, records, warnings, _ = read_document(entry.path, entry.file, entry.budget_year)
     if entry.department:
         for rec in records:
             if rec.department_code != entry.department:

@@ -16,6 +16,7 @@ layout), never by blank lines. See ``seeds/LAYOUT.md`` for the two layouts.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -576,6 +577,20 @@ def _funding_table(cur: _Cursor, path: str, warnings: list[ParseWarning]) -> tup
         if len(texts) < 2:
             previous = label
     return lines, total
+
+
+def read_document(path: str | Path, file: str, budget_year: int | None = None
+                  ) -> tuple[str, list[ProjectRecord], list[ParseWarning], str]:
+    """Read, decode and parse the document at ``path`` (called ``file`` in messages).
+
+    Returns its text, records and warnings, and the sha256 of the bytes that were read."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise SourceParseError(file, 0, "a readable file", exc.strerror or str(exc)) from None
+    text = decode(data, file)
+    records, warnings = parse_text(text, file, budget_year)
+    return text, records, warnings, hashlib.sha256(data).hexdigest()
 
 
 def parse_text(text: str, path: str, budget_year: int | None = None) -> tuple[list[ProjectRecord], list[ParseWarning]]:

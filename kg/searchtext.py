@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pyoxigraph import NamedNode, QuerySolutions
 
-from .errors import BudgetKGError, SourceParseError
+from .errors import BudgetKGError
 from .model import ParsedDocument, ProjectRecord, SourceEntry
 from .namespaces import sparql_prefixes
 from .settings import Settings
@@ -122,21 +122,15 @@ def _segments(rec: ProjectRecord, lines: list[str]) -> list[tuple[int, str]]:
 def document_rows(entry: SourceEntry, graph: str, iris: Sequence[str] | None = None,
                   base_iri: str | None = None) -> tuple[list[ProjectRow], str]:
     """Parse ``entry``'s file: the rows of the projects ``iris`` (all when None), and the file's sha256."""
-    from .parse import decode, line_count, parse_text
+    from .parse import line_count, read_document
     from .rdf import Iris, project_iris
 
-    path = Path(entry.path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SourceParseError(entry.file, 0, "a readable file", exc.strerror or str(exc)) from None
-    text = decode(data, entry.file)
-    records, warnings = parse_text(text, entry.file, entry.budget_year)
+    text, records, warnings, sha256 = read_document(entry.path, entry.file, entry.budget_year)
     parsed = ParsedDocument(entry, records, warnings, line_count(text))
     mint = Iris(base_iri or Settings().base_iri)
     all_iris = [n.value for n in project_iris(parsed, mint)]
     rows = rows_from_records(parsed, graph, text, all_iris, set(iris) if iris is not None else None)
-    return rows, hashlib.sha256(data).hexdigest()
+    return rows, sha256
 
 
 @dataclass
