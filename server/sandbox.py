@@ -167,7 +167,8 @@ def interpreter_paths() -> list[Path]:
 
 
 def confine(store: str | Path, *, writable: bool, network: bool = False,
-            read: Iterable[str | Path] = (), why_network: str = "BUDGETKG_SERVICE_ALLOWLIST is set") -> Confinement:
+            read: Iterable[str | Path] = (), why_network: str = "BUDGETKG_SERVICE_ALLOWLIST is set",
+            write: Iterable[str | Path] = ()) -> Confinement:
     """Confine this process (call it while single-threaded): see the module docstring.
 
     ``network=True`` keeps the network (a SERVICE allow-list is configured, or the store is a remote
@@ -196,8 +197,9 @@ def confine(store: str | Path, *, writable: bool, network: bool = False,
         if writable:
             store_path.mkdir(parents=True, exist_ok=True)
         reads = [*interpreter_paths(), *(Path(p).resolve() for p in read)]
+        writes = [Path(p).resolve() for p in write]  # e.g. the search index, whose readers take a lock file
         problem = _landlock(libc, result.landlock_abi, reads + ([] if writable else [store_path]),
-                            [store_path] if writable else [], deny_tcp=not network)
+                            ([store_path] if writable else []) + writes, deny_tcp=not network)
         if problem is None:
             result.files = "landlock"
             if result.network == "open" and not network and result.landlock_abi >= 4:

@@ -54,9 +54,11 @@ import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 from kg.errors import BudgetKGError, StoreError
+from kg.search import index_path
 from kg.settings import Settings
 from kg.store import GenerationWatch, KGStore, is_remote, open_store
 
@@ -238,11 +240,16 @@ def _child() -> None:
     # first, while the process is single-threaded (a user namespace and Landlock need that): after
     # this it reaches no network and no file but the store's (server.sandbox)
     remote = bool(settings.query_url) or is_remote(settings.store)  # the store itself is across the network
+    # the search index's readers take a lock file (tantivy) and SQLite's shared-memory file: they write there
+    index = index_path(SimpleNamespace(path=None if remote else Path(settings.store)), settings)
+    if index is not None:
+        with contextlib.suppress(OSError):
+            index.parent.mkdir(parents=True, exist_ok=True)
     sandbox = confine(settings.store if not remote else Path.cwd() / ".budgetkg-no-store", writable=writable and
                       not remote, network=bool(settings.service_allowlist) or remote,
                       read=[Path(settings.manifest).resolve().parent, *(REMOTE_CLIENT_FILES if remote else ())],
-                      why_network="the store is a remote endpoint"
-                      if remote else "BUDGETKG_SERVICE_ALLOWLIST is set")
+                      why_network="the store is a remote endpoint" if remote else "BUDGETKG_SERVICE_ALLOWLIST is set",
+                      write=[index.parent] if index is not None else [])
     worker_main(conn, settings, writable, sandbox)
 
 

@@ -504,3 +504,20 @@ def test_a_revision_is_found_once_in_the_revising_document(tmp_path, corpus) -> 
         hits = [h for h in ix.search("建设工程", limit=100, kinds=["project"]).hits if h.unit_code == "325220"]
         assert len({h.iri for h in hits}) == len(hits) == 3
         assert {h.file for h in hits} == {"revision.txt"}
+
+
+def test_search_answers_from_a_sandboxed_worker_process(tmp_path) -> None:
+    """Worker processes are confined to the store (Landlock): the index's readers may still take their lock file."""
+    from typer.testing import CliRunner
+
+    from budgetkg.cli import app as cli
+    from server.app import create_app as make_app
+
+    store = tmp_path / "store"
+    assert CliRunner().invoke(cli, ["build", "--store", str(store), "-q", "--no-audit"]).exit_code == 0
+    settings = Settings.from_env(env={}, store=str(store))
+    with TestClient(make_app(settings, workers=1)) as client:
+        r = client.get("/search", params={"q": "视频监控", "format": "json"})
+        assert r.status_code == 200, r.text
+        assert r.json()["total"] > 0
+        assert client.get("/health").json()["sandbox"]["files"] in ("landlock", "open")
