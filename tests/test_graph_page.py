@@ -254,7 +254,13 @@ def test_hover_filters_and_search(graph_server: str, browser: Browser) -> None:
     assert browser.js("budgetkgGraph.cy().edges(':visible').filter(e => e.data('kind') === 'has-concept').length") == 0
     browser.js("(() => { const w = document.getElementById('f-weight'); w.value = '0.8'; "
                "w.dispatchEvent(new Event('change')); })()")
-    assert browser.js("budgetkgGraph.cy().edges(':visible').filter(e => e.data('weight') < 0.8).length") == 0
+    # the page may redraw after the change event returns (a loaded machine): wait for it, up to 15 s
+    light = "budgetkgGraph.cy().edges(':visible').filter(e => e.data('weight') < 0.8).length"
+    deadline = time.monotonic() + 15
+    while browser.js(light) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        browser.wait_ready()
+    assert browser.js(light) == 0
     # search by name
     browser.js("(() => { const s = document.getElementById('f-search'); s.value = '中央'; "
                "s.dispatchEvent(new Event('input')); })()")
