@@ -110,15 +110,7 @@ def _parse_accept(accept: str) -> list[tuple[str, str, float, int]]:
         typ, _, sub = mt.partition("/")
         if not sub:
             continue
-        q = 1.0
-        for param in fields[1:]:
-            k, _, v = param.strip().partition("=")
-            if k.strip().lower() == "q":
-                try:
-                    q = max(0.0, min(1.0, float(v)))
-                except ValueError:
-                    q = 0.0
-        ranges.append((typ, sub, q, pos))
+        ranges.append((typ, sub, _q_weight(fields[1:]), pos))
     return ranges
 
 
@@ -195,14 +187,7 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
     for part in accept_encoding.split(","):
         fields = part.strip().split(";")
         coding = fields[0].strip().lower()
-        q = 1.0
-        for param in fields[1:]:
-            k, _, v = param.strip().partition("=")
-            if k.strip().lower() == "q":
-                try:
-                    q = max(0.0, min(1.0, float(v)))
-                except ValueError:
-                    q = 0.0
+        q = _q_weight(fields[1:])
         if coding in ("gzip", "x-gzip"):
             gzip_q = q
         elif coding == "*":
@@ -224,3 +209,19 @@ def choose(accept: str | None, offers: tuple[Format, ...], requested: list[str] 
     if not accept:
         return offers[0]
     return _choose(accept, offers)
+
+
+def _q_weight(params: list[str]) -> float:
+    """The ``q`` weight among an Accept or Accept-Encoding element's parameters (RFC 9110 §12.4.2; 1 if absent).
+
+    >>> _q_weight([" q=0.5"]), _q_weight(["level=1"]), _q_weight(["q=x"]), _q_weight(["Q=2"])
+    (0.5, 1.0, 0.0, 1.0)
+    """
+    for param in params:
+        k, _, v = param.strip().partition("=")
+        if k.strip().lower() == "q":
+            try:
+                return max(0.0, min(1.0, float(v)))
+            except ValueError:
+                return 0.0
+    return 1.0
