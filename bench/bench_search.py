@@ -51,7 +51,8 @@ COMMON: list[tuple[str, str]] = [("every table", "项目"), ("every table", "指
 
 def load_rows(corpus: Path, limit: int | None = None) -> tuple[list[ProjectRow], float]:
     from kg.build import parse_document
-    from kg.rdf import Iris, project_iris
+    from kg.iris import Iris
+    from kg.rdf import project_iris
     from kg.search import rows_from_records
     from kg.sources import load_manifest
 

@@ -23,8 +23,8 @@ import hashlib
 from pyoxigraph import Literal, NamedNode, Quad
 
 from . import integrity
+from .iris import Iris
 from .namespaces import BK, PROV, RDF, RDFS, SH, SKOS, XSD
-from .rdf import Iris
 from .settings import Settings
 from .shapes import Shapes, ValidationReport, load_shapes, validate
 from .store import KGStore, one_generation

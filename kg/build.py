@@ -29,11 +29,12 @@ from pyoxigraph import BlankNode, NamedNode, Quad, RdfFormat, parse
 
 from . import integrity, revisions, search
 from .errors import BudgetKGError, DocumentTooLarge, StoreError
+from .iris import Iris
 from .links import DocumentLinks, LinkInputs, LinkReport, document_links, refresh_links
 from .model import ParsedDocument, ParseWarning, SourceEntry
 from .namespaces import ONTOLOGY_IRI
 from .parse import line_count, read_document
-from .rdf import Iris, agency_quads, document_quads, project_iris
+from .rdf import agency_quads, document_quads, project_iris
 from .settings import Settings
 from .sources import Manifest, sha256_of
 from .store import STAGING_PREFIX, KGStore, NQuads, Writable, one_generation

@@ -52,8 +52,8 @@ from pyoxigraph import Literal, NamedNode, Quad
 from . import integrity, search
 from . import similarity as sim
 from .errors import BudgetKGError
+from .iris import Iris
 from .namespaces import BK, CUR, DCTERMS, PROV, QUDT, RDF, RDFS, SKOS, XSD, sparql_prefixes
-from .rdf import Iris
 from .settings import Settings
 from .store import KGStore, one_generation
 

@@ -58,9 +58,10 @@ from scipy import sparse
 
 from . import similarity as sim
 from .errors import StoreError
+from .iris import Iris
 from .model import ParsedDocument
 from .namespaces import BK, CATEGORY, FUNDING, ORG, RDF, RDFS, SKOS, TRANCHE, VALUEKIND, XSD, sparql_prefixes
-from .rdf import LEVEL1_KEYS, LEVEL2_KEYS, Iris, project_iris
+from .rdf import LEVEL1_KEYS, LEVEL2_KEYS, project_iris
 from .settings import Settings
 from .store import KGStore, NQuads, one_generation
 

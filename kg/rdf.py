@@ -15,12 +15,11 @@ facts go to its own named graph; every project, goal and indicator is
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from decimal import Decimal
-from pathlib import Path
 
 from pyoxigraph import Literal, NamedNode, Quad
 
+from .iris import Iris
 from .model import FundingLine, ParsedDocument, ProjectRecord, TargetValue
 from .namespaces import (
     BK,
@@ -107,36 +106,6 @@ def _str(text: str) -> Literal:
 
 def _bool(x: bool) -> Literal:
     return Literal("true" if x else "false", datatype=_BOOL)
-
-
-class Iris:
-    """Mints the IRIs of instance data under one base IRI."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base if base.endswith(("/", "#")) else base + "/"
-
-    def agency(self, code: str) -> NamedNode:
-        return NamedNode(f"{self.base}agency/{code}")
-
-    def document(self, file: str) -> NamedNode:
-        return NamedNode(f"{self.base}document/{Path(file).stem}")
-
-    def graph(self, file: str) -> NamedNode:
-        return NamedNode(f"{self.base}graph/{Path(file).stem}")
-
-    @property
-    def agencies_graph(self) -> NamedNode:
-        """The one graph that describes agencies (budget units and departments)."""
-        return NamedNode(f"{self.base}graph/agencies")
-
-    def superseded_version(self, file: str, project: NamedNode) -> NamedNode:
-        """The version of ``project`` in document ``file`` that a revision superseded."""
-        return NamedNode(f"{self.document(file).value}/superseded/{project.value.rsplit('/', 1)[1]}")
-
-    def project(self, rec: ProjectRecord, year: int, salt: int = 0) -> NamedNode:
-        key = f"{year}|{rec.unit_code}|{rec.name}" + (f"|{salt}" if salt else "")
-        digest = hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
-        return NamedNode(f"{self.base}project/{year}/{rec.unit_code}/{digest}")
 
 
 class _Emitter:

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pyoxigraph import NamedNode
 
 from .errors import BudgetKGError, ManifestError
+from .iris import Iris
 from .model import SourceEntry
 from .namespaces import BK, DCTERMS, PROV, RDFS
-from .rdf import Iris
 from .store import STAGING_PREFIX, KGStore
 
 

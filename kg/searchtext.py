@@ -122,8 +122,9 @@ def _segments(rec: ProjectRecord, lines: list[str]) -> list[tuple[int, str]]:
 def document_rows(entry: SourceEntry, graph: str, iris: Sequence[str] | None = None,
                   base_iri: str | None = None) -> tuple[list[ProjectRow], str]:
     """Parse ``entry``'s file: the rows of the projects ``iris`` (all when None), and the file's sha256."""
+    from .iris import Iris
     from .parse import line_count, read_document
-    from .rdf import Iris, project_iris
+    from .rdf import project_iris
 
     text, records, warnings, sha256 = read_document(entry.path, entry.file, entry.budget_year)
     parsed = ParsedDocument(entry, records, warnings, line_count(text))

@@ -276,8 +276,8 @@ def buyers_store(settings: Settings, manifest) -> KGStore:
     """The seeds, plus a second unit whose published name is 天津市公安局特警总队's (as two years' tables may)."""
     from pyoxigraph import Literal, Quad
 
+    from kg.iris import Iris
     from kg.namespaces import BK, RDFS
-    from kg.rdf import Iris
 
     store = KGStore(None)
     build(store, manifest.entries, settings, manifest=manifest)

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from kg.build import ONTOLOGY_GRAPH, build
-from kg.rdf import Iris
+from kg.iris import Iris
 from kg.settings import Settings
 from kg.sources import load_manifest
 from kg.store import STAGING_PREFIX, KGStore

@@ -23,10 +23,11 @@ from hypothesis import strategies as st
 
 from kg.build import build
 from kg.errors import BudgetKGError, SourceParseError
+from kg.iris import Iris
 from kg.model import ParsedDocument, SourceEntry
 from kg.parse import decode, parse_text
 from kg.parse import line_count as editor_line_count
-from kg.rdf import Iris, document_quads
+from kg.rdf import document_quads
 from kg.revisions import DuplicateProject
 from kg.settings import Settings
 from kg.sources import Manifest, load_manifest

@@ -24,6 +24,7 @@ from rdflib.namespace import OWL
 
 from kg import queries
 from kg.build import build, parse_document
+from kg.iris import Iris
 from kg.links import (
     LinkInputs,
     LinkIris,
@@ -36,7 +37,6 @@ from kg.links import (
     refresh_links,
     shared_goals,
 )
-from kg.rdf import Iris
 from kg.settings import QUERIES_DIR, Settings
 from kg.sources import adhoc_entry
 from kg.store import STAGING_PREFIX, KGStore

@@ -27,8 +27,9 @@ from kg import queries as named_queries
 from kg.audit import refresh_findings
 from kg.build import build, parse_document
 from kg.errors import NoSuchValue
+from kg.iris import Iris
 from kg.model import SourceEntry
-from kg.rdf import Iris, project_iris
+from kg.rdf import project_iris
 from kg.revisions import DuplicateProject
 from kg.settings import Settings
 from kg.sources import Manifest

@@ -25,7 +25,7 @@ from pyoxigraph import NamedNode, QuerySolutions
 from kg import queries as named_queries
 from kg.build import build
 from kg.errors import StoreError
-from kg.rdf import Iris
+from kg.iris import Iris
 from kg.remote import RemoteStore, with_values
 from kg.settings import Settings
 from kg.sources import Manifest

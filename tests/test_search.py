@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 
 from kg import search
 from kg.build import build, parse_document
-from kg.rdf import Iris, project_iris
+from kg.iris import Iris
+from kg.rdf import project_iris
 from kg.settings import Settings
 from kg.sources import load_manifest
 from kg.store import KGStore
