@@ -25,22 +25,19 @@ from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyoxigraph import BlankNode, NamedNode, Quad, RdfFormat, parse
+from pyoxigraph import NamedNode, Quad
 
 from . import integrity, revisions, search
 from .errors import BudgetKGError, DocumentTooLarge, StoreError
 from .iris import Iris
 from .links import DocumentLinks, LinkInputs, LinkReport, document_links, refresh_links
 from .model import ParsedDocument, ParseWarning, SourceEntry
-from .namespaces import ONTOLOGY_IRI
+from .ontology import ONTOLOGY_GRAPH, ontology_quads
 from .parse import line_count, read_document
 from .rdf import agency_quads, document_quads, project_iris
 from .settings import Settings
 from .sources import Manifest, sha256_of
 from .store import STAGING_PREFIX, KGStore, NQuads, Writable, one_generation
-
-#: Named graph holding the ontology and its concept schemes.
-ONTOLOGY_GRAPH = NamedNode(ONTOLOGY_IRI)
 
 Check = Callable[[ParsedDocument, list[Quad]], None]
 Progress = Callable[[str, int, int], None]
@@ -103,28 +100,6 @@ def parse_document(entry: SourceEntry) -> ParsedDocument:
                                              f"budget unit {rec.unit_code} is not listed in the manifest entry"))
                 known.add(rec.unit_code)
     return ParsedDocument(entry, records, warnings, line_count(text))
-
-
-def ontology_quads(settings: Settings, graph: NamedNode = ONTOLOGY_GRAPH) -> list[Quad]:
-    """The ontology and vocabularies (every ``*.ttl`` of ``ontology/``) as quads in ``graph``."""
-    quads: list[Quad] = []
-    files = sorted(settings.ontology_dir.glob("*.ttl"))
-    if not files:
-        raise StoreError(f"no ontology files (*.ttl) in {settings.ontology_dir}")
-    bnodes: dict[str, BlankNode] = {}
-
-    def stable(term):  # anonymous nodes get ids in order of appearance: dumps stay byte-identical
-        if isinstance(term, BlankNode):
-            return bnodes.setdefault(term.value, BlankNode(f"ont{len(bnodes)}"))
-        return term
-
-    for f in files:
-        try:
-            for q in parse(path=str(f), format=RdfFormat.TURTLE):
-                quads.append(Quad(stable(q.subject), q.predicate, stable(q.object), graph))
-        except SyntaxError as exc:
-            raise StoreError(f"{f}: not valid Turtle: {exc}") from None
-    return quads
 
 
 def _with_sha(entry: SourceEntry) -> SourceEntry:

@@ -1274,7 +1274,7 @@ class StructuralCheck:
     """
 
     def __init__(self, settings: Settings, engine: Engine = "sparql") -> None:
-        from .build import ontology_quads  # kg.build does not import this module: no cycle
+        from .ontology import ontology_quads
 
         self.settings = settings
         self.engine: Engine = engine

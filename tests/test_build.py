@@ -12,9 +12,10 @@ import pytest
 from pyoxigraph import Literal, NamedNode, Quad
 
 import kg.store
-from kg.build import ONTOLOGY_GRAPH, build, workers
+from kg.build import build, workers
 from kg.errors import BudgetKGError, SourceParseError
 from kg.namespaces import BK
+from kg.ontology import ONTOLOGY_GRAPH
 from kg.settings import Settings
 from kg.shapes import StructuralCheck, structural_check
 from kg.sources import load_manifest

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import pytest
 
-from kg.build import ONTOLOGY_GRAPH, build
+from kg.build import build
 from kg.iris import Iris
+from kg.ontology import ONTOLOGY_GRAPH
 from kg.settings import Settings
 from kg.sources import load_manifest
 from kg.store import STAGING_PREFIX, KGStore

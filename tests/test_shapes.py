@@ -24,9 +24,10 @@ from typer.testing import CliRunner
 from budgetkg.commands.validate import register
 from kg import queries
 from kg.audit import findings_graph, refresh_findings
-from kg.build import build, ontology_quads
+from kg.build import build
 from kg.errors import ValidationError
 from kg.namespaces import RDFS
+from kg.ontology import ontology_quads
 from kg.shapes import (
     BKSH,
     ShapesError,

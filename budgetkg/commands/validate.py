@@ -25,8 +25,8 @@ from rich.table import Table
 from budgetkg.options import StoreOpt, err, fail, out
 from kg import integrity
 from kg.audit import AUDIT_KINDS, refresh_findings
-from kg.build import ontology_quads
 from kg.errors import BudgetKGError, DamagedStore, StoreError
+from kg.ontology import ontology_quads
 from kg.settings import Settings
 from kg.shapes import SEVERITIES, Finding, ValidationReport, load_shapes, validate
 from kg.store import KGStore, is_remote, open_store
