@@ -39,15 +39,16 @@ def _peak_rss_mb() -> float:
 def phase_build(corpus: str, store_dir: str, dump: str) -> dict[str, float]:
     from pyoxigraph import RdfFormat
 
-    from kg.build import build, workers
+    from kg.build import workers
+    from kg.pipeline import build
     from kg.settings import Settings
     from kg.shapes import structural_check
     from kg.sources import load_manifest
-    from kg.store import KGStore
+    from kg.store import EmbeddedStore
 
     man = load_manifest(Path(corpus) / "manifest.toml")
     settings = Settings(store=store_dir)
-    store = KGStore(store_dir)
+    store = EmbeddedStore(store_dir)
     t = time.perf_counter()
     report = build(store, man.entries, settings, manifest=man, check=structural_check(settings))
     seconds = time.perf_counter() - t

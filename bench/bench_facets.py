@@ -15,7 +15,7 @@ import argparse
 import time
 
 from kg.settings import Settings
-from kg.store import KGStore
+from kg.store import EmbeddedStore
 from server.catalogue import CatalogueJob, Selection
 from server.jobs import Context
 
@@ -35,7 +35,7 @@ def main() -> None:
     ap.add_argument("--store", required=True)
     args = ap.parse_args()
     settings = Settings.from_env()
-    ctx = Context(KGStore(args.store, read_only=True), settings)
+    ctx = Context(EmbeddedStore(args.store, read_only=True), settings)
     print("| page | view | things | total s | facets s (slowest) | rows s | page s (warm) |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for kind, params in VIEWS:

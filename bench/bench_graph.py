@@ -121,16 +121,16 @@ def time_graph(store: Any, label: str, samples: int | None, out_dir: Path, draw:
 
 
 def seeds_rows(out_dir: Path, samples: int | None, draw: bool) -> list[tuple]:
-    from kg.build import build
+    from kg.pipeline import build
     from kg.contracts import import_files
     from kg.links import refresh_links
     from kg.settings import Settings
     from kg.sources import load_manifest
-    from kg.store import KGStore
+    from kg.store import EmbeddedStore
 
     settings = Settings.from_env(env={})
     man = load_manifest(settings.manifest)
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     build(store, man.entries, settings, manifest=man)
     refresh_links(store, settings)
     examples = ROOT / "examples" / "contracts"
@@ -141,19 +141,19 @@ def seeds_rows(out_dir: Path, samples: int | None, draw: bool) -> list[tuple]:
 def synthetic_rows(n: int, work: Path, out_dir: Path, samples: int | None, vendors: int, contracts: int,
                    draw: bool) -> list[tuple]:
     from bench.synth import generate
-    from kg.build import build
+    from kg.pipeline import build
     from kg.contracts import import_files
     from kg.links import refresh_links
     from kg.settings import Settings
     from kg.sources import load_manifest
-    from kg.store import KGStore
+    from kg.store import EmbeddedStore
 
     label = f"{n} tables"
     corpus = work / "corpus"
     _, t_gen = timed(lambda: generate(n, corpus, seed=0))
     man = load_manifest(corpus / "manifest.toml")
     settings = Settings(store=str(work / "store"), manifest=corpus / "manifest.toml")
-    store = KGStore(settings.store)
+    store = EmbeddedStore(settings.store)
     report, t_build = timed(lambda: build(store, man.entries, settings, manifest=man))
     links, t_link = timed(lambda: refresh_links(store, settings))
     csv_path = work / "synthetic_contracts.csv"

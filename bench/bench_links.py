@@ -74,14 +74,14 @@ def ensure_store(n: int, work: Path, seed: int) -> tuple[Path, float | None]:
 
 
 def _build(corpus: Path, store_path: Path) -> None:
-    from kg.build import build
+    from kg.pipeline import build
     from kg.settings import Settings
     from kg.sources import load_manifest
-    from kg.store import KGStore
+    from kg.store import EmbeddedStore
 
     manifest = load_manifest(corpus / "manifest.toml")
     settings = Settings.from_env(env={}, store=str(store_path), manifest=corpus / "manifest.toml")
-    store = KGStore(store_path)
+    store = EmbeddedStore(store_path)
     report = build(store, manifest.entries, settings, manifest=manifest,
                    progress=lambda name, i, total: i % 100 == 0 and print(f"  built {i}/{total} documents",
                                                                           file=sys.stderr, flush=True))
@@ -98,9 +98,9 @@ def _measure(store_path: Path, use_tracemalloc: bool, write: bool) -> dict[str, 
     """
     from kg.links import LinkSettings, compute_links, refresh_links
     from kg.settings import Settings
-    from kg.store import KGStore
+    from kg.store import EmbeddedStore
 
-    store = KGStore(store_path)
+    store = EmbeddedStore(store_path)
     settings = Settings.from_env(env={}, store=str(store_path))
     baseline = _rss_mb()
     if use_tracemalloc:

@@ -41,11 +41,11 @@ def _corpus(n: int, out: Path, seed: int) -> Path:
 
 def run(n: int, out: Path, seed: int, sample_docs: int) -> list[tuple[str, str, str, str]]:
     from kg.audit import refresh_findings
-    from kg.build import build
+    from kg.pipeline import build
     from kg.settings import Settings
     from kg.shapes import load_shapes, structural_check, validate
     from kg.sources import load_manifest
-    from kg.store import KGStore
+    from kg.store import EmbeddedStore
 
     corpus = _corpus(n, out, seed)
     man = load_manifest(corpus / "manifest.toml")
@@ -62,7 +62,7 @@ def run(n: int, out: Path, seed: int, sample_docs: int) -> list[tuple[str, str, 
         check(parsed, quads)
         spent[0] += time.perf_counter() - t
 
-    store = KGStore(store_dir)
+    store = EmbeddedStore(store_dir)
     t = time.perf_counter()
     built = build(store, man.entries, settings, manifest=man, check=timed_check)
     build_s = time.perf_counter() - t
@@ -80,7 +80,7 @@ def run(n: int, out: Path, seed: int, sample_docs: int) -> list[tuple[str, str, 
     recorded = refresh_findings(store, settings, report=report)
     record_s = time.perf_counter() - t
 
-    sample = KGStore(None)
+    sample = EmbeddedStore(None)
     build(sample, man.entries[:sample_docs], settings, manifest=man)
     sample_tables = sum(1 for _ in sample.query("PREFIX bk: <https://budgetkg.example.org/def/> "
                                                 "SELECT ?p WHERE { ?p a bk:Project }"))

@@ -72,9 +72,9 @@ SELECT ?unit (SUM(?b) AS ?total) WHERE { ?p a bk:Project ; bk:budgetUnitCode ?un
 
 
 def reader_view(store: Path) -> dict[str, object]:
-    from kg.store import STAGING_PREFIX, KGStore
+    from kg.store import STAGING_PREFIX, EmbeddedStore
 
-    r = KGStore(store, read_only=True)
+    r = EmbeddedStore(store, read_only=True)
     try:
         graphs = [s["g"].value for s in r.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }")]
         per = {s["g"].value: int(s["n"].value) for s in r.query(PROJECTS)}

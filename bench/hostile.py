@@ -267,10 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from kg.build import build
+    from kg.pipeline import build
     from kg.settings import Settings
     from kg.sources import load_manifest
-    from kg.store import KGStore
+    from kg.store import EmbeddedStore
     from tests.helpers import Trap
     from tests.test_server_clients import running_server, write_disk_store
 
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings()
         manifest = load_manifest(settings.manifest)
-        mem = KGStore(None)
+        mem = EmbeddedStore(None)
         build(mem, manifest.entries, settings, manifest=manifest)
         store = write_disk_store(mem, Path(tmp) / "store")
         for token in (True, False):

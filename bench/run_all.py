@@ -41,10 +41,10 @@ def phase_validate(store_dir: str) -> dict[str, float]:
     from bench.bench_build import _peak_rss_mb
     from kg.settings import Settings
     from kg.shapes import load_shapes, validate
-    from kg.store import KGStore
+    from kg.store import EmbeddedStore
 
     shapes = load_shapes(Settings().shapes_dir)
-    store = KGStore(store_dir, read_only=True)
+    store = EmbeddedStore(store_dir, read_only=True)
     t = time.perf_counter()
     report = validate(store, shapes)
     seconds = time.perf_counter() - t

@@ -23,18 +23,18 @@ from rich.table import Table
 
 from budgetkg.options import BaseOpt, StoreOpt, diagnose_damage, err, fail, out
 from kg import queries as named_queries
-from kg.audit import refresh_findings
-from kg.build import build as run_build
 from kg.errors import BudgetKGError, ValidationError
 from kg.model import to_plain
 from kg.namespaces import PREFIXES
 from kg.parse import parse_file
+from kg.pipeline import build as run_build
+from kg.pipeline import default_steps
 from kg.search import expand as expand_search
 from kg.settings import Settings
 from kg.shapes import structural_check
 from kg.sources import Manifest, adhoc_entry, load_manifest
 from kg.stats import compute
-from kg.store import KGStore
+from kg.store import GraphStore
 
 app = typer.Typer(
     name="budgetkg",
@@ -77,7 +77,7 @@ def _settings(store: str | None = None, base_iri: str | None = None, manifest: P
         raise fail(exc) from None
 
 
-def _open(settings: Settings, read_only: bool = False) -> KGStore:
+def _open(settings: Settings, read_only: bool = False) -> GraphStore:
     from kg.store import open_store
 
     try:
@@ -178,8 +178,9 @@ def build(
             task = bar.add_task("building", total=len(entries))
             report = run_build(kg_store, entries, settings, manifest=man,
                                check=structural_check(settings) if check else None,
-                               progress=lambda name, i, n: bar.update(task, completed=i, description=name))
-            findings = refresh_findings(kg_store, settings) if audit else None
+                               progress=lambda name, i, n: bar.update(task, completed=i, description=name),
+                               steps=default_steps(findings=audit))  # the pipeline's derived steps
+            findings = report.findings
     except BudgetKGError as exc:
         # not raised from here: the error's traceback would keep the store (and its lock) open
         failed = (f"{exc}\nthe store was not changed", 1 if isinstance(exc, ValidationError) else 2)

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import hashlib
 
-from pyoxigraph import Literal, NamedNode, Quad
+from pyoxigraph import BlankNode, Literal, NamedNode, Quad, Triple
 
 from . import integrity
 from .iris import Iris
 from .namespaces import BK, PROV, RDF, RDFS, SH, SKOS, XSD
 from .settings import Settings
 from .shapes import Shapes, ValidationReport, load_shapes, validate
-from .store import KGStore, one_generation
+from .store import GraphStore, Transaction, one_generation
 
 #: The shapes files whose results are audit findings.
 AUDIT_KINDS = ("quality",)
@@ -39,7 +39,7 @@ def findings_graph(settings: Settings) -> NamedNode:
     >>> findings_graph(Settings(base_iri="http://ex.org/")).value
     'http://ex.org/graph/findings'
     """
-    return NamedNode(f"{Iris(settings.base_iri).base}graph/findings")
+    return Iris(settings.base_iri).findings_graph
 
 
 def finding_iri(settings: Settings, key: tuple[str, ...]) -> NamedNode:
@@ -51,8 +51,8 @@ def finding_quads(report: ValidationReport, settings: Settings, graph: NamedNode
     """The findings of ``report`` and the rules that were checked, as quads in ``graph``."""
     out: list[Quad] = []
 
-    def add(s: NamedNode, p: NamedNode, o: NamedNode | Literal | None) -> None:
-        if o is not None:
+    def add(s: NamedNode, p: NamedNode, o: object) -> None:
+        if isinstance(o, NamedNode | BlankNode | Literal | Triple):  # None: nothing to state
             out.append(Quad(s, p, o, graph))
 
     for rule in sorted(report.rules.values(), key=lambda r: r.iri):
@@ -74,10 +74,10 @@ def finding_quads(report: ValidationReport, settings: Settings, graph: NamedNode
         add(node, SH.sourceConstraintComponent, SH[f.component])
         add(node, SH.resultMessage, Literal(f.message_zh, language="zh"))
         add(node, SH.resultMessage, Literal(f.message_en, language="en"))
-        add(node, SH.focusNode, f.focus)  # type: ignore[arg-type]
+        add(node, SH.focusNode, f.focus)
         if f.path_iri:
             add(node, SH.resultPath, NamedNode(f.path_iri))
-        add(node, SH.value, f.value)  # type: ignore[arg-type]
+        add(node, SH.value, f.value)
         add(node, BK.concernsProject, f.project)
         if f.budget_unit is not None and len(f.budget_unit.value.rsplit("/", 1)[-1]) == 6:
             add(node, BK.concernsBudgetUnit, f.budget_unit)
@@ -90,19 +90,25 @@ def finding_quads(report: ValidationReport, settings: Settings, graph: NamedNode
 
 
 @one_generation
-def refresh_findings(store: KGStore, settings: Settings, *, report: ValidationReport | None = None,
-                     shapes: Shapes | None = None) -> int:
+def refresh_findings(store: GraphStore, settings: Settings, *, report: ValidationReport | None = None,
+                     shapes: Shapes | None = None, tx: Transaction | None = None) -> int:
     """Run the data-quality rules over ``store`` and rewrite its findings graph; returns how many findings.
 
     ``report`` (a validation the caller has already run, e.g. ``budgetkg validate``) is recorded
     instead of running the rules again; only its data-quality findings are kept. The graph is
     replaced in one step (staged, then swapped in), so readers see the old or the new findings.
+    ``tx``: the caller's transaction (a build's, which swaps the graph in with its next publish);
+    by default the findings graph is a transaction of its own.
     """
     if report is None:
         report = validate(store, shapes or load_shapes(settings.shapes_dir, AUDIT_KINDS), engine="sparql")
     report = report.only(AUDIT_KINDS)
     graph = findings_graph(settings)
-    store.replace(graph, lambda target: finding_quads(report, settings, target))
+    if tx is not None:
+        tx.replace(graph, lambda target: finding_quads(report, settings, target))
+        return len(report.findings)  # checked with the build's other derived graphs
+    with store.transaction() as own:
+        own.replace(graph, lambda target: finding_quads(report, settings, target))
     store.flush()
     integrity.check(store, [graph])
     return len(report.findings)

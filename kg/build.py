@@ -1,16 +1,23 @@
-"""Build the knowledge graph: manifest entries → parse → quads → check → store.
+"""Build the knowledge graph: ingest (parse → convert → check) → write → derived steps.
 
-A build is all-or-nothing for every error budgetkg can see: each document is parsed,
-converted and checked before anything it replaces is touched. Large builds parse, convert and
-check documents in worker processes (``Settings.workers``), which hand back N-Quads that the
-one writing process loads; the store ends up the same either way. Documents new to the store are
-written straight into their graph (one transaction each); documents already in it are staged
-outside the database (:meth:`kg.store.KGStore.stage`) and swapped in, each by one transaction, only
-after every document has passed. On an error the graphs this build created are removed and what it
-staged is dropped, so the store keeps its previous state. A crash (power loss, SIGKILL) can stop a
-build between documents, but each document graph always holds either its previous or its new
-complete content, and nothing of the build is left for a reader to see. A document larger than
-``Settings.max_document_mb`` is refused before anything is read.
+A build is a pipeline. Its first two stages are here: every document is *ingested* (parsed,
+converted to quads and checked, in worker processes for a large build) and its graph *written*.
+Then come the registered :class:`Step` objects (agencies, links, findings, the search index: see
+:mod:`kg.pipeline`, which composes them), in the order given. This module knows no analysis: a
+step adds what it needs of each document in the ingest stage (:meth:`Step.prepare`, run where the
+document is parsed), sees each document as it is written (:meth:`Step.document`), and derives its
+graphs once every document is in (:meth:`Step.run`).
+
+A build is all-or-nothing for every error budgetkg can see; it is one
+:class:`~kg.store.Transaction`. Each document is parsed, converted and checked before anything
+it replaces is touched. Documents new to the store are written straight into their graph (one
+transaction each); documents already in it are staged outside the database and swapped in, each
+by one transaction, only after every document has passed. On an error the graphs this build
+created are removed and what it staged is dropped, so the store keeps its previous state. A
+crash (power loss, SIGKILL) can stop a build between documents, but each document graph always
+holds either its previous or its new complete content, and nothing of the build is left for a
+reader to see. A document larger than ``Settings.max_document_mb`` is refused before anything is
+read.
 """
 
 from __future__ import annotations
@@ -20,24 +27,25 @@ import multiprocessing
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from pyoxigraph import NamedNode, Quad
+from pyoxigraph import NamedNode, Quad, QuerySolutions
 
-from . import integrity, revisions, search
-from .errors import BudgetKGError, DocumentTooLarge, StoreError
-from .iris import Iris
-from .links import DocumentLinks, LinkInputs, LinkReport, document_links, refresh_links
+from . import integrity, revisions
+from .errors import DocumentTooLarge, StoreError
+from .iris import Iris, is_staging
 from .model import ParsedDocument, ParseWarning, SourceEntry
+from .namespaces import sparql_prefixes
 from .ontology import ONTOLOGY_GRAPH, ontology_quads
 from .parse import line_count, read_document
-from .rdf import agency_quads, document_quads, project_iris
+from .rdf import document_quads, project_iris
 from .settings import Settings
 from .sources import Manifest, sha256_of
-from .store import STAGING_PREFIX, KGStore, NQuads, Writable, one_generation
+from .store import EmbeddedStore, GraphStore, NQuads, Transaction, one_generation
 
 Check = Callable[[ParsedDocument, list[Quad]], None]
 Progress = Callable[[str, int, int], None]
@@ -64,9 +72,14 @@ class BuildReport:
     documents: list[DocumentReport] = field(default_factory=list)
     ontology_quads: int = 0
     seconds: float = 0.0
-    #: Seconds until every document was written (the rest is agencies and links).
+    #: Seconds until every document was written (the rest is the derived steps).
     load_seconds: float = 0.0
-    links: LinkReport | None = None
+    #: What the links step wrote (a :class:`kg.links.LinkReport`; None: the build did not link).
+    links: Any = None
+    #: Data-quality findings recorded by the findings step (None: not run).
+    findings: int | None = None
+    #: Seconds each derived step took, by step name.
+    step_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def warnings(self) -> list[ParseWarning]:
@@ -79,6 +92,55 @@ class BuildReport:
     @property
     def projects(self) -> int:
         return sum(d.projects for d in self.documents)
+
+
+@dataclass
+class BuildContext:
+    """What a :class:`Step` works with during one build."""
+
+    store: GraphStore
+    settings: Settings
+    iris: Iris
+    manifest: Manifest | None
+    report: BuildReport
+    #: The build's transaction: a step writes its graphs through it.
+    tx: Transaction
+    #: The document graphs this build wrote.
+    built: set[NamedNode] = field(default_factory=set)
+    #: Per-build state of the steps, by step name (steps themselves are stateless, and picklable).
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+class Step:
+    """One derived step of the build pipeline; every hook does nothing unless overridden.
+
+    A step is a small stateless object (it is sent to the worker processes that call
+    :meth:`prepare`); what it keeps during a build lives in ``ctx.state[name]``.
+    """
+
+    #: The step's name: the key of what it prepares, of its state and of its timing.
+    name = "step"
+
+    def prepare(self, parsed: ParsedDocument, projects: list[str], iris: Iris) -> Any:
+        """What the step needs of one document, made where it is parsed (possibly a worker process).
+
+        ``projects``: the IRIs of the projects the document's graph describes."""
+        return None
+
+    def start(self, ctx: BuildContext) -> None:
+        """Called before anything is written."""
+
+    def document(self, ctx: BuildContext, entry: SourceEntry, graph: NamedNode, prepared: Any) -> None:
+        """Called for each document just before its graph is written, with what :meth:`prepare` made."""
+
+    def run(self, ctx: BuildContext) -> None:
+        """Derive the step's graphs, once every document is published (write them through ``ctx.tx``)."""
+
+    def abort(self, ctx: BuildContext) -> None:
+        """The build failed: let go of anything the step holds (the store is rolled back by the build)."""
+
+    def finish(self, ctx: BuildContext) -> None:
+        """The build committed: make anything the step keeps outside the store current."""
 
 
 def parse_document(entry: SourceEntry) -> ParsedDocument:
@@ -109,10 +171,13 @@ def _with_sha(entry: SourceEntry) -> SourceEntry:
 
 
 @one_generation
-def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
+def build(store: GraphStore, entries: Iterable[SourceEntry], settings: Settings, *,
           manifest: Manifest | None = None, check: Check | None = None, progress: Progress | None = None,
-          with_ontology: bool = True, links: bool = True) -> BuildReport:
-    """Build ``entries`` into ``store``; see the module docstring for what is atomic."""
+          with_ontology: bool = True, steps: Sequence[Step] = ()) -> BuildReport:
+    """Build ``entries`` into ``store``, then run ``steps``; see the module docstring for what is atomic.
+
+    The steps are the composition root's choice: :func:`kg.pipeline.build` passes the default ones
+    (agencies, links, search index)."""
     started = time.perf_counter()
     iris = Iris(settings.base_iri)
     entries = list(entries)
@@ -121,70 +186,76 @@ def build(store: KGStore, entries: Iterable[SourceEntry], settings: Settings, *,
     plan = revisions.plan(store, entries, iris, manifest.entries if manifest else ())
     entries = plan.entries
     report = BuildReport()
-    created: list[NamedNode] = []
-    staged: list[tuple[NamedNode, NamedNode]] = []
-    indexer = search.Indexer(store, settings)  # search index rows: pending per document, current at the end
+    steps = list(steps)
+    tx = store.transaction()
+    ctx = BuildContext(store, settings, iris, manifest, report, tx)
     try:
-        if with_ontology:
-            graph = ONTOLOGY_GRAPH
-            quads = ontology_quads(settings, graph)
-            report.ontology_quads = len(quads)
-            if not store.has_graph(graph):
-                _write(store, graph, graph, quads, created, staged)
-            elif store.dump_sorted_nquads(graph) != _sorted_nquads(quads):
-                # changed: it has blank nodes, so it is staged in the database and moved (see kg.store)
-                target = store.staging_graph()
-                _write(store, graph, target, ontology_quads(settings, target), created, staged)
-        inputs = LinkInputs() if links else None
-        built: set[NamedNode] = set()
-        n = workers(settings, entries)
-        for wave in plan.waves:
-            jobs = []
-            for entry in wave:
-                graph = iris.graph(entry.file)
-                built.add(graph)
-                jobs.append((entry, graph, store.staging_graph() if store.has_graph(graph) else graph,
-                             plan.superseded(store, entry.file)))
-            for entry, graph, target, done in _convert_all(jobs, iris, check, n, links):
-                plan.claim(store, entry.file, done.projects)  # before anything of it is written
-                indexer.add(entry, graph, done.index_rows)  # before the graph: a crash leaves it pending
-                _write(store, graph, target, done.quads, created, staged)
-                if inputs is not None and done.links is not None:
-                    inputs.add_document(done.links)
-                report.documents.append(DocumentReport(entry.file, graph.value, len(done.projects),
-                                                       done.indicators, len(done.quads), target != graph,
-                                                       done.warnings, done.superseded))
-                if progress:
-                    progress(entry.file, len(report.documents), len(entries))
-        for graph, staging in staged:
-            store.swap(graph, staging)
-        staged = []
-        report.load_seconds = time.perf_counter() - started
-        refresh_agencies(store, iris, manifest)
-        if inputs is not None:
-            # what was just parsed is all there is to link unless the store holds other documents
-            complete = all(g in built for g in document_graphs(store))
-            report.links = refresh_links(store, settings, inputs=inputs if complete else None)
-        # Document graphs were checked before they were written (plan.claim, convert); the other
-        # published graphs (ontology, agencies, links, findings, contracts) are checked here.
-        # A document whose projects a revision supersedes also states prov:wasRevisionOf of them: it is
-        # compared with the rest like a derived graph (rare, and small).
-        documents = set(document_graphs(store))
-        revised = {NamedNode(d.graph) for d in report.documents if d.superseded}
-        integrity.check(store, [g for g in store.graphs() if g not in documents or g in revised])
-    except (BudgetKGError, OSError) as exc:
-        indexer.close()
-        for graph in created:
-            store.remove_graph(graph)
-        for _, staging in staged:
-            store.remove_graph(staging)
+        with tx:
+            for step in steps:
+                step.start(ctx)
+            if with_ontology:
+                report.ontology_quads = _write_ontology(store, tx, settings)
+            _write_documents(ctx, plan, entries, check, steps, progress)
+            tx.publish()  # the documents are in: the derived steps read them
+            report.load_seconds = time.perf_counter() - started
+            for step in steps:
+                t0 = time.perf_counter()
+                step.run(ctx)
+                tx.publish()
+                report.step_seconds[step.name] = round(time.perf_counter() - t0, 3)
+            # Document graphs were checked before they were written (plan.claim, convert); the other
+            # published graphs (ontology, agencies, links, findings, contracts) are checked here.
+            # A document whose projects a revision supersedes also states prov:wasRevisionOf of them: it is
+            # compared with the rest like a derived graph (rare, and small).
+            documents = set(document_graphs(store))
+            revised = {NamedNode(d.graph) for d in report.documents if d.superseded}
+            integrity.check(store, [g for g in store.graphs() if g not in documents or g in revised])
+    except BaseException as exc:
+        for step in steps:
+            with contextlib.suppress(Exception):
+                step.abort(ctx)
         if isinstance(exc, OSError):
             raise StoreError(f"store write failed: {exc}") from None
         raise
     store.flush()
-    indexer.commit()
+    for step in steps:
+        step.finish(ctx)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _write_ontology(store: GraphStore, tx: Transaction, settings: Settings) -> int:
+    """Write the ontology graph when it is new or changed; returns its size."""
+    graph = ONTOLOGY_GRAPH
+    quads = ontology_quads(settings, graph)
+    if store.has_graph(graph) and store.dump_sorted_nquads(graph) == _sorted_nquads(quads):
+        return len(quads)
+    # changed: it has blank nodes, so it is staged in the database and moved (see kg.store.embedded)
+    tx.replace(graph, lambda target: quads if target == graph else ontology_quads(settings, target))
+    return len(quads)
+
+
+def _write_documents(ctx: BuildContext, plan: revisions.Plan, entries: list[SourceEntry], check: Check | None,
+                     steps: list[Step], progress: Progress | None) -> None:
+    """Ingest and write every document, wave after wave (a revising document after what it revises)."""
+    store, tx, iris, report = ctx.store, ctx.tx, ctx.iris, ctx.report
+    n = workers(ctx.settings, entries)
+    for wave in plan.waves:
+        jobs = []
+        for entry in wave:
+            graph = iris.graph(entry.file)
+            ctx.built.add(graph)
+            jobs.append((entry, graph, tx.target(graph), plan.superseded(store, entry.file)))
+        for entry, graph, target, done in _convert_all(jobs, iris, check, n, steps):
+            plan.claim(store, entry.file, done.projects)  # before anything of it is written
+            for step in steps:  # before the graph: a crash leaves what a step keeps outside the store pending
+                step.document(ctx, entry, graph, done.prepared.get(step.name))
+            tx.replace(graph, done.quads, target=target)
+            report.documents.append(DocumentReport(entry.file, graph.value, len(done.projects),
+                                                   done.indicators, len(done.quads), target != graph,
+                                                   done.warnings, done.superseded))
+            if progress:
+                progress(entry.file, len(report.documents), len(entries))
 
 
 def check_size(path: str | Path, name: str, limit_mb: int) -> None:
@@ -198,9 +269,11 @@ def check_size(path: str | Path, name: str, limit_mb: int) -> None:
 
 
 def _sorted_nquads(quads: list[Quad]) -> bytes:
-    store = KGStore(None)
-    store.store.extend(quads)
-    return store.dump_sorted_nquads()
+    scratch = EmbeddedStore(None)
+    with scratch.transaction() as tx:
+        for graph in {q.graph_name for q in quads if isinstance(q.graph_name, NamedNode)}:
+            tx.replace(graph, [q for q in quads if q.graph_name == graph])
+    return scratch.dump_sorted_nquads()
 
 
 def workers(settings: Settings, entries: list[SourceEntry]) -> int:
@@ -220,17 +293,15 @@ def workers(settings: Settings, entries: list[SourceEntry]) -> int:
 class Converted:
     """One document, parsed, converted and checked: what the writer needs of it."""
 
-    quads: Writable
+    quads: list[Quad] | NQuads
     #: The projects it describes: (IRI, first line, name).
     projects: list[tuple[str, int, str]]
     indicators: int
     warnings: list[ParseWarning]
-    #: What linking needs of the document (when the build links).
-    links: DocumentLinks | None = None
     #: How many of its projects a revising document describes instead.
     superseded: int = 0
-    #: What the search index keeps of its projects (made here, in the worker: see kg.search.Indexer).
-    index_rows: search.Prepared | None = None
+    #: What each step prepared of it (:meth:`Step.prepare`), by step name.
+    prepared: dict[str, Any] = field(default_factory=dict)
 
 
 def convert(entry: SourceEntry, iris: Iris, target: NamedNode, check: Check | None,
@@ -252,31 +323,34 @@ def convert(entry: SourceEntry, iris: Iris, target: NamedNode, check: Check | No
     return parsed, quads
 
 
-def _converted(parsed: ParsedDocument, quads: Writable, iris: Iris, links: bool) -> Converted:
-    projects = [(node.value, rec.span.start, rec.name)
-                for rec, node in zip(parsed.records, project_iris(parsed, iris), strict=True)
-                if node.value not in parsed.superseded]
-    kept = [rec for rec, node in zip(parsed.records, project_iris(parsed, iris), strict=True)
+def _converted(parsed: ParsedDocument, quads: list[Quad] | NQuads, iris: Iris, steps: Sequence[Step]) -> Converted:
+    nodes = project_iris(parsed, iris)
+    kept = [(rec, node) for rec, node in zip(parsed.records, nodes, strict=True)
             if node.value not in parsed.superseded]
-    return Converted(quads, projects, sum(len(r.indicators) for r in kept), parsed.warnings,
-                     document_links(parsed, iris) if links else None, len(parsed.records) - len(kept),
-                     search.prepare(parsed, [p[0] for p in projects], iris))
+    projects = [(node.value, rec.span.start, rec.name) for rec, node in kept]
+    prepared = {}
+    for step in steps:
+        made = step.prepare(parsed, [p[0] for p in projects], iris)
+        if made is not None:
+            prepared[step.name] = made
+    return Converted(quads, projects, sum(len(rec.indicators) for rec, _ in kept), parsed.warnings,
+                     len(parsed.records) - len(kept), prepared)
 
 
 Job = tuple[SourceEntry, NamedNode, NamedNode, dict[str, str]]
 
 
-def _convert_all(jobs: list[Job], iris: Iris, check: Check | None, n: int, links: bool = False
+def _convert_all(jobs: list[Job], iris: Iris, check: Check | None, n: int, steps: Sequence[Step] = ()
                  ) -> Iterator[tuple[SourceEntry, NamedNode, NamedNode, Converted]]:
     """Each job converted, in order: here, or by ``n`` worker processes a few documents ahead of the writer."""
     if n <= 1:
         for entry, graph, target, superseded in jobs:
             parsed, quads = convert(entry, iris, target, check, superseded)
-            yield entry, graph, target, _converted(parsed, quads, iris, links)
+            yield entry, graph, target, _converted(parsed, quads, iris, steps)
         return
     context = multiprocessing.get_context("forkserver")  # never fork a process that has the store open
     with ProcessPoolExecutor(n, mp_context=context, initializer=_worker_init,
-                             initargs=(iris.base, check, links)) as pool:
+                             initargs=(iris.base, check, tuple(steps))) as pool:
         pending: deque[tuple[Job, Future[Converted]]] = deque()
         queue = iter(jobs)
         try:
@@ -291,72 +365,36 @@ def _convert_all(jobs: list[Job], iris: Iris, check: Check | None, n: int, links
                 except BrokenExecutor:
                     raise StoreError(f"the worker process converting {entry.file} stopped unexpectedly "
                                      "(out of memory?)") from None
-                job = next(queue, None)
-                if job is not None:
-                    pending.append((job, pool.submit(_worker_convert, job[0], job[2], job[3])))
+                following = next(queue, None)
+                if following is not None:
+                    pending.append((following, pool.submit(_worker_convert, following[0], following[2],
+                                                           following[3])))
                 yield entry, graph, target, done
         finally:
             for _, future in pending:
                 future.cancel()
 
 
-_WORKER: tuple[Iris, Check | None, bool] | None = None
+_WORKER: tuple[Iris, Check | None, tuple[Step, ...]] | None = None
 
 
-def _worker_init(base_iri: str, check: Check | None, links: bool) -> None:
+def _worker_init(base_iri: str, check: Check | None, steps: tuple[Step, ...]) -> None:
     global _WORKER  # one per worker process, set once by the pool
-    _WORKER = (Iris(base_iri), check, links)
+    _WORKER = (Iris(base_iri), check, steps)
 
 
 def _worker_convert(entry: SourceEntry, target: NamedNode, superseded: dict[str, str]) -> Converted:
     assert _WORKER is not None
-    iris, check, links = _WORKER
+    iris, check, steps = _WORKER
     parsed, quads = convert(entry, iris, target, check, superseded)
-    return _converted(parsed, NQuads.of(quads), iris, links)
+    return _converted(parsed, NQuads.of(quads), iris, steps)
 
 
-def _write(store: KGStore, graph: NamedNode, target: NamedNode, quads: Writable,
-           created: list[NamedNode], staged: list[tuple[NamedNode, NamedNode]]) -> None:
-    if target == graph:
-        store.write_new(graph, quads)
-        created.append(graph)
-    else:
-        store.stage(quads)
-        staged.append((graph, target))
+_DOCUMENT_GRAPHS = sparql_prefixes(["bk"]) + "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?doc a bk:SourceDocument } }"
 
 
-_UNITS = """
-PREFIX bk: <https://budgetkg.example.org/def/>
-PREFIX prov: <http://www.w3.org/ns/prov#>
-SELECT DISTINCT ?code ?name ?doc WHERE {
-  { ?p bk:budgetUnitCode ?code ; prov:wasDerivedFrom ?doc . OPTIONAL { ?p bk:budgetUnitName ?name } }
-  UNION
-  { ?p bk:supervisingDepartment ?d ; prov:wasDerivedFrom ?doc .
-    BIND(REPLACE(STR(?d), "^.*/", "") AS ?code) OPTIONAL { ?p bk:supervisingDepartmentName ?name } }
-}
-"""
-
-
-_DOCUMENT_GRAPHS = """
-PREFIX bk: <https://budgetkg.example.org/def/>
-SELECT DISTINCT ?g WHERE { GRAPH ?g { ?doc a bk:SourceDocument } }
-"""
-
-
-def document_graphs(store: KGStore) -> list[NamedNode]:
+def document_graphs(store: GraphStore) -> list[NamedNode]:
     """The graphs that hold a source document (staging graphs aside)."""
-    return [s["g"] for s in store.query(_DOCUMENT_GRAPHS, name="documents")  # type: ignore[union-attr]
-            if not s["g"].value.startswith(STAGING_PREFIX)]
-
-
-def refresh_agencies(store: KGStore, iris: Iris, manifest: Manifest | None) -> int:
-    """Rewrite the agencies graph from what the published document graphs say (atomically)."""
-    graph = iris.agencies_graph
-    rows = [(s["code"].value, s["name"].value if s["name"] is not None else None, s["doc"].value)
-            for s in store.query(_UNITS, name="agencies")  # type: ignore[union-attr]
-            if s["code"] is not None]
-    departments = {c: d.name for c, d in manifest.departments.items()} if manifest else {}
-    if not rows:
-        store.remove_graph(graph)
-        return 0
-    return store.replace(graph, lambda target: agency_quads(rows, departments, iris, target))
+    result = store.query(_DOCUMENT_GRAPHS, name="documents")
+    assert isinstance(result, QuerySolutions)
+    return [g for s in result if isinstance(g := s["g"], NamedNode) and not is_staging(g)]

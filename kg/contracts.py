@@ -55,7 +55,7 @@ from .errors import BudgetKGError
 from .iris import Iris
 from .namespaces import BK, CUR, DCTERMS, PROV, QUDT, RDF, RDFS, SKOS, XSD, sparql_prefixes
 from .settings import Settings
-from .store import KGStore, one_generation
+from .store import GraphStore, one_generation
 
 CSV_COLUMNS = ("contract_id", "project_ref", "project_name", "agency_code", "buyer_name", "supplier_name",
                "supplier_credit_code", "amount_yuan", "date", "title")
@@ -503,7 +503,7 @@ class ProjectInfo:
     project_code: str | None = None
 
 
-def read_projects(store: KGStore) -> list[ProjectInfo]:
+def read_projects(store: GraphStore) -> list[ProjectInfo]:
     """Every project with its name keys (:func:`name_key` of its 项目名称 and base name): one query."""
     out: dict[str, ProjectInfo] = {}
     for s in store.query(_PROJECTS, name="contracts:projects"):  # type: ignore[union-attr]
@@ -518,7 +518,7 @@ def read_projects(store: KGStore) -> list[ProjectInfo]:
     return [out[k] for k in sorted(out)]
 
 
-def read_agencies(store: KGStore) -> dict[str, set[str]]:
+def read_agencies(store: GraphStore) -> dict[str, set[str]]:
     """Agency code → its published names (budget units and departments of the agencies graph): one query."""
     out: dict[str, set[str]] = defaultdict(set)
     for s in store.query(_AGENCIES, name="contracts:agencies"):  # type: ignore[union-attr]
@@ -891,7 +891,7 @@ def vendor_quads(groups: list[VendorGroup], iris: ContractIris, graph: NamedNode
 
 
 @one_generation
-def refresh_vendors(store: KGStore, settings: Settings) -> list[VendorGroup]:
+def refresh_vendors(store: GraphStore, settings: Settings) -> list[VendorGroup]:
     """Rewrite the vendors graph from every imported contract (stage, then one ``MOVE``)."""
     iris = ContractIris(settings.base_iri)
     graph = iris.vendors_graph
@@ -957,7 +957,7 @@ def _format_of(path: Path, fmt: str) -> str:
 
 
 @one_generation
-def import_files(store: KGStore, paths: Sequence[str | Path], settings: Settings, fmt: str = "auto",
+def import_files(store: GraphStore, paths: Sequence[str | Path], settings: Settings, fmt: str = "auto",
                  contract_settings: ContractSettings | None = None) -> ImportReport:
     """Import procurement files (see the module docstring); all are read and checked before any is written."""
     cs = contract_settings or ContractSettings()
@@ -1025,7 +1025,7 @@ def import_files(store: KGStore, paths: Sequence[str | Path], settings: Settings
 
 
 @one_generation
-def remove_imports(store: KGStore, files: Iterable[str], settings: Settings) -> int:
+def remove_imports(store: GraphStore, files: Iterable[str], settings: Settings) -> int:
     """Remove the graphs of previously imported files (by file name) and refresh vendors."""
     iris = ContractIris(settings.base_iri)
     n = sum(store.remove_graph(iris.graph(f)) for f in files)

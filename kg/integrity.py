@@ -26,11 +26,12 @@ costs 6–13 µs a quad on Oxigraph: minutes at 34 million quads), yet exactly:
 compares only the given graphs with the rest (a build, an import, ``budgetkg link``, the findings).
 :func:`pairwise_duplicates` is the plain join, kept as the reference the tests compare with.
 
->>> from pyoxigraph import Store, Quad, NamedNode
->>> from kg.store import KGStore
->>> kg = KGStore()
+>>> from pyoxigraph import Quad, NamedNode
+>>> from kg.store import EmbeddedStore
+>>> kg = EmbeddedStore()
 >>> x, g1, g2 = NamedNode("http://e/x"), NamedNode("http://e/g1"), NamedNode("http://e/g2")
->>> kg.store.extend([Quad(x, x, x, g1), Quad(x, x, x, g2)])
+>>> with kg.transaction() as tx:
+...     _ = tx.replace(g1, [Quad(x, x, x, g1)]), tx.replace(g2, [Quad(x, x, x, g2)])
 >>> [(d.subject, sorted(d.graphs)) for d in duplicated_facts(kg)]
 [('http://e/x', ['http://e/g1', 'http://e/g2'])]
 >>> [d.subject for d in duplicated_facts(kg, [g1])]
@@ -41,13 +42,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from pyoxigraph import NamedNode, Quad
+from pyoxigraph import NamedNode, Quad, QuerySolution
 
 from .errors import BudgetKGError
+from .iris import STAGING_PREFIX, is_staging
 from .namespaces import BK
-from .store import STAGING_PREFIX, KGStore
+from .store import GraphStore, solutions, term_value
 
 #: How many duplicated facts a check reports at most (one is enough to refuse).
 REPORT_LIMIT = 20
@@ -107,20 +108,20 @@ class DuplicateFacts(BudgetKGError):
                          f"graphs, so totals over them would count them twice: {shown}{more}")
 
 
-def _merge(rows: Iterable[dict[str, object]]) -> list[DuplicateFact]:
+def _merge(rows: Iterable[QuerySolution]) -> list[DuplicateFact]:
     found: dict[tuple[str, str, str], set[str]] = {}
     for r in rows:
-        key = (str(r["s"].value), str(r["p"].value), str(r["o"]))  # type: ignore[attr-defined]
-        found.setdefault(key, set()).update((r["g"].value, r["h"].value))  # type: ignore[attr-defined]
+        key = (term_value(r["s"]), term_value(r["p"]), str(r["o"]))
+        found.setdefault(key, set()).update((term_value(r["g"]), term_value(r["h"])))
     return [DuplicateFact(s, p, o, frozenset(g)) for (s, p, o), g in sorted(found.items())]
 
 
-def pairwise_duplicates(store: KGStore) -> list[DuplicateFact]:
+def pairwise_duplicates(store: GraphStore) -> list[DuplicateFact]:
     """Triples held by two published graphs, by a join of every quad with every other (slow, plain)."""
-    return _merge(store.query(_ALL_PAIRS, name="duplicated facts"))  # type: ignore[arg-type]
+    return _merge(solutions(store.query(_ALL_PAIRS, name="duplicated facts")))
 
 
-def duplicated_facts(store: KGStore, scope: Iterable[NamedNode] | None = None) -> list[DuplicateFact]:
+def duplicated_facts(store: GraphStore, scope: Iterable[NamedNode] | None = None) -> list[DuplicateFact]:
     """Triples held by two published graphs (at most :data:`REPORT_LIMIT`); see the module docstring.
 
     ``scope``: compare only these graphs with the others (on the predicates they share with them).
@@ -130,22 +131,25 @@ def duplicated_facts(store: KGStore, scope: Iterable[NamedNode] | None = None) -
         documents = _document_graphs(store)
         scope = [g for g in store.graphs() if g.value not in documents or _describes_more(store, g,
                                                                                        documents[g.value])]
-    rows: list[dict[str, object]] = []
+    rows: list[QuerySolution] = []
 
-    def ask(query: str, **bound: object) -> Any:
-        return store.query(query, name="duplicated facts", substitutions=bound, union=False)
+    def ask(query: str, **bound: object) -> bool:
+        return bool(store.query(query, name="duplicated facts", substitutions=bound, union=False))
+
+    def select(query: str, **bound: object) -> list[QuerySolution]:
+        return list(solutions(store.query(query, name="duplicated facts", substitutions=bound, union=False)))
 
     for graph in scope:
-        for p in [r["p"] for r in ask(_PREDICATES, g=graph)]:
+        for p in [r["p"] for r in select(_PREDICATES, g=graph)]:
             if not ask(_ELSEWHERE, g=graph, p=p):
                 continue
             # a predicate with few values here (rdf:type, skos:inScheme …): only the values that another
             # graph also uses can repeat a fact, and the rest (a class of its own) is not probed at all
-            values = [r["o"] for r in ask(_OBJECTS, g=graph, p=p)]
+            values = [r["o"] for r in select(_OBJECTS, g=graph, p=p)]
             pairs = ([{"p": p, "o": o} for o in values if ask(_ELSEWHERE, g=graph, p=p, o=o)]
                      if len(values) <= FEW_VALUES else [{"p": p}])
             for bound in pairs:
-                rows.extend(ask(_SCOPED, g=graph, **bound))
+                rows.extend(select(_SCOPED, g=graph, **bound))
                 if len(rows) >= REPORT_LIMIT:
                     return _merge(rows)
     return _merge(rows)
@@ -156,33 +160,33 @@ _OWNED = f"SELECT ?p WHERE {{ GRAPH ?g {{ ?p a <{BK.Project.value}> }} }}"
 _SUBJECTS = "SELECT DISTINCT ?s WHERE { GRAPH ?g { ?s ?p ?o } }"
 
 
-def _document_graphs(store: KGStore) -> dict[str, list[str]]:
+def _document_graphs(store: GraphStore) -> dict[str, list[str]]:
     """Graph → the documents it describes, for every published graph that describes one."""
     out: dict[str, list[str]] = {}
-    for r in store.query(_DOCUMENTS, name="documents", union=False):  # type: ignore[union-attr]
-        if not r["g"].value.startswith(STAGING_PREFIX):
-            out.setdefault(r["g"].value, []).append(r["doc"].value)
+    for r in solutions(store.query(_DOCUMENTS, name="documents", union=False)):
+        g = r["g"]
+        if isinstance(g, NamedNode) and not is_staging(g):
+            out.setdefault(g.value, []).append(term_value(r["doc"]))
     return out
 
 
-def _describes_more(store: KGStore, graph: NamedNode, documents: list[str]) -> bool:
+def _describes_more(store: GraphStore, graph: NamedNode, documents: list[str]) -> bool:
     """Whether a document graph describes something other than its documents and the projects typed in it."""
-    owned = [*documents, *(r["p"].value for r in store.query(  # type: ignore[union-attr]
-        _OWNED, name="projects of a graph", substitutions={"g": graph}, union=False))]
-    subjects = (r["s"] for r in store.query(_SUBJECTS, name="subjects of a graph",  # type: ignore[union-attr]
-                                            substitutions={"g": graph}, union=False))
+    owned = [*documents, *(term_value(r["p"]) for r in solutions(store.query(
+        _OWNED, name="projects of a graph", substitutions={"g": graph}, union=False)))]
+    subjects = (r["s"] for r in solutions(store.query(_SUBJECTS, name="subjects of a graph",
+                                                      substitutions={"g": graph}, union=False)))
     return bool(_foreign(subjects, owned, limit=1))
 
 
-def shared_projects(store: KGStore) -> list[DuplicateFact]:
+def shared_projects(store: GraphStore) -> list[DuplicateFact]:
     """Projects typed ``bk:Project`` in two published graphs (each owns its facts: it must be one)."""
-    rows = store.query(_SHARED_PROJECTS, name="shared projects", union=False)
-    return [DuplicateFact(r["p"].value, "a", BK.Project.value,  # type: ignore[index]
-                          frozenset((r["first"].value, r["last"].value)))  # type: ignore[index]
-            for r in rows]  # type: ignore[union-attr]
+    rows = solutions(store.query(_SHARED_PROJECTS, name="shared projects", union=False))
+    return [DuplicateFact(term_value(r["p"]), "a", BK.Project.value,
+                          frozenset((term_value(r["first"]), term_value(r["last"])))) for r in rows]
 
 
-def check(store: KGStore, scope: Iterable[NamedNode] | None = None) -> None:
+def check(store: GraphStore, scope: Iterable[NamedNode] | None = None) -> None:
     """Raise :class:`DuplicateFacts` if a fact is in two graphs (all graphs, or ``scope`` against the rest)."""
     found = shared_projects(store) + duplicated_facts(store, scope)
     if found:

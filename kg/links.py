@@ -63,7 +63,7 @@ from .model import ParsedDocument
 from .namespaces import BK, CATEGORY, FUNDING, ORG, RDF, RDFS, SKOS, TRANCHE, VALUEKIND, XSD, sparql_prefixes
 from .rdf import LEVEL1_KEYS, LEVEL2_KEYS, project_iris
 from .settings import Settings
-from .store import KGStore, NQuads, one_generation
+from .store import GraphStore, NQuads, one_generation
 
 ENV_PREFIX = "BUDGETKG_LINK_"
 
@@ -297,7 +297,7 @@ class LinkInputs:
         self.repeated = False
 
     @classmethod
-    def read(cls, store: KGStore, indicators: bool = True) -> LinkInputs:
+    def read(cls, store: GraphStore, indicators: bool = True) -> LinkInputs:
         """Everything linking needs (or only the projects and goals), read from ``store`` with SPARQL."""
         inputs = cls()
         for s in store.query(_PROJECTS, name="links:projects"):  # type: ignore[union-attr]
@@ -314,7 +314,7 @@ class LinkInputs:
             inputs.read_indicators(store, inputs.projects)
         return inputs
 
-    def read_indicators(self, store: KGStore, known: Container[str]) -> None:
+    def read_indicators(self, store: GraphStore, known: Container[str]) -> None:
         """The indicator rows of the projects in ``known``, read from ``store``."""
         for s in store.query(_INDICATORS, name="links:indicators"):  # type: ignore[union-attr]
             if s["p"].value in known:
@@ -406,7 +406,7 @@ def document_links(parsed: ParsedDocument, iris: Iris) -> DocumentLinks:
     return DocumentLinks(projects, rows)
 
 
-def read_projects(store: KGStore) -> list[Project]:
+def read_projects(store: GraphStore) -> list[Project]:
     """Every project with its name analysis and goal texts, sorted by IRI."""
     return LinkInputs.read(store, indicators=False).project_list()
 
@@ -493,7 +493,7 @@ class Concept:
         return any(c and c in settings.weak_categories for c in self.categories())
 
 
-def read_terms(store: KGStore, index: Mapping[str, int]) -> list[Term]:
+def read_terms(store: GraphStore, index: Mapping[str, int]) -> list[Term]:
     """The indicator wordings of the projects in ``index`` (project IRI → position)."""
     inputs = LinkInputs()
     inputs.read_indicators(store, index)
@@ -1164,7 +1164,7 @@ def _link(q: _Quads, node: str, cls: NamedNode, a: str, b: str, score: float, ru
     q.add(node, BK.rule, _text(rule))
 
 
-def compute_links(store: KGStore, settings: Settings, link_settings: LinkSettings | None = None,
+def compute_links(store: GraphStore, settings: Settings, link_settings: LinkSettings | None = None,
                   graph: NamedNode | None = None, sink: Callable[[list[Quad]], None] | None = None,
                   inputs: LinkInputs | None = None) -> tuple[list[Quad], LinkReport]:
     """Read the store and compute every link; returns the quads (in ``graph``) and a report. Writes nothing.
@@ -1177,7 +1177,7 @@ def compute_links(store: KGStore, settings: Settings, link_settings: LinkSetting
     return q.quads(), report
 
 
-def _compute(store: KGStore, settings: Settings, ls: LinkSettings, q: _Quads,
+def _compute(store: GraphStore, settings: Settings, ls: LinkSettings, q: _Quads,
              inputs: LinkInputs | None = None) -> LinkReport:
     iris = LinkIris(settings.base_iri)
     report = LinkReport(graph=iris.graph.value)
@@ -1288,7 +1288,7 @@ DIFF_LIMIT = 300_000
 
 
 @one_generation
-def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSettings | None = None,
+def refresh_links(store: GraphStore, settings: Settings, link_settings: LinkSettings | None = None,
                   inputs: LinkInputs | None = None) -> LinkReport:
     """Recompute every link and replace ``<base>graph/links`` atomically; returns what was written.
 
@@ -1309,7 +1309,7 @@ def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSetting
     graph = LinkIris(settings.base_iri).graph
     ls = link_settings or LinkSettings()
     exists = store.has_graph(graph)
-    if not exists or _larger_than(store, graph, DIFF_LIMIT):  # written while computed (see KGStore.writer)
+    if not exists or _larger_than(store, graph, DIFF_LIMIT):  # written while computed (see GraphStore.writer)
         writer = store.writer(graph)
         try:
             report = _compute(store, settings, ls, _Quads(graph, sink=writer.add), inputs)
@@ -1350,7 +1350,7 @@ def refresh_links(store: KGStore, settings: Settings, link_settings: LinkSetting
     return report
 
 
-def _larger_than(store: KGStore, graph: NamedNode, n: int) -> bool:
+def _larger_than(store: GraphStore, graph: NamedNode, n: int) -> bool:
     """Whether ``graph`` holds more than ``n`` quads (reads at most ``n + 1`` of them)."""
     sparql = (f"SELECT (COUNT(*) AS ?n) WHERE {{ SELECT * WHERE {{ GRAPH <{graph.value}> {{ ?s ?p ?o }} }} "
               f"LIMIT {n + 1} }}")
@@ -1359,7 +1359,7 @@ def _larger_than(store: KGStore, graph: NamedNode, n: int) -> bool:
     return False
 
 
-def _apply_difference(store: KGStore, graph: NamedNode, deletes: list[Quad], inserts: list[Quad]) -> None:
+def _apply_difference(store: GraphStore, graph: NamedNode, deletes: list[Quad], inserts: list[Quad]) -> None:
     if not deletes and not inserts:
         return
     parts = []

@@ -41,7 +41,7 @@ import networkx as nx
 
 from .errors import BudgetKGError
 from .namespaces import sparql_prefixes
-from .store import KGStore
+from .store import GraphStore
 
 #: Node types of the network, in the order they are listed and drawn.
 NODE_TYPES = ("agency", "project", "funding", "concept", "vendor")
@@ -360,7 +360,7 @@ def _num(term: Any) -> float | None:
         return None
 
 
-def read_network(store: KGStore, parts: Iterable[str] | None = None) -> NetworkData:
+def read_network(store: GraphStore, parts: Iterable[str] | None = None) -> NetworkData:
     """Read agencies, projects and funding, and the optional ``parts`` (default: all of :data:`PARTS`), from
     ``store`` with SPARQL. Indicator concepts, vendors and links not asked for are not read, but
     :attr:`NetworkData.available` still tells whether the store has them."""
@@ -444,7 +444,7 @@ _EXISTS = {"concept": "ASK { ?x a bk:IndicatorConcept }", "vendor": "ASK { ?x a 
            "links": "ASK { { ?x a bk:SharedGoalLink } UNION { ?x a bk:LineageLink } UNION { ?x a bk:TrancheLink } }"}
 
 
-def _exists(store: KGStore, what: str) -> bool:
+def _exists(store: GraphStore, what: str) -> bool:
     return bool(store.query(_PREFIXES + _EXISTS[what], name=f"network:has-{what}"))
 
 
@@ -793,7 +793,7 @@ def limit_edges(g: nx.Graph, max_edges: int) -> bool:
     return True
 
 
-def graph_from_store(store: KGStore, opts: NetworkOptions, *, data: NetworkData | None = None,
+def graph_from_store(store: GraphStore, opts: NetworkOptions, *, data: NetworkData | None = None,
                      metrics: bool = True, max_nodes: int | None = None, max_edges: int | None = None,
                      betweenness_samples: int | None = None) -> NetworkResult:
     """Read the store (unless ``data`` is given: it must hold the parts :func:`parts_for` names), build the

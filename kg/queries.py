@@ -42,7 +42,7 @@ from pyoxigraph import Literal, NamedNode
 from .errors import NoSuchValue, QueryError, UnknownQuery
 from .names import analyse_name
 from .namespaces import PREFIXES, XSD
-from .store import KGStore, QueryResult, with_values
+from .store import GraphStore, QueryResult, with_values
 
 PARAM_TYPES = ("iri", "string", "zh", "agency", "project", "funding", "integer", "decimal", "boolean", "date")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -309,7 +309,7 @@ class NamedQuery:
                 out.append(Lookup(p.name, p.type, term.value, sparql, near))
         return out
 
-    def run(self, store: KGStore, values: dict[str, str | None] | None = None) -> QueryResult:
+    def run(self, store: GraphStore, values: dict[str, str | None] | None = None) -> QueryResult:
         bindings = self.bindings(values or {})
         bindings = resolve(self.lookups(bindings), bindings,
                            lambda sparql: store.query(sparql, name=self.name))  # type: ignore[arg-type,return-value]

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from pyoxigraph import NamedNode
 
 from .errors import BudgetKGError, ManifestError
-from .iris import Iris
+from .iris import STAGING_PREFIX, Iris
 from .model import SourceEntry
 from .namespaces import BK, DCTERMS, PROV, RDFS
-from .store import STAGING_PREFIX, KGStore
+from .store import GraphStore, solutions, term_value
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class Plan:
                     todo.append(other)
         return out
 
-    def superseded(self, store: KGStore, file: str) -> dict[str, str]:
+    def superseded(self, store: GraphStore, file: str) -> dict[str, str]:
         """Projects (IRI → revising document IRI) that ``file``'s revisions describe instead of it."""
         out: dict[str, str] = {}
         by_graph = {f: g for g, f in self.others.items()}
@@ -131,16 +131,16 @@ class Plan:
             if reviser in self.owned:
                 projects: Iterable[str] = self.owned[reviser]
             elif reviser in by_graph:
-                projects = [r["p"].value for r in store.query(  # type: ignore[index, union-attr]
+                projects = [term_value(r["p"]) for r in solutions(store.query(
                     _PROJECTS_OF, name="revised projects", substitutions={"g": NamedNode(by_graph[reviser])},
-                    union=False)]
+                    union=False))]
             else:
                 continue
             for p in projects:
                 out.setdefault(p, doc)
         return out
 
-    def claim(self, store: KGStore, file: str, projects: list[tuple[str, int, str]]) -> None:
+    def claim(self, store: GraphStore, file: str, projects: list[tuple[str, int, str]]) -> None:
         """Record that ``file`` describes ``projects`` (IRI, first line, name), or raise :class:`DuplicateProject`.
 
         Checked against the documents converted before it in this build and those in the store
@@ -155,20 +155,21 @@ class Plan:
             ordered = list(mine)
             for k in range(0, len(ordered), 2000):
                 values = " ".join(f"<{iri}>" for iri in ordered[k:k + 2000])
-                rows = store.query(_HOLDERS.replace("WHERE {", f"WHERE {{ VALUES ?p {{ {values} }}", 1),
-                                   name="project holders", union=False)
-                for r in rows:  # type: ignore[union-attr]
-                    g = r["g"].value
+                rows = solutions(store.query(_HOLDERS.replace("WHERE {", f"WHERE {{ VALUES ?p {{ {values} }}", 1),
+                                             name="project holders", union=False))
+                for r in rows:
+                    g = term_value(r["g"])
                     if g in self.others:
-                        line, name = mine[r["p"].value]
-                        raise DuplicateProject(r["p"].value, Held(self.others[g], int(r["line"].value),
-                                                                  r["name"].value), Held(file, line, name))
+                        p = term_value(r["p"])
+                        line, name = mine[p]
+                        raise DuplicateProject(p, Held(self.others[g], int(term_value(r["line"])),
+                                                       term_value(r["name"])), Held(file, line, name))
         for iri, line, name in projects:
             self.held[iri] = Held(file, line, name)
         self.owned[file] = {iri for iri, _, _ in projects}
 
 
-def plan(store: KGStore, entries: list[SourceEntry], iris: Iris,
+def plan(store: GraphStore, entries: list[SourceEntry], iris: Iris,
          catalogue: Iterable[SourceEntry] = ()) -> Plan:
     """The :class:`Plan` of a build of ``entries`` into ``store``.
 
@@ -180,17 +181,17 @@ def plan(store: KGStore, entries: list[SourceEntry], iris: Iris,
     known = {e.file: e for e in catalogue}
     stored: dict[str, str] = {}  # graph → file
     doc_file: dict[str, str] = {}
-    for r in store.query(_STORED_DOCUMENTS, name="documents", union=False):  # type: ignore[union-attr]
-        g = r["g"].value
+    for r in solutions(store.query(_STORED_DOCUMENTS, name="documents", union=False)):
+        g = term_value(r["g"])
         if not g.startswith(STAGING_PREFIX):
-            stored[g] = r["file"].value
-            doc_file[r["doc"].value] = r["file"].value
+            stored[g] = term_value(r["file"])
+            doc_file[term_value(r["doc"])] = term_value(r["file"])
     for e in (*entries, *catalogue):  # a revision may be in the store before what it revises
         doc_file.setdefault(iris.document(e.file).value, e.file)
     stored_revises: dict[str, set[str]] = {}
     if stored:
-        for r in store.query(_STORED_REVISIONS, name="revisions", union=False):  # type: ignore[union-attr]
-            newer, earlier = doc_file.get(r["doc"].value), doc_file.get(r["earlier"].value)
+        for r in solutions(store.query(_STORED_REVISIONS, name="revisions", union=False)):
+            newer, earlier = doc_file.get(term_value(r["doc"])), doc_file.get(term_value(r["earlier"]))
             if newer is not None and earlier is not None:
                 stored_revises.setdefault(newer, set()).add(earlier)
     in_store = set(stored.values())

@@ -18,7 +18,7 @@ Every result becomes a :class:`Finding` that names its rule, the project, budget
 and line it concerns, with its message in Chinese and English::
 
     shapes = load_shapes(settings.shapes_dir)
-    report = validate(store, shapes)                  # a KGStore, an Oxigraph Store, quads or a file
+    report = validate(store, shapes)                  # a GraphStore, an Oxigraph Store, quads or a file
     for f in report.findings:
         print(f.severity, f.rule_name, f.file, f.line, f.message_en)
 
@@ -48,7 +48,7 @@ from .errors import BudgetKGError, ValidationError
 from .model import ParsedDocument
 from .namespaces import ONTOLOGY_IRI, PREFIXES, Namespace
 from .settings import Settings
-from .store import STAGING_PREFIX, KGStore
+from .store import STAGING_PREFIX, EmbeddedStore, GraphStore
 
 #: IRIs of the shapes themselves (bksh:ProjectShape, bksh:CostLowerBound …).
 BKSH = Namespace(ONTOLOGY_IRI + "shapes/")
@@ -842,28 +842,28 @@ def _show(node: rdflib.term.Node) -> str:
 
 
 class Dataset:
-    """Data to validate: a KGStore (its published graphs), or an Oxigraph store (all its graphs)."""
+    """Data to validate: a GraphStore (its published graphs), or an Oxigraph store (all its graphs)."""
 
-    def __init__(self, store: KGStore | Store, name: str = "") -> None:
+    def __init__(self, store: GraphStore | Store, name: str = "") -> None:
         self.store = store
-        self.name = name or (str(store.path) if isinstance(store, KGStore) and store.path else "(memory)")
+        self.name = name or (str(store.path) if isinstance(store, EmbeddedStore) and store.path else "(memory)")
         # Oxigraph evaluates "all graphs" several times faster than an explicit list of graphs; the list
         # is only needed to hide the staging graphs of a build that is running.
-        self._graph_list = isinstance(store, KGStore) and any(
+        self._graph_list = isinstance(store, EmbeddedStore) and any(
             isinstance(g, NamedNode) and g.value.startswith(STAGING_PREFIX) for g in store.store.named_graphs())
 
     def query(self, sparql: str) -> Any:
-        if isinstance(self.store, KGStore):
+        if isinstance(self.store, EmbeddedStore):
             if self._graph_list:
                 return self.store.query(sparql, name="shapes")
             return self.store.store.query(sparql, use_default_graph_as_union=True)
         return self.store.query(sparql, use_default_graph_as_union=True)
 
     def quads(self) -> Iterable[Quad]:
-        return self.store.quads() if isinstance(self.store, KGStore) else iter(self.store)
+        return self.store.quads() if isinstance(self.store, EmbeddedStore) else iter(self.store)
 
     def _pattern(self, s: Term | None, p: NamedNode, o: Term | None) -> Iterable[Quad]:
-        raw = self.store.store if isinstance(self.store, KGStore) else self.store
+        raw = self.store.store if isinstance(self.store, EmbeddedStore) else self.store
         for q in raw.quads_for_pattern(s, p, o, None):
             g = q.graph_name
             if not (isinstance(g, NamedNode) and g.value.startswith(STAGING_PREFIX)):
@@ -876,9 +876,9 @@ class Dataset:
         return [q.subject for q in self._pattern(None, p, o)]  # type: ignore[misc]
 
     @classmethod
-    def of(cls, source: KGStore | Store | Path | str | Iterable[Quad], extra: Iterable[Quad] = ()) -> Dataset:
+    def of(cls, source: GraphStore | Store | Path | str | Iterable[Quad], extra: Iterable[Quad] = ()) -> Dataset:
         """Wrap a store, or load a file or quads (plus ``extra``, e.g. the ontology) into a new one."""
-        if isinstance(source, KGStore | Store):
+        if isinstance(source, EmbeddedStore | Store):
             return cls(source)
         store = Store()
         name = ""
@@ -914,11 +914,11 @@ def _rdf_format(path: Path) -> RdfFormat:
 # ---------------------------------------------------------------------------------------------
 
 
-def validate(source: KGStore | Store | Path | str | Iterable[Quad] | Dataset, shapes: Shapes, *,
+def validate(source: GraphStore | Store | Path | str | Iterable[Quad] | Dataset, shapes: Shapes, *,
              engine: Engine = "sparql", extra: Iterable[Quad] = ()) -> ValidationReport:
     """Validate ``source`` against ``shapes`` and return the findings, located in the source documents.
 
-    ``source`` is a :class:`KGStore` (its published graphs), an Oxigraph ``Store``, an RDF file or
+    ``source`` is a :class:`GraphStore` (its published graphs), an Oxigraph ``Store``, an RDF file or
     quads; ``extra`` quads (typically the ontology graph, for its concept schemes) are added to a
     file or to quads. The default graph of every query is the union of all graphs.
     """

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pyoxigraph import QuerySolutions
 
 from .namespaces import sparql_prefixes
-from .store import KGStore
+from .store import GraphStore
 
 _PER_GRAPH = sparql_prefixes(["bk", "rdf", "dcterms"]) + """
 SELECT ?g ?file
@@ -73,7 +73,7 @@ def _money(x: Decimal) -> str:
     return f"{x.quantize(Decimal('0.01'))}"
 
 
-def compute(store: KGStore) -> Stats:
+def compute(store: GraphStore) -> Stats:
     """Per-document and overall counts; budgets are sums of 预算数 in 万元."""
     budgets = {r["g"]: Decimal(r["budget"] or "0") for r in _rows(store.query(_BUDGET, union=False))}
     docs = []

@@ -1,7 +1,7 @@
 """The FastAPI application: a thin HTTP adapter over :mod:`kg`.
 
 ``create_app(settings)`` serves the on-disk store at ``settings.store`` through worker processes
-(:class:`server.workers.ProcessPool`); ``create_app(settings, store=KGStore(None))`` serves an
+(:class:`server.workers.ProcessPool`); ``create_app(settings, store=EmbeddedStore(None))`` serves an
 in-memory store through threads (tests). Handlers get the :class:`Runtime` — settings, the
 executor, the parsed named queries — through the FastAPI dependencies :func:`get_runtime` and
 :func:`get_settings`; nothing lives in module globals.
@@ -36,7 +36,7 @@ from kg import queries as named_queries
 from kg.errors import BudgetKGError
 from kg.namespaces import PREFIXES
 from kg.settings import Settings
-from kg.store import KGStore
+from kg.store import GraphStore
 
 from . import errors, safety
 from .workers import Executor, ProcessPool, ThreadPool
@@ -185,7 +185,7 @@ def get_settings(runtime: RuntimeDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def create_app(settings: Settings, store: KGStore | None = None, *, workers: int | None = None,
+def create_app(settings: Settings, store: GraphStore | None = None, *, workers: int | None = None,
                executor: Executor | None = None) -> FastAPI:
     """The budgetkg HTTP application.
 

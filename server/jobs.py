@@ -1,4 +1,4 @@
-"""The work the server sends to a query worker: each job runs against a :class:`kg.store.KGStore`.
+"""The work the server sends to a query worker: each job runs against a :class:`kg.store.GraphStore`.
 
 Jobs are small picklable dataclasses with a ``run(ctx)`` method, so the same code runs in a
 worker process (the store opened read-only there; see :mod:`server.workers`) or in a thread
@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from pyoxigraph import (
     BlankNode,
@@ -32,7 +32,7 @@ from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
 from kg.queries import Lookup, resolve
 from kg.settings import Settings
 from kg.sources import load_manifest
-from kg.store import KGStore, damage, store_error, with_values
+from kg.store import GraphStore, QueryResult, damage, solutions, store_error, term_value
 from kg.syntax import explain
 
 from . import results, safety
@@ -45,10 +45,18 @@ MAX_INCOMING = 500
 T = TypeVar("T")
 
 
+class DatasetOptions(TypedDict, total=False):
+    """The dataset a query runs over, as :meth:`kg.store.GraphStore.query` takes it."""
+
+    union: bool
+    default_graph: list[NamedNode | DefaultGraph]
+    named_graphs: list[NamedNode]
+
+
 class Context:
     """A worker's view of the store: the store, settings, and what it caches between jobs."""
 
-    def __init__(self, kg: KGStore, settings: Settings) -> None:
+    def __init__(self, kg: GraphStore, settings: Settings) -> None:
         self.kg = kg
         self.settings = settings
         #: What the worker's sandbox holds back (:func:`server.sandbox.confine`; None: not confined here).
@@ -60,25 +68,19 @@ class Context:
     def refresh(self) -> None:
         """Re-read what depends on the store's content (after an update)."""
         self.kg.invalidate()  # an update may have added graphs
-        published = self.kg.graphs()
-        # With no staging graph around, "union of every graph" is the published union, and
-        # pyoxigraph evaluates it several times faster than an explicit list of graphs.
-        self.union = not self.kg.has_staging()
-        self.published = frozenset(g.value for g in published)
+        self.published = frozenset(g.value for g in self.kg.graphs())
 
     def dataset_options(self, default_graphs: tuple[str, ...] | None, named_graphs: tuple[str, ...] | None,
-                        own_dataset: bool) -> dict[str, object]:
+                        own_dataset: bool) -> DatasetOptions:
+        """The dataset of a request: the protocol's graph IRIs, the query's own (FROM), else the published union.
+
+        The store hides a writer's graphs from the union itself (:meth:`kg.store.GraphStore.query`)."""
         if default_graphs is not None or named_graphs is not None:
-            opts: dict[str, object] = {"default_graph": [NamedNode(g) for g in default_graphs or ()]}
+            opts = DatasetOptions(default_graph=[NamedNode(g) for g in default_graphs or ()])
             if named_graphs is not None:
                 opts["named_graphs"] = [NamedNode(g) for g in named_graphs]
             return opts
-        if own_dataset:
-            return {}
-        if self.union:
-            return {"use_default_graph_as_union": True}
-        # a writer is at work: its graphs are hidden from the default graph and from GRAPH ?g
-        return {"default_graph": [*self.kg.graphs(), DefaultGraph()], "named_graphs": self.kg.graphs()}
+        return DatasetOptions(union=not own_dataset)
 
     def source_lines(self, file: str, start: int, end: int) -> list[tuple[int, str]] | None:
         """Lines ``start..end`` (1-based, inclusive) of a source document named in the manifest."""
@@ -109,18 +111,9 @@ class Context:
 
 
 def _query(ctx: Context, sparql: str, name: str, substitutions: dict[str, object] | None = None,
-           **options: object) -> object:
-    """Run a query with the same error conversion as :meth:`KGStore.query`."""
-    if substitutions:
-        sparql = with_values(sparql, substitutions)
-    try:
-        return ctx.kg.store.query(sparql, prefixes=PREFIXES, **options)
-    except SyntaxError as exc:
-        raise QueryError(name, f"syntax error: {explain(sparql, str(exc), PREFIXES)}") from None
-    except (OSError, RuntimeError, ValueError, TypeError) as exc:
-        if damage(exc):
-            raise store_error(ctx.kg.path, exc, "cannot read store at") from None
-        raise QueryError(name, f"evaluation failed: {exc}") from None
+           **options: Unpack[DatasetOptions]) -> QueryResult:
+    """Run a query over the store with the published prefixes (the store converts its errors)."""
+    return ctx.kg.query(sparql, name=name, substitutions=substitutions, prefixes=PREFIXES, **options)
 
 
 def bounded(run: Callable[[Any, Context], T]) -> Callable[[Any, Context], T]:
@@ -171,7 +164,7 @@ class QueryJob:
 
     sparql: str
     name: str = "query"
-    substitutions: tuple[tuple[str, object], ...] = ()
+    substitutions: tuple[tuple[str, NamedNode | Literal], ...] = ()
     default_graphs: tuple[str, ...] | None = None
     named_graphs: tuple[str, ...] | None = None
     own_dataset: bool = False
@@ -190,9 +183,9 @@ class QueryJob:
         if self.verify:
             safety.verify(self.sparql, ctx.settings.service_allowlist, PREFIXES)
         opts = ctx.dataset_options(self.default_graphs, self.named_graphs, self.own_dataset)
-        substitutions = resolve(self.lookups, dict(self.substitutions),  # type: ignore[arg-type]
-                                lambda sparql: _query(ctx, sparql, self.name, **opts))  # type: ignore[arg-type,return-value]
-        result = _query(ctx, self.sparql, self.name, substitutions, **opts)
+        substitutions = resolve(self.lookups, dict(self.substitutions),
+                                lambda sparql: solutions(_query(ctx, sparql, self.name, **opts), self.name))
+        result = _query(ctx, self.sparql, self.name, dict(substitutions), **opts)
         try:
             if isinstance(result, QuerySolutions):
                 if self.results_format == "table":
@@ -238,11 +231,11 @@ class GraphJob:
 
     @bounded
     def run(self, ctx: Context) -> Answer:
-        store = ctx.kg.store
+        store = ctx.kg
         if self.dataset:
-            quads = [q for g in ctx.kg.graphs() for q in store.quads_for_pattern(None, None, None, g)]
-            quads.extend(store.quads_for_pattern(None, None, None, DefaultGraph()))
+            quads: list[object] = [*store.quads(), *store.match(graph=DefaultGraph())]
             return Answer(results.rdf_bytes(quads, self.format), self.format, len(quads))
+        triples: list[object]
         if self.graph is None:
             seen: set[Triple] = set()
             triples = []
@@ -251,12 +244,12 @@ class GraphJob:
                 if t not in seen:
                     seen.add(t)
                     triples.append(t)
-            triples.extend(q.triple for q in store.quads_for_pattern(None, None, None, DefaultGraph()))
+            triples.extend(q.triple for q in store.match(graph=DefaultGraph()))
         else:
             g = NamedNode(self.graph)
-            if not store.contains_named_graph(g):
+            if g.value not in ctx.published and not store.has_graph(g):
                 raise NotFound(f"no graph <{self.graph}> in the store")
-            triples = [q.triple for q in store.quads_for_pattern(None, None, None, g)]
+            triples = [q.triple for q in store.quads(g)]
         return Answer(results.rdf_bytes(triples, self.format), self.format, len(triples))
 
 
@@ -276,7 +269,9 @@ def jsonld_bytes(items: Iterable[Quad] | Iterable[Triple], context: dict[str, st
         return value
 
     def ref(t: object) -> str:
-        return "_:" + t.value if isinstance(t, BlankNode) else iri(t.value)  # type: ignore[attr-defined]
+        if isinstance(t, BlankNode):
+            return "_:" + t.value
+        return iri(t.value) if isinstance(t, NamedNode | Literal) else str(t)
 
     def value(t: object) -> object:
         if isinstance(t, Literal):
@@ -287,7 +282,7 @@ def jsonld_bytes(items: Iterable[Quad] | Iterable[Triple], context: dict[str, st
         return {"@id": ref(t)}
 
     rdf_type = RDF_TYPE
-    graphs: dict[str | None, dict[str, dict[str, object]]] = {}
+    graphs: dict[str | None, dict[str, dict[str, Any]]] = {}
     for q in items:
         g = getattr(q, "graph_name", None)
         gkey = None if g is None or isinstance(g, DefaultGraph) else ref(g)
@@ -297,9 +292,9 @@ def jsonld_bytes(items: Iterable[Quad] | Iterable[Triple], context: dict[str, st
         if node is None:
             node = nodes[s] = {"@id": s}
         if q.predicate.value == rdf_type and not isinstance(q.object, Literal):
-            node.setdefault("@type", []).append(ref(q.object))  # type: ignore[union-attr]
+            node.setdefault("@type", []).append(ref(q.object))
         else:
-            node.setdefault(iri(q.predicate.value), []).append(value(q.object))  # type: ignore[union-attr]
+            node.setdefault(iri(q.predicate.value), []).append(value(q.object))
     top: list[object] = list(graphs.pop(None, {}).values())
     for gid, nodes in graphs.items():
         top.append({"@id": gid, "@graph": list(nodes.values())})
@@ -323,11 +318,10 @@ class DumpJob:
             return Answer(gzip.compress(ctx.kg.dump_sorted_nquads(), mtime=0), self.format)
         quads = list(ctx.kg.quads())
         if self.format == "turtle":
-            seen: set[Triple] = set()
-            triples = [t for t in (q.triple for q in quads) if not (t in seen or seen.add(t))]
+            triples: list[object] = list(dict.fromkeys(q.triple for q in quads))  # each once, in order
             return Answer(results.rdf_bytes(triples, "turtle"), self.format, len(triples))
         if self.format == "trig":
-            return Answer(results.rdf_bytes(quads, "trig"), self.format, len(quads))
+            return Answer(results.rdf_bytes(list[object](quads), "trig"), self.format, len(quads))
         if self.format == "jsonld":
             return Answer(jsonld_bytes(quads, dict(self.context), dataset=True), self.format, len(quads))
         raise NotFound(f"no dump format {self.format!r}")
@@ -367,10 +361,10 @@ class EntityView:
     agency: AgencySummary | None = None
 
 
-def _label(store: object, term: NamedNode) -> str | None:
+def _label(store: GraphStore, term: NamedNode) -> str | None:
     best: dict[str, str] = {}
     for prop in (RDFS.label, SKOS.prefLabel):
-        for q in store.quads_for_pattern(term, prop, None, None):  # type: ignore[attr-defined]
+        for q in store.match(term, prop):
             o = q.object
             if isinstance(o, Literal):
                 best.setdefault(o.language or "", o.value)
@@ -379,11 +373,11 @@ def _label(store: object, term: NamedNode) -> str | None:
     return best.get("zh") or best.get("en") or best.get("") or next(iter(best.values()), None)
 
 
-def _int_of(store: object, s: NamedNode, p: NamedNode) -> int | None:
-    for q in store.quads_for_pattern(s, p, None, None):  # type: ignore[attr-defined]
+def _int_of(store: GraphStore, s: NamedNode, p: NamedNode) -> int | None:
+    for q in store.match(s, p):
         try:
-            return int(q.object.value)
-        except (ValueError, AttributeError):
+            return int(term_value(q.object))
+        except ValueError:
             return None
     return None
 
@@ -396,30 +390,25 @@ class DescribeJob:
 
     @bounded
     def run(self, ctx: Context) -> EntityView:
-        store = ctx.kg.store
+        store = ctx.kg
         node = NamedNode(self.iri)
-        pub = ctx.published
-
-        def visible(g: object) -> bool:
-            return isinstance(g, DefaultGraph) or getattr(g, "value", None) in pub
 
         def gname(g: object) -> str | None:
-            return getattr(g, "value", None)
+            return g.value if isinstance(g, NamedNode) else None
 
         view = EntityView(self.iri, False)
-        for q in store.quads_for_pattern(node, None, None, None):
-            if visible(q.graph_name):
-                view.outgoing.append((q.predicate.value, plain(q.object), gname(q.graph_name)))
+        for q in store.match(node):
+            view.outgoing.append((q.predicate.value, plain(q.object), gname(q.graph_name)))
         n_in = 0
-        for q in store.quads_for_pattern(None, None, node, None):
-            if visible(q.graph_name) and isinstance(q.subject, NamedNode):
+        for q in store.match(object=node):
+            if isinstance(q.subject, NamedNode):
                 n_in += 1
                 if n_in <= MAX_INCOMING:
                     view.incoming.append((q.subject.value, q.predicate.value, gname(q.graph_name)))
         view.incoming_total = n_in
-        if store.contains_named_graph(node):
+        if self.iri in ctx.published:
             view.is_graph = True
-            view.graph_size = sum(1 for _ in store.quads_for_pattern(None, None, None, node))
+            view.graph_size = sum(1 for _ in store.quads(node))
         view.found = bool(view.outgoing or view.incoming or view.is_graph)
         if not view.found:
             return view
@@ -444,28 +433,26 @@ class DescribeJob:
         return view
 
     def _sources(self, ctx: Context, node: NamedNode, view: EntityView) -> None:
-        store = ctx.kg.store
+        store = ctx.kg
         # the entity itself, else the nearest thing pointing at it that records where it was read
         # (a target or an amount is read on its indicator's or project's lines)
         candidates = [(node, None)] + [(NamedNode(s), s) for s, _, _ in view.incoming[:20]]
         for subject, via in candidates:
             start = _int_of(store, subject, BK.lineStart)
             end = _int_of(store, subject, BK.lineEnd)
-            docs = [q.object for q in store.quads_for_pattern(subject, PROV.wasDerivedFrom, None, None)
-                    if isinstance(q.object, NamedNode)]
+            docs = [q.object for q in store.match(subject, PROV.wasDerivedFrom) if isinstance(q.object, NamedNode)]
             if start is None or end is None or not docs:
                 if subject == node:
                     for d in docs:
-                        ids = store.quads_for_pattern(d, DCTERMS.identifier, None, None)
-                        file = next((q.object.value for q in ids), d.value.rsplit("/", 1)[-1])
+                        ids = store.match(d, DCTERMS.identifier)
+                        file = next((term_value(q.object) for q in ids), d.value.rsplit("/", 1)[-1])
                         view.documents.append((d.value, file))
                 continue
             for d in docs:
-                file = next((q.object.value for q in store.quads_for_pattern(d, DCTERMS.identifier, None, None)),
-                            None)
-                if file is None:
+                named = next((term_value(q.object) for q in store.match(d, DCTERMS.identifier)), None)
+                if named is None:
                     continue
-                view.sources.append((d.value, file, start, end, ctx.source_lines(file, start, end), via))
+                view.sources.append((d.value, named, start, end, ctx.source_lines(named, start, end), via))
             if view.sources:
                 return
 
@@ -480,30 +467,28 @@ class EntityRdfJob:
 
     @bounded
     def run(self, ctx: Context) -> Answer:
-        store = ctx.kg.store
+        store = ctx.kg
         node = NamedNode(self.iri)
-        pub = ctx.published
         seen: set[Triple] = set()
         triples: list[Triple] = []
 
         def add(q: Quad) -> None:
-            g = q.graph_name
-            if (isinstance(g, DefaultGraph) or getattr(g, "value", None) in pub) and q.triple not in seen:
+            if q.triple not in seen:
                 seen.add(q.triple)
                 triples.append(q.triple)
 
-        for q in store.quads_for_pattern(node, None, None, None):
+        for q in store.match(node):
             add(q)
-        for q in store.quads_for_pattern(None, None, node, None):
+        for q in store.match(object=node):
             add(q)
-        if store.contains_named_graph(node):
-            for q in store.quads_for_pattern(None, None, None, node):
+        if self.iri in ctx.published:
+            for q in store.quads(node):
                 add(q)
         if not triples:
             raise NotFound(f"nothing is known about <{self.iri}>")
         if self.format == "jsonld":
             return Answer(jsonld_bytes(triples, dict(self.context), dataset=False), "jsonld", len(triples))
-        return Answer(results.rdf_bytes(triples, self.format), self.format, len(triples))
+        return Answer(results.rdf_bytes(list[object](triples), self.format), self.format, len(triples))
 
 
 _COUNTS = """
@@ -525,18 +510,21 @@ class CountsJob:
         from kg.stats import compute
 
         opts = ctx.dataset_options(None, None, False)
-        row = next(iter(_query(ctx, _COUNTS, "counts", **opts)))  # type: ignore[call-overload]
-        classes = next(iter(_query(ctx, _CLASSES, "counts", **opts)))  # type: ignore[call-overload]
-        entities = _query(ctx, "SELECT ?base (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o "
-                               "FILTER(isIRI(?s) && STRSTARTS(STR(?s), ?base)) } GROUP BY ?base", "counts",
-                          {"base": Literal(self.base_iri)}, **opts)
-        graphs = {g.value: sum(1 for _ in ctx.kg.store.quads_for_pattern(None, None, None, g))
-                  for g in ctx.kg.graphs()}
+        row = next(iter(solutions(_query(ctx, _COUNTS, "counts", **opts))))
+        classes = next(iter(solutions(_query(ctx, _CLASSES, "counts", **opts))))
+        entities = solutions(_query(ctx, "SELECT ?base (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o "
+                                         "FILTER(isIRI(?s) && STRSTARTS(STR(?s), ?base)) } GROUP BY ?base", "counts",
+                                    {"base": Literal(self.base_iri)}, **opts))
+        graphs = {g.value: sum(1 for _ in ctx.kg.quads(g)) for g in ctx.kg.graphs()}
         stats = compute(ctx.kg)
+
+        def number(term: object) -> int:
+            return int(term_value(term)) if isinstance(term, NamedNode | Literal) else 0
+
         return {
-            "triples": int(row["triples"].value), "distinct_subjects": int(row["subjects"].value),
-            "properties": int(row["properties"].value), "distinct_objects": int(row["objects"].value),
-            "classes": int(classes["classes"].value), "entities": int(next(iter(entities))["n"].value),
+            "triples": number(row["triples"]), "distinct_subjects": number(row["subjects"]),
+            "properties": number(row["properties"]), "distinct_objects": number(row["objects"]),
+            "classes": number(classes["classes"]), "entities": number(next(iter(entities))["n"]),
             "graphs": graphs, "quads": sum(graphs.values()),
             "projects": stats.projects, "indicators": stats.indicators, "agencies": stats.agencies,
             "documents": [d.document for d in stats.documents], "budget_wanyuan": stats.budget_wanyuan,
@@ -573,14 +561,14 @@ def encode_json(obj: object) -> bytes:
 def _rows(ctx: Context, sparql: str, node: NamedNode) -> list[dict[str, object]]:
     """Rows of a query bound to one entity (``?this``), as plain Python values."""
     opts = ctx.dataset_options(None, None, False)
-    result = _query(ctx, sparql, "page", {"this": node}, **opts)
-    names = [v.value for v in result.variables]  # type: ignore[attr-defined]
+    result = solutions(_query(ctx, sparql, "page", {"this": node}, **opts), "page")
+    names = [v.value for v in result.variables]
     out = []
-    for r in result:  # type: ignore[attr-defined]
+    for r in result:
         row: dict[str, object] = {}
         for n in names:
             t = r[n]
-            row[n] = None if t is None else t.value
+            row[n] = None if t is None else term_value(t)
         out.append(row)
     return out
 
@@ -727,32 +715,36 @@ def _partners(ctx: Context, node: NamedNode, projects: list[str], limit: int = 4
     Walks the store's indexes from each project (a SPARQL join here was planned from all links:
     3.4 s for one unit at 10k tables, against well under a second this way).
     """
-    store = ctx.kg.store
+    store = ctx.kg
     pub = ctx.published
 
-    def objects(s: object, p: NamedNode) -> list[object]:
-        return [q.object for q in store.quads_for_pattern(s, p, None, None)  # type: ignore[arg-type]
-                if getattr(q.graph_name, "value", None) in pub]
+    def objects(s: NamedNode | BlankNode, p: NamedNode) -> list[NamedNode | BlankNode | Literal | Triple]:
+        return [q.object for q in store.match(s, p) if isinstance(q.graph_name, NamedNode)
+                and q.graph_name.value in pub]
 
     unit_of: dict[str, str | None] = {}
 
-    def unit(project: object) -> str | None:
-        key = getattr(project, "value", "")
+    def unit(project: NamedNode | BlankNode | Literal | Triple) -> str | None:
+        if not isinstance(project, NamedNode):
+            return None
+        key = project.value
         if key not in unit_of:
             units = objects(project, BK.budgetUnit)
-            unit_of[key] = units[0].value if units else None  # type: ignore[attr-defined]
+            unit_of[key] = term_value(units[0]) if units else None
         return unit_of[key]
 
-    own_units = {u.value for u in (q.subject for q in store.quads_for_pattern(None, ORG_SUB, node, None))
+    own_units = {u.value for u in (q.subject for q in store.match(None, ORG_SUB, node))
                  if isinstance(u, NamedNode)} | {node.value}
     links: dict[str, dict[str, float]] = {}
     seen_links: set[str] = set()
     for p in projects:
         pnode = NamedNode(p)
         for prop, other_prop in ((BK.fromProject, BK.toProject), (BK.toProject, BK.fromProject)):
-            for q in store.quads_for_pattern(None, prop, pnode, None):
+            for q in store.match(None, prop, pnode):
                 link = q.subject
-                if getattr(q.graph_name, "value", None) not in pub or link.value in seen_links:
+                if not isinstance(link, NamedNode | BlankNode) or link.value in seen_links:
+                    continue
+                if not isinstance(q.graph_name, NamedNode) or q.graph_name.value not in pub:
                     continue
                 if BK.SharedGoalLink not in objects(link, RDF_TYPE_NODE):
                     continue
@@ -761,7 +753,7 @@ def _partners(ctx: Context, node: NamedNode, projects: list[str], limit: int = 4
                     u = unit(other)
                     if u is None or u in own_units:
                         continue
-                    scores = [float(o.value) for o in objects(link, BK.score)]  # type: ignore[attr-defined]
+                    scores = [float(term_value(o)) for o in objects(link, BK.score)]
                     entry = links.setdefault(u, {"links": 0, "best": 0.0})
                     entry["links"] += 1
                     entry["best"] = max(entry["best"], *scores, 0.0)

@@ -60,7 +60,7 @@ from typing import Any, Protocol
 from kg.errors import BudgetKGError, StoreError
 from kg.search import index_path
 from kg.settings import Settings
-from kg.store import GenerationWatch, KGStore, is_remote, open_store
+from kg.store import GenerationWatch, GraphStore, is_remote, open_store
 
 from . import limits
 from .errors import Busy, QueryTimeout, StoreChanged, WorkerFailure, WorkerLost
@@ -101,11 +101,11 @@ class Executor(Protocol):
     def status(self) -> dict[str, object]: ...
 
 
-def _pack(exc: BaseException) -> tuple[type, tuple, dict]:
+def _pack(exc: BaseException) -> tuple[type[BaseException], tuple, dict]:
     return type(exc), exc.args, dict(exc.__dict__)
 
 
-def _unpack(packed: tuple[type, tuple, dict]) -> BaseException:
+def _unpack(packed: tuple[type[BaseException], tuple, dict]) -> BaseException:
     """Rebuild an error sent by a worker (kg's errors take keyword-less constructors, so no pickle)."""
     cls, args, state = packed
     exc = cls.__new__(cls)
@@ -568,7 +568,7 @@ class ThreadPool:
 
     mode = "thread"
 
-    def __init__(self, store: KGStore, settings: Settings, size: int | None = None) -> None:
+    def __init__(self, store: GraphStore, settings: Settings, size: int | None = None) -> None:
         self.store = store
         self.settings = settings
         self.size = max(1, size or os.cpu_count() or 1)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from kg.build import build
+from kg.pipeline import build
 from kg.settings import Settings
 from kg.sources import Manifest, load_manifest
-from kg.store import KGStore
+from kg.store import EmbeddedStore, GraphStore
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -27,8 +27,8 @@ def manifest(settings: Settings) -> Manifest:
 
 
 @pytest.fixture(scope="session")
-def seed_store(settings: Settings, manifest: Manifest) -> KGStore:
+def seed_store(settings: Settings, manifest: Manifest) -> GraphStore:
     """An in-memory store holding the ontology and the five seed documents (read it, don't write)."""
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     build(store, manifest.entries, settings, manifest=manifest)
     return store

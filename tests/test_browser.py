@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kg.store import KGStore
+from kg.store import GraphStore
 from server.app import STATIC_DIR
 from tests.test_server_clients import running_server, write_disk_store
 
@@ -36,7 +36,7 @@ def _require_browser() -> None:
 
 
 @pytest.fixture(scope="module")
-def browser_server(tmp_path_factory: pytest.TempPathFactory, seed_store: KGStore) -> Iterator[str]:
+def browser_server(tmp_path_factory: pytest.TempPathFactory, seed_store: GraphStore) -> Iterator[str]:
     _require_browser()
     store = write_disk_store(seed_store, tmp_path_factory.mktemp("browser") / "store")
     with running_server(store, BUDGETKG_MAX_ROWS="3") as url:

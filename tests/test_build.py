@@ -9,18 +9,19 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from pyoxigraph import Literal, NamedNode, Quad
+from pyoxigraph import Literal, NamedNode, Quad, Store
 
-import kg.store
-from kg.build import build, workers
+import kg.store.embedded
+from kg.build import workers
 from kg.errors import BudgetKGError, SourceParseError
 from kg.namespaces import BK
 from kg.ontology import ONTOLOGY_GRAPH
+from kg.pipeline import build
 from kg.settings import Settings
 from kg.shapes import StructuralCheck, structural_check
 from kg.sources import load_manifest
 from kg.stats import compute
-from kg.store import JOURNAL, STAGING_PREFIX, KGStore
+from kg.store import JOURNAL, WRITING, EmbeddedStore, GraphStore
 
 SEED_COUNTS = {  # document → (projects, indicators, budget units, 预算数 total in 万元), checked by hand
     "000_98710193955fe7ef.txt": (3, 42, 1, "676.00"),  # 64 + 350 + 262
@@ -43,7 +44,7 @@ def rows(result) -> list[dict[str, str]]:
     return [{n: (s[n].value if s[n] is not None else None) for n in names} for s in result]
 
 
-def test_stats_per_document_and_overall(seed_store: KGStore) -> None:
+def test_stats_per_document_and_overall(seed_store: GraphStore) -> None:
     s = compute(seed_store)
     got = {d.document: (d.projects, d.indicators, d.budget_units, d.budget_wanyuan) for d in s.documents}
     assert got == SEED_COUNTS
@@ -52,20 +53,20 @@ def test_stats_per_document_and_overall(seed_store: KGStore) -> None:
     assert s.budget_units == 18 and s.departments == 3 and s.agencies == 21
 
 
-def test_every_term_used_is_declared_in_the_ontology(seed_store: KGStore) -> None:
+def test_every_term_used_is_declared_in_the_ontology(seed_store: GraphStore) -> None:
     used = rows(seed_store.query("""
         SELECT DISTINCT ?t WHERE {
           { ?s ?t ?o } UNION { ?s a ?t }
           FILTER(STRSTARTS(STR(?t), "https://budgetkg.example.org/def/"))
         }"""))
-    declared = {r["t"] for r in rows(seed_store.store.query(
+    declared = {r["t"] for r in rows(seed_store.query(
         "SELECT ?t WHERE { ?t <http://www.w3.org/2000/01/rdf-schema#label> ?l }",
-        default_graph=ONTOLOGY_GRAPH))}
+        default_graph=[ONTOLOGY_GRAPH]))}
     missing = sorted(r["t"] for r in used if r["t"] not in declared)
     assert not missing, f"terms used by the converter but not declared: {missing}"
 
 
-def test_every_concept_used_is_in_its_scheme(seed_store: KGStore) -> None:
+def test_every_concept_used_is_in_its_scheme(seed_store: GraphStore) -> None:
     bad = rows(seed_store.query("""
         PREFIX bk: <https://budgetkg.example.org/def/>
         PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
@@ -76,7 +77,7 @@ def test_every_concept_used_is_in_its_scheme(seed_store: KGStore) -> None:
     assert bad == []
 
 
-def test_level1_carried_down_and_both_cost_placements(seed_store: KGStore) -> None:
+def test_level1_carried_down_and_both_cost_placements(seed_store: GraphStore) -> None:
     r = rows(seed_store.query("""
         PREFIX bk: <https://budgetkg.example.org/def/>
         SELECT ?l1 ?l2 (COUNT(*) AS ?n) WHERE { ?i bk:level1 ?l1 . ?i bk:level2 ?l2 .
@@ -89,7 +90,7 @@ def test_level1_carried_down_and_both_cost_placements(seed_store: KGStore) -> No
     assert int(carried[0]["n"]) > 500  # most rows repeat the 一级指标 cell above them
 
 
-def test_provenance_points_at_source_lines(seed_store: KGStore) -> None:
+def test_provenance_points_at_source_lines(seed_store: GraphStore) -> None:
     r = rows(seed_store.query("""
         PREFIX bk: <https://budgetkg.example.org/def/>
         PREFIX prov: <http://www.w3.org/ns/prov#>
@@ -121,7 +122,7 @@ SEED_LINE_COUNTS = {
 }
 
 
-def test_regression_line_count_does_not_count_a_line_after_the_final_newline(seed_store: KGStore) -> None:
+def test_regression_line_count_does_not_count_a_line_after_the_final_newline(seed_store: GraphStore) -> None:
     r = rows(seed_store.query("""
         PREFIX bk: <https://budgetkg.example.org/def/>
         PREFIX dcterms: <http://purl.org/dc/terms/>
@@ -136,7 +137,7 @@ def test_regression_line_count_does_not_count_a_line_after_the_final_newline(see
         assert len(data.decode("utf-8").split("\n")) == n + (1 if data.endswith(b"\n") else 0)
 
 
-def _target_on(seed_store: KGStore, line: int, prop: str) -> list[dict[str, str]]:
+def _target_on(seed_store: GraphStore, line: int, prop: str) -> list[dict[str, str]]:
     """``prop`` of the target of the 004 indicator row whose last line (its 指标值) is ``line``."""
     return rows(seed_store.query(f"""
         PREFIX bk: <https://budgetkg.example.org/def/>
@@ -148,7 +149,7 @@ def _target_on(seed_store: KGStore, line: int, prop: str) -> list[dict[str, str]
           ?t bk:rawValue ?raw . OPTIONAL {{ ?t {prop} ?o }} }}"""))
 
 
-def test_regression_target_values_keep_period_money_and_each_in_the_graph(seed_store: KGStore) -> None:
+def test_regression_target_values_keep_period_money_and_each_in_the_graph(seed_store: GraphStore) -> None:
     # 004:1206 每周开展1次: once a week
     assert _target_on(seed_store, 1206, "bk:perPeriod") == [{"raw": "每周开展1次", "o": "P7D"}]
     # 004:588 ≤21.92万 on a 成本指标 row: 万元, normalised to 219200 元
@@ -167,7 +168,7 @@ def test_regression_target_values_keep_period_money_and_each_in_the_graph(seed_s
         {"raw": "EC135、AW139直升机各12个月", "o": "http://qudt.org/vocab/unit/MO"}]
 
 
-def test_special_bond_project(seed_store: KGStore) -> None:
+def test_special_bond_project(seed_store: GraphStore) -> None:
     r = rows(seed_store.query("""
         PREFIX bk: <https://budgetkg.example.org/def/>
         SELECT ?code ?nature ?start ?total ?rate ?arrived WHERE {
@@ -179,7 +180,7 @@ def test_special_bond_project(seed_store: KGStore) -> None:
                   "total": "70000000", "rate": "3.04", "arrived": "2023-12-08"}]
 
 
-def test_budget_amounts_carry_currency(seed_store: KGStore) -> None:
+def test_budget_amounts_carry_currency(seed_store: GraphStore) -> None:
     r = rows(seed_store.query("""
         PREFIX bk: <https://budgetkg.example.org/def/>
         PREFIX qudt: <http://qudt.org/schema/qudt/>
@@ -189,12 +190,12 @@ def test_budget_amounts_carry_currency(seed_store: KGStore) -> None:
 
 
 def test_rebuild_is_deterministic_and_base_iri_configurable(tmp_path: Path, settings: Settings, manifest) -> None:
-    a, b = KGStore(tmp_path / "a"), KGStore(None)
+    a, b = EmbeddedStore(tmp_path / "a"), EmbeddedStore(None)
     build(a, manifest.entries, settings, manifest=manifest)
     build(b, manifest.entries, settings, manifest=manifest)
     build(b, manifest.entries, settings, manifest=manifest)  # a rebuild over itself
     assert a.dump_sorted_nquads() == b.dump_sorted_nquads()
-    other = KGStore(None)
+    other = EmbeddedStore(None)
     build(other, manifest.entries[:1], Settings(base_iri="http://data.example.gov.cn/budget"), manifest=manifest)
     dump = other.dump_sorted_nquads().decode()
     assert "<http://data.example.gov.cn/budget/project/2025/325220/" in dump
@@ -204,7 +205,7 @@ def test_rebuild_is_deterministic_and_base_iri_configurable(tmp_path: Path, sett
 def test_failed_build_leaves_store_unchanged(tmp_path: Path, settings: Settings) -> None:
     manifest_path = copy_seeds(tmp_path, settings.manifest)
     man = load_manifest(manifest_path)
-    store = KGStore(tmp_path / "store")
+    store = EmbeddedStore(tmp_path / "store")
     build(store, man.entries, settings, manifest=man)
     before = store.dump_sorted_nquads()
     # a check that rejects the fourth document, after three were staged
@@ -218,7 +219,7 @@ def test_failed_build_leaves_store_unchanged(tmp_path: Path, settings: Settings)
     with pytest.raises(BudgetKGError):
         build(store, man.entries, settings, manifest=man, check=reject_fourth)
     assert store.dump_sorted_nquads() == before
-    assert not [g for g in store.store.named_graphs() if g.value.startswith(STAGING_PREFIX)]
+    assert not store.hides_graphs()  # no staging graph left behind
     # a document that became unreadable: the error names file and line; nothing changes
     broken = Path(man.entries[2].path)
     text = broken.read_text(encoding="utf-8").split("\n")
@@ -232,7 +233,7 @@ def test_failed_build_leaves_store_unchanged(tmp_path: Path, settings: Settings)
 
 def test_worker_processes_build_the_same_store(tmp_path: Path, settings: Settings, manifest) -> None:
     check = structural_check(settings)
-    serial, parallel = KGStore(tmp_path / "serial"), KGStore(tmp_path / "parallel")
+    serial, parallel = EmbeddedStore(tmp_path / "serial"), EmbeddedStore(tmp_path / "parallel")
     one = build(serial, manifest.entries, replace(settings, workers=1), manifest=manifest, check=check)
     two = build(parallel, manifest.entries, replace(settings, workers=2), manifest=manifest, check=check)
     assert parallel.dump_sorted_nquads() == serial.dump_sorted_nquads()
@@ -245,7 +246,7 @@ def test_worker_processes_build_the_same_store(tmp_path: Path, settings: Setting
 
 def test_worker_errors_name_file_and_line_and_change_nothing(tmp_path: Path, settings: Settings) -> None:
     man = load_manifest(copy_seeds(tmp_path, settings.manifest))
-    store = KGStore(tmp_path / "store")
+    store = EmbeddedStore(tmp_path / "store")
     build(store, man.entries, settings, manifest=man)
     before = store.dump_sorted_nquads()
     broken = Path(man.entries[3].path)
@@ -257,7 +258,7 @@ def test_worker_errors_name_file_and_line_and_change_nothing(tmp_path: Path, set
     assert (exc.value.path, exc.value.line) == (broken.name, 10)
     assert "expected" in str(exc.value)
     assert store.dump_sorted_nquads() == before
-    assert not store.has_staging()
+    assert not store.hides_graphs()
 
 
 def test_how_many_workers(tmp_path: Path, settings: Settings, manifest) -> None:
@@ -270,7 +271,7 @@ def test_how_many_workers(tmp_path: Path, settings: Settings, manifest) -> None:
 
 def test_rebuild_replaces_a_document_completely(tmp_path: Path, settings: Settings) -> None:
     man = load_manifest(copy_seeds(tmp_path, settings.manifest))
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     build(store, man.entries, settings, manifest=man)
     doc = Path(man.entries[0].path)
     doc.write_text(doc.read_text(encoding="utf-8").replace("\t64.00", "\t65.00"), encoding="utf-8")
@@ -283,20 +284,21 @@ def test_rebuild_replaces_a_document_completely(tmp_path: Path, settings: Settin
 
 
 def test_store_reopens_and_cleans_stale_staging(tmp_path: Path, settings: Settings, manifest) -> None:
-    store = KGStore(tmp_path / "s")
+    store = EmbeddedStore(tmp_path / "s")
     build(store, manifest.entries[:2], settings, manifest=manifest)
     before = store.dump_sorted_nquads()
-    stale = store.staging_graph()  # what a writer killed between staging and swap leaves behind
-    store.stage([Quad(stale, BK.x, NamedNode("http://x"), stale)])
-    del store
-    reopened = KGStore(tmp_path / "s")
+    tx = store.transaction().__enter__()  # a writer killed between staging and swap
+    graph = store.graphs()[0]
+    tx.replace(graph, [Quad(NamedNode("http://x"), BK.x, NamedNode("http://x"), graph)])
+    del tx, store
+    reopened = EmbeddedStore(tmp_path / "s")
     assert reopened.dump_sorted_nquads() == before
-    assert not [g for g in reopened.store.named_graphs() if g.value.startswith(STAGING_PREFIX)]
+    assert not reopened.hides_graphs()
 
 
 def test_graphs_too_large_for_one_write_are_journaled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kg.store, "ATOMIC_BULK_LIMIT", 10)  # so that 50 quads take the large-graph path
-    store = KGStore(tmp_path / "s")
+    monkeypatch.setattr(kg.store.embedded, "ATOMIC_BULK_LIMIT", 10)  # so that 50 quads take the large-graph path
+    store = EmbeddedStore(tmp_path / "s")
     g = NamedNode("http://ex.org/graph/links")
     quads = [Quad(NamedNode(f"http://ex.org/s{i}"), BK.x, Literal(str(i)), g) for i in range(50)]
     store.overwrite(g, quads)
@@ -312,17 +314,19 @@ def test_graphs_too_large_for_one_write_are_journaled(tmp_path: Path, monkeypatc
         raise RuntimeError("the computation failed")
     assert not store.has_graph(g)
     store.overwrite(g, quads[:20])
-    assert not list(store.store.quads_for_pattern(None, None, None, JOURNAL))
-    assert store.graphs() == [g] and not store.has_staging()  # no journal graph left behind, even empty
-    # a writer killed while writing leaves the mark: the next writer removes the half-written graph
-    store.store.add(Quad(g, NamedNode("urn:budgetkg:writing"), Literal("50"), JOURNAL))
+    assert not store.has_graph(JOURNAL)
+    assert store.graphs() == [g] and not store.hides_graphs()  # no journal graph left behind, even empty
     store.close()
-    reopened = KGStore(tmp_path / "s")
-    assert not reopened.has_graph(g) and not reopened.has_staging()
-    assert not list(reopened.store.quads_for_pattern(None, None, None, JOURNAL))
+    # a writer killed while writing leaves the mark: the next writer removes the half-written graph
+    killed = Store(str(tmp_path / "s"))
+    killed.add(Quad(g, WRITING, Literal("50"), JOURNAL))
+    del killed
+    reopened = EmbeddedStore(tmp_path / "s")
+    assert not reopened.has_graph(g) and not reopened.hides_graphs()
+    assert not reopened.has_graph(JOURNAL)
 
 
-def test_agencies_are_described_once(seed_store: KGStore) -> None:
+def test_agencies_are_described_once(seed_store: GraphStore) -> None:
     r = rows(seed_store.query("""PREFIX bk: <https://budgetkg.example.org/def/>
         PREFIX org: <http://www.w3.org/ns/org#>
         SELECT ?d (COUNT(*) AS ?n) WHERE { ?u a bk:BudgetUnit ; org:subOrganizationOf ?d } GROUP BY ?d ORDER BY ?d"""))
@@ -334,7 +338,7 @@ def test_agencies_are_described_once(seed_store: KGStore) -> None:
         SELECT ?l WHERE { <https://budgetkg.example.org/id/agency/325> rdfs:label ?l }""")) == []
 
 
-def test_funding_source_and_tranches_from_names(seed_store: KGStore) -> None:
+def test_funding_source_and_tranches_from_names(seed_store: GraphStore) -> None:
     r = rows(seed_store.query("""PREFIX bk: <https://budgetkg.example.org/def/>
         PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
         SELECT ?fund ?year ?tranche ?pct WHERE { ?p rdfs:label "法制总队信息化运维经费50%款项-2023中央"@zh ;
@@ -360,7 +364,7 @@ def test_converter_output_is_owl_rl_consistent(settings: Settings, manifest) -> 
 
     from .test_ontology import _inconsistencies
 
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     build(store, [manifest.entries[0], manifest.entries[4]], settings, manifest=manifest)
     bond = rows(store.query("PREFIX bk: <https://budgetkg.example.org/def/> "
                             "SELECT ?p WHERE { ?p a bk:SpecialBondProject }"))[0]["p"]
@@ -382,7 +386,7 @@ def test_a_document_over_the_size_limit_is_refused_before_anything_is_written(tm
 
     big = tmp_path / "big.txt"
     big.write_bytes(SEEDS_TEXT_FOR_SIZE * 8)
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     with pytest.raises(DocumentTooLarge) as info:
         build(store, [adhoc_entry(big, 2025)], Settings(max_document_mb=1))
     message = str(info.value)

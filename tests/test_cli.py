@@ -127,10 +127,10 @@ def test_file_outside_manifest_needs_year(tmp_path: Path) -> None:
 
 
 def test_locked_store_is_a_clear_error(tmp_path: Path) -> None:
-    from kg.store import KGStore
+    from kg.store import EmbeddedStore
 
     store = tmp_path / "locked"
-    holder = KGStore(store)  # this process holds the write lock
+    holder = EmbeddedStore(store)  # this process holds the write lock
     result = runner.invoke(app, ["build", "--store", str(store), "--quiet"])
     assert result.exit_code == 2
     assert "cannot open store" in result.output

@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 
 from budgetkg.commands.analytics import register
 from kg import queries
-from kg.build import build
 from kg.contracts import (
     ContractIris,
     ContractsInputError,
@@ -31,8 +30,9 @@ from kg.contracts import (
     remove_imports,
     uscc_check_char,
 )
+from kg.pipeline import build
 from kg.settings import QUERIES_DIR, Settings
-from kg.store import STAGING_PREFIX, KGStore
+from kg.store import STAGING_PREFIX, EmbeddedStore, GraphStore
 
 from .conftest import GOLDEN, ROOT
 from .test_links import read_golden
@@ -45,19 +45,19 @@ PREFIXES = "PREFIX bk: <https://budgetkg.example.org/def/>\nPREFIX rdfs: <http:/
 
 
 @pytest.fixture(scope="module")
-def seeds(settings: Settings, manifest) -> KGStore:
-    store = KGStore(None)
+def seeds(settings: Settings, manifest) -> GraphStore:
+    store = EmbeddedStore(None)
     build(store, manifest.entries, settings, manifest=manifest)
     return store
 
 
 @pytest.fixture(scope="module")
-def imported(seeds: KGStore, settings: Settings):
+def imported(seeds: GraphStore, settings: Settings):
     report = import_files(seeds, [CSV_FILE, OCDS_FILE], settings)
     return seeds, report
 
 
-def rows(store: KGStore, sparql: str) -> list[tuple[str, ...]]:
+def rows(store: GraphStore, sparql: str) -> list[tuple[str, ...]]:
     return [tuple("" if t is None else t.value for t in s) for s in store.query(PREFIXES + sparql)]
 
 
@@ -178,7 +178,7 @@ def test_malformed_header_and_json(tmp_path: Path) -> None:
         read_file(k)
 
 
-def test_a_malformed_file_leaves_the_store_unchanged(seeds: KGStore, settings: Settings, tmp_path: Path) -> None:
+def test_a_malformed_file_leaves_the_store_unchanged(seeds: GraphStore, settings: Settings, tmp_path: Path) -> None:
     before = seeds.dump_sorted_nquads()
     bad = tmp_path / "later.csv"
     bad.write_text(HEADER + "X1,,a,341101,某公司,,lots,2024-01-01,\n", encoding="utf-8")
@@ -230,7 +230,7 @@ def test_record_package_and_bare_release(tmp_path: Path) -> None:
 
 
 def test_remove_imports(settings: Settings, manifest, tmp_path: Path) -> None:
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     import_files(store, [OCDS_FILE], settings)
     assert store.has_graph(ContractIris(settings.base_iri).vendors_graph)
     assert remove_imports(store, ["example_ocds.json"], settings) == 1
@@ -272,14 +272,14 @@ SECOND_UNIT = "341199"  # a second budget unit published under 特警总队's na
 
 
 @pytest.fixture(scope="module")
-def buyers_store(settings: Settings, manifest) -> KGStore:
+def buyers_store(settings: Settings, manifest) -> GraphStore:
     """The seeds, plus a second unit whose published name is 天津市公安局特警总队's (as two years' tables may)."""
     from pyoxigraph import Literal, Quad
 
     from kg.iris import Iris
     from kg.namespaces import BK, RDFS
 
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     build(store, manifest.entries, settings, manifest=manifest)
     iris = Iris(settings.base_iri)
     graph, unit = iris.graph("second_unit.txt"), iris.agency(SECOND_UNIT)
@@ -302,7 +302,7 @@ def ocds_release(ocid: str, buyer: dict | None, project: str, date: str = "2024-
     return release
 
 
-def import_releases(store: KGStore, settings: Settings, tmp_path: Path, name: str, releases: list[dict]):
+def import_releases(store: GraphStore, settings: Settings, tmp_path: Path, name: str, releases: list[dict]):
     """Import a FICTIONAL release package; (project label, rule, buyer code, reason) per contract id."""
     f = tmp_path / name
     f.write_text(json.dumps({"publisher": {"name": "FICTIONAL test data"}, "releases": releases},
@@ -318,7 +318,7 @@ def import_releases(store: KGStore, settings: Settings, tmp_path: Path, name: st
     return got
 
 
-def test_buyer_by_a_code_in_any_identifier_scheme(buyers_store: KGStore, settings: Settings, tmp_path: Path) -> None:
+def test_buyer_by_a_code_in_any_identifier_scheme(buyers_store: GraphStore, settings: Settings, tmp_path: Path) -> None:
     got = import_releases(buyers_store, settings, tmp_path, "by_code.json", [
         # the budget unit code as an additional identifier; the main identifier is the buyer's credit code
         ocds_release("o-code-1", {"id": "B1", "name": "某采购单位", "identifier": {"scheme": "CN-USCC",
@@ -336,7 +336,7 @@ def test_buyer_by_a_code_in_any_identifier_scheme(buyers_store: KGStore, setting
     assert got["o-code-3/C"][:3] == ("沿海安全保卫总队业务装备经费-2024中央", "contract/agency+name", "341")
 
 
-def test_buyer_by_name_whatever_its_width_spaces_or_brackets(buyers_store: KGStore, settings: Settings,
+def test_buyer_by_name_whatever_its_width_spaces_or_brackets(buyers_store: GraphStore, settings: Settings,
                                                              tmp_path: Path) -> None:
     got = import_releases(buyers_store, settings, tmp_path, "by_name.json", [
         # half-width brackets where the table has （特）
@@ -356,7 +356,7 @@ def test_buyer_by_name_whatever_its_width_spaces_or_brackets(buyers_store: KGSto
     assert got["o-name-4/C"][2] == "326206" and got["o-name-4/C"][1] == "contract/agency+name"
 
 
-def test_unknown_buyer_links_by_a_project_name_no_other_project_has(buyers_store: KGStore, settings: Settings,
+def test_unknown_buyer_links_by_a_project_name_no_other_project_has(buyers_store: GraphStore, settings: Settings,
                                                                      tmp_path: Path) -> None:
     got = import_releases(buyers_store, settings, tmp_path, "unknown_buyer.json", [
         ocds_release("o-u-1", {"id": "B1", "name": "天津市某某政府采购中心"},
@@ -375,7 +375,7 @@ def test_unknown_buyer_links_by_a_project_name_no_other_project_has(buyers_store
     assert conf == [("0.95",)]
 
 
-def test_known_buyer_falls_back_to_a_unique_name_in_its_department(buyers_store: KGStore, settings: Settings,
+def test_known_buyer_falls_back_to_a_unique_name_in_its_department(buyers_store: GraphStore, settings: Settings,
                                                                      tmp_path: Path) -> None:
     got = import_releases(buyers_store, settings, tmp_path, "department.json", [
         # 警务保障部 buys what 财务管理处 (341101, same department) budgets
@@ -389,7 +389,7 @@ def test_known_buyer_falls_back_to_a_unique_name_in_its_department(buyers_store:
     assert got["o-d-2/C"][3].endswith("; no project of department 326 is named 公交分局信息化运维项目")
 
 
-def test_a_project_name_of_two_projects_is_ambiguous(buyers_store: KGStore, settings: Settings,
+def test_a_project_name_of_two_projects_is_ambiguous(buyers_store: GraphStore, settings: Settings,
                                                      tmp_path: Path) -> None:
     got = import_releases(buyers_store, settings, tmp_path, "ambiguous_project.json", [
         ocds_release("o-p-1", None, "市级政府投资项目(公安)"),
@@ -399,7 +399,7 @@ def test_a_project_name_of_two_projects_is_ambiguous(buyers_store: KGStore, sett
         "市级政府投资项目（公安）-2024债券利息 (341118)、市级政府投资项目（公安）地方政府一般债券利息 (341118)")
 
 
-def test_a_buyer_name_of_two_units_is_ambiguous_and_never_guessed(buyers_store: KGStore, settings: Settings,
+def test_a_buyer_name_of_two_units_is_ambiguous_and_never_guessed(buyers_store: GraphStore, settings: Settings,
                                                                   tmp_path: Path) -> None:
     got = import_releases(buyers_store, settings, tmp_path, "ambiguous_buyer.json", [
         ocds_release("o-b-1", {"id": "B1", "name": "天津市公安局特警总队"}, "特警无人机反制系统"),
@@ -420,7 +420,7 @@ def test_a_buyer_name_of_two_units_is_ambiguous_and_never_guessed(buyers_store: 
                                  "no project in the store is named 特警无人机反制系统")
 
 
-def test_csv_buyer_name_column(buyers_store: KGStore, settings: Settings, tmp_path: Path) -> None:
+def test_csv_buyer_name_column(buyers_store: GraphStore, settings: Settings, tmp_path: Path) -> None:
     f = tmp_path / "buyers.csv"
     f.write_text("# FICTIONAL test data\ncontract_id,project_name,agency_code,buyer_name,supplier_name,amount_yuan,"
                  "date\nB-1,特警总队信息化运维项目,,天津市公安局特警总队(特警),虚构测试供应商有限公司,1,2024-06-01\n"

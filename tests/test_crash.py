@@ -28,12 +28,12 @@ from pathlib import Path
 
 import pytest
 
-from kg.build import build
 from kg.iris import Iris
 from kg.ontology import ONTOLOGY_GRAPH
+from kg.pipeline import build
 from kg.settings import Settings
 from kg.sources import load_manifest
-from kg.store import STAGING_PREFIX, KGStore
+from kg.store import STAGING_PREFIX, EmbeddedStore, GraphStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -76,7 +76,7 @@ def write_version(folder: Path, version: str) -> None:
         (folder / src.name).write_text(text if version == "A" else raise_budgets(text), encoding="utf-8")
 
 
-def graph_dumps(store: KGStore) -> dict[str, bytes]:
+def graph_dumps(store: GraphStore) -> dict[str, bytes]:
     return {g.value: store.dump_sorted_nquads(g) for g in store.graphs()}
 
 
@@ -96,7 +96,7 @@ def expected(versions: dict[str, Path]) -> dict[str, dict[str, bytes]]:
     out = {}
     for v, folder in versions.items():
         man = load_manifest(folder / "manifest.toml")
-        store = KGStore(None)
+        store = EmbeddedStore(None)
         build(store, man.entries, Settings.from_env(env={}), manifest=man)
         out[v] = graph_dumps(store)
     return out
@@ -145,7 +145,7 @@ SELECT ?g (COUNT(DISTINCT ?p) AS ?n) WHERE { GRAPH ?g { ?p a bk:Project } } GROU
 
 def assert_reader_sees_only_published(path: Path) -> None:
     """A reader of a killed build's store sees no staging graph and every project once, through the fast path."""
-    reader = KGStore(path, read_only=True)
+    reader = EmbeddedStore(path, read_only=True)
     try:
         names = [s["g"].value for s in reader.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }")]
         assert not [g for g in names if g.startswith(STAGING_PREFIX)], names
@@ -190,7 +190,7 @@ def test_sigkill_during_build_never_mixes_or_loses_a_document_graph(
         version = "A" if version == "B" else "B"
         child = spawn(store, versions[version])  # starts up while this round's store is checked
         assert_reader_sees_only_published(store)
-        kg_store = KGStore(store)  # as the next writer opens it: stale staging graphs are dropped
+        kg_store = EmbeddedStore(store)  # as the next writer opens it: stale staging graphs are dropped
         try:
             assert not kg_store.has_staging()
             assert not any(g.value.startswith(STAGING_PREFIX) for g in kg_store.store.named_graphs())
@@ -224,7 +224,7 @@ def test_a_reader_removes_what_a_killed_writer_left_or_hides_it_while_a_writer_i
 
     path = tmp_path / "store"
     man = load_manifest(SEEDS / "manifest.toml")
-    with KGStore(path) as store:
+    with EmbeddedStore(path) as store:
         build(store, man.entries, Settings.from_env(env={}), manifest=man)
     half = NamedNode("https://budgetkg.example.org/id/graph/half-written")
     staging = NamedNode(STAGING_PREFIX + "killed")
@@ -246,14 +246,14 @@ def test_a_reader_removes_what_a_killed_writer_left_or_hides_it_while_a_writer_i
     assert not [g for g in raw.named_graphs() if g.value.startswith(STAGING_PREFIX) or g == half]
     del raw
     leave_leftovers()
-    writer = KGStore.__new__(KGStore)  # a writer at work: it holds the lock, its graphs are still there
+    writer = GraphStore.__new__(GraphStore)  # a writer at work: it holds the lock, its graphs are still there
     writer.store = Store(str(path))
     # let the writer's own recovery on open settle first: a read-only open while a writer rewrites its files
     # is undefined in RocksDB (once it allocated 24 GB here); the server's workers run under a memory cap
     writer.store.flush()
     writer.store.optimize()
     try:
-        reader = KGStore(path, read_only=True)
+        reader = EmbeddedStore(path, read_only=True)
         names = {s["g"].value for s in reader.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }")}
         assert staging.value not in names and half.value not in names and JOURNAL.value not in names
         per_graph = {s["g"].value: int(s["n"].value) for s in reader.query(PROJECTS_PER_GRAPH)}

@@ -11,20 +11,20 @@ from fastapi.testclient import TestClient
 from kg import queries as named_queries
 from kg.errors import NoSuchValue, UnknownQuery
 from kg.settings import Settings
-from kg.store import KGStore
+from kg.store import GraphStore
 from server.app import create_app
 
 
-def run(store: KGStore, settings: Settings, query: str, **values: str) -> list[dict[str, str]]:
+def run(store: GraphStore, settings: Settings, query: str, **values: str) -> list[dict[str, str]]:
     result = named_queries.get(settings.queries_dir, query).run(store, values)
     return [{v.value: (s[v].value if s[v] is not None else "") for v in result.variables} for s in result]
 
 
-def one(store: KGStore, sparql: str) -> str:
+def one(store: GraphStore, sparql: str) -> str:
     return next(iter(store.query(sparql)))[0].value
 
 
-def test_part_of_a_project_name_that_names_one_project(seed_store: KGStore, settings: Settings) -> None:
+def test_part_of_a_project_name_that_names_one_project(seed_store: GraphStore, settings: Settings) -> None:
     rows = run(seed_store, settings, "indicators_of_project", name="人口证件")
     names = {r["name"] for r in rows}
     assert len(names) == 1 and "人口证件" in names.pop()
@@ -36,20 +36,20 @@ def test_part_of_a_project_name_that_names_one_project(seed_store: KGStore, sett
     assert rows == run(seed_store, settings, "indicators_of_project", name=full)
 
 
-def test_part_of_a_name_that_names_several_projects_lists_them(seed_store: KGStore, settings: Settings) -> None:
+def test_part_of_a_name_that_names_several_projects_lists_them(seed_store: GraphStore, settings: Settings) -> None:
     with pytest.raises(NoSuchValue) as exc:
         run(seed_store, settings, "indicators_of_project", name="信息化运维")
     assert exc.value.ambiguous and exc.value.param == "name"
     assert len(exc.value.nearest) == 5 and all("信息化运维" in n for n in exc.value.nearest)
 
 
-def test_a_name_that_matches_nothing_offers_the_nearest(seed_store: KGStore, settings: Settings) -> None:
+def test_a_name_that_matches_nothing_offers_the_nearest(seed_store: GraphStore, settings: Settings) -> None:
     with pytest.raises(NoSuchValue) as exc:
         run(seed_store, settings, "indicators_of_project", name="人口证件工作经费2099")
     assert not exc.value.ambiguous and "人口证件工作经费" in exc.value.nearest
 
 
-def test_an_agency_by_its_name(seed_store: KGStore, settings: Settings) -> None:
+def test_an_agency_by_its_name(seed_store: GraphStore, settings: Settings) -> None:
     code = one(seed_store, 'PREFIX bk: <https://budgetkg.example.org/def/> '
                            'PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> SELECT ?c WHERE { '
                            '?a bk:agencyCode ?c ; rdfs:label "天津市公安局特警总队"@zh }')
@@ -63,12 +63,12 @@ def test_an_agency_by_its_name(seed_store: KGStore, settings: Settings) -> None:
 
 @pytest.mark.parametrize(("word", "key"), [("专项债", "special-bond"), ("专项债券", "special-bond"),
                                            ("中央资金", "central"), ("中央", "central")])
-def test_funding_source_synonyms(seed_store: KGStore, settings: Settings, word: str, key: str) -> None:
+def test_funding_source_synonyms(seed_store: GraphStore, settings: Settings, word: str, key: str) -> None:
     by_key = run(seed_store, settings, "funding_mix_by_department", funding=key)
     assert by_key and run(seed_store, settings, "funding_mix_by_department", funding=word) == by_key
 
 
-def test_prefixed_iris(seed_store: KGStore, settings: Settings) -> None:
+def test_prefixed_iris(seed_store: GraphStore, settings: Settings) -> None:
     full = run(seed_store, settings, "projects_by_threshold", unit="http://qudt.org/vocab/unit/PERCENT")
     assert full and run(seed_store, settings, "projects_by_threshold", unit="unit:PERCENT") == full
 
@@ -79,7 +79,7 @@ def test_an_unknown_query_name_suggests_the_closest(settings: Settings) -> None:
     assert "budget_by_agency" in exc.value.suggestions and "did you mean budget_by_agency" in str(exc.value)
 
 
-def test_the_server_forgives_too(settings: Settings, seed_store: KGStore) -> None:
+def test_the_server_forgives_too(settings: Settings, seed_store: GraphStore) -> None:
     with TestClient(create_app(settings, store=seed_store)) as client:
         ok = client.get("/queries/indicators_of_project", params={"name": "人口证件", "format": "csv"})
         assert ok.status_code == 200 and "人口证件工作经费" in ok.text
@@ -90,7 +90,7 @@ def test_the_server_forgives_too(settings: Settings, seed_store: KGStore) -> Non
         assert unknown.status_code == 404 and "budget_by_agency" in unknown.text
 
 
-def test_budget_by_agency_subtotals_add_up(seed_store: KGStore, settings: Settings) -> None:
+def test_budget_by_agency_subtotals_add_up(seed_store: GraphStore, settings: Settings) -> None:
     """Each unit's 小计, each department's 部门合计 and the 合计 are the sums of the rows they close."""
     from decimal import Decimal
 
@@ -114,7 +114,7 @@ def test_budget_by_agency_subtotals_add_up(seed_store: KGStore, settings: Settin
                                                         "SELECT (COUNT(?p) AS ?n) WHERE { ?p a bk:Project }"))
 
 
-def test_satisfaction_targets_count_every_wording(seed_store: KGStore, settings: Settings) -> None:
+def test_satisfaction_targets_count_every_wording(seed_store: GraphStore, settings: Settings) -> None:
     """满意度 and 满意率 are one wording; the 满意度指标 category finds every satisfaction row whatever its name."""
 
     def answer(**values: str) -> list[dict[str, str]]:  # without the columns that echo the parameters
@@ -159,7 +159,7 @@ def test_tables_show_chinese_headers_and_no_echo_of_empty_parameters(tmp_path) -
     ("/?run=projects_by_threshold&min_value=NaN", "parameter 'min_value' expects decimal"),
     ("/?run=budget_by_agenc", "did you mean budget_by_agency"),
 ])
-def test_a_bad_run_parameter_is_said_on_the_editor_page(settings: Settings, seed_store: KGStore, url: str,
+def test_a_bad_run_parameter_is_said_on_the_editor_page(settings: Settings, seed_store: GraphStore, url: str,
                                                         said: str) -> None:
     with TestClient(create_app(settings, store=seed_store)) as client:
         page = client.get(url, headers={"Accept": "text/html"})
@@ -168,7 +168,7 @@ def test_a_bad_run_parameter_is_said_on_the_editor_page(settings: Settings, seed
 
 
 def test_the_result_page_shows_chinese_headers_and_no_echo_of_empty_parameters(settings: Settings,
-                                                                               seed_store: KGStore) -> None:
+                                                                               seed_store: GraphStore) -> None:
     with TestClient(create_app(settings, store=seed_store)) as client:
         page = client.get("/queries/projects_by_threshold", params={"category": "满意度指标", "indicator": ""},
                           headers={"Accept": "text/html"})

@@ -21,17 +21,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kg.build import build
 from kg.errors import BudgetKGError, SourceParseError
 from kg.iris import Iris
 from kg.model import ParsedDocument, SourceEntry
 from kg.parse import decode, parse_text
 from kg.parse import line_count as editor_line_count
+from kg.pipeline import build
 from kg.rdf import document_quads
 from kg.revisions import DuplicateProject
 from kg.settings import Settings
 from kg.sources import Manifest, load_manifest
-from kg.store import KGStore
+from kg.store import EmbeddedStore, GraphStore
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "fuzz_corpus"
@@ -162,16 +162,16 @@ def test_documents_in_other_encodings_fail_with_a_line(encoding: str) -> None:
 
 # -- the store is unchanged when a build stops --------------------------------------------------
 @pytest.fixture(scope="module")
-def small_store(settings: Settings) -> tuple[KGStore, Manifest, SourceEntry]:
+def small_store(settings: Settings) -> tuple[GraphStore, Manifest, SourceEntry]:
     man = load_manifest(settings.manifest)
     entries = [e for e in man.entries if not e.file.startswith("004")]
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     build(store, entries, settings, manifest=man)
     return store, man, entries[0]
 
 
 def test_a_failed_build_of_a_fuzzed_document_leaves_the_store_unchanged(
-        small_store: tuple[KGStore, Manifest, SourceEntry], settings: Settings, tmp_path: Path) -> None:
+        small_store: tuple[GraphStore, Manifest, SourceEntry], settings: Settings, tmp_path: Path) -> None:
     store, man, original = small_store
     outcomes = {"ok": 0, "error": 0}
 

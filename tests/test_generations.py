@@ -29,7 +29,7 @@ from pyoxigraph import NamedNode, Store
 from kg.audit import findings_graph
 from kg.links import LinkIris
 from kg.settings import Settings
-from kg.store import GENERATION_FILE, WRITING_FILE, KGStore, read_generation
+from kg.store import GENERATION_FILE, WRITING_FILE, EmbeddedStore, GraphStore, read_generation
 from server.app import GENERATION_HEADER, create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ BUDGET = PREFIX + """SELECT ?budget ?triples WHERE {
 REBUILT = "002_46a6982900848d6f.txt"  # the smallest seed document: unit 326105
 
 
-def disk_store(source: KGStore, path: Path, without: tuple[NamedNode, ...] = ()) -> Path:
+def disk_store(source: GraphStore, path: Path, without: tuple[NamedNode, ...] = ()) -> Path:
     """Copy ``source``'s quads (but the graphs ``without``) into an on-disk store at ``path``; release its lock."""
     disk = Store(str(path))
     disk.extend(q for q in source.store.quads_for_pattern(None, None, None, None) if q.graph_name not in without)
@@ -106,28 +106,28 @@ def seeds(tmp_path: Path) -> Path:
 
 # -- the store's side ----------------------------------------------------------------------------
 def test_every_write_advances_the_generation_once_and_only_when_it_wrote(tmp_path: Path,
-                                                                         seed_store: KGStore) -> None:
+                                                                         seed_store: GraphStore) -> None:
     path = disk_store(seed_store, tmp_path / "store")
     assert read_generation(path) == 0 and not (path / GENERATION_FILE).exists()
-    with KGStore(path) as store:  # one block: one generation, however many writes
+    with EmbeddedStore(path) as store:  # one block: one generation, however many writes
         graph = NamedNode("http://test.example/g")
         store.update(f"INSERT DATA {{ GRAPH <{graph.value}> {{ <http://test.example/s> <http://test.example/p> 1 }} }}")
         store.remove_graph(graph)
         assert read_generation(path) == 0  # not before the block ends
-        reader = KGStore(path, read_only=True)  # beside the writer
+        reader = EmbeddedStore(path, read_only=True)  # beside the writer
         assert reader.generation == 0
     assert read_generation(path) == 1
-    with KGStore(path) as store:
+    with EmbeddedStore(path) as store:
         store.graphs()  # reads only
     assert read_generation(path) == 1
-    assert KGStore(path, read_only=True).generation == 1
-    memory = KGStore(None)
+    assert EmbeddedStore(path, read_only=True).generation == 1
+    memory = EmbeddedStore(None)
     memory.update("INSERT DATA { <http://test.example/s> <http://test.example/p> 1 }")
     assert memory.generation == 1
 
 
 def test_a_read_only_open_beside_a_writer_that_flushes_and_compacts_succeeds(tmp_path: Path) -> None:
-    writer = KGStore(tmp_path / "store")
+    writer = EmbeddedStore(tmp_path / "store")
     stop = threading.Event()
 
     def write() -> None:
@@ -144,7 +144,7 @@ def test_a_read_only_open_beside_a_writer_that_flushes_and_compacts_succeeds(tmp
     generations: list[int] = []
     try:
         while thread.is_alive() and len(generations) < 150:
-            generations.append(KGStore(tmp_path / "store", read_only=True).generation)
+            generations.append(EmbeddedStore(tmp_path / "store", read_only=True).generation)
     finally:
         stop.set()
         thread.join()
@@ -155,7 +155,7 @@ def test_a_read_only_open_beside_a_writer_that_flushes_and_compacts_succeeds(tmp
 
 # -- a running server sees writes from other processes ----------------------------------------------
 def test_the_server_sees_imports_links_findings_and_rebuilds_without_a_restart(
-        tmp_path: Path, seed_store: KGStore, settings: Settings, seeds: Path) -> None:
+        tmp_path: Path, seed_store: GraphStore, settings: Settings, seeds: Path) -> None:
     links = LinkIris(settings.base_iri).graph
     path = disk_store(seed_store, tmp_path / "store", without=(links,))
     store = str(path)
@@ -191,7 +191,7 @@ def test_the_server_sees_imports_links_findings_and_rebuilds_without_a_restart(
         assert health["generation"] == g4 == read_generation(path)
 
 
-def test_cached_answers_are_recomputed_for_a_new_generation(tmp_path: Path, seed_store: KGStore) -> None:
+def test_cached_answers_are_recomputed_for_a_new_generation(tmp_path: Path, seed_store: GraphStore) -> None:
     path = disk_store(seed_store, tmp_path / "store")
     with serving(path) as client:
         before = client.get("/dataset.nt")
@@ -204,7 +204,7 @@ def test_cached_answers_are_recomputed_for_a_new_generation(tmp_path: Path, seed
 
 # -- monotonic reads --------------------------------------------------------------------------------
 def test_reads_never_go_back_to_an_older_generation_during_a_rebuild(
-        tmp_path: Path, seed_store: KGStore, seeds: Path) -> None:
+        tmp_path: Path, seed_store: GraphStore, seeds: Path) -> None:
     path = disk_store(seed_store, tmp_path / "store")
     (seeds / REBUILT).write_text(raise_budgets((seeds / REBUILT).read_text(encoding="utf-8")), encoding="utf-8")
     with serving(path, workers=3) as client:
@@ -243,7 +243,7 @@ def kill_busy_worker(client: TestClient, spared: set[int]) -> int:
 
 
 def test_a_request_on_a_killed_worker_is_retried_once_then_503_never_500(tmp_path: Path,
-                                                                          seed_store: KGStore) -> None:
+                                                                          seed_store: GraphStore) -> None:
     path = disk_store(seed_store, tmp_path / "store")
     with serving(path, workers=2, timeout=60) as client:
         outcome: dict[str, object] = {}
@@ -270,8 +270,8 @@ def test_a_request_on_a_killed_worker_is_retried_once_then_503_never_500(tmp_pat
 
 
 # -- the in-memory store (threads) ------------------------------------------------------------------
-def test_in_memory_store_generation_follows_updates(settings: Settings, seed_store: KGStore) -> None:
-    store = KGStore(None)
+def test_in_memory_store_generation_follows_updates(settings: Settings, seed_store: GraphStore) -> None:
+    store = EmbeddedStore(None)
     store.store.extend(seed_store.store.quads_for_pattern(None, None, None, None))
     token = "t0ken"
     with TestClient(create_app(replace(settings, update_token=token), store=store)) as client:
@@ -295,7 +295,7 @@ def wait_for(check, seconds: float = 30.0) -> bool:
     return False
 
 
-def test_no_worker_opens_mid_write_while_another_can_answer(tmp_path: Path, seed_store: KGStore) -> None:
+def test_no_worker_opens_mid_write_while_another_can_answer(tmp_path: Path, seed_store: GraphStore) -> None:
     """A worker opened while a writer writes could show part of the next generation, and answers from it and
     from the others would then alternate: replacements wait for the writer, unless no worker is left."""
     path = disk_store(seed_store, tmp_path / "store")

@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from kg.settings import Settings
-from kg.store import KGStore
+from kg.store import GraphStore
 from server.app import STATIC_DIR
 from server.graph import VENDOR_SCRIPTS
 from tests.test_network import linked_copy
@@ -39,7 +39,7 @@ ALL = "agency,project,funding,concept,vendor"
 
 
 @pytest.fixture(scope="module")
-def graph_server(tmp_path_factory: pytest.TempPathFactory, seed_store: KGStore, settings: Settings) -> Iterator[str]:
+def graph_server(tmp_path_factory: pytest.TempPathFactory, seed_store: GraphStore, settings: Settings) -> Iterator[str]:
     """The seeds with links and the example contracts, served by ``budgetkg serve``."""
     store = write_disk_store(linked_copy(seed_store, settings), tmp_path_factory.mktemp("graph") / "store")
     with running_server(store) as url:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from kg.store import KGStore
+from kg.store import GraphStore
 from tests.helpers import Trap
 from tests.test_server_clients import running_server, write_disk_store
 
@@ -29,7 +29,7 @@ SPARQL_UPDATE = {"Content-Type": "application/sparql-update"}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, seed_store: KGStore) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory, seed_store: GraphStore) -> Iterator[str]:
     store = write_disk_store(seed_store, tmp_path_factory.mktemp("hostile") / "store")
     with running_server(store, BUDGETKG_QUERY_TIMEOUT="2", BUDGETKG_UPDATE_TOKEN=TOKEN) as url:
         yield url

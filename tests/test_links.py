@@ -23,7 +23,7 @@ from rdflib import RDF, RDFS, Graph, Literal, URIRef
 from rdflib.namespace import OWL
 
 from kg import queries
-from kg.build import build, parse_document
+from kg.build import parse_document
 from kg.iris import Iris
 from kg.links import (
     LinkInputs,
@@ -37,9 +37,10 @@ from kg.links import (
     refresh_links,
     shared_goals,
 )
+from kg.pipeline import build
 from kg.settings import QUERIES_DIR, Settings
 from kg.sources import adhoc_entry
-from kg.store import STAGING_PREFIX, KGStore
+from kg.store import STAGING_PREFIX, EmbeddedStore, GraphStore
 
 from .conftest import GOLDEN, ROOT
 
@@ -50,15 +51,15 @@ PREFIXES = f"PREFIX bk: <{BK}>\nPREFIX rdfs: <http://www.w3.org/2000/01/rdf-sche
 
 
 @pytest.fixture(scope="module")
-def linked(settings: Settings, manifest) -> KGStore:
+def linked(settings: Settings, manifest) -> GraphStore:
     """The seeds built into a fresh in-memory store, with links computed (this module's own store)."""
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     build(store, manifest.entries, settings, manifest=manifest)
     refresh_links(store, settings)
     return store
 
 
-def rows(store: KGStore, sparql: str) -> list[tuple[str, ...]]:
+def rows(store: GraphStore, sparql: str) -> list[tuple[str, ...]]:
     return [tuple("" if t is None else t.value for t in s) for s in store.query(PREFIXES + sparql)]
 
 
@@ -115,7 +116,7 @@ UNDERTAKINGS = {
 }
 
 
-def test_lineage_and_tranche_links_are_exactly_the_hand_checked_ones(linked: KGStore) -> None:
+def test_lineage_and_tranche_links_are_exactly_the_hand_checked_ones(linked: GraphStore) -> None:
     got = set(rows(linked, """
         SELECT ?kind ?rule ?a ?b WHERE {
           VALUES (?cls ?kind) { (bk:LineageLink "lineage") (bk:TrancheLink "tranche") }
@@ -123,13 +124,13 @@ def test_lineage_and_tranche_links_are_exactly_the_hand_checked_ones(linked: KGS
     assert got == UNDERTAKINGS
 
 
-def test_different_served_units_are_never_one_undertaking(linked: KGStore) -> None:
+def test_different_served_units_are_never_one_undertaking(linked: GraphStore) -> None:
     assert not rows(linked, """
         SELECT ?l WHERE { ?l bk:fromProject ?a ; bk:toProject ?b . ?a bk:servesUnit ?u . ?b bk:servesUnit ?v .
                           FILTER(?u != ?v) VALUES ?c { bk:LineageLink bk:TrancheLink } ?l a ?c }""")
 
 
-def test_lineage_links_carry_their_evidence(linked: KGStore) -> None:
+def test_lineage_links_carry_their_evidence(linked: GraphStore) -> None:
     (row,) = rows(linked, """
         SELECT ?score ?name ?goal ?token WHERE {
           ?l a bk:LineageLink ; bk:score ?score ; bk:nameScore ?name ; bk:goalTextScore ?goal ; bk:matchedToken ?token ;
@@ -146,7 +147,7 @@ def test_core_names() -> None:
 # -- served units --------------------------------------------------------------------------
 
 
-def test_served_units(linked: KGStore) -> None:
+def test_served_units(linked: GraphStore) -> None:
     got = dict(rows(linked, """
         SELECT ?name ?unit WHERE { ?p rdfs:label ?name ; bk:servesUnit ?u .
           OPTIONAL { ?u a bk:ServedUnit ; rdfs:label ?l }
@@ -173,13 +174,13 @@ def test_abbreviations() -> None:
 # -- indicator concepts and shared goals ---------------------------------------------------
 
 
-def _concept_of(store: KGStore, label: str) -> str:
+def _concept_of(store: GraphStore, label: str) -> str:
     (row,) = rows(store, f"SELECT DISTINCT ?c WHERE {{ ?t a bk:IndicatorTerm ; skos:prefLabel '{label}'@zh ; "
                          "skos:exactMatch|skos:closeMatch ?c }")
     return row[0]
 
 
-def test_wordings_of_one_indicator_form_one_concept(linked: KGStore) -> None:
+def test_wordings_of_one_indicator_form_one_concept(linked: GraphStore) -> None:
     c = _concept_of(linked, "系统使用人员满意度")
     assert _concept_of(linked, "使用人员满意度") == c
     assert _concept_of(linked, "系统验收合格率") == _concept_of(linked, "验收合格率")
@@ -187,21 +188,21 @@ def test_wordings_of_one_indicator_form_one_concept(linked: KGStore) -> None:
     assert _concept_of(linked, "维修费支出金额") != _concept_of(linked, "租赁费支出金额")  # another cost
 
 
-def test_concept_matches_are_explained(linked: KGStore) -> None:
+def test_concept_matches_are_explained(linked: GraphStore) -> None:
     (row,) = rows(linked, """
         SELECT ?rel ?score WHERE { ?m a bk:ConceptMatch ; bk:matchedTerm/skos:prefLabel '使用人员满意度'@zh ;
           bk:mappingRelation ?rel ; bk:score ?score }""")
     assert row[0].endswith("exactMatch") and 0.8 <= float(row[1]) < 1
 
 
-def test_concept_weight_falls_with_the_projects_that_carry_it(linked: KGStore) -> None:
+def test_concept_weight_falls_with_the_projects_that_carry_it(linked: GraphStore) -> None:
     got = [(int(n), float(w)) for n, w in rows(linked, """
         SELECT ?n ?w WHERE { ?c a bk:IndicatorConcept ; bk:projectCount ?n ; bk:conceptWeight ?w }""")]
     for (n1, w1), (n2, w2) in zip(sorted(got), sorted(got)[1:], strict=False):
         assert n1 == n2 or w1 > w2
 
 
-def test_satisfaction_and_cost_are_never_shared_goals(linked: KGStore) -> None:
+def test_satisfaction_and_cost_are_never_shared_goals(linked: GraphStore) -> None:
     cats = {c for (c,) in rows(linked, """
         SELECT DISTINCT ?cat WHERE { ?l a bk:SharedGoalLink ; bk:sharedConcept/bk:conceptCategory ?cat }""")}
     assert BK + "category/satisfaction" not in cats and BK + "category/cost" not in cats
@@ -213,7 +214,7 @@ def test_satisfaction_and_cost_are_never_shared_goals(linked: KGStore) -> None:
     assert row[0] == "false" and int(row[1]) > 30
 
 
-def test_shared_goal_links_have_endpoints_score_rule_and_evidence(linked: KGStore) -> None:
+def test_shared_goal_links_have_endpoints_score_rule_and_evidence(linked: GraphStore) -> None:
     incomplete = rows(linked, """
         SELECT ?l WHERE { ?l a bk:SharedGoalLink .
           FILTER NOT EXISTS { ?l bk:fromProject ?a ; bk:toProject ?b ; bk:score ?s ; bk:rule ?r ;
@@ -226,7 +227,7 @@ def test_shared_goal_links_have_endpoints_score_rule_and_evidence(linked: KGStor
     assert float(row[0]) > 0.9
 
 
-def _informative_concepts(store: KGStore, ls: LinkSettings) -> tuple[list, list[set[int]], dict[int, float]]:
+def _informative_concepts(store: GraphStore, ls: LinkSettings) -> tuple[list, list[set[int]], dict[int, float]]:
     """The projects, each one's informative concepts and the concepts' weights, as refresh_links finds them."""
     from kg.links import cluster_terms, read_terms
     from kg.similarity import idf
@@ -243,7 +244,7 @@ def _informative_concepts(store: KGStore, ls: LinkSettings) -> tuple[list, list[
     return projects, sets, weights
 
 
-def test_the_index_finds_what_comparing_all_pairs_finds(linked: KGStore) -> None:
+def test_the_index_finds_what_comparing_all_pairs_finds(linked: GraphStore) -> None:
     """On the seeds the inverted index loses no link against an exhaustive comparison of all pairs."""
     ls = LinkSettings()
     projects, sets, weights = _informative_concepts(linked, ls)
@@ -256,7 +257,7 @@ def test_the_index_finds_what_comparing_all_pairs_finds(linked: KGStore) -> None
     assert {(g.a, g.b) for g in indexed} == {(g.a, g.b) for g in exhaustive}
 
 
-def test_bulk_scoring_gives_the_links_the_rule_defines(linked: KGStore) -> None:
+def test_bulk_scoring_gives_the_links_the_rule_defines(linked: GraphStore) -> None:
     """shared_goals (sparse, chunked, vectorised) against the rule written out pair by pair in Python."""
     import math
 
@@ -295,20 +296,20 @@ def test_bulk_scoring_gives_the_links_the_rule_defines(linked: KGStore) -> None:
 # -- the links graph -----------------------------------------------------------------------
 
 
-def test_links_graph_has_no_blank_nodes_and_is_deterministic(linked: KGStore, settings: Settings, manifest) -> None:
+def test_links_graph_has_no_blank_nodes_and_is_deterministic(linked: GraphStore, settings: Settings, manifest) -> None:
     graph = LinkIris(settings.base_iri).graph
     assert not any(isinstance(t, BlankNode) for q in linked.quads(graph) for t in (q.subject, q.object))
     first = linked.dump_sorted_nquads(graph)
     refresh_links(linked, settings)
     assert linked.dump_sorted_nquads(graph) == first
-    other = KGStore(None)
+    other = EmbeddedStore(None)
     build(other, list(reversed(manifest.entries)), settings, manifest=manifest)
     refresh_links(other, settings)
     assert other.dump_sorted_nquads(graph) == first
 
 
 def test_a_build_links_what_it_parsed_as_reading_the_store_would(settings: Settings, manifest) -> None:
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     report = build(store, manifest.entries, settings, manifest=manifest)
     assert report.links is not None and report.links.inputs == "documents" and report.links.shared_goal_links > 0
     from_store = LinkInputs.read(store)
@@ -327,7 +328,7 @@ def test_a_build_links_what_it_parsed_as_reading_the_store_would(settings: Setti
 
 
 def test_a_partial_build_reads_the_other_documents_from_the_store(settings: Settings, manifest) -> None:
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     build(store, manifest.entries, settings, manifest=manifest)
     report = build(store, manifest.entries[:1], settings, manifest=manifest)
     assert report.links is not None and report.links.inputs == "store" and report.links.projects == 138
@@ -341,7 +342,7 @@ def test_a_revised_project_is_linked_once_as_the_store_holds_it(tmp_path: Path, 
     twin = tmp_path / ("twin-" + first.name)
     twin.write_bytes(first.read_bytes())
     entries = [manifest.entries[0], adhoc_entry(twin, manifest.entries[0].budget_year, revises=(first.name,))]
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     report = build(store, entries, settings, manifest=manifest)
     assert report.links is not None and report.links.inputs == "documents"
     assert [(d.file, d.projects, d.superseded) for d in report.documents] == [(twin.name, 3, 0), (first.name, 0, 3)]
@@ -349,7 +350,7 @@ def test_a_revised_project_is_linked_once_as_the_store_holds_it(tmp_path: Path, 
     assert (again.quads_removed, again.quads_added) == (0, 0)
 
 
-def test_refresh_is_cheap_on_the_seeds(linked: KGStore, settings: Settings) -> None:
+def test_refresh_is_cheap_on_the_seeds(linked: GraphStore, settings: Settings) -> None:
     started = time.perf_counter()
     report = refresh_links(linked, settings)
     assert time.perf_counter() - started < 2.0
@@ -358,7 +359,7 @@ def test_refresh_is_cheap_on_the_seeds(linked: KGStore, settings: Settings) -> N
     assert (report.lineage_links, report.tranche_links, report.served_unit_links) == (22, 7, 50)
 
 
-def test_refresh_applies_only_the_difference(linked: KGStore, settings: Settings) -> None:
+def test_refresh_applies_only_the_difference(linked: GraphStore, settings: Settings) -> None:
     graph = LinkIris(settings.base_iri).graph
     same = refresh_links(linked, settings)
     assert (same.quads_removed, same.quads_added) == (0, 0)  # a rebuild that changes nothing writes nothing
@@ -369,7 +370,7 @@ def test_refresh_applies_only_the_difference(linked: KGStore, settings: Settings
     refresh_links(linked, settings)
 
 
-def test_a_large_change_is_swapped_in_atomically(linked: KGStore, settings: Settings,
+def test_a_large_change_is_swapped_in_atomically(linked: GraphStore, settings: Settings,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import kg.links
 
@@ -407,14 +408,14 @@ def test_settings_come_from_the_environment_and_are_checked() -> None:
         LinkSettings(tokenizer="words")
 
 
-def test_stricter_settings_give_fewer_links(linked: KGStore, settings: Settings) -> None:
+def test_stricter_settings_give_fewer_links(linked: GraphStore, settings: Settings) -> None:
     _, loose = compute_links(linked, settings, LinkSettings(min_score=0.3))
     _, strict = compute_links(linked, settings, LinkSettings(min_score=0.6))
     assert 0 < strict.shared_goal_links < loose.shared_goal_links
 
 
 def test_empty_store_has_no_links_graph(settings: Settings) -> None:
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     report = refresh_links(store, settings)
     assert report.projects == 0 and not store.has_graph(LinkIris(settings.base_iri).graph)
 
@@ -442,7 +443,7 @@ def test_analytics_terms_are_labelled_and_commented() -> None:
         assert any(True for _ in g.objects(s, RDFS.comment)), s
 
 
-def test_every_term_the_links_and_contracts_use_is_declared(linked: KGStore, ontology: Graph) -> None:
+def test_every_term_the_links_and_contracts_use_is_declared(linked: GraphStore, ontology: Graph) -> None:
     declared = {str(s) for s in ontology.subjects(RDF.type, None)}
     used = {t.value for q in linked.quads(LinkIris(Settings().base_iri).graph)
             for t in (q.predicate, q.object) if isinstance(t, NamedNode) and t.value.startswith(BK)
@@ -454,7 +455,7 @@ def test_every_term_the_links_and_contracts_use_is_declared(linked: KGStore, ont
     assert sorted(used - declared) == []
 
 
-def test_ontology_is_consistent_with_a_sample_of_links(linked: KGStore, ontology: Graph) -> None:
+def test_ontology_is_consistent_with_a_sample_of_links(linked: GraphStore, ontology: Graph) -> None:
     import owlrl
 
     g = Graph()
@@ -499,7 +500,7 @@ def _canonical(csv_text: str) -> list[list[str]]:
             for row in csv.reader(io.StringIO(csv_text)) if row]
 
 
-def check_golden(store: KGStore, name: str, query: str, params: dict[str, str]) -> None:
+def check_golden(store: GraphStore, name: str, query: str, params: dict[str, str]) -> None:
     got = ALL[query].run(store, params).serialize(format=QueryResultsFormat.CSV).decode("utf-8")
     path = ANALYTICS / f"{name}.csv"
     if os.environ.get("BUDGETKG_WRITE_GOLDEN"):
@@ -512,7 +513,7 @@ def check_golden(store: KGStore, name: str, query: str, params: dict[str, str]) 
 
 
 @pytest.mark.parametrize("name", sorted(GOLDENS))
-def test_named_query_matches_golden(linked: KGStore, name: str) -> None:
+def test_named_query_matches_golden(linked: GraphStore, name: str) -> None:
     query, params = GOLDENS[name]
     check_golden(linked, name, query, params)
 
@@ -530,7 +531,7 @@ def test_analytics_queries_have_the_three_filters_or_their_own(name: str) -> Non
     assert "BOUND(?" + "agency" not in q.sparql
 
 
-def test_query_filters_work(linked: KGStore) -> None:
+def test_query_filters_work(linked: GraphStore) -> None:
     q = ALL["shared_goals_across_agencies"]
     every = list(q.run(linked))
     assert every and all(float(s["score"].value) >= 0.35 for s in every)
@@ -545,7 +546,7 @@ def test_query_filters_work(linked: KGStore) -> None:
     assert money and all(float(s["value"].value) >= 1_000_000 for s in money)
 
 
-def test_jieba_tokens_can_be_the_goal_features(linked: KGStore, settings: Settings) -> None:
+def test_jieba_tokens_can_be_the_goal_features(linked: GraphStore, settings: Settings) -> None:
     quads, report = compute_links(linked, settings, LinkSettings(tokenizer="jieba"))
     assert report.shared_goal_links > 0 and report.lineage_links == 22
     tokens = {q.object.value for q in quads if q.predicate.value == BK + "matchedToken"}

@@ -33,7 +33,7 @@ from kg.network import (
     read_network,
 )
 from kg.settings import Settings
-from kg.store import KGStore
+from kg.store import EmbeddedStore, GraphStore
 
 from .conftest import ROOT
 
@@ -53,19 +53,19 @@ def need(module: str) -> None:
         pytest.skip(f"{module} is not installed (pip install {module})")
 
 
-def bare_copy(seed_store: KGStore) -> KGStore:
+def bare_copy(seed_store: GraphStore) -> GraphStore:
     """The seeds without what ``budgetkg link`` and contract imports add (graph/links, vendors, contracts)."""
     base = "https://budgetkg.example.org/id/graph/"
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     store.store.extend(q for q in seed_store.store.quads_for_pattern(None, None, None, None)
                        if not q.graph_name.value.startswith((base + "links", base + "vendors", base + "contracts")))
     store.invalidate()
     return store
 
 
-def linked_copy(seed_store: KGStore, settings: Settings) -> KGStore:
+def linked_copy(seed_store: GraphStore, settings: Settings) -> GraphStore:
     """The seeds with links (budgetkg link) and the fictional example contracts imported."""
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     store.store.extend(seed_store.store.quads_for_pattern(None, None, None, None))
     store.invalidate()
     refresh_links(store, settings)
@@ -74,11 +74,11 @@ def linked_copy(seed_store: KGStore, settings: Settings) -> KGStore:
 
 
 @pytest.fixture(scope="module")
-def linked(seed_store: KGStore, settings: Settings) -> KGStore:
+def linked(seed_store: GraphStore, settings: Settings) -> GraphStore:
     return linked_copy(seed_store, settings)
 
 
-def count(store: KGStore, sparql: str) -> int:
+def count(store: GraphStore, sparql: str) -> int:
     return int(next(iter(store.query(PREFIXES + sparql)))[0].value)
 
 
@@ -100,11 +100,11 @@ def types(g: nx.Graph) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def bare(seed_store: KGStore) -> KGStore:
+def bare(seed_store: GraphStore) -> GraphStore:
     return bare_copy(seed_store)
 
 
-def test_the_network_of_the_seeds_has_every_agency_project_and_funding_source(bare: KGStore) -> None:
+def test_the_network_of_the_seeds_has_every_agency_project_and_funding_source(bare: GraphStore) -> None:
     seed_store = bare
     g = graph_from_store(seed_store, NetworkOptions.parse()).graph
     agencies = count(seed_store, "SELECT (COUNT(DISTINCT ?a) AS ?n) WHERE { { ?a a bk:BudgetUnit } UNION "
@@ -126,7 +126,7 @@ def test_the_network_of_the_seeds_has_every_agency_project_and_funding_source(ba
     assert data.available == {"concept": False, "vendor": False, "links": False, "funding": True}
 
 
-def test_concepts_vendors_and_links_come_from_the_analytics_graphs(linked: KGStore) -> None:
+def test_concepts_vendors_and_links_come_from_the_analytics_graphs(linked: GraphStore) -> None:
     g = graph_from_store(linked, NetworkOptions.parse(node_types=ALL)).graph
     concepts = count(linked, "SELECT (COUNT(DISTINCT ?c) AS ?n) WHERE { ?p bk:hasIndicator/bk:indicatorConcept ?c . "
                              "?c bk:informative true }")
@@ -153,7 +153,7 @@ def test_concepts_vendors_and_links_come_from_the_analytics_graphs(linked: KGSto
                                                          "{ ?p bk:hasIndicator/bk:indicatorConcept ?c }")
 
 
-def test_the_agency_projection_weights_are_true_of_the_data(linked: KGStore) -> None:
+def test_the_agency_projection_weights_are_true_of_the_data(linked: GraphStore) -> None:
     g = graph_from_store(linked, NetworkOptions.parse(projection="agency")).graph
     units = count(linked, "SELECT (COUNT(DISTINCT ?u) AS ?n) WHERE { ?p a bk:Project ; bk:budgetUnit ?u }")
     assert g.number_of_nodes() == units == 18
@@ -183,7 +183,7 @@ def test_the_agency_projection_weights_are_true_of_the_data(linked: KGStore) -> 
     assert sorted(d["code"] for _, d in dept.nodes(data=True)) == ["325", "326", "341"]
 
 
-def test_filters_and_min_weight(linked: KGStore) -> None:
+def test_filters_and_min_weight(linked: GraphStore) -> None:
     data = read_network(linked)
     g = graph_from_store(linked, NetworkOptions.parse(node_types=ALL, department="325"), data=data).graph
     inside = [d for _, d in g.nodes(data=True) if d["in_filter"]]
@@ -226,7 +226,7 @@ def test_bad_options_say_what_is_known(kwargs: dict, message: str) -> None:
 # -- metrics ---------------------------------------------------------------------------------
 
 
-def test_metrics_are_attached_to_every_node(linked: KGStore) -> None:
+def test_metrics_are_attached_to_every_node(linked: GraphStore) -> None:
     r = graph_from_store(linked, NetworkOptions.parse(node_types=ALL))
     g = r.graph
     for n, d in g.nodes(data=True):
@@ -242,7 +242,7 @@ def test_metrics_are_attached_to_every_node(linked: KGStore) -> None:
     assert sizes == sorted(sizes, reverse=True)
 
 
-def test_betweenness_is_sampled_on_large_graphs(linked: KGStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_betweenness_is_sampled_on_large_graphs(linked: GraphStore, monkeypatch: pytest.MonkeyPatch) -> None:
     data = read_network(linked)
     monkeypatch.setattr(network, "BETWEENNESS_WORK", 708 * 30)  # as if 283 × 708 steps were too many
     r = graph_from_store(linked, NetworkOptions.parse(node_types=ALL), data=data)
@@ -253,7 +253,7 @@ def test_betweenness_is_sampled_on_large_graphs(linked: KGStore, monkeypatch: py
     assert asked.graph.graph["betweenness"] == "estimated from 25 sampled sources (seed 0)"
 
 
-def test_max_nodes_keeps_the_best_connected_and_max_edges_the_heaviest(linked: KGStore) -> None:
+def test_max_nodes_keeps_the_best_connected_and_max_edges_the_heaviest(linked: GraphStore) -> None:
     r = graph_from_store(linked, NetworkOptions.parse(node_types=ALL), max_nodes=50)
     assert r.truncated and r.graph.number_of_nodes() == 50 and r.total_nodes == 283
     meta = cytoscape_json(r)["meta"]
@@ -266,7 +266,7 @@ def test_max_nodes_keeps_the_best_connected_and_max_edges_the_heaviest(linked: K
     assert cut.graph.number_of_nodes() == 18  # agencies stay
 
 
-def test_the_whole_seed_network_renders_to_json_in_well_under_a_second(linked: KGStore) -> None:
+def test_the_whole_seed_network_renders_to_json_in_well_under_a_second(linked: GraphStore) -> None:
     started = time.perf_counter()
     body = cytoscape_bytes(graph_from_store(linked, NetworkOptions.parse(node_types=ALL)))
     seconds = time.perf_counter() - started
@@ -278,7 +278,7 @@ def test_the_whole_seed_network_renders_to_json_in_well_under_a_second(linked: K
 
 
 @pytest.fixture(scope="module")
-def full(linked: KGStore) -> network.NetworkResult:
+def full(linked: GraphStore) -> network.NetworkResult:
     return graph_from_store(linked, NetworkOptions.parse(node_types=ALL))
 
 
@@ -340,7 +340,7 @@ def _png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
-def test_png_and_svg_drawings_with_chinese_labels(full: network.NetworkResult, linked: KGStore,
+def test_png_and_svg_drawings_with_chinese_labels(full: network.NetworkResult, linked: GraphStore,
                                                   tmp_path: Path) -> None:
     need("matplotlib")
     need("lxml")
@@ -373,7 +373,7 @@ def test_drawing_a_format_it_does_not_know_is_an_error(full: network.NetworkResu
 # -- the command -----------------------------------------------------------------------------
 
 
-def test_budgetkg_graph_command(linked: KGStore, tmp_path: Path) -> None:
+def test_budgetkg_graph_command(linked: GraphStore, tmp_path: Path) -> None:
     from tests.test_server_clients import write_disk_store
 
     store = write_disk_store(linked, tmp_path / "store")

@@ -25,16 +25,17 @@ from budgetkg.cli import app
 from kg import integrity
 from kg import queries as named_queries
 from kg.audit import refresh_findings
-from kg.build import build, parse_document
+from kg.build import parse_document
 from kg.errors import NoSuchValue
 from kg.iris import Iris
 from kg.model import SourceEntry
+from kg.pipeline import build
 from kg.rdf import project_iris
 from kg.revisions import DuplicateProject
 from kg.settings import Settings
 from kg.sources import Manifest
 from kg.stats import compute
-from kg.store import KGStore
+from kg.store import EmbeddedStore, GraphStore
 
 #: Result columns that say where a fact was read (file, line, document), not what it is.
 PROVENANCE_COLUMNS = {"line", "document", "file"}
@@ -84,7 +85,7 @@ def _entry(tmp: Path, name: str, lines: list[str], like: SourceEntry, revises: t
     return dataclasses.replace(like, file=name, path=str(path), sha256=None, revises=revises, description="")
 
 
-def _totals(store: KGStore, settings: Settings) -> dict[str, object]:
+def _totals(store: GraphStore, settings: Settings) -> dict[str, object]:
     refresh_findings(store, settings)
     s = compute(store)
     out: dict[str, object] = {"stats": (s.projects, s.indicators, s.budget_wanyuan, s.agencies, s.budget_units)}
@@ -137,11 +138,11 @@ def test_totals_equal_the_single_version_answer(data, small, settings, tmp_path_
     alias = _entry(tmp, "alias.txt", lines, target)
 
     # the single version: the revised tables edited in place
-    single = KGStore(None)
+    single = EmbeddedStore(None)
     build(single, [e for e in chosen if e is not target] + [_entry(tmp, target.file, edited, target)], settings)
     expected = _totals(single, settings)
 
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     order = data.draw(st.sampled_from(["together", "revision-later", "revision-first"]))
     if order == "together":
         build(store, [*chosen, revision], settings, manifest=Manifest(tmp / "m.toml", [*chosen, revision]))
@@ -189,7 +190,7 @@ def test_a_revision_supersedes_with_provenance(tmp_path, settings, manifest):
     lines = _lines(seed)
     revision = _entry(tmp_path, "004-adjusted.txt", [*_edited(lines, [(start, end)], Decimal(100))[start - 1:end], ""],
                       seed, revises=(seed.file,))
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     build(store, manifest.entries, settings, manifest=manifest)
     total = compute(store).budget_wanyuan
     report = build(store, [revision], settings, manifest=Manifest(manifest.path, [*manifest.entries, revision]))
@@ -219,7 +220,7 @@ def test_validate_fails_on_a_fact_in_two_graphs(tmp_path):
     runner = CliRunner()
     assert runner.invoke(app, ["build", "--store", str(store_path), "-q", "--no-audit"]).exit_code == 0
     assert runner.invoke(app, ["validate", "--store", str(store_path), "--no-record"]).exit_code == 0
-    with KGStore(store_path) as store:
+    with EmbeddedStore(store_path) as store:
         row = next(iter(store.query("PREFIX bk: <https://budgetkg.example.org/def/> "
                                     "SELECT ?p ?y WHERE { ?p a bk:Project ; bk:budget/bk:amountInYuan ?y } LIMIT 1")))
         amount = next(iter(store.query(f"SELECT ?a WHERE {{ <{row['p'].value}> "
@@ -235,7 +236,7 @@ def test_validate_fails_on_a_fact_in_two_graphs(tmp_path):
 def test_a_project_typed_in_two_graphs_is_found_and_a_staging_graph_is_not_counted() -> None:
     from kg.store import STAGING_PREFIX
 
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     project = NamedNode("https://budgetkg.example.org/id/project/2025/325220/x")
     kind = NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
     cls = NamedNode("https://budgetkg.example.org/def/Project")
@@ -251,10 +252,10 @@ def test_a_project_typed_in_two_graphs_is_found_and_a_staging_graph_is_not_count
 
 @hsettings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_the_fast_check_finds_what_the_plain_join_finds(data, seed_store: KGStore) -> None:
+def test_the_fast_check_finds_what_the_plain_join_finds(data, seed_store: GraphStore) -> None:
     """Copy a fact of one graph into another (a document, the agencies, links, findings, a new graph): the whole-
     store check answers exactly as a join of every quad with every other."""
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     store.store.extend(seed_store.store.quads_for_pattern(None, None, None, None))
     graphs = store.graphs()
     source = data.draw(st.sampled_from(graphs), label="from")

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from kg.namespaces import PREFIXES
 from kg.settings import Settings
-from kg.store import KGStore
+from kg.store import GraphStore
 from server.app import create_app
 from server.browse import wan
 
@@ -25,12 +25,12 @@ PROJECT = "project/2024/341101/667910cc7727"
 
 
 @pytest.fixture(scope="module")
-def client(settings: Settings, seed_store: KGStore):
+def client(settings: Settings, seed_store: GraphStore):
     with TestClient(create_app(settings, store=seed_store)) as c:
         yield c
 
 
-def scalar(store: KGStore, sparql: str) -> str:
+def scalar(store: GraphStore, sparql: str) -> str:
     row = next(iter(store.store.query(sparql, prefixes=PREFIXES, use_default_graph_as_union=True)))
     return row[0].value
 
@@ -42,7 +42,7 @@ def facet_count(html: str, facet: str, value: str) -> int:
     return int(m.group(1))
 
 
-def test_facet_counts_equal_sparql_counts(client: TestClient, seed_store: KGStore) -> None:
+def test_facet_counts_equal_sparql_counts(client: TestClient, seed_store: GraphStore) -> None:
     html = client.get("/projects").text
     n341 = int(scalar(seed_store, "SELECT (COUNT(DISTINCT ?p) AS ?n) WHERE { ?p a bk:Project ; bk:budgetUnit ?u . "
                                   "?u org:subOrganizationOf <https://budgetkg.example.org/id/agency/341> }"))
@@ -86,7 +86,7 @@ def test_exports_hold_every_row_of_the_view(client: TestClient) -> None:
     assert sheet is not None and sheet.max_row > 1 and sheet.cell(1, 1).value.startswith("项目")
 
 
-def test_project_page_opens_with_its_summary(client: TestClient, seed_store: KGStore) -> None:
+def test_project_page_opens_with_its_summary(client: TestClient, seed_store: GraphStore) -> None:
     html = client.get("/" + PROJECT, headers=HTML).text
     yuan = Decimal(scalar(seed_store, f"SELECT ?b WHERE {{ <https://budgetkg.example.org/id/{PROJECT}> "
                                       "bk:budget/bk:amountInYuan ?b }"))
@@ -97,7 +97,7 @@ def test_project_page_opens_with_its_summary(client: TestClient, seed_store: KGS
     assert "<details id=\"source-lines\">" in html
 
 
-def test_agency_page_has_totals_and_no_project_lines(client: TestClient, seed_store: KGStore) -> None:
+def test_agency_page_has_totals_and_no_project_lines(client: TestClient, seed_store: GraphStore) -> None:
     html = client.get("/agency/341", headers=HTML).text
     yuan = Decimal(scalar(seed_store, "SELECT (SUM(?b) AS ?s) WHERE { ?p a bk:Project ; bk:budgetUnit ?u ; "
                                       "bk:budget/bk:amountInYuan ?b . ?u org:subOrganizationOf "

@@ -29,7 +29,7 @@ import httpx
 import pytest
 
 from kg.settings import Settings
-from kg.store import KGStore
+from kg.store import GraphStore
 from server.app import STATIC_DIR
 from server.browse import wan
 from tests.test_network import linked_copy
@@ -138,7 +138,7 @@ class Page:
 
 
 @pytest.fixture(scope="module")
-def portal(tmp_path_factory: pytest.TempPathFactory, seed_store: KGStore, settings: Settings) -> Iterator[str]:
+def portal(tmp_path_factory: pytest.TempPathFactory, seed_store: GraphStore, settings: Settings) -> Iterator[str]:
     _require_browser()
     store = write_disk_store(linked_copy(seed_store, settings), tmp_path_factory.mktemp("portal") / "store")
     with running_server(store) as url:

@@ -20,17 +20,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from kg.remote import RemoteStore, with_values
 from pyoxigraph import NamedNode, QuerySolutions
 
 from kg import queries as named_queries
-from kg.build import build
 from kg.errors import StoreError
 from kg.iris import Iris
-from kg.remote import RemoteStore, with_values
+from kg.pipeline import build
 from kg.settings import Settings
 from kg.sources import Manifest
 from kg.stats import compute
-from kg.store import KGStore, open_store
+from kg.store import EmbeddedStore, GraphStore, open_store
 
 HOST = "127.0.0.1"
 
@@ -97,7 +97,7 @@ def rows(result: object) -> list[tuple[str | None, ...]]:
 
 
 def test_open_store_picks_the_backend(oxigraph_url: str, tmp_path: Path) -> None:
-    assert type(open_store(tmp_path / "s")) is KGStore
+    assert type(open_store(tmp_path / "s")) is GraphStore
     explicit = Settings(store="ignored", query_url=f"{oxigraph_url}/query", update_url=f"{oxigraph_url}/update",
                         gsp_url=f"{oxigraph_url}/store")
     store = open_store(explicit, read_only=True)
@@ -114,12 +114,12 @@ def test_an_unreachable_server_is_a_store_error_naming_the_url() -> None:
         open_store(url, read_only=True)
 
 
-def test_stats_are_the_embedded_stores(remote: RemoteStore, seed_store: KGStore) -> None:
+def test_stats_are_the_embedded_stores(remote: RemoteStore, seed_store: GraphStore) -> None:
     assert compute(remote).as_dict() == compute(seed_store).as_dict()
     assert [g.value for g in remote.graphs()] == [g.value for g in seed_store.graphs()]
 
 
-def test_named_queries_give_the_embedded_stores_results(remote: RemoteStore, seed_store: KGStore,
+def test_named_queries_give_the_embedded_stores_results(remote: RemoteStore, seed_store: GraphStore,
                                                        settings: Settings) -> None:
     qs = named_queries.load_all(settings.queries_dir)
     for name in ("budget_by_agency", "projects_of_agency", "funding_sources", "indicators_of_project",
@@ -130,7 +130,7 @@ def test_named_queries_give_the_embedded_stores_results(remote: RemoteStore, see
     assert rows(remote.query(prologue + text)) == rows(seed_store.query(prologue + text))
 
 
-def test_dumps_are_the_same_up_to_blank_node_labels(remote: RemoteStore, seed_store: KGStore) -> None:
+def test_dumps_are_the_same_up_to_blank_node_labels(remote: RemoteStore, seed_store: GraphStore) -> None:
     # a server labels the blank nodes it is sent (only the ontology has any); everything else is byte-identical
     def canon(data: bytes) -> list[bytes]:
         return sorted(re.sub(rb"_:[A-Za-z0-9]+", b"_:b", line) for line in data.splitlines())
@@ -140,7 +140,7 @@ def test_dumps_are_the_same_up_to_blank_node_labels(remote: RemoteStore, seed_st
     assert [x for x in there.splitlines() if b"_:" not in x] == [x for x in here.splitlines() if b"_:" not in x]
 
 
-def test_validation_finds_what_the_embedded_store_finds(remote: RemoteStore, seed_store: KGStore,
+def test_validation_finds_what_the_embedded_store_finds(remote: RemoteStore, seed_store: GraphStore,
                                                         settings: Settings) -> None:
     from kg.audit import refresh_findings
     from kg.shapes import load_shapes, validate
@@ -155,7 +155,7 @@ def test_validation_finds_what_the_embedded_store_finds(remote: RemoteStore, see
 def test_linking_makes_the_embedded_stores_links(remote: RemoteStore, settings: Settings,
                                                  manifest: Manifest) -> None:
     links = pytest.importorskip("kg.links")
-    local = KGStore(None)
+    local = EmbeddedStore(None)
     build(local, manifest.entries, settings, manifest=manifest)
     a, b = links.refresh_links(local, settings), links.refresh_links(remote, settings)
     assert (b.projects, b.shared_goal_links, b.lineage_links, b.quads) == \
@@ -198,7 +198,7 @@ def test_parameters_are_bound_as_terms_not_text() -> None:
 
 
 def test_the_server_in_remote_mode(remote: RemoteStore, oxigraph_url: str, settings: Settings,
-                                   seed_store: KGStore) -> None:
+                                   seed_store: GraphStore) -> None:
     from fastapi.testclient import TestClient
 
     from server.app import create_app

@@ -17,14 +17,14 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from kg.store import KGStore
+from kg.store import GraphStore
 from tests.test_server_clients import running_server, write_disk_store
 
 EXAMPLES = int(os.environ.get("BUDGETKG_SCHEMATHESIS_EXAMPLES", "25"))
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, seed_store: KGStore) -> Iterator[str]:
+def live(tmp_path_factory: pytest.TempPathFactory, seed_store: GraphStore) -> Iterator[str]:
     store = write_disk_store(seed_store, tmp_path_factory.mktemp("schemathesis") / "store")
     with running_server(store, BUDGETKG_QUERY_TIMEOUT="3", BUDGETKG_UPDATE_TOKEN="schemathesis-token") as url:
         yield url

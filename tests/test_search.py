@@ -18,12 +18,13 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from kg import search
-from kg.build import build, parse_document
+from kg.build import parse_document
 from kg.iris import Iris
+from kg.pipeline import build
 from kg.rdf import project_iris
 from kg.settings import Settings
 from kg.sources import load_manifest
-from kg.store import KGStore
+from kg.store import EmbeddedStore
 
 ROOT = Path(__file__).resolve().parent.parent
 TERMS = ("视频监控", "信息化")
@@ -39,14 +40,14 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     path = tmp_path_factory.mktemp("search") / "store"
     settings = Settings(store=str(path))
     manifest = load_manifest(settings.manifest)
-    with KGStore(path) as store:
+    with EmbeddedStore(path) as store:
         build(store, manifest.entries, settings, manifest=manifest)
     return settings
 
 
 @pytest.fixture(scope="module")
 def index(built: Settings):
-    with KGStore(built.store, read_only=True) as store, search.SearchIndex.open(store, built) as ix:
+    with EmbeddedStore(built.store, read_only=True) as store, search.SearchIndex.open(store, built) as ix:
         yield ix
 
 
@@ -150,7 +151,7 @@ def _settings(tmp_path: Path, corpus: Path) -> Settings:
 def _build(settings: Settings, files: list[str] | None = None) -> None:
     manifest = load_manifest(settings.manifest)
     entries = [e for e in manifest.entries if files is None or e.file in files]
-    with KGStore(settings.store) as store:
+    with EmbeddedStore(settings.store) as store:
         build(store, entries, settings, manifest=manifest)
 
 
@@ -163,13 +164,13 @@ OLD, NEW = "建设工程视频监控智能平台运行维护", "建设工程视�
 
 
 def _names(settings: Settings, q: str, writable: bool = False) -> set[str]:
-    with KGStore(settings.store, read_only=not writable) as store, \
+    with EmbeddedStore(settings.store, read_only=not writable) as store, \
             search.SearchIndex.open(store, settings, writable=writable) as ix:
         return {h.label for h in ix.search(q, limit=1000, kinds=["project"]).hits}
 
 
 def _store_names(settings: Settings) -> set[str]:
-    with KGStore(settings.store, read_only=True) as store:
+    with EmbeddedStore(settings.store, read_only=True) as store:
         return {s["n"].value for s in store.query(
             "SELECT ?n WHERE { ?p a <https://budgetkg.example.org/def/Project> ; "
             "<http://www.w3.org/2000/01/rdf-schema#label> ?n }")}
@@ -201,7 +202,7 @@ def test_a_build_killed_before_the_graph_write_leaves_the_old_hits(tmp_path, cor
     def killed(self, *args, **kwargs) -> None:
         raise Killed
 
-    monkeypatch.setattr(KGStore, "stage", killed)  # index rows pending, the graph never written
+    monkeypatch.setattr(EmbeddedStore, "stage", killed)  # index rows pending, the graph never written
     with pytest.raises(Killed):
         _build(settings, ["000_98710193955fe7ef.txt"])
     monkeypatch.undo()
@@ -217,18 +218,18 @@ def test_a_document_the_index_never_saw_is_indexed_on_open(tmp_path, corpus, mon
     monkeypatch.setattr(search.Indexer, "commit", lambda self: None)
     _build(settings)  # the index was lost entirely
     monkeypatch.undo()
-    with KGStore(settings.store, read_only=True) as store, search.SearchIndex.open(store, settings) as ix:
+    with EmbeddedStore(settings.store, read_only=True) as store, search.SearchIndex.open(store, settings) as ix:
         result = ix.search("视频监控", kinds=["project"])
         assert result.repaired and OLD in {h.label for h in result.hits}
     assert OLD in _names(settings, "视频监控", writable=True)
-    with KGStore(settings.store, read_only=True) as store, search.SearchIndex.open(store, settings) as ix:
+    with EmbeddedStore(settings.store, read_only=True) as store, search.SearchIndex.open(store, settings) as ix:
         assert not ix.search("视频监控").repaired  # repaired for good
 
 
 def test_a_removed_document_is_not_found(tmp_path, corpus) -> None:
     settings = _settings(tmp_path, corpus)
     _build(settings)
-    with KGStore(settings.store) as store:
+    with EmbeddedStore(settings.store) as store:
         store.remove_graph(Iris(settings.base_iri).graph("000_98710193955fe7ef.txt"))
     assert OLD not in _names(settings, "视频监控")
 
@@ -243,7 +244,7 @@ def test_an_in_memory_store_is_searched(seed_store, settings) -> None:
 def client(built: Settings):
     from server.app import create_app
 
-    store = KGStore(built.store, read_only=True)
+    store = EmbeddedStore(built.store, read_only=True)
     with TestClient(create_app(built, store=store)) as c:
         yield c
     store.close()
@@ -305,16 +306,16 @@ def test_vendors_are_found_after_a_contracts_import(tmp_path, corpus) -> None:
 
     settings = _settings(tmp_path, corpus)
     _build(settings)
-    with KGStore(settings.store) as store:
+    with EmbeddedStore(settings.store) as store:
         import_files(store, [ROOT / "examples" / "contracts" / "example_contracts.csv"], settings)
-    with KGStore(settings.store, read_only=True) as store, search.SearchIndex.open(store, settings) as ix:
+    with EmbeddedStore(settings.store, read_only=True) as store, search.SearchIndex.open(store, settings) as ix:
         assert not ix.repaired  # the import refreshed the index itself
         hits = ix.search("示例科技", kinds=["vendor"]).hits
         assert hits and all("示例科技" in h.label for h in hits)
         assert ix.search("91120000EXAMPLE01N", kinds=["vendor"]).hits  # by credit code too
-    with KGStore(settings.store) as store:
+    with EmbeddedStore(settings.store) as store:
         remove_imports(store, ["example_contracts.csv"], settings)
-    with KGStore(settings.store, read_only=True) as store, search.SearchIndex.open(store, settings) as ix:
+    with EmbeddedStore(settings.store, read_only=True) as store, search.SearchIndex.open(store, settings) as ix:
         assert not ix.search("示例科技", kinds=["vendor"]).hits
 
 
@@ -379,7 +380,7 @@ def _check_against_store(settings: Settings, writable: bool) -> None:
     """Every hit is a project of the store, and every project whose text holds the term is a hit."""
     from pyoxigraph import Literal
 
-    with KGStore(settings.store, read_only=not writable) as store, \
+    with EmbeddedStore(settings.store, read_only=not writable) as store, \
             search.SearchIndex.open(store, settings, writable=writable) as ix:
         projects = {s["p"].value for s in store.query("SELECT ?p WHERE { ?p a <https://budgetkg.example.org/def/"
                                                       "Project> }")}
@@ -498,9 +499,9 @@ def test_a_revision_is_found_once_in_the_revising_document(tmp_path, corpus) -> 
     (corpus / "revision.txt").write_text(text, encoding="utf-8")
     revision = dataclasses.replace(old, file="revision.txt", path=str(corpus / "revision.txt"), sha256=None,
                                    revises=(old.file,), description="")
-    with KGStore(settings.store) as store:
+    with EmbeddedStore(settings.store) as store:
         build(store, [revision], settings, manifest=manifest)
-    with KGStore(settings.store, read_only=True) as store, search.SearchIndex.open(store, settings) as ix:
+    with EmbeddedStore(settings.store, read_only=True) as store, search.SearchIndex.open(store, settings) as ix:
         assert not ix.repaired
         hits = [h for h in ix.search("建设工程", limit=100, kinds=["project"]).hits if h.unit_code == "325220"]
         assert len({h.iri for h in hits}) == len(hits) == 3

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from budgetkg.cli import app as cli
 from kg.errors import QueryError
 from kg.settings import Settings
-from kg.store import KGStore
+from kg.store import GraphStore
 from server import safety
 from server.jobs import QueryJob
 from server.sandbox import ProbeJob
@@ -37,7 +37,7 @@ CHEAP = "ASK { ?s ?p ?o }"
 
 
 @pytest.fixture(scope="module")
-def disk_store(tmp_path_factory: pytest.TempPathFactory, seed_store: KGStore) -> Path:
+def disk_store(tmp_path_factory: pytest.TempPathFactory, seed_store: GraphStore) -> Path:
     return write_disk_store(seed_store, tmp_path_factory.mktemp("security") / "store")
 
 

@@ -18,12 +18,12 @@ import rdflib
 from fastapi.testclient import TestClient
 from pyoxigraph import RdfFormat, parse
 
-from kg.build import build
 from kg.namespaces import PREFIXES
+from kg.pipeline import build
 from kg.queries import load_all
 from kg.settings import Settings
 from kg.sources import Manifest
-from kg.store import KGStore
+from kg.store import EmbeddedStore, GraphStore
 from server import formats, safety
 from server.app import create_app
 from server.errors import STATUS, status_of
@@ -36,14 +36,14 @@ JSON_RESULTS = "application/sparql-results+json"
 
 
 @pytest.fixture(scope="module")
-def client(settings: Settings, seed_store: KGStore):
+def client(settings: Settings, seed_store: GraphStore):
     with TestClient(create_app(settings, store=seed_store)) as c:
         yield c
 
 
-def copy_of(store: KGStore) -> KGStore:
+def copy_of(store: GraphStore) -> GraphStore:
     """A writable in-memory copy (tests that update must not touch the session store)."""
-    out = KGStore(None)
+    out = EmbeddedStore(None)
     out.store.extend(store.store.quads_for_pattern(None, None, None, None))
     return out
 
@@ -186,7 +186,7 @@ def test_unacceptable_format_is_406_before_running(client: TestClient) -> None:
     assert r.status_code == 406
 
 
-def test_oversized_bodies_are_413(settings: Settings, seed_store: KGStore) -> None:
+def test_oversized_bodies_are_413(settings: Settings, seed_store: GraphStore) -> None:
     small = replace(settings, max_body_bytes=1000)
     with TestClient(create_app(small, store=seed_store)) as c:
         text = "SELECT * WHERE { ?s ?p ?o } #" + "x" * 2000
@@ -228,7 +228,7 @@ def test_protocol_dataset_and_from(client: TestClient) -> None:
     assert [b["g"]["value"] for b in graphs] == [agencies]
 
 
-def test_row_limit_cuts_and_says_so(settings: Settings, seed_store: KGStore) -> None:
+def test_row_limit_cuts_and_says_so(settings: Settings, seed_store: GraphStore) -> None:
     with TestClient(create_app(replace(settings, max_rows=5), store=seed_store)) as c:
         r = c.get("/sparql", params={"query": SELECT_UNITS})
         assert r.headers["X-Truncated"] == "true" and r.headers["X-Row-Limit"] == "5"
@@ -253,7 +253,7 @@ def test_service_description_on_plain_get(client: TestClient) -> None:
     assert client.get("/sparql", headers={"Accept": "text/html"}, follow_redirects=False).status_code == 303
 
 
-def test_slow_query_is_answered_503_and_the_server_goes_on(settings: Settings, seed_store: KGStore) -> None:
+def test_slow_query_is_answered_503_and_the_server_goes_on(settings: Settings, seed_store: GraphStore) -> None:
     # about a second of work (its thread cannot be stopped, so keep it short)
     slow = "SELECT (COUNT(*) AS ?n) WHERE { ?a a bk:Indicator . ?b a bk:Indicator . ?c a bk:BudgetUnit }"
     with TestClient(create_app(replace(settings, query_timeout=0.2), store=seed_store, workers=2)) as c:
@@ -264,7 +264,7 @@ def test_slow_query_is_answered_503_and_the_server_goes_on(settings: Settings, s
 
 
 # -- /update ---------------------------------------------------------------------------------
-def test_update_needs_configuration_and_the_token(settings: Settings, seed_store: KGStore) -> None:
+def test_update_needs_configuration_and_the_token(settings: Settings, seed_store: GraphStore) -> None:
     insert = 'INSERT DATA { GRAPH <http://test.example/g> { <http://test.example/a> rdfs:label "新" } }'
     hdr = {"Content-Type": "application/sparql-update"}
     with TestClient(create_app(settings, store=copy_of(seed_store))) as c:
@@ -286,7 +286,7 @@ def test_update_needs_configuration_and_the_token(settings: Settings, seed_store
 
 
 # -- Graph Store Protocol --------------------------------------------------------------------
-def test_graph_store_reads(client: TestClient, seed_store: KGStore) -> None:
+def test_graph_store_reads(client: TestClient, seed_store: GraphStore) -> None:
     agencies = BASE + "graph/agencies"
     r = client.get("/store", params={"graph": agencies}, headers={"Accept": "application/n-triples"})
     assert r.status_code == 200
@@ -348,7 +348,7 @@ def test_named_queries_are_in_the_openapi_document(client: TestClient) -> None:
     assert "/sparql" in paths and "/queries/budget_by_agency" in paths
 
 
-def test_editor_example_binds_defaults_with_values(settings: Settings, seed_store: KGStore) -> None:
+def test_editor_example_binds_defaults_with_values(settings: Settings, seed_store: GraphStore) -> None:
     q = load_all(settings.queries_dir)["projects_of_agency"]
     text = editor_example(q, {"code": "325220"})
     assert 'VALUES (?code) { ("325220") }' in text
@@ -405,7 +405,7 @@ def test_other_iris_of_the_store_are_served_under_resource(client: TestClient) -
 
 def test_base_iri_maps_onto_the_servers_own_urls(settings: Settings, manifest: Manifest) -> None:
     other = replace(settings, base_iri="http://data.example/budget/")
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     build(store, manifest.entries[:1], other, manifest=manifest)
     with TestClient(create_app(other, store=store)) as c:
         r = c.get("/agency/325220")
@@ -416,7 +416,7 @@ def test_base_iri_maps_onto_the_servers_own_urls(settings: Settings, manifest: M
 
 
 # -- the dataset -----------------------------------------------------------------------------
-def test_void_and_dcat_description(client: TestClient, seed_store: KGStore) -> None:
+def test_void_and_dcat_description(client: TestClient, seed_store: GraphStore) -> None:
     r = client.get("/dataset", headers={"Accept": "text/turtle"})
     g = rdflib.Graph().parse(data=r.text, format="turtle")
     void = rdflib.Namespace("http://rdfs.org/ns/void#")
@@ -433,7 +433,7 @@ def test_void_and_dcat_description(client: TestClient, seed_store: KGStore) -> N
     assert "34" in client.get("/dataset", headers={"Accept": "text/html"}).text
 
 
-def test_dumps_hold_the_published_graphs(client: TestClient, seed_store: KGStore) -> None:
+def test_dumps_hold_the_published_graphs(client: TestClient, seed_store: GraphStore) -> None:
     nq = gzip.decompress(client.get("/dumps/budgetkg.nq.gz").content)
     assert nq == seed_store.dump_sorted_nquads()
     ttl = client.get("/dumps/budgetkg.ttl")

@@ -23,7 +23,7 @@ from pyoxigraph import Store
 from rdflib.plugins.stores.sparqlstore import SPARQLStore, SPARQLUpdateStore
 from SPARQLWrapper import CSV, JSON, JSONLD, N3, POST, POSTDIRECTLY, RDFXML, TSV, TURTLE, XML, SPARQLWrapper
 
-from kg.store import KGStore
+from kg.store import GraphStore
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "https://budgetkg.example.org/id/"
@@ -43,7 +43,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_disk_store(source: KGStore, path: Path) -> Path:
+def write_disk_store(source: GraphStore, path: Path) -> Path:
     """Copy a store's quads into an on-disk store at ``path`` and release its lock."""
     disk = Store(str(path))
     disk.extend(source.store.quads_for_pattern(None, None, None, None))
@@ -86,7 +86,7 @@ def running_server(store: Path, **env: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, seed_store: KGStore) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory, seed_store: GraphStore) -> Iterator[str]:
     store = write_disk_store(seed_store, tmp_path_factory.mktemp("served") / "store")
     with running_server(store, BUDGETKG_QUERY_TIMEOUT="2", BUDGETKG_UPDATE_TOKEN=TOKEN) as url:
         yield url
@@ -253,7 +253,7 @@ def test_a_runaway_query_is_killed_while_other_requests_are_answered(server: str
     assert httpx.get(server + "/queries/funding_sources").status_code == 200
 
 
-def test_workers_over_the_memory_limit_are_replaced(tmp_path: Path, seed_store: KGStore) -> None:
+def test_workers_over_the_memory_limit_are_replaced(tmp_path: Path, seed_store: GraphStore) -> None:
     store = write_disk_store(seed_store, tmp_path / "store")
     with running_server(store, BUDGETKG_WORKER_MAX_RSS_MB="1") as url:  # every worker is over 1 MB
         first = httpx.get(url + "/health").json()
@@ -271,7 +271,7 @@ def test_workers_over_the_memory_limit_are_replaced(tmp_path: Path, seed_store: 
 
 
 def test_a_query_over_the_worker_memory_limit_is_a_503_naming_it_and_the_server_answers_the_next(
-        tmp_path: Path, seed_store: KGStore) -> None:
+        tmp_path: Path, seed_store: GraphStore) -> None:
     """ORDER BY over a cross product of all triples needs gigabytes: under a 768 MB address-space limit
     (``BUDGETKG_WORKER_MEMORY_MB``, see server/limits.py) the worker fails fast instead of growing."""
     store = write_disk_store(seed_store, tmp_path / "store")

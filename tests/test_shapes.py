@@ -24,10 +24,10 @@ from typer.testing import CliRunner
 from budgetkg.commands.validate import register
 from kg import queries
 from kg.audit import findings_graph, refresh_findings
-from kg.build import build
 from kg.errors import ValidationError
 from kg.namespaces import RDFS
 from kg.ontology import ontology_quads
+from kg.pipeline import build
 from kg.shapes import (
     BKSH,
     ShapesError,
@@ -37,7 +37,7 @@ from kg.shapes import (
     structural_check,
     validate,
 )
-from kg.store import KGStore
+from kg.store import EmbeddedStore, GraphStore
 
 from .conftest import DATA, ROOT
 
@@ -276,7 +276,7 @@ def _corrupt(entry, tmp_path: Path, old: str, new: str):
     ("\t预算数\n\t64.00\n", "\t预算数\n\t-64.00\n", "MonetaryAmountShape"),  # a negative 预算数
 ])
 def test_a_structural_violation_leaves_the_store_unchanged(old, new, rule, settings, manifest, tmp_path) -> None:
-    store = KGStore(None)
+    store = EmbeddedStore(None)
     check = structural_check(settings)
     build(store, manifest.entries[:2], settings, manifest=manifest, check=check)
     before = store.dump_sorted_nquads()
@@ -305,7 +305,7 @@ def test_the_structural_check_of_the_seeds_is_fast(settings, manifest) -> None:
         check(parsed, quads)
         spent.append(time.perf_counter() - started)
 
-    build(KGStore(None), manifest.entries, settings, manifest=manifest, check=timed)
+    build(EmbeddedStore(None), manifest.entries, settings, manifest=manifest, check=timed)
     assert len(spent) == 5 and sum(spent) < 3  # ≈ 0.3 s on an idle machine
 
 
@@ -313,8 +313,8 @@ def test_the_structural_check_of_the_seeds_is_fast(settings, manifest) -> None:
 
 
 @pytest.fixture(scope="module")
-def audited(settings, manifest) -> tuple[KGStore, int]:
-    store = KGStore(None)
+def audited(settings, manifest) -> tuple[GraphStore, int]:
+    store = EmbeddedStore(None)
     build(store, manifest.entries, settings, manifest=manifest)
     return store, refresh_findings(store, settings)
 
@@ -381,7 +381,7 @@ def _app() -> typer.Typer:
 @pytest.fixture(scope="module")
 def store_dir(settings, manifest, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("validate") / "store"
-    store = KGStore(path)
+    store = EmbeddedStore(path)
     build(store, manifest.entries, settings, manifest=manifest)
     del store
     return path

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from budgetkg.cli import app
 from kg.settings import Settings
-from kg.store import KGStore
+from kg.store import GraphStore
 from kg.syntax import explain
 from server.app import create_app
 
@@ -33,7 +33,7 @@ def disk_store(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize(("text", "expected"), CASES)
 def test_cli_and_server_say_the_same(text: str, expected: str, disk_store: Path, settings: Settings,
-                                     seed_store: KGStore) -> None:
+                                     seed_store: GraphStore) -> None:
     r = CliRunner().invoke(app, ["query", text, "--store", str(disk_store)])
     assert r.exit_code == 2
     cli = " ".join(r.stderr.split())

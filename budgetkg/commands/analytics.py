@@ -24,7 +24,7 @@ from kg.contracts import ContractSettings, ImportReport, import_files, remove_im
 from kg.errors import BudgetKGError
 from kg.links import LinkIris, LinkReport, LinkSettings, refresh_links
 from kg.settings import Settings
-from kg.store import KGStore, open_store
+from kg.store import GraphStore, open_store
 
 T = TypeVar("T")
 
@@ -50,10 +50,10 @@ def _settings(store: str | None, base_iri: str | None) -> Settings:
         raise fail(exc) from None
 
 
-def _run(settings: Settings, work: Callable[[KGStore], T], failed: str = "") -> T:
+def _run(settings: Settings, work: Callable[[GraphStore], T], failed: str = "") -> T:
     """Open the store, do ``work`` and let the store go (its lock too) before any error is reported."""
     try:
-        store: KGStore | None = open_store(settings)
+        store: GraphStore | None = open_store(settings)
     except BudgetKGError as exc:
         raise fail(exc) from None
     message = ""
@@ -117,7 +117,7 @@ def link(
                                    tokenizer=tokenizer)
     except ValueError as exc:
         raise fail(exc) from None
-    def link_and_check(store: KGStore) -> LinkReport:
+    def link_and_check(store: GraphStore) -> LinkReport:
         done = refresh_links(store, settings, ls)
         integrity.check(store, [LinkIris(settings.base_iri).graph])
         return done

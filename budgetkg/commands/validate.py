@@ -29,7 +29,7 @@ from kg.errors import BudgetKGError, DamagedStore, StoreError
 from kg.ontology import ontology_quads
 from kg.settings import Settings
 from kg.shapes import SEVERITIES, Finding, ValidationReport, load_shapes, validate
-from kg.store import KGStore, is_remote, open_store
+from kg.store import GraphStore, is_remote, open_store
 
 _STYLE = {"Violation": "bold red", "Warning": "yellow", "Info": "cyan"}
 
@@ -129,7 +129,7 @@ def validate_command(
         raise typer.Exit(1)
 
 
-def _open(settings: Settings, record: bool) -> KGStore:
+def _open(settings: Settings, record: bool) -> GraphStore:
     if not (settings.query_url or is_remote(settings.store)) and not Path(settings.store).exists():
         raise fail(f"no store at {settings.store}: run 'budgetkg build' first")
     if record:

@@ -1,0 +1,163 @@
+"""The build pipeline, composed: which derived steps run after the documents are written, in what order.
+
+:func:`kg.build.build` ingests and writes documents and then runs the :class:`~kg.build.Step`
+objects it is given; it imports no analysis. This module is where the analyses join it: each
+derived step is a small object with a name, and :func:`default_steps` is the one list of them::
+
+    ingest (parse → convert → check) → write (document graphs)
+        → agencies → links → [findings] → search index
+
+:func:`build` is the caller-facing build: ``build(store, entries, settings)`` runs the default
+steps (agencies and links; the search index of an on-disk store), as it always has; the command
+line adds the findings step for ``budgetkg build --audit``.
+
+A step writes its graphs through the build's transaction (``ctx.tx``), and the build publishes
+after each step, so a step reads what the steps before it wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyoxigraph import Literal, NamedNode
+
+from . import search
+from .audit import refresh_findings
+from .build import BuildContext, BuildReport, Check, Progress, Step, document_graphs
+from .build import build as build_documents
+from .iris import Iris
+from .links import DocumentLinks, LinkInputs, document_links, refresh_links
+from .model import ParsedDocument, SourceEntry
+from .namespaces import sparql_prefixes
+from .rdf import agency_quads
+from .settings import Settings
+from .sources import Manifest
+from .store import GraphStore, Transaction, solutions
+
+_UNITS = sparql_prefixes(["bk", "prov"]) + """
+SELECT DISTINCT ?code ?name ?doc WHERE {
+  { ?p bk:budgetUnitCode ?code ; prov:wasDerivedFrom ?doc . OPTIONAL { ?p bk:budgetUnitName ?name } }
+  UNION
+  { ?p bk:supervisingDepartment ?d ; prov:wasDerivedFrom ?doc .
+    BIND(REPLACE(STR(?d), "^.*/", "") AS ?code) OPTIONAL { ?p bk:supervisingDepartmentName ?name } }
+}
+"""
+
+
+def refresh_agencies(store: GraphStore, iris: Iris, manifest: Manifest | None, tx: Transaction | None = None) -> int:
+    """Rewrite the agencies graph from what the published document graphs say (atomically); returns its size.
+
+    ``tx``: the caller's transaction (a build's); by default the agencies graph is one of its own.
+    """
+    graph = iris.agencies_graph
+    rows: list[tuple[str, str | None, str]] = []
+    for s in solutions(store.query(_UNITS, name="agencies"), "agencies"):
+        code, name, doc = s["code"], s["name"], s["doc"]
+        if isinstance(code, Literal) and isinstance(doc, NamedNode):
+            rows.append((code.value, name.value if isinstance(name, Literal) else None, doc.value))
+    departments = {c: d.name for c, d in manifest.departments.items()} if manifest else {}
+    if tx is None:
+        with store.transaction() as own:
+            return _write_agencies(own, graph, rows, departments, iris)
+    return _write_agencies(tx, graph, rows, departments, iris)
+
+
+def _write_agencies(tx: Transaction, graph: NamedNode, rows: list[tuple[str, str | None, str]],
+                    departments: dict[str, str], iris: Iris) -> int:
+    if not rows:
+        tx.remove(graph)
+        return 0
+    return tx.replace(graph, lambda target: agency_quads(rows, departments, iris, target))
+
+
+@dataclass(frozen=True)
+class AgenciesStep(Step):
+    """The agencies graph (budget units and departments, with their names), from the documents."""
+
+    name = "agencies"
+
+    def run(self, ctx: BuildContext) -> None:
+        refresh_agencies(ctx.store, ctx.iris, ctx.manifest, ctx.tx)
+
+
+@dataclass(frozen=True)
+class LinksStep(Step):
+    """The links graph (:func:`kg.links.refresh_links`), from what each document's conversion prepared."""
+
+    name = "links"
+
+    def prepare(self, parsed: ParsedDocument, projects: list[str], iris: Iris) -> DocumentLinks:
+        return document_links(parsed, iris)
+
+    def start(self, ctx: BuildContext) -> None:
+        ctx.state[self.name] = LinkInputs()
+
+    def document(self, ctx: BuildContext, entry: SourceEntry, graph: NamedNode, prepared: Any) -> None:
+        if isinstance(prepared, DocumentLinks):
+            ctx.state[self.name].add_document(prepared)
+
+    def run(self, ctx: BuildContext) -> None:
+        # what was just parsed is all there is to link unless the store holds other documents
+        complete = all(g in ctx.built for g in document_graphs(ctx.store))
+        ctx.report.links = refresh_links(ctx.store, ctx.settings, inputs=ctx.state[self.name] if complete else None)
+
+
+@dataclass(frozen=True)
+class FindingsStep(Step):
+    """The findings graph: the data-quality rules run over the built store (``budgetkg build --audit``)."""
+
+    name = "findings"
+
+    def run(self, ctx: BuildContext) -> None:
+        ctx.report.findings = refresh_findings(ctx.store, ctx.settings, tx=ctx.tx)
+
+
+@dataclass(frozen=True)
+class SearchIndexStep(Step):
+    """The full-text search index beside an on-disk store (:class:`kg.search.Indexer`), kept per document.
+
+    A document's rows are made where it is parsed, written as pending before its graph, and made
+    current once the build has committed; a failed build leaves them pending, and the next search
+    resolves them against the store.
+    """
+
+    name = "search"
+
+    def prepare(self, parsed: ParsedDocument, projects: list[str], iris: Iris) -> search.Prepared:
+        return search.prepare(parsed, projects, iris)
+
+    def start(self, ctx: BuildContext) -> None:
+        ctx.state[self.name] = search.Indexer(ctx.store, ctx.settings)
+
+    def document(self, ctx: BuildContext, entry: SourceEntry, graph: NamedNode, prepared: Any) -> None:
+        ctx.state[self.name].add(entry, graph, prepared)
+
+    def abort(self, ctx: BuildContext) -> None:
+        indexer = ctx.state.get(self.name)
+        if indexer is not None:
+            indexer.close()
+
+    def finish(self, ctx: BuildContext) -> None:
+        ctx.state[self.name].commit()
+
+
+def default_steps(*, links: bool = True, findings: bool = False) -> list[Step]:
+    """The derived steps of a build, in order (``links=False``: no links; ``findings``: record the audit)."""
+    steps: list[Step] = [AgenciesStep()]
+    if links:
+        steps.append(LinksStep())
+    if findings:
+        steps.append(FindingsStep())
+    steps.append(SearchIndexStep())
+    return steps
+
+
+def build(store: GraphStore, entries: Iterable[SourceEntry], settings: Settings, *,
+          manifest: Manifest | None = None, check: Check | None = None, progress: Progress | None = None,
+          with_ontology: bool = True, links: bool = True, steps: Sequence[Step] | None = None) -> BuildReport:
+    """Build ``entries`` into ``store`` with the default steps (or ``steps``); see :func:`kg.build.build`."""
+    chosen = default_steps(links=links) if steps is None else steps
+    return build_documents(store, entries, settings, manifest=manifest, check=check, progress=progress,
+                           with_ontology=with_ontology, steps=chosen)

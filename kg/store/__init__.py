@@ -1,0 +1,68 @@
+"""budgetkg's store: one written interface (:class:`GraphStore`), two implementations, one way to write.
+
+* :mod:`kg.store.protocol` — :class:`GraphStore`, the methods every caller uses.
+* :mod:`kg.store.embedded` — :class:`EmbeddedStore`, Oxigraph in this process (on disk or in memory).
+* :mod:`kg.store.remote` — :class:`RemoteStore`, a SPARQL 1.1 Query/Update + Graph Store Protocol endpoint.
+* :mod:`kg.store.transaction` — :class:`Transaction`: stage → swap → roll back, written once for both.
+* :mod:`kg.store.generations` — the generation number readers watch, and the writing marker.
+* :mod:`kg.store.damage` — RocksDB's errors converted; ``budgetkg check-store``.
+* :mod:`kg.store.parameters` — query parameters bound as RDF terms.
+
+The implementations import only the shared modules, never each other; this module imports them
+and chooses one (:func:`open_store`).
+
+>>> store = open_store(None)
+>>> isinstance(store, GraphStore), store.path is None
+(True, True)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..iris import JOURNAL, STAGING_PREFIX, WRITING
+from .damage import WAL_WARN_BYTES, StoreCheck, check, damage, store_error
+from .embedded import EmbeddedStore
+from .generations import GENERATION_FILE, WRITING_FILE, GenerationWatch, is_remote, read_generation
+from .parameters import is_iri, with_values
+from .protocol import GraphStore, QueryResult, solutions, term_value
+from .remote import RemoteStore
+from .transaction import GraphWriter, NQuads, Transaction, Writable, one_generation
+
+#: Seconds a remote request may take when the caller names no limit (builds, validation, linking).
+REMOTE_TIMEOUT = 300.0
+
+
+def open_store(where: object, read_only: bool = False, *, timeout: float | None = None) -> GraphStore:
+    """The store a :class:`~kg.settings.Settings` (or a ``--store`` value) names.
+
+    A path (or ``None``: in memory) gives the :class:`EmbeddedStore`; ``http(s)://HOST:PORT`` an
+    Oxigraph server (``/query``, ``/update``, ``/store``); settings with ``query_url`` (and
+    ``update_url``, ``gsp_url``) any SPARQL 1.1 Query/Update + Graph Store Protocol endpoint
+    (:class:`RemoteStore`).
+    """
+    from ..settings import Settings
+
+    location: object = where
+    explicit = None
+    if isinstance(where, Settings):
+        location = where.store
+        if where.query_url:
+            explicit = (where.query_url, where.update_url, where.gsp_url)
+    limit = timeout if timeout is not None else REMOTE_TIMEOUT
+    if explicit is not None:
+        return RemoteStore(*explicit, read_only=read_only, timeout=limit)
+    if is_remote(location):
+        return RemoteStore.for_oxigraph(str(location), read_only=read_only, timeout=limit)
+    if location is not None and not isinstance(location, str | Path):
+        raise TypeError(f"a store is a path, a URL or None, not {location!r}")
+    return EmbeddedStore(location, read_only=read_only)
+
+
+__all__ = [
+    "GENERATION_FILE", "JOURNAL", "REMOTE_TIMEOUT", "STAGING_PREFIX", "WAL_WARN_BYTES",
+    "WRITING", "WRITING_FILE", "EmbeddedStore", "GenerationWatch", "GraphStore", "GraphWriter", "NQuads",
+    "QueryResult", "RemoteStore", "StoreCheck", "Transaction", "Writable", "check", "damage", "is_iri",
+    "is_remote", "one_generation", "open_store", "read_generation", "solutions", "store_error", "term_value",
+    "with_values",
+]
