@@ -37,7 +37,7 @@ def _peak_rss_mb() -> float:
 
 
 def phase_build(corpus: str, store_dir: str, dump: str) -> dict[str, float]:
-    from pyoxigraph import RdfFormat
+    from pyoxigraph import RdfFormat, serialize
 
     from kg.build import workers
     from kg.pipeline import build
@@ -56,10 +56,10 @@ def phase_build(corpus: str, store_dir: str, dump: str) -> dict[str, float]:
     out = {"seconds": seconds, "load_seconds": seconds - links, "links_seconds": links,
            "links_inputs": report.links.inputs if report.links is not None else "",
            "links_steps": report.links.steps if report.links is not None else {},
-           "workers": workers(settings, man.entries), "tables": report.projects, "quads": len(store.store),
+           "workers": workers(settings, man.entries), "tables": report.projects, "quads": len(store),
            "peak_mb": _peak_rss_mb()}
     print(json.dumps(out), file=sys.stderr, flush=True)  # on record even if the dump below fails
-    store.store.dump(output=dump, format=RdfFormat.N_QUADS)  # every graph, streamed by Oxigraph
+    serialize(store.quads(), output=dump, format=RdfFormat.N_QUADS)  # every published graph, streamed
     return out
 
 

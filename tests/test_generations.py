@@ -47,7 +47,7 @@ REBUILT = "002_46a6982900848d6f.txt"  # the smallest seed document: unit 326105
 def disk_store(source: GraphStore, path: Path, without: tuple[NamedNode, ...] = ()) -> Path:
     """Copy ``source``'s quads (but the graphs ``without``) into an on-disk store at ``path``; release its lock."""
     disk = Store(str(path))
-    disk.extend(q for q in source.store.quads_for_pattern(None, None, None, None) if q.graph_name not in without)
+    disk.extend(q for q in source.quads() if q.graph_name not in without)
     disk.flush()
     del disk
     gc.collect()
@@ -272,7 +272,9 @@ def test_a_request_on_a_killed_worker_is_retried_once_then_503_never_500(tmp_pat
 # -- the in-memory store (threads) ------------------------------------------------------------------
 def test_in_memory_store_generation_follows_updates(settings: Settings, seed_store: GraphStore) -> None:
     store = EmbeddedStore(None)
-    store.store.extend(seed_store.store.quads_for_pattern(None, None, None, None))
+    with store.transaction() as tx:
+        for graph in seed_store.graphs():
+            tx.replace(graph, list(seed_store.quads(graph)))
     token = "t0ken"
     with TestClient(create_app(replace(settings, update_token=token), store=store)) as client:
         before = client.get("/dataset.nt")

@@ -1,4 +1,4 @@
-"""The remote store (kg.remote) against a real ``oxigraph serve`` started on 127.0.0.1.
+"""The remote store (kg.store.remote) against a real ``oxigraph serve`` started on 127.0.0.1.
 
 Everything is compared with the embedded store built from the same seeds: stats, named-query
 results, validation findings, links. A rebuild replaces a document graph with one Graph Store
@@ -20,7 +20,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from kg.remote import RemoteStore, with_values
 from pyoxigraph import NamedNode, QuerySolutions
 
 from kg import queries as named_queries
@@ -30,7 +29,7 @@ from kg.pipeline import build
 from kg.settings import Settings
 from kg.sources import Manifest
 from kg.stats import compute
-from kg.store import EmbeddedStore, GraphStore, open_store
+from kg.store import EmbeddedStore, GraphStore, RemoteStore, open_store, with_values
 
 HOST = "127.0.0.1"
 
@@ -97,11 +96,11 @@ def rows(result: object) -> list[tuple[str | None, ...]]:
 
 
 def test_open_store_picks_the_backend(oxigraph_url: str, tmp_path: Path) -> None:
-    assert type(open_store(tmp_path / "s")) is GraphStore
+    assert type(open_store(tmp_path / "s")) is EmbeddedStore
     explicit = Settings(store="ignored", query_url=f"{oxigraph_url}/query", update_url=f"{oxigraph_url}/update",
                         gsp_url=f"{oxigraph_url}/store")
     store = open_store(explicit, read_only=True)
-    assert isinstance(store, RemoteStore) and not store.endpoint.oxigraph
+    assert isinstance(store, RemoteStore) and not store.oxigraph
     store.close()
     env = {"BUDGETKG_QUERY_URL": "http://h/q", "BUDGETKG_UPDATE_URL": "http://h/u", "BUDGETKG_GSP_URL": "http://h/g"}
     s = Settings.from_env(env=env)
@@ -172,7 +171,7 @@ def test_a_rebuild_replaces_a_document_graph_in_one_put(remote: RemoteStore, set
     graph = Iris(settings.base_iri).graph(entry.file)
     before = remote.dump_sorted_nquads(graph)
     sent: list[tuple[str, str, str]] = []
-    client = remote.endpoint.client
+    client = remote._http.client  # the one HTTP client every request goes through
     real = client.request
 
     def spy(method: str, url: str, **kw: object) -> httpx.Response:
@@ -184,10 +183,10 @@ def test_a_rebuild_replaces_a_document_graph_in_one_put(remote: RemoteStore, set
     build(remote, [entry], settings, manifest=manifest, with_ontology=False)
     writes = [s for s in sent if s[0] in ("PUT", "POST", "DELETE") and not s[1].endswith("/query")]
     doc_writes = [s for s in writes if s[2] == graph.value]
-    assert doc_writes == [("PUT", remote.endpoint.gsp_url, graph.value)]
+    assert doc_writes == [("PUT", remote.gsp_url, graph.value)]
     assert not [s for s in writes if "staging" in s[2]]  # no staging graph on the server
     assert remote.dump_sorted_nquads(graph) == before
-    assert not remote.has_staging()
+    assert not remote.hides_graphs()
 
 
 def test_parameters_are_bound_as_terms_not_text() -> None:
