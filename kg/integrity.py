@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pyoxigraph import NamedNode, Quad, QuerySolution
+from pyoxigraph import BlankNode, NamedNode, Quad, QuerySolution
 
 from .errors import BudgetKGError
 from .iris import STAGING_PREFIX, is_staging
@@ -145,9 +145,10 @@ def duplicated_facts(store: GraphStore, scope: Iterable[NamedNode] | None = None
                 continue
             # a predicate with few values here (rdf:type, skos:inScheme …): only the values that another
             # graph also uses can repeat a fact, and the rest (a class of its own) is not probed at all
+            # (a blank node cannot be bound in a VALUES block: a predicate with one is probed whole)
             values = [r["o"] for r in select(_OBJECTS, g=graph, p=p)]
-            pairs = ([{"p": p, "o": o} for o in values if ask(_ELSEWHERE, g=graph, p=p, o=o)]
-                     if len(values) <= FEW_VALUES else [{"p": p}])
+            few = len(values) <= FEW_VALUES and not any(isinstance(o, BlankNode) for o in values)
+            pairs = [{"p": p, "o": o} for o in values if ask(_ELSEWHERE, g=graph, p=p, o=o)] if few else [{"p": p}]
             for bound in pairs:
                 rows.extend(select(_SCOPED, g=graph, **bound))
                 if len(rows) >= REPORT_LIMIT:

@@ -326,6 +326,25 @@ def test_graphs_too_large_for_one_write_are_journaled(tmp_path: Path, monkeypatc
     assert not reopened.has_graph(JOURNAL)
 
 
+def test_regression_a_repeated_fact_whose_object_is_a_blank_node_is_found_not_a_syntax_error() -> None:
+    """The duplicate check bound a blank node in a VALUES block (not allowed): copying an ontology axiom
+    such as ``rdfs:domain [ owl:unionOf (...) ]`` into a document graph made it fail with a syntax error."""
+    from pyoxigraph import BlankNode
+
+    from kg import integrity
+
+    store = EmbeddedStore(None)
+    x, p, b = NamedNode("http://ex.org/x"), NamedNode("http://ex.org/p"), BlankNode("union")
+    one, two = NamedNode("http://ex.org/g1"), NamedNode("http://ex.org/g2")
+    with store.transaction() as tx:
+        tx.replace(one, [Quad(x, p, b, one)])
+        tx.replace(two, [Quad(x, p, b, two)])
+    found = integrity.duplicated_facts(store, [two])
+    assert [(d.subject, sorted(d.graphs)) for d in found] == [(x.value, [one.value, two.value])]
+    with pytest.raises(integrity.DuplicateFacts):
+        integrity.check(store, [two])
+
+
 def test_agencies_are_described_once(seed_store: GraphStore) -> None:
     r = rows(seed_store.query("""PREFIX bk: <https://budgetkg.example.org/def/>
         PREFIX org: <http://www.w3.org/ns/org#>
