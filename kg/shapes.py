@@ -844,7 +844,7 @@ def _show(node: rdflib.term.Node) -> str:
 class Dataset:
     """Data to validate: a GraphStore (its published graphs), or an Oxigraph store (all its graphs)."""
 
-    def __init__(self, store: GraphStore | Store, name: str = "") -> None:
+    def __init__(self, store: EmbeddedStore | Store, name: str = "") -> None:
         self.store = store
         self.name = name or (str(store.path) if isinstance(store, EmbeddedStore) and store.path else "(memory)")
         # Oxigraph evaluates "all graphs" several times faster than an explicit list of graphs; the list

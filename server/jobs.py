@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict, TypeVar, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack, cast
 
 from pyoxigraph import (
     BlankNode,
@@ -110,10 +110,16 @@ class Context:
         return None
 
 
-def _query(ctx: Context, sparql: str, name: str, substitutions: dict[str, object] | None = None,
-           **options: Unpack[DatasetOptions]) -> QueryResult:
+def run_query(ctx: Context, sparql: str, name: str, substitutions: dict[str, object] | None = None,
+              **options: Unpack[DatasetOptions]) -> QueryResult:
     """Run a query over the store with the published prefixes (the store converts its errors)."""
     return ctx.kg.query(sparql, name=name, substitutions=substitutions, prefixes=PREFIXES, **options)
+
+
+def _query(ctx: Context, sparql: str, name: str, substitutions: dict[str, object] | None = None,
+           **options: Unpack[DatasetOptions]) -> object:
+    """:func:`run_query` under its old name and type, for :mod:`server.catalogue` (to be removed)."""
+    return run_query(ctx, sparql, name, substitutions, **options)
 
 
 def bounded(run: Callable[[Any, Context], T]) -> Callable[[Any, Context], T]:
@@ -164,7 +170,7 @@ class QueryJob:
 
     sparql: str
     name: str = "query"
-    substitutions: tuple[tuple[str, NamedNode | Literal], ...] = ()
+    substitutions: tuple[tuple[str, object], ...] = ()
     default_graphs: tuple[str, ...] | None = None
     named_graphs: tuple[str, ...] | None = None
     own_dataset: bool = False
@@ -183,9 +189,10 @@ class QueryJob:
         if self.verify:
             safety.verify(self.sparql, ctx.settings.service_allowlist, PREFIXES)
         opts = ctx.dataset_options(self.default_graphs, self.named_graphs, self.own_dataset)
-        substitutions = resolve(self.lookups, dict(self.substitutions),
-                                lambda sparql: solutions(_query(ctx, sparql, self.name, **opts), self.name))
-        result = _query(ctx, self.sparql, self.name, dict(substitutions), **opts)
+        bindings = cast(dict[str, NamedNode | Literal], dict(self.substitutions))  # terms, as the router made them
+        substitutions = resolve(self.lookups, bindings,
+                                lambda sparql: solutions(run_query(ctx, sparql, self.name, **opts), self.name))
+        result = run_query(ctx, self.sparql, self.name, dict(substitutions), **opts)
         try:
             if isinstance(result, QuerySolutions):
                 if self.results_format == "table":
@@ -510,9 +517,9 @@ class CountsJob:
         from kg.stats import compute
 
         opts = ctx.dataset_options(None, None, False)
-        row = next(iter(solutions(_query(ctx, _COUNTS, "counts", **opts))))
-        classes = next(iter(solutions(_query(ctx, _CLASSES, "counts", **opts))))
-        entities = solutions(_query(ctx, "SELECT ?base (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o "
+        row = next(iter(solutions(run_query(ctx, _COUNTS, "counts", **opts))))
+        classes = next(iter(solutions(run_query(ctx, _CLASSES, "counts", **opts))))
+        entities = solutions(run_query(ctx, "SELECT ?base (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o "
                                          "FILTER(isIRI(?s) && STRSTARTS(STR(?s), ?base)) } GROUP BY ?base", "counts",
                                     {"base": Literal(self.base_iri)}, **opts))
         graphs = {g.value: sum(1 for _ in ctx.kg.quads(g)) for g in ctx.kg.graphs()}
@@ -561,7 +568,7 @@ def encode_json(obj: object) -> bytes:
 def _rows(ctx: Context, sparql: str, node: NamedNode) -> list[dict[str, object]]:
     """Rows of a query bound to one entity (``?this``), as plain Python values."""
     opts = ctx.dataset_options(None, None, False)
-    result = solutions(_query(ctx, sparql, "page", {"this": node}, **opts), "page")
+    result = solutions(run_query(ctx, sparql, "page", {"this": node}, **opts), "page")
     names = [v.value for v in result.variables]
     out = []
     for r in result:

@@ -36,7 +36,7 @@ import random
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from pyoxigraph import (
@@ -293,7 +293,7 @@ class EmbeddedStore:
             raise store_error(self.path, exc, "cannot read store at") from None
 
     # -- reading ------------------------------------------------------------------------------
-    def query(self, sparql: str, *, name: str = "query", substitutions: dict[str, object] | None = None,
+    def query(self, sparql: str, *, name: str = "query", substitutions: Mapping[str, object] | None = None,
               union: bool = True, prefixes: dict[str, str] | None = None,
               default_graph: Sequence[NamedNode | DefaultGraph] | None = None,
               named_graphs: Sequence[NamedNode] | None = None) -> QueryResult:

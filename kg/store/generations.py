@@ -18,6 +18,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..errors import StoreError
 
@@ -35,7 +36,7 @@ def is_remote(location: object) -> bool:
     >>> is_remote("http://127.0.0.1:7878"), is_remote("./budgetkg-store")
     (True, False)
     """
-    return isinstance(location, str) and location.startswith(("http://", "https://"))
+    return isinstance(location, str) and urlsplit(location).scheme in ("http", "https") and "//" in location
 
 
 def read_generation(path: str | Path) -> int:

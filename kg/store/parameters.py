@@ -8,6 +8,7 @@ embedded store, the remote store and the server all bind this way.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from pyoxigraph import NamedNode
 
@@ -17,7 +18,7 @@ _WHERE = re.compile(r"\bWHERE\s*\{", re.IGNORECASE)
 _BRACE = re.compile(r"\{")
 
 
-def with_values(sparql: str, bindings: dict[str, object], comment: str | None = None) -> str:
+def with_values(sparql: str, bindings: Mapping[str, object], comment: str | None = None) -> str:
     """``sparql`` with ``bindings`` (variable name → pyoxigraph term) as a VALUES block opening its WHERE.
 
     This is how every query parameter is bound, embedded or remote (one mechanism; on Oxigraph it

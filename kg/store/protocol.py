@@ -12,7 +12,7 @@ seen through this interface. Writes go through :meth:`GraphStore.transaction`
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -66,7 +66,7 @@ class GraphStore(Protocol):
         ...
 
     # -- reading -------------------------------------------------------------------------------
-    def query(self, sparql: str, *, name: str = "query", substitutions: dict[str, object] | None = None,
+    def query(self, sparql: str, *, name: str = "query", substitutions: Mapping[str, object] | None = None,
               union: bool = True, prefixes: dict[str, str] | None = None,
               default_graph: Sequence[NamedNode | DefaultGraph] | None = None,
               named_graphs: Sequence[NamedNode] | None = None) -> QueryResult:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlencode
@@ -277,7 +277,7 @@ class RemoteStore:
         return bool(result)
 
     # -- reading ------------------------------------------------------------------------------
-    def query(self, sparql: str, *, name: str = "query", substitutions: dict[str, object] | None = None,
+    def query(self, sparql: str, *, name: str = "query", substitutions: Mapping[str, object] | None = None,
               union: bool = True, prefixes: dict[str, str] | None = None,
               default_graph: Sequence[NamedNode | DefaultGraph] | None = None,
               named_graphs: Sequence[NamedNode] | None = None) -> QueryResult:
