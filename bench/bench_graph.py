@@ -121,9 +121,9 @@ def time_graph(store: Any, label: str, samples: int | None, out_dir: Path, draw:
 
 
 def seeds_rows(out_dir: Path, samples: int | None, draw: bool) -> list[tuple]:
-    from kg.pipeline import build
     from kg.contracts import import_files
     from kg.links import refresh_links
+    from kg.pipeline import build
     from kg.settings import Settings
     from kg.sources import load_manifest
     from kg.store import EmbeddedStore
@@ -141,9 +141,9 @@ def seeds_rows(out_dir: Path, samples: int | None, draw: bool) -> list[tuple]:
 def synthetic_rows(n: int, work: Path, out_dir: Path, samples: int | None, vendors: int, contracts: int,
                    draw: bool) -> list[tuple]:
     from bench.synth import generate
-    from kg.pipeline import build
     from kg.contracts import import_files
     from kg.links import refresh_links
+    from kg.pipeline import build
     from kg.settings import Settings
     from kg.sources import load_manifest
     from kg.store import EmbeddedStore
