@@ -27,7 +27,7 @@ from .iris import Iris
 from .namespaces import BK, PROV, RDF, RDFS, SH, SKOS, XSD
 from .settings import Settings
 from .shapes import Shapes, ValidationReport, load_shapes, validate
-from .store import GraphStore, Transaction, one_generation
+from .store import GraphStore, Transaction, joined, one_generation
 
 #: The shapes files whose results are audit findings.
 AUDIT_KINDS = ("quality",)
@@ -104,11 +104,10 @@ def refresh_findings(store: GraphStore, settings: Settings, *, report: Validatio
         report = validate(store, shapes or load_shapes(settings.shapes_dir, AUDIT_KINDS), engine="sparql")
     report = report.only(AUDIT_KINDS)
     graph = findings_graph(settings)
+    with joined(store, tx) as t:
+        t.replace(graph, lambda target: finding_quads(report, settings, target))
     if tx is not None:
-        tx.replace(graph, lambda target: finding_quads(report, settings, target))
-        return len(report.findings)  # checked with the build's other derived graphs
-    with store.transaction() as own:
-        own.replace(graph, lambda target: finding_quads(report, settings, target))
+        return len(report.findings)  # swapped in and checked with the build's other derived graphs
     store.flush()
     integrity.check(store, [graph])
     return len(report.findings)

@@ -34,7 +34,7 @@ from .namespaces import sparql_prefixes
 from .rdf import agency_quads
 from .settings import Settings
 from .sources import Manifest
-from .store import GraphStore, Transaction, solutions
+from .store import GraphStore, Transaction, joined, solutions
 
 _UNITS = sparql_prefixes(["bk", "prov"]) + """
 SELECT DISTINCT ?code ?name ?doc WHERE {
@@ -58,18 +58,11 @@ def refresh_agencies(store: GraphStore, iris: Iris, manifest: Manifest | None, t
         if isinstance(code, Literal) and isinstance(doc, NamedNode):
             rows.append((code.value, name.value if isinstance(name, Literal) else None, doc.value))
     departments = {c: d.name for c, d in manifest.departments.items()} if manifest else {}
-    if tx is None:
-        with store.transaction() as own:
-            return _write_agencies(own, graph, rows, departments, iris)
-    return _write_agencies(tx, graph, rows, departments, iris)
-
-
-def _write_agencies(tx: Transaction, graph: NamedNode, rows: list[tuple[str, str | None, str]],
-                    departments: dict[str, str], iris: Iris) -> int:
-    if not rows:
-        tx.remove(graph)
-        return 0
-    return tx.replace(graph, lambda target: agency_quads(rows, departments, iris, target))
+    with joined(store, tx) as t:
+        if not rows:
+            t.remove(graph)
+            return 0
+        return t.replace(graph, lambda target: agency_quads(rows, departments, iris, target))
 
 
 @dataclass(frozen=True)

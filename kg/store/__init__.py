@@ -27,7 +27,7 @@ from .generations import GENERATION_FILE, WRITING_FILE, GenerationWatch, is_remo
 from .parameters import is_iri, with_values
 from .protocol import GraphStore, QueryResult, solutions, term_value
 from .remote import RemoteStore
-from .transaction import GraphWriter, NQuads, Transaction, Writable, one_generation
+from .transaction import GraphWriter, NQuads, Transaction, Writable, joined, one_generation
 
 #: Seconds a remote request may take when the caller names no limit (builds, validation, linking).
 REMOTE_TIMEOUT = 300.0
@@ -63,6 +63,6 @@ __all__ = [
     "GENERATION_FILE", "JOURNAL", "REMOTE_TIMEOUT", "STAGING_PREFIX", "WAL_WARN_BYTES",
     "WRITING", "WRITING_FILE", "EmbeddedStore", "GenerationWatch", "GraphStore", "GraphWriter", "NQuads",
     "QueryResult", "RemoteStore", "StoreCheck", "Transaction", "Writable", "check", "damage", "is_iri",
-    "is_remote", "one_generation", "open_store", "read_generation", "solutions", "store_error", "term_value",
+    "is_remote", "joined", "one_generation", "open_store", "read_generation", "solutions", "store_error", "term_value",
     "with_values",
 ]

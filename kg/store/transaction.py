@@ -441,6 +441,23 @@ class GraphWriter:
             self.abort()
 
 
+@contextlib.contextmanager
+def joined(store: Any, tx: Transaction | None) -> Iterator[Transaction]:
+    """The caller's transaction when it passes one (committing it is the caller's part), else one of ``store``'s own.
+
+    How a function that writes a derived graph takes part in a larger write (a build)::
+
+        def refresh_agencies(store, ..., tx=None):
+            with joined(store, tx) as t:
+                t.replace(graph, make)
+    """
+    if tx is not None:
+        yield tx
+        return
+    with store.transaction() as own:
+        yield own
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
