@@ -301,19 +301,25 @@ def test_graphs_too_large_for_one_write_are_journaled(tmp_path: Path, monkeypatc
     store = EmbeddedStore(tmp_path / "s")
     g = NamedNode("http://ex.org/graph/links")
     quads = [Quad(NamedNode(f"http://ex.org/s{i}"), BK.x, Literal(str(i)), g) for i in range(50)]
-    store.overwrite(g, quads)
+
+    def overwrite(content: list[Quad]) -> None:
+        with store.transaction() as tx, tx.writer(g) as w:
+            w.add(content)
+
+    overwrite(quads)
     assert sorted(store.quads(g), key=str) == sorted(quads, key=str)
-    store.overwrite(g, quads[:20])  # replaces, never adds
+    overwrite(quads[:20])  # replaces, never adds
     assert len(list(store.quads(g))) == 20
-    writer = store.writer(g)  # given up half-way: nothing of it stays
-    writer.add(quads)
-    writer.abort()
+    with store.transaction() as tx:  # given up half-way: nothing of it stays
+        writer = tx.writer(g)
+        writer.add(quads)
+        writer.abort()
     assert not store.has_graph(g)
-    with pytest.raises(RuntimeError), store.writer(g) as w:
+    with pytest.raises(RuntimeError), store.transaction() as tx, tx.writer(g) as w:
         w.add(quads[:30])
         raise RuntimeError("the computation failed")
     assert not store.has_graph(g)
-    store.overwrite(g, quads[:20])
+    overwrite(quads[:20])
     assert not store.has_graph(JOURNAL)
     assert store.graphs() == [g] and not store.hides_graphs()  # no journal graph left behind, even empty
     store.close()

@@ -219,10 +219,6 @@ class EmbeddedStore:
         self.graphs()
         return bool(self._staging)
 
-    def has_staging(self) -> bool:
-        """Old name of :meth:`hides_graphs` (to be removed)."""
-        return self.hides_graphs()
-
     def close(self) -> None:
         """Publish what was written (a new generation), and release the store and its write lock now.
 

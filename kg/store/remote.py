@@ -264,10 +264,6 @@ class RemoteStore:
         self.graphs()
         return bool(self._staging)
 
-    def has_staging(self) -> bool:
-        """Old name of :meth:`hides_graphs` (to be removed)."""
-        return self.hides_graphs()
-
     def invalidate(self) -> None:
         self._graphs = None
         self._staging = None

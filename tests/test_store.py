@@ -1,0 +1,87 @@
+"""The store package: the GraphStore interface, and what a transaction guarantees (kg.store.transaction)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad
+
+from kg.errors import StoreError
+from kg.store import EmbeddedStore, GraphStore, open_store, solutions
+
+S, P = NamedNode("http://ex.org/s"), NamedNode("http://ex.org/p")
+
+
+def fact(graph: NamedNode, value: str) -> Quad:
+    return Quad(S, P, Literal(value), graph)
+
+
+def values(store: GraphStore, graph: NamedNode) -> list[str]:
+    return sorted(q.object.value for q in store.quads(graph) if isinstance(q.object, Literal))
+
+
+@pytest.fixture(params=["memory", "disk"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> EmbeddedStore:
+    return EmbeddedStore(None if request.param == "memory" else tmp_path / "store")
+
+
+def test_both_stores_are_graph_stores(tmp_path: Path) -> None:
+    assert isinstance(open_store(None), GraphStore) and isinstance(open_store(tmp_path / "s"), GraphStore)
+
+
+def test_a_failed_transaction_leaves_the_store_as_it_was(store: EmbeddedStore) -> None:
+    kept, replaced, new = (NamedNode(f"http://ex.org/graph/{n}") for n in ("kept", "replaced", "new"))
+    with store.transaction() as tx:
+        tx.replace(kept, [fact(kept, "1")])
+        tx.replace(replaced, [fact(replaced, "1")])
+    before, generation = store.dump_sorted_nquads(), store.generation
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.replace(new, [fact(new, "2")])  # written straight in: removed again by the rollback
+        tx.replace(replaced, lambda target: [fact(target, "2")])  # staged: never swapped in
+        tx.remove(kept)  # done at commit only
+        assert store.has_graph(new) and values(store, replaced) == ["1"] and store.has_graph(kept)
+        raise RuntimeError("a step failed")
+    assert store.dump_sorted_nquads() == before
+    assert not store.hides_graphs()  # nothing staged is left in the database
+    assert store.generation <= generation + 1  # what was undone may count as one generation, never more
+
+
+def test_a_committed_transaction_is_one_generation(store: EmbeddedStore) -> None:
+    a, b = NamedNode("http://ex.org/graph/a"), NamedNode("http://ex.org/graph/b")
+    with store.transaction() as tx:
+        tx.replace(a, [fact(a, "1")])
+    generation = store.generation
+    with store.transaction() as tx:
+        tx.replace(a, [fact(a, "2")])  # exists: staged, swapped in at commit
+        tx.replace(b, [fact(b, "1")])
+        assert values(store, a) == ["1"]
+        tx.remove(a)  # a removal overrides the replacement made before it
+        tx.replace(a, [fact(a, "3")])  # ... and a replacement the removal
+    assert values(store, a) == ["3"] and values(store, b) == ["1"]
+    assert store.generation == generation + 1
+    with store.transaction() as tx:
+        assert tx.remove(b) and not tx.remove(NamedNode("http://ex.org/graph/none"))
+    assert store.graphs() == [a]
+
+
+def test_a_read_only_store_refuses_a_transaction(tmp_path: Path) -> None:
+    EmbeddedStore(tmp_path / "s").close()
+    with pytest.raises(StoreError, match="read-only"):
+        EmbeddedStore(tmp_path / "s", read_only=True).transaction()
+
+
+def test_match_and_queries_see_published_graphs_only(store: EmbeddedStore) -> None:
+    g = NamedNode("http://ex.org/graph/g")
+    with store.transaction() as tx:
+        tx.replace(g, [fact(g, "1")])
+    staging = store.staging_graph()  # a writer at work with blank-node content keeps a staging graph
+    store.write_new(staging, [fact(staging, "staged")])
+    assert store.hides_graphs()
+    assert [q.object for q in store.match(S, P)] == [Literal("1")]
+    assert [q.graph_name for q in store.match(object=Literal("1"))] == [g]
+    assert not list(store.match(graph=DefaultGraph()))
+    rows = solutions(store.query("SELECT ?o WHERE { ?s ?p ?o }"))
+    assert [r["o"] for r in rows] == [Literal("1")]
+    store.remove_graph(staging)
+    assert not store.hides_graphs() and len(store) == 1
