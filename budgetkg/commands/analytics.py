@@ -22,7 +22,8 @@ from budgetkg.options import BaseOpt, StoreOpt, err, fail, out
 from kg import integrity
 from kg.contracts import ContractSettings, ImportReport, import_files, remove_imports
 from kg.errors import BudgetKGError
-from kg.links import LinkIris, LinkReport, LinkSettings, refresh_links
+from kg.iris import Iris
+from kg.links import LinkReport, LinkSettings, refresh_links
 from kg.settings import Settings
 from kg.store import KGStore, open_store
 
@@ -119,7 +120,7 @@ def link(
         raise fail(exc) from None
     def link_and_check(store: KGStore) -> LinkReport:
         done = refresh_links(store, settings, ls)
-        integrity.check(store, [LinkIris(settings.base_iri).graph])
+        integrity.check(store, [Iris(settings.base_iri).links_graph])
         return done
 
     report = _run(settings, link_and_check)
