@@ -18,7 +18,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table
 
-from budgetkg.options import BaseOpt, StoreOpt, err, fail, out
+from budgetkg.options import BaseOpt, StoreOpt, err, fail, load_settings, out
 from kg import integrity
 from kg.contracts import ContractSettings, ImportReport, import_files, remove_imports
 from kg.errors import BudgetKGError
@@ -42,13 +42,6 @@ class InputFormat(StrEnum):
     csv = "csv"
 
 
-
-
-def _settings(store: str | None, base_iri: str | None) -> Settings:
-    try:
-        return Settings.from_env(store=store, base_iri=base_iri)
-    except ValueError as exc:
-        raise fail(exc) from None
 
 
 def _run(settings: Settings, work: Callable[[KGStore], T], failed: str = "") -> T:
@@ -110,7 +103,7 @@ def link(
     Thresholds default to the BUDGETKG_LINK_* environment variables, then to the documented
     defaults (docs/analytics.md). The links graph is replaced atomically.
     """
-    settings = _settings(store, base_iri)
+    settings = load_settings(store=store, base_iri=base_iri)
     try:
         ls = LinkSettings.from_env(min_score=min_score, concept_close=concept_close, concept_exact=concept_exact,
                                    max_concept_share=max_concept_share, min_shared_concepts=min_shared_concepts,
@@ -159,7 +152,7 @@ def import_(
     Every file is read and checked first: a malformed one stops the import with its file and line
     (exit 2) and the store is not changed.
     """
-    settings = _settings(store, base_iri)
+    settings = load_settings(store=store, base_iri=base_iri)
     cs = ContractSettings() if min_confidence is None else ContractSettings(min_confidence=min_confidence)
     report = _run(settings, lambda store: import_files(store, files, settings, input_format.value, cs),
                   "\nthe store was not changed")
@@ -192,7 +185,7 @@ def remove(
     base_iri: BaseOpt = None,
 ) -> None:
     """Remove what earlier imports of these files put in the store (and refresh the vendors)."""
-    settings = _settings(store, base_iri)
+    settings = load_settings(store=store, base_iri=base_iri)
     n = _run(settings, lambda store: remove_imports(store, [Path(f).name for f in files], settings))
     out.print(f"removed {n} imported file graph(s)", highlight=False)
 
