@@ -1,4 +1,4 @@
-"""Procurement import (kg/contracts.py): OCDS and CSV, vendor dedup, project linking, atomic re-import.
+"""Procurement import (kg/contracts/): OCDS and CSV, vendor dedup, project linking, atomic re-import.
 
 Uses the FICTIONAL example files of ``examples/contracts/`` (invented suppliers and credit codes,
 real seed projects).
