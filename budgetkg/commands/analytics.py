@@ -46,17 +46,18 @@ class InputFormat(StrEnum):
 
 def _run(settings: Settings, work: Callable[[KGStore], T], failed: str = "") -> T:
     """Open the store, do ``work`` and let the store go (its lock too) before any error is reported."""
+    opened: list[KGStore] = []  # the only reference to the store, so that it can be let go
     try:
-        store: KGStore | None = open_store(settings)
+        opened.append(open_store(settings))
     except BudgetKGError as exc:
         raise fail(exc) from None
     message = ""
     try:
-        return work(store)  # type: ignore[arg-type]
+        return work(opened[0])
     except BudgetKGError as exc:
         message = str(exc)  # not the exception: its traceback would keep the store (and its lock) alive
     finally:
-        store = None  # an in-process caller (tests) may open the store again at once
+        opened.clear()  # an in-process caller (tests) may open the store again at once
     raise fail(f"{message}{failed}") from None
 
 

@@ -15,7 +15,7 @@ from .compiled import Shapes, node_id
 from .data import Dataset
 from .errors import ShapesError
 from .messages import recovered_messages, result_messages
-from .report import Finding, Term
+from .report import Finding, Term, severity_named
 from .shapes_graph import sh
 
 
@@ -82,7 +82,7 @@ def run_pyshacl(data: Dataset, shapes: Shapes) -> list[Finding]:
     for r in results.subjects(RDF.type, sh("ValidationResult")):
         source = results.value(r, sh("sourceShape"))
         component = str(results.value(r, sh("sourceConstraintComponent"))).rsplit("#", 1)[-1]
-        severity = str(results.value(r, sh("resultSeverity"))).rsplit("#", 1)[-1]
+        severity = severity_named(str(results.value(r, sh("resultSeverity"))).rsplit("#", 1)[-1])
         focus = from_rdflib(results.value(r, sh("focusNode")))
         value_node = results.value(r, sh("value"))
         value = from_rdflib(value_node) if value_node is not None else None
@@ -90,12 +90,13 @@ def run_pyshacl(data: Dataset, shapes: Shapes) -> list[Finding]:
         c = shapes.constraint_for(shape_id, component)
         if c is None:
             raise ShapesError(f"pySHACL reported {component} of {shape_id}, which the compiler does not know")
+        if severity is None:
+            raise ShapesError(f"pySHACL reported {component} of {shape_id} with an unknown severity")
         if not c.has_value:
             value = None
         if c.component == "SPARQLConstraintComponent":
             zh, en = recovered_messages(c, [str(m) for m in results.objects(r, sh("resultMessage"))], value)
         else:
             zh, en = result_messages(c, {"this": focus}, value)
-        out.append(Finding(c.rule.iri, severity, focus, component, shape_id, zh, en, c.path,  # type: ignore[arg-type]
-                           c.path_iri, value))
+        out.append(Finding(c.rule.iri, severity, focus, component, shape_id, zh, en, c.path, c.path_iri, value))
     return out

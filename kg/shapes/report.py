@@ -26,6 +26,16 @@ BKSH = Namespace(ONTOLOGY_IRI + "shapes/")
 
 Severity = TypingLiteral["Violation", "Warning", "Info"]
 SEVERITIES: tuple[Severity, ...] = ("Violation", "Warning", "Info")
+
+
+def severity_named(name: str) -> Severity | None:
+    """The severity whose local name (in ``sh:``) is ``name``, or None.
+
+    >>> severity_named("Warning"), severity_named("Fatal")
+    ('Warning', None)
+    """
+    return next((s for s in SEVERITIES if s == name), None)
+
 Engine = TypingLiteral["sparql", "pyshacl"]
 
 

@@ -12,7 +12,7 @@ from rdflib.collection import Collection
 
 from ..namespaces import RDFS, SH
 from .errors import ShapesError
-from .report import SEVERITIES, Rule, Severity
+from .report import Rule, Severity, severity_named
 
 #: The parameters that make a shape a top-level shape (a rule): it has focus nodes of its own.
 TARGETS = ("targetClass", "targetNode", "targetSubjectsOf", "targetObjectsOf", "target")
@@ -66,11 +66,10 @@ class ShapesGraph:
 
     def severity(self, shape: rdflib.term.Node) -> Severity:
         sev = self.one(shape, "severity")
-        name = str(sev).rsplit("#", 1)[-1] if sev is not None else "Violation"
-        for known in SEVERITIES:
-            if name == known:
-                return known
-        raise ShapesError(f"{shape}: unknown severity {sev}")
+        known = severity_named(str(sev).rsplit("#", 1)[-1] if sev is not None else "Violation")
+        if known is None:
+            raise ShapesError(f"{shape}: unknown severity {sev}")
+        return known
 
     def messages(self, *nodes: rdflib.term.Node | None) -> dict[str, str]:
         for node in nodes:
