@@ -446,7 +446,8 @@ def test_every_term_the_links_and_contracts_use_is_declared(linked: KGStore, ont
     used = {t.value for q in linked.quads(Iris(Settings().base_iri).links_graph)
             for t in (q.predicate, q.object) if isinstance(t, NamedNode) and t.value.startswith(BK)
             and not t.value.startswith((BK + "category/", BK + "unit/"))}
-    src = (ROOT / "kg" / "contracts.py").read_text(encoding="utf-8")
+    src = "".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "kg" / "contracts").glob("*.py")))
+    assert "BK.Contract" in src
     import re
 
     used |= {BK + m for m in re.findall(r"\bBK\.([A-Za-z0-9]+)", src)}

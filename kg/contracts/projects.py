@@ -39,18 +39,12 @@ SELECT ?p ?name ?code ?year ?base ?fy ?pcode WHERE {
   OPTIONAL { ?p bk:baseName ?base } OPTIONAL { ?p bk:fundYear ?fy } OPTIONAL { ?p bk:projectCode ?pcode }
 }
 """
-
-
 #: The budget units and departments of the agencies graph (see ``kg.build.refresh_agencies``) and their names.
 _AGENCIES = sparql_prefixes(["bk", "rdfs"]) + """
 SELECT ?code ?name WHERE { ?a bk:agencyCode ?code . OPTIONAL { ?a rdfs:label ?name } }
 """
-
-
 #: Place names a buyer or project name may start with or leave out (天津市公安局 / 公安局), longest first.
 LEADING_PLACES = ("天津市", "天津")
-
-
 _EMBEDDED_CODE = re.compile(r"(?<![0-9])([0-9]{6}|[0-9]{3})(?![0-9])")
 
 

@@ -56,8 +56,6 @@ def integer(x: int) -> str:
 
 TRUE = str(Literal("true", datatype=XSD.boolean))
 FALSE = str(Literal("false", datatype=XSD.boolean))
-
-
 _RENDERED: dict[NamedNode | Literal, str] = {}
 
 

@@ -37,8 +37,6 @@ def severity_named(name: str) -> Severity | None:
     return next((s for s in SEVERITIES if s == name), None)
 
 Engine = TypingLiteral["sparql", "pyshacl"]
-
-
 #: Display prefixes: the project's, plus the shapes namespace.
 DISPLAY_PREFIXES: dict[str, str] = {**PREFIXES, "bksh": str(BKSH)}
 #: The numeric datatypes: a value of one is compared by its number (487.50 is 487.5).
