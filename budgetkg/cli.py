@@ -21,7 +21,7 @@ from pyoxigraph import QueryBoolean, QueryResultsFormat, QuerySolutions, QueryTr
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from budgetkg.options import BaseOpt, StoreOpt, diagnose_damage, err, fail, out
+from budgetkg.options import BaseOpt, StoreOpt, diagnose_damage, err, fail, load_settings, out
 from kg import queries as named_queries
 from kg.errors import BudgetKGError, ValidationError
 from kg.model import to_plain
@@ -67,14 +67,6 @@ _RDF_FORMATS = {
 }
 
 
-
-
-def _settings(store: str | None = None, base_iri: str | None = None, manifest: Path | None = None,
-              **more: object) -> Settings:
-    try:
-        return Settings.from_env(store=store, base_iri=base_iri, manifest=manifest, **more)
-    except ValueError as exc:
-        raise fail(exc) from None
 
 
 def _open(settings: Settings, read_only: bool = False) -> GraphStore:
@@ -131,7 +123,7 @@ def build(
     not in the manifest needs --year. Any unreadable document stops the build and leaves the
     store as it was.
     """
-    settings = _settings(store, base_iri, manifest, workers=workers)
+    settings = load_settings(store=store, base_iri=base_iri, manifest=manifest, workers=workers)
     try:
         man: Manifest = load_manifest(settings.manifest)
     except BudgetKGError as exc:
@@ -223,7 +215,7 @@ def stats(
     fmt: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.table,
 ) -> None:
     """Projects, indicators, agencies and total budget (万元), per document and overall."""
-    settings = _settings(store)
+    settings = load_settings(store=store)
     with _open(settings, read_only=True) as kg_store:
         s = compute(kg_store)
     if fmt is TableFormat.json:
@@ -255,7 +247,7 @@ def query(
     A query never fetches anything from the network or from files (SERVICE, LOAD) unless
     ``--allow-service`` is given; such a query is refused with exit code 2.
     """
-    settings = _settings(store)
+    settings = load_settings(store=store)
     kg_store = _open(settings, read_only=True)
     values: dict[str, str | None] = {}
     for p in param or []:
@@ -346,7 +338,7 @@ def export(
     """Dump the store (all published graphs, or one) as RDF."""
     from pyoxigraph import NamedNode
 
-    settings = _settings(store)
+    settings = load_settings(store=store)
     kg_store = _open(settings, read_only=True)
     g = NamedNode(graph) if graph else None
     if g is not None and g not in kg_store.graphs():
@@ -382,7 +374,7 @@ def export(
 @app.command("queries")
 def list_queries(fmt: Annotated[TableFormat, typer.Option("--format")] = TableFormat.table) -> None:
     """List the named queries of queries/ with their parameters."""
-    settings = _settings()
+    settings = load_settings()
     try:
         qs = named_queries.load_all(settings.queries_dir)
     except BudgetKGError as exc:
@@ -402,7 +394,7 @@ def parse(
     from kg.build import check_size
 
     try:
-        check_size(file, str(file), _settings().max_document_mb)
+        check_size(file, str(file), load_settings().max_document_mb)
         records, warnings = parse_file(file, year)
     except BudgetKGError as exc:
         raise fail(exc) from None
@@ -424,7 +416,7 @@ def check_store(
     from kg.errors import DamagedStore
     from kg.store import WAL_WARN_BYTES, check, is_remote
 
-    settings = _settings(store)
+    settings = load_settings(store=store)
     if is_remote(settings.store) or settings.query_url:
         raise fail("check-store verifies an embedded store folder, not a SPARQL endpoint")
     if not Path(settings.store).exists():
@@ -463,7 +455,7 @@ def restore(
     from pyoxigraph import Store
     from pyoxigraph import parse as parse_rdf
 
-    settings = _settings(store)
+    settings = load_settings(store=store)
     target = Path(settings.store)
     if target.exists() and any(target.iterdir()):
         raise fail(f"{target} is not empty: restore into a new folder")

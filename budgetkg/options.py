@@ -1,4 +1,4 @@
-"""What every ``budgetkg`` command shares: its consoles and the store and base-IRI options."""
+"""What every ``budgetkg`` command shares: its consoles, the store and base-IRI options, its settings, failing."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+from kg.settings import Settings
 
 #: Width of tables written to a file or a pipe (``budgetkg validate > report.txt``): wide enough that
 #: no column is folded into a few characters; a terminal gets its own width.
@@ -30,6 +32,18 @@ def fail(message: object, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def load_settings(**options: Any) -> Settings:
+    """A command's settings: defaults, then ``BUDGETKG_*`` variables, then its options (None: not given).
+
+    A value that does not parse (``BUDGETKG_MAX_ROWS=many``) is a usage error: exit 2 with the
+    variable named, never a traceback.
+    """
+    try:
+        return Settings.from_env(**options)
+    except ValueError as exc:
+        raise fail(exc) from None
+
+
 def diagnose_damage(callback: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a command so that RocksDB's report of a damaged store (raised while results are read) becomes
     :class:`kg.errors.DamagedStore`'s message and exit 2, never a traceback."""
@@ -40,7 +54,6 @@ def diagnose_damage(callback: Callable[..., Any]) -> Callable[..., Any]:
             return callback(*args, **kwargs)
         except (RuntimeError, OSError) as exc:
             from kg.errors import DamagedStore
-            from kg.settings import Settings
             from kg.store import damage
 
             if not damage(exc):

@@ -159,6 +159,10 @@ class Iris:
     def served_unit(self, department: str, name: str) -> str:
         return f"{self.base}served-unit/{department}/{digest(name, 10)}"
 
+    def served_unit_link(self, project: str) -> str:
+        """The link from a project to the unit it serves (a project serves one unit)."""
+        return f"{self.base}link/served-unit/{digest(project, 16)}"
+
     # -- contracts and vendors -----------------------------------------------------------------
     def contracts_graph(self, file: str) -> NamedNode:
         return NamedNode(f"{self.contracts_graph_prefix}{slug(Path(file).stem)}")

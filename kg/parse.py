@@ -19,7 +19,7 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from .errors import SourceParseError
@@ -33,7 +33,7 @@ from .model import (
     Span,
 )
 from .names import analyse_name
-from .values import normalize_text, parse_value
+from .values import normalize_text, parse_decimal, parse_value
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -457,13 +457,6 @@ def _date(cell: Cell | None, path: str, what: str) -> dt.date | None:
         raise SourceParseError(path, cell.start, f"a date (YYYY-MM-DD) for {what}", cell.text) from None
 
 
-def _dec(text: str) -> Decimal | None:
-    try:
-        return Decimal(text.replace(",", "")) if text else None
-    except InvalidOperation:
-        return None
-
-
 _CODE_LIKE = re.compile(r"^[0-9A-Z]{10,}$")
 
 
@@ -517,7 +510,7 @@ def _special_bond(table: _Table, path: str, no: int, year: int | None,
         supervising_name=dept.text.strip()[3:].strip() if dm and dept else None,
         planned_start=_date(fields.get("计划开工时间"), path, "计划开工时间"),
         planned_end=_date(fields.get("计划竣工时间"), path, "计划竣工时间"),
-        period_years=_dec(period.label) if period else None,
+        period_years=parse_decimal(period.label) if period else None,
         revenue_date=_date(fields.get("收益实现时间"), path, "收益实现时间"),
         total=total, funding=funding,
     )
@@ -564,13 +557,13 @@ def _funding_table(cur: _Cursor, path: str, warnings: list[ParseWarning]) -> tup
         if label.startswith("其中："):
             label = label.removeprefix("其中：")
             parent = previous
-        amount = _dec(values[0].label)
+        amount = parse_decimal(values[0].label)
         if label == "合计":
             total = amount
             continue
         lines.append(FundingLine(
-            label=label, parent=parent, amount=amount, rate_percent=_dec(values[1].label),
-            share_percent=_dec(values[2].label), received=_dec(values[3].label),
+            label=label, parent=parent, amount=amount, rate_percent=parse_decimal(values[1].label),
+            share_percent=parse_decimal(values[2].label), received=parse_decimal(values[3].label),
             received_on=_date(values[4], path, "到位时间"), collateral=values[5].text.strip() or None,
             span=Span(path, min(c.start for c in cells if c.text), cells[-1].end),
         ))

@@ -94,7 +94,8 @@ class LinksStep(Step):
     def run(self, ctx: BuildContext) -> None:
         # what was just parsed is all there is to link unless the store holds other documents
         complete = all(g in ctx.built for g in document_graphs(ctx.store))
-        ctx.report.links = refresh_links(ctx.store, ctx.settings, inputs=ctx.state[self.name] if complete else None)
+        ctx.report.links = refresh_links(ctx.store, ctx.settings, inputs=ctx.state[self.name] if complete else None,
+                                         tx=ctx.tx)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from pyoxigraph import Literal, NamedNode, Quad
+from pyoxigraph import BlankNode, Literal, NamedNode, Quad
 
 from .iris import Iris
 from .model import FundingLine, ParsedDocument, ProjectRecord, TargetValue
@@ -80,12 +80,28 @@ _WANYUAN = BKUNIT.TenThousandCNY
 _CNY = CUR.CNY
 
 
-def _dec(x: Decimal) -> Literal:
-    # canonical xsd:decimal lexical form: no exponent, no trailing zeros beyond one decimal
-    text = format(x, "f")
+def decimal_literal(x: Decimal | float) -> Literal:
+    """``x`` as an ``xsd:decimal`` in canonical form: no exponent, no trailing zeros, no trailing point.
+
+    The one writer of decimals for every graph (documents, contracts, vendors), so the same number is
+    the same literal everywhere and a dump does not change with the path that wrote it.
+
+    >>> decimal_literal(Decimal("487.50")).value, decimal_literal(Decimal("1E+2")).value, decimal_literal(0.9).value
+    ('487.5', '100', '0.9')
+    """
+    text = format(x if isinstance(x, Decimal) else Decimal(str(x)), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".") or "0"
     return Literal(text, datatype=_DEC)
+
+
+def term_value(term: NamedNode | BlankNode | Literal | None) -> str | None:
+    """The lexical value of an RDF term (a literal's text, an IRI), or None for an unbound variable.
+
+    >>> term_value(Literal("公安局")), term_value(None)
+    ('公安局', None)
+    """
+    return None if term is None else term.value
 
 
 def _int(x: int, positive: bool = False) -> Literal:
@@ -129,9 +145,9 @@ class _Emitter:
 
 def _amount(e: _Emitter, node: NamedNode, value: Decimal, unit: NamedNode, yuan: Decimal) -> None:
     e.add(node, _TYPE, BK.MonetaryAmount)
-    e.add(node, QUDT.numericValue, _dec(value))
+    e.add(node, QUDT.numericValue, decimal_literal(value))
     e.add(node, QUDT.unit, unit)
-    e.add(node, BK.amountInYuan, _dec(yuan))
+    e.add(node, BK.amountInYuan, decimal_literal(yuan))
 
 
 def _target(e: _Emitter, node: NamedNode, v: TargetValue) -> None:
@@ -141,12 +157,12 @@ def _target(e: _Emitter, node: NamedNode, v: TargetValue) -> None:
     if v.comparator:
         e.add(node, BK.comparator, COMPARATOR[COMPARATOR_KEYS[v.comparator]])
     if v.number is not None:
-        e.add(node, QUDT.numericValue, _dec(v.number))
+        e.add(node, QUDT.numericValue, decimal_literal(v.number))
         if v.scale != 1:
-            e.add(node, BK.scale, _dec(v.scale))
+            e.add(node, BK.scale, decimal_literal(v.scale))
         norm = v.normalized
         if norm is not None:
-            e.add(node, BK.normalizedValue, _dec(norm))
+            e.add(node, BK.normalizedValue, decimal_literal(norm))
     if v.unit is not None:
         e.add(node, QUDT.unit, NamedNode(v.unit.iri))
         e.add(node, BK.normalizedUnit, NamedNode(v.unit.base_iri or v.unit.iri))
@@ -194,9 +210,9 @@ def _funding_line(e: _Emitter, proj: NamedNode, k: int, fl: FundingLine, doc: Na
         e.add(node, BK.amountReceived, rec)
         _amount(e, rec, fl.received, _CNY, fl.received)
     if fl.rate_percent is not None:
-        e.add(node, BK.interestRatePercent, _dec(fl.rate_percent))
+        e.add(node, BK.interestRatePercent, decimal_literal(fl.rate_percent))
     if fl.share_percent is not None:
-        e.add(node, BK.sharePercent, _dec(fl.share_percent))
+        e.add(node, BK.sharePercent, decimal_literal(fl.share_percent))
     if fl.received_on:
         e.add(node, BK.receivedOn, _date(fl.received_on))
     if fl.collateral:
@@ -322,7 +338,7 @@ def document_quads(parsed: ParsedDocument, iris: Iris, graph: NamedNode | None =
         if info.tranche:
             e.add(proj, BK.paymentTranche, TRANCHE[info.tranche])
         if info.tranche_percent is not None:
-            e.add(proj, BK.tranchePercent, _dec(info.tranche_percent))
+            e.add(proj, BK.tranchePercent, decimal_literal(info.tranche_percent))
         if info.served_unit:
             e.add(proj, BK.servedUnitName, _zh(info.served_unit))
         if rec.bond:
@@ -340,7 +356,7 @@ def document_quads(parsed: ParsedDocument, iris: Iris, graph: NamedNode | None =
                 if d:
                     e.add(proj, prop, _date(d))
             if b.period_years is not None:
-                e.add(proj, BK.implementationPeriodYears, _dec(b.period_years))
+                e.add(proj, BK.implementationPeriodYears, decimal_literal(b.period_years))
             if b.total is not None:
                 node = NamedNode(f"{proj.value}/amount/totalFunding")
                 e.add(proj, BK.totalFunding, node)

@@ -22,8 +22,11 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison
 
 K = TypeVar("K", bound=Hashable)
 
@@ -145,31 +148,13 @@ def dice(a: Mapping[K, float], b: Mapping[K, float]) -> float:
     return 2 * sum(min(w, large[k]) for k, w in small.items() if k in large) / total
 
 
-def jaccard(a: Iterable[K], b: Iterable[K]) -> float:
-    """Jaccard index of two sets.
-
-    >>> jaccard("abc", "bcd")
-    0.5
-    """
-    sa, sb = set(a), set(b)
-    return len(sa & sb) / len(sa | sb) if sa or sb else 0.0
-
-
 def norm(v: Mapping[K, float]) -> float:
-    return math.sqrt(sum(w * w for w in v.values()))
+    """The Euclidean norm of a sparse vector (for cosines of weighted feature vectors).
 
-
-def cosine(a: Mapping[K, float], b: Mapping[K, float], na: float | None = None, nb: float | None = None) -> float:
-    """Cosine of two sparse vectors (``na``/``nb``: their norms, when already known).
-
-    >>> round(cosine({"x": 1.0, "y": 1.0}, {"x": 1.0}), 4)
-    0.7071
+    >>> norm({"x": 3.0, "y": 4.0})
+    5.0
     """
-    small, large = (a, b) if len(a) <= len(b) else (b, a)
-    dot = sum(w * large[k] for k, w in small.items() if k in large)
-    if not dot:
-        return 0.0
-    return dot / ((na if na is not None else norm(a)) * (nb if nb is not None else norm(b)))
+    return math.sqrt(sum(w * w for w in v.values()))
 
 
 def idf(df: int, n: int) -> float:
@@ -179,12 +164,6 @@ def idf(df: int, n: int) -> float:
     (0.0, 4.234)
     """
     return math.log(n / df) if df and n else 0.0
-
-
-def weighted_features(text: str, weights: Mapping[str, float], tokenizer: str = "bigram",
-                      default: float = 1.0) -> dict[str, float]:
-    """``features(text)`` weighted by ``weights`` (e.g. idf), for :func:`dice` or :func:`cosine`."""
-    return {f: c * weights.get(f, default) for f, c in features(text, tokenizer).items()}
 
 
 def shared_phrases(text: str, shared: set[str], n: int = 2, limit: int = 8, normalized: bool = False) -> list[str]:
@@ -230,7 +209,7 @@ def is_subsequence(short: str, long: str) -> bool:
 
 
 def candidate_pairs(items: Sequence[Sequence[K]], *, block_size: int = 100, window: int = 10,
-                    order: Callable[[int], object] | None = None) -> Iterator[tuple[int, set[int]]]:
+                    order: Callable[[int], SupportsRichComparison] | None = None) -> Iterator[tuple[int, set[int]]]:
     """Pairs of items that share a feature, without comparing all pairs: an inverted index.
 
     ``items[i]`` lists the features of item ``i`` that may make it similar to another (its most

@@ -147,9 +147,17 @@ def normalize_text(text: str) -> str:
     return re.sub(r"\s+", "", t)
 
 
-def _decimal(s: str) -> Decimal | None:
+def parse_decimal(text: str) -> Decimal | None:
+    """The number written in ``text`` (``,`` thousands separators allowed), or None if it is not one.
+
+    One reader of numbers for the value parser, the table parser (amounts, rates) and the contracts
+    import, so a number means the same wherever it is read.
+
+    >>> parse_decimal("1,234.50"), parse_decimal(""), parse_decimal("约5")
+    (Decimal('1234.50'), None, None)
+    """
     try:
-        return Decimal(s)
+        return Decimal(text.replace(",", "")) if text else None
     except InvalidOperation:
         return None
 
@@ -284,7 +292,7 @@ def parse_value(raw: str, context_year: int | None = None, *, cost: bool = False
                     break
         trail_ok = bool(_TRAILING_OK.match(trail))
         if trail_ok and (not pre or len(pre) <= 8):
-            number = _decimal(m["num"])
+            number = parse_decimal(m["num"])
             label = written = m["unit"]
             scale = Decimal(1)
             if m["wan"] and (label == "元" or (label is None and cost)):

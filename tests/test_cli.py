@@ -158,3 +158,11 @@ def test_a_command_runs_under_a_memory_limit(tmp_path: Path) -> None:
     big = subprocess.run([sys.executable, "-c", "import budgetkg.cli as c; c.limit_memory(); b = bytearray(4 << 30)"],
                          env=env, capture_output=True, text=True)
     assert big.returncode != 0 and "MemoryError" in big.stderr
+
+
+@pytest.mark.parametrize("command", [["search", "公安"], ["graph", "--format", "graphml"], ["link"], ["stats"]])
+def test_regression_a_malformed_setting_is_a_usage_error_in_every_command(command: list[str], tmp_path: Path) -> None:
+    """``budgetkg search`` read its settings unguarded: a bad BUDGETKG_* value ended in a traceback."""
+    result = runner.invoke(app, [*command, "--store", str(tmp_path / "store")], env={"BUDGETKG_MAX_ROWS": "many"})
+    assert result.exit_code == 2, result.output
+    assert "BUDGETKG_MAX_ROWS must be a whole number" in result.output

@@ -1,4 +1,4 @@
-"""Procurement import (kg/contracts.py): OCDS and CSV, vendor dedup, project linking, atomic re-import.
+"""Procurement import (kg/contracts/): OCDS and CSV, vendor dedup, project linking, atomic re-import.
 
 Uses the FICTIONAL example files of ``examples/contracts/`` (invented suppliers and credit codes,
 real seed projects).
@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 from budgetkg.commands.analytics import register
 from kg import queries
 from kg.contracts import (
-    ContractIris,
     ContractsInputError,
     dedupe_vendors,
     import_files,
@@ -30,6 +29,7 @@ from kg.contracts import (
     remove_imports,
     uscc_check_char,
 )
+from kg.iris import Iris
 from kg.pipeline import build
 from kg.settings import QUERIES_DIR, Settings
 from kg.store import STAGING_PREFIX, EmbeddedStore, GraphStore
@@ -232,7 +232,7 @@ def test_record_package_and_bare_release(tmp_path: Path) -> None:
 def test_remove_imports(settings: Settings, manifest, tmp_path: Path) -> None:
     store = EmbeddedStore(None)
     import_files(store, [OCDS_FILE], settings)
-    assert store.has_graph(ContractIris(settings.base_iri).vendors_graph)
+    assert store.has_graph(Iris(settings.base_iri).vendors_graph)
     assert remove_imports(store, ["example_ocds.json"], settings) == 1
     assert list(store.quads()) == []
 
@@ -308,10 +308,11 @@ def import_releases(store: GraphStore, settings: Settings, tmp_path: Path, name:
     f.write_text(json.dumps({"publisher": {"name": "FICTIONAL test data"}, "releases": releases},
                             ensure_ascii=False), encoding="utf-8")
     report = import_files(store, [f], settings)
+    graph = Iris(settings.base_iri).contracts_graph(f.name).value
     got = {cid: (label, rule, buyer.rsplit("/", 1)[-1] if buyer else "", reason)
            for cid, label, rule, buyer, reason in rows(store, f"""
         SELECT ?id ?label ?rule ?buyer ?reason WHERE {{
-          GRAPH <{ContractIris(settings.base_iri).graph(f.name).value}> {{ ?c a bk:Contract ; dcterms:identifier ?id }}
+          GRAPH <{graph}> {{ ?c a bk:Contract ; dcterms:identifier ?id }}
           OPTIONAL {{ ?c bk:forProject/rdfs:label ?label ; bk:rule ?rule }} OPTIONAL {{ ?c bk:buyer ?buyer }}
           OPTIONAL {{ ?c bk:unlinkedReason ?reason }} }}""")}
     assert {u.contract_id: u.reason for u in report.unlinked} == {k: v[3] for k, v in got.items() if v[3]}

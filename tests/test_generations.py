@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 from pyoxigraph import NamedNode, Store
 
 from kg.audit import findings_graph
-from kg.links import LinkIris
+from kg.iris import Iris
 from kg.settings import Settings
 from kg.store import GENERATION_FILE, WRITING_FILE, EmbeddedStore, GraphStore, read_generation
 from server.app import GENERATION_HEADER, create_app
@@ -156,7 +156,7 @@ def test_a_read_only_open_beside_a_writer_that_flushes_and_compacts_succeeds(tmp
 # -- a running server sees writes from other processes ----------------------------------------------
 def test_the_server_sees_imports_links_findings_and_rebuilds_without_a_restart(
         tmp_path: Path, seed_store: GraphStore, settings: Settings, seeds: Path) -> None:
-    links = LinkIris(settings.base_iri).graph
+    links = Iris(settings.base_iri).links_graph
     path = disk_store(seed_store, tmp_path / "store", without=(links,))
     store = str(path)
     with serving(path) as client:

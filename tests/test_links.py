@@ -1,4 +1,4 @@
-"""Materialised links on the seeds (kg/links.py): concepts, shared goals, lineage, tranches, served units.
+"""Materialised links on the seeds (kg/links/): concepts, shared goals, lineage, tranches, served units.
 
 The hand-checked list :data:`UNDERTAKINGS` and the goldens in ``tests/golden/analytics/`` state
 what the seed documents say; set ``BUDGETKG_WRITE_GOLDEN=1`` to rewrite the goldens after a
@@ -27,7 +27,6 @@ from kg.build import parse_document
 from kg.iris import Iris
 from kg.links import (
     LinkInputs,
-    LinkIris,
     LinkSettings,
     compute_links,
     core_name,
@@ -261,7 +260,7 @@ def test_bulk_scoring_gives_the_links_the_rule_defines(linked: GraphStore) -> No
     """shared_goals (sparse, chunked, vectorised) against the rule written out pair by pair in Python."""
     import math
 
-    from kg.links import _goal_vectors
+    from kg.links.goals import _goal_vectors
 
     ls = LinkSettings(index_features=10_000, block_size=10_000)  # every pair sharing a concept is scored
     projects, sets, weights = _informative_concepts(linked, ls)
@@ -297,7 +296,7 @@ def test_bulk_scoring_gives_the_links_the_rule_defines(linked: GraphStore) -> No
 
 
 def test_links_graph_has_no_blank_nodes_and_is_deterministic(linked: GraphStore, settings: Settings, manifest) -> None:
-    graph = LinkIris(settings.base_iri).graph
+    graph = Iris(settings.base_iri).links_graph
     assert not any(isinstance(t, BlankNode) for q in linked.quads(graph) for t in (q.subject, q.object))
     first = linked.dump_sorted_nquads(graph)
     refresh_links(linked, settings)
@@ -360,7 +359,7 @@ def test_refresh_is_cheap_on_the_seeds(linked: GraphStore, settings: Settings) -
 
 
 def test_refresh_applies_only_the_difference(linked: GraphStore, settings: Settings) -> None:
-    graph = LinkIris(settings.base_iri).graph
+    graph = Iris(settings.base_iri).links_graph
     same = refresh_links(linked, settings)
     assert (same.quads_removed, same.quads_added) == (0, 0)  # a rebuild that changes nothing writes nothing
     changed = refresh_links(linked, settings, LinkSettings(min_score=0.5))
@@ -372,11 +371,11 @@ def test_refresh_applies_only_the_difference(linked: GraphStore, settings: Setti
 
 def test_a_large_change_is_swapped_in_atomically(linked: GraphStore, settings: Settings,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import kg.links
+    import kg.links.graph
 
-    graph = LinkIris(settings.base_iri).graph
+    graph = Iris(settings.base_iri).links_graph
     before = linked.dump_sorted_nquads(graph)
-    monkeypatch.setattr(kg.links, "DIFF_LIMIT", 0)
+    monkeypatch.setattr(kg.links.graph, "DIFF_LIMIT", 0)
     report = refresh_links(linked, settings, LinkSettings(min_score=0.5))  # too large to compare: staged and moved
     assert report.rewritten and (report.quads_removed, report.quads_added) == (0, 0)
     want, _ = compute_links(linked, settings, LinkSettings(min_score=0.5))
@@ -417,7 +416,7 @@ def test_stricter_settings_give_fewer_links(linked: GraphStore, settings: Settin
 def test_empty_store_has_no_links_graph(settings: Settings) -> None:
     store = EmbeddedStore(None)
     report = refresh_links(store, settings)
-    assert report.projects == 0 and not store.has_graph(LinkIris(settings.base_iri).graph)
+    assert report.projects == 0 and not store.has_graph(Iris(settings.base_iri).links_graph)
 
 
 # -- ontology ------------------------------------------------------------------------------
@@ -445,10 +444,11 @@ def test_analytics_terms_are_labelled_and_commented() -> None:
 
 def test_every_term_the_links_and_contracts_use_is_declared(linked: GraphStore, ontology: Graph) -> None:
     declared = {str(s) for s in ontology.subjects(RDF.type, None)}
-    used = {t.value for q in linked.quads(LinkIris(Settings().base_iri).graph)
+    used = {t.value for q in linked.quads(Iris(Settings().base_iri).links_graph)
             for t in (q.predicate, q.object) if isinstance(t, NamedNode) and t.value.startswith(BK)
             and not t.value.startswith((BK + "category/", BK + "unit/"))}
-    src = (ROOT / "kg" / "contracts.py").read_text(encoding="utf-8")
+    src = "".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "kg" / "contracts").glob("*.py")))
+    assert "BK.Contract" in src
     import re
 
     used |= {BK + m for m in re.findall(r"\bBK\.([A-Za-z0-9]+)", src)}
@@ -461,7 +461,7 @@ def test_ontology_is_consistent_with_a_sample_of_links(linked: GraphStore, ontol
     g = Graph()
     for t in ontology:
         g.add(t)
-    data = linked.dump_sorted_nquads(LinkIris(Settings().base_iri).graph).decode("utf-8").splitlines()
+    data = linked.dump_sorted_nquads(Iris(Settings().base_iri).links_graph).decode("utf-8").splitlines()
     sample = Graph()
     sample.parse(data="\n".join(line.rsplit(" ", 2)[0] + " ." for line in data[::40]), format="nt")
     for t in sample:
@@ -556,7 +556,7 @@ def test_jieba_tokens_can_be_the_goal_features(linked: GraphStore, settings: Set
 @settings_hypothesis(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",))))
 def test_the_links_graph_writes_any_text_as_a_valid_literal(text: str) -> None:
-    from kg.links import _zh
+    from kg.links.ntriples import zh
 
-    (triple,) = parse(f"<http://e.org/s> <http://e.org/p> {_zh(text)} .\n".encode(), format=RdfFormat.N_TRIPLES)
+    (triple,) = parse(f"<http://e.org/s> <http://e.org/p> {zh(text)} .\n".encode(), format=RdfFormat.N_TRIPLES)
     assert triple.object == PyLiteral(text, language="zh")

@@ -159,7 +159,7 @@ def test_linking_makes_the_embedded_stores_links(remote: RemoteStore, settings: 
     a, b = links.refresh_links(local, settings), links.refresh_links(remote, settings)
     assert (b.projects, b.shared_goal_links, b.lineage_links, b.quads) == \
         (a.projects, a.shared_goal_links, a.lineage_links, a.quads)
-    graph = links.LinkIris(settings.base_iri).graph
+    graph = Iris(settings.base_iri).links_graph
     assert remote.dump_sorted_nquads(graph) == local.dump_sorted_nquads(graph)
     again = links.refresh_links(remote, settings)  # a second run changes nothing (the difference path)
     assert (again.quads_added, again.quads_removed) == (0, 0)

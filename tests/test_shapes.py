@@ -1,6 +1,6 @@
 """SHACL shapes, the data-quality audit and ``budgetkg validate``.
 
-pySHACL is the reference; the compiled SPARQL path (kg/shapes.py) must report exactly what it
+pySHACL is the reference; the compiled SPARQL path (kg/shapes/) must report exactly what it
 reports, on the seeds and on a conforming and a violating fixture of every rule
 (tests/data/shapes/). The seeds conform to the structural shapes; the data-quality findings on
 the seeds are the ones docs/validation.md lists, each checked against the seed text.

@@ -18,11 +18,12 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table
 
-from budgetkg.options import BaseOpt, StoreOpt, err, fail, out
+from budgetkg.options import BaseOpt, StoreOpt, err, fail, load_settings, out
 from kg import integrity
 from kg.contracts import ContractSettings, ImportReport, import_files, remove_imports
 from kg.errors import BudgetKGError
-from kg.links import LinkIris, LinkReport, LinkSettings, refresh_links
+from kg.iris import Iris
+from kg.links import LinkReport, LinkSettings, refresh_links
 from kg.settings import Settings
 from kg.store import GraphStore, open_store
 
@@ -43,26 +44,20 @@ class InputFormat(StrEnum):
 
 
 
-def _settings(store: str | None, base_iri: str | None) -> Settings:
-    try:
-        return Settings.from_env(store=store, base_iri=base_iri)
-    except ValueError as exc:
-        raise fail(exc) from None
-
-
 def _run(settings: Settings, work: Callable[[GraphStore], T], failed: str = "") -> T:
     """Open the store, do ``work`` and let the store go (its lock too) before any error is reported."""
+    opened: list[GraphStore] = []  # the only reference to the store, so that it can be let go
     try:
-        store: GraphStore | None = open_store(settings)
+        opened.append(open_store(settings))
     except BudgetKGError as exc:
         raise fail(exc) from None
     message = ""
     try:
-        return work(store)  # type: ignore[arg-type]
+        return work(opened[0])
     except BudgetKGError as exc:
         message = str(exc)  # not the exception: its traceback would keep the store (and its lock) alive
     finally:
-        store = None  # an in-process caller (tests) may open the store again at once
+        opened.clear()  # an in-process caller (tests) may open the store again at once
     raise fail(f"{message}{failed}") from None
 
 
@@ -109,7 +104,7 @@ def link(
     Thresholds default to the BUDGETKG_LINK_* environment variables, then to the documented
     defaults (docs/analytics.md). The links graph is replaced atomically.
     """
-    settings = _settings(store, base_iri)
+    settings = load_settings(store=store, base_iri=base_iri)
     try:
         ls = LinkSettings.from_env(min_score=min_score, concept_close=concept_close, concept_exact=concept_exact,
                                    max_concept_share=max_concept_share, min_shared_concepts=min_shared_concepts,
@@ -119,7 +114,7 @@ def link(
         raise fail(exc) from None
     def link_and_check(store: GraphStore) -> LinkReport:
         done = refresh_links(store, settings, ls)
-        integrity.check(store, [LinkIris(settings.base_iri).graph])
+        integrity.check(store, [Iris(settings.base_iri).links_graph])
         return done
 
     report = _run(settings, link_and_check)
@@ -158,7 +153,7 @@ def import_(
     Every file is read and checked first: a malformed one stops the import with its file and line
     (exit 2) and the store is not changed.
     """
-    settings = _settings(store, base_iri)
+    settings = load_settings(store=store, base_iri=base_iri)
     cs = ContractSettings() if min_confidence is None else ContractSettings(min_confidence=min_confidence)
     report = _run(settings, lambda store: import_files(store, files, settings, input_format.value, cs),
                   "\nthe store was not changed")
@@ -191,7 +186,7 @@ def remove(
     base_iri: BaseOpt = None,
 ) -> None:
     """Remove what earlier imports of these files put in the store (and refresh the vendors)."""
-    settings = _settings(store, base_iri)
+    settings = load_settings(store=store, base_iri=base_iri)
     n = _run(settings, lambda store: remove_imports(store, [Path(f).name for f in files], settings))
     out.print(f"removed {n} imported file graph(s)", highlight=False)
 

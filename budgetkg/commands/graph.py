@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from budgetkg.options import StoreOpt
+from budgetkg.options import StoreOpt, fail, load_settings
 
 
 class GraphExport(StrEnum):
@@ -80,7 +80,6 @@ def register(app: typer.Typer) -> None:
         """
         from kg.errors import BudgetKGError
         from kg.network import NetworkOptions, export, graph_from_store
-        from kg.settings import Settings
         from kg.store import open_store
 
         chosen = fmt.value if fmt is not None else None
@@ -88,13 +87,12 @@ def register(app: typer.Typer) -> None:
             suffix = output.suffix.lstrip(".").lower() if output is not None else ""
             chosen = suffix if suffix in GraphExport.__members__ else "graphml"
         if chosen in ("png", "svg") and output is None:
-            typer.echo(f"error: --format {chosen} needs --output FILE", err=True)
-            raise typer.Exit(2)
+            raise fail(f"--format {chosen} needs --output FILE")
         try:
             opts = NetworkOptions.parse(node_types=node_types, edge_kinds=edge_kinds, department=department,
                                         funding=funding, min_weight=min_weight,
                                         projection=projection.value if projection else None, concepts=concepts.value)
-            settings = Settings.from_env(store=store)
+            settings = load_settings(store=store)
             started = time.perf_counter()
             with open_store(settings, read_only=True) as kg_store:
                 result = graph_from_store(kg_store, opts, betweenness_samples=betweenness_samples)
@@ -114,8 +112,7 @@ def register(app: typer.Typer) -> None:
             else:
                 export(result, chosen, output)
         except (ValueError, BudgetKGError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+            raise fail(exc) from None
         g = result.graph
         missing = [k for k, v in result.data.available.items() if not v and k in ("concept", "vendor", "links")]
         note = f"; the store has no {', '.join(missing)} (see docs/graph.md)" if missing else ""

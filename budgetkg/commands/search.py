@@ -19,10 +19,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from budgetkg.options import StoreOpt, err, fail, out
+from budgetkg.options import StoreOpt, err, fail, load_settings, out
 from kg import search as fulltext
 from kg.errors import BudgetKGError
-from kg.settings import Settings
 from kg.store import open_store
 
 
@@ -53,7 +52,7 @@ def search_command(
     """Find projects, budget units and vendors by Chinese words in their names, uses of funds, goals and
     indicators; hits are ranked name matches first, with file:line and a highlighted snippet.
     """
-    settings = Settings.from_env(store=store)
+    settings = load_settings(store=store)
     if query is None and not (refresh or reindex):
         raise fail("give words to search for (or --refresh / --reindex)")
     try:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from budgetkg.options import BaseOpt, StoreOpt
+from budgetkg.options import BaseOpt, StoreOpt, fail, load_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -32,16 +32,14 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from kg.errors import BudgetKGError
-        from kg.settings import Settings
         from kg.store import open_store
         from server.app import create_app
 
         try:
-            settings = Settings.from_env(store=store, base_iri=base_iri, query_timeout=timeout, max_rows=max_rows)
+            settings = load_settings(store=store, base_iri=base_iri, query_timeout=timeout, max_rows=max_rows)
             open_store(settings, read_only=True).close()  # fail now, with the hint, if there is no store
         except (ValueError, BudgetKGError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+            raise fail(exc) from None
         application = create_app(settings, workers=workers)
         typer.echo(f"budgetkg: serving {settings.store} at http://{host}:{port}/ (SPARQL at /sparql)", err=True)
         uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)

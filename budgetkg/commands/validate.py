@@ -22,7 +22,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from budgetkg.options import StoreOpt, err, fail, out
+from budgetkg.options import StoreOpt, err, fail, load_settings, out
 from kg import integrity
 from kg.audit import AUDIT_KINDS, refresh_findings
 from kg.errors import BudgetKGError, DamagedStore, StoreError
@@ -85,7 +85,7 @@ def validate_command(
     Exit 2: it could not run (no store, unreadable file, broken shapes).
     """
     try:
-        settings = Settings.from_env(store=store)
+        settings = load_settings(store=store)
         shape_set = load_shapes(settings.shapes_dir, shapes or None)
     except (BudgetKGError, ValueError) as exc:
         raise fail(exc) from None

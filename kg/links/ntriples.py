@@ -1,0 +1,103 @@
+"""The links graph as N-Quads text: nodes and values rendered as N-Triples terms.
+
+Several times cheaper than making a pyoxigraph term and quad per statement and serializing them
+afterwards; the terms rendered here are IRIs minted by :class:`kg.iris.Iris` or read from valid IRIs,
+and literals escaped by :func:`string`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyoxigraph import Literal, NamedNode, Quad
+
+from ..namespaces import XSD
+from ..store import NQuads
+
+_XSD_DECIMAL = f"^^<{XSD.decimal.value}>"
+_XSD_INTEGER = f"^^<{XSD.integer.value}>"
+
+
+def iri(value: str) -> str:
+    """An IRI as an N-Triples term (``value`` is a valid IRI: minted, or read from the store)."""
+    return f"<{value}>"
+
+
+def string(text: str) -> str:
+    """``text`` as the body of an N-Triples string literal (only \\, ", LF and CR are escaped)."""
+    if "\\" in text or '"' in text or "\n" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{text}"'
+
+
+def zh(text: str) -> str:
+    """A Chinese string literal.
+
+    >>> zh('含"引号"的\\n文本')
+    '"含\\\\"引号\\\\"的\\\\n文本"@zh'
+    """
+    return string(text) + "@zh"
+
+
+def decimal(x: float) -> str:
+    """A score as an xsd:decimal of at most 4 places, without trailing zeros.
+
+    >>> decimal(0.35), decimal(1.0), decimal(0.123456)
+    ('"0.35"^^<http://www.w3.org/2001/XMLSchema#decimal>', '"1"^^<http://www.w3.org/2001/XMLSchema#decimal>', \
+'"0.1235"^^<http://www.w3.org/2001/XMLSchema#decimal>')
+    """
+    t = f"{x:.4f}".rstrip("0")
+    return f'"{t[:-1] if t.endswith(".") else t}"{_XSD_DECIMAL}'
+
+
+def integer(x: int) -> str:
+    return f'"{x}"{_XSD_INTEGER}'
+
+
+TRUE = str(Literal("true", datatype=XSD.boolean))
+FALSE = str(Literal("false", datatype=XSD.boolean))
+_RENDERED: dict[NamedNode | Literal, str] = {}
+
+
+def nt(term: NamedNode | Literal) -> str:
+    """The N-Triples form of a vocabulary term (cached: only constants are passed as terms)."""
+    r = _RENDERED.get(term)
+    if r is None:
+        r = _RENDERED[term] = str(term)
+    return r
+
+
+class LinkQuads:
+    """Collects the statements of one graph as N-Quads; with a ``sink``, hands them over in chunks.
+
+    Subjects and rendered objects are N-Triples text (:func:`iri`, :func:`zh`, :func:`decimal` …);
+    predicates and vocabulary objects may be pyoxigraph terms.
+    """
+
+    __slots__ = ("chunk", "count", "g", "lines", "sink")
+
+    def __init__(self, graph: NamedNode, sink: Callable[[NQuads], None] | None = None,
+                 chunk: int = 200_000) -> None:
+        self.g = nt(graph)
+        self.lines: list[str] = []
+        self.sink = sink
+        self.chunk = chunk
+        self.count = 0
+
+    def add(self, s: str, p: NamedNode, o: str | NamedNode | Literal) -> None:
+        self.lines.append(f"{s} {nt(p)} {o if isinstance(o, str) else nt(o)} {self.g} .\n")
+        if self.sink is not None and len(self.lines) >= self.chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        self.count += len(self.lines)
+        if self.sink is not None and self.lines:
+            self.sink(self.batch())
+            self.lines = []
+
+    def batch(self) -> NQuads:
+        return NQuads("".join(self.lines).encode("utf-8"), len(self.lines))
+
+    def quads(self) -> list[Quad]:
+        """What is collected (not yet handed to a sink), as pyoxigraph quads."""
+        return list(self.batch().quads())

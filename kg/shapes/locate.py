@@ -1,0 +1,118 @@
+"""Where a finding is in the source documents: its project, budget unit, file, line and row."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+from pyoxigraph import NamedNode
+
+from ..namespaces import BK, DCTERMS, PROV, RDF, RDFS
+from ..rdf import term_value
+from .data import Dataset
+from .report import Finding, Term
+
+
+class Locator:
+    """Where a node is in the source documents: its project, row (indicator, goal, funding row) and line.
+
+    Index look-ups, memoised: a finding costs a few dozen of them, where one SPARQL query over many
+    focus nodes (``VALUES``) made Oxigraph scan whole predicates.
+    """
+
+    def __init__(self, data: Dataset) -> None:
+        self.data = data
+        self._place: dict[Term, tuple[Term | None, Term | None]] = {}
+        self._projects: dict[Term, dict[str, Any]] = {}
+        self._rows: dict[Term, dict[str, Any]] = {}
+
+    def obj(self, s: Term, p: NamedNode) -> Any:
+        return next(iter(self.data.objects(s, p)), None)
+
+    def subj(self, p: NamedNode, o: Term) -> Any:
+        return next(iter(self.data.subjects(p, o)), None)
+
+    def place(self, node: Term) -> tuple[Term | None, Term | None]:
+        """(project, row) of a node; row is None for a project itself."""
+        if node in self._place:
+            return self._place[node]
+        project = row = None
+        if isinstance(node, NamedNode):
+            if BK.Project in self.data.objects(node, RDF.type):
+                project = node
+            elif (p := self.obj(node, BK.ofProject)) is not None:
+                project, row = p, node
+            elif (r := self.subj(BK.target, node)) is not None:
+                project, row = self.obj(r, BK.ofProject), r
+            elif (p := self.subj(BK.hasGoal, node) or self.subj(BK.hasFundingAllocation, node)) is not None:
+                project, row = p, node
+            else:
+                for prop in ("budget", "fiscalFunds", "otherFunds", "totalFunding", "amount", "amountReceived"):
+                    if (owner := self.subj(BK[prop], node)) is not None:
+                        if prop.startswith("amount"):
+                            project, row = self.subj(BK.hasFundingAllocation, owner), owner
+                        else:
+                            project = owner
+                        break
+        self._place[node] = (project, row)
+        return project, row
+
+    def project(self, node: Term) -> dict[str, Any]:
+        if node not in self._projects:
+            doc = self.obj(node, PROV.wasDerivedFrom)
+            self._projects[node] = {
+                "name": self.obj(node, RDFS.label), "unit": self.obj(node, BK.budgetUnit),
+                "code": self.obj(node, BK.budgetUnitCode), "uname": self.obj(node, BK.budgetUnitName),
+                "doc": doc, "file": self.obj(doc, DCTERMS.identifier) if doc is not None else None,
+                "line": self.obj(node, BK.lineStart),
+            }
+        return self._projects[node]
+
+    def row(self, node: Term) -> dict[str, Any]:
+        if node not in self._rows:
+            doc = self.obj(node, PROV.wasDerivedFrom)
+            file = self.obj(doc, DCTERMS.identifier) if doc is not None else None
+            if doc is None and BK.SourceDocument in self.data.objects(node, RDF.type):
+                doc, file = node, self.obj(node, DCTERMS.identifier)
+            text = None
+            if (l1 := self.obj(node, BK.level1Label)) is not None:
+                target = self.obj(node, BK.target)
+                raw = self.obj(target, BK.rawValue) if target is not None else None
+                name = self.obj(node, BK.indicatorName)
+                level2 = self.obj(node, BK.level2Label)
+                text = " / ".join(t.value for t in (l1, level2, name) if t is not None)
+                text += f" = {raw.value}" if raw is not None else ""
+            else:
+                for prop in ("goalText", "fundingLabel", "agencyCode"):
+                    if (t := self.obj(node, BK[prop])) is not None:
+                        text = t.value
+                        break
+            self._rows[node] = {"line": self.obj(node, BK.lineStart), "doc": doc, "file": file, "text": text}
+        return self._rows[node]
+
+
+def locate(data: Dataset, findings: list[Finding]) -> list[Finding]:
+    """Fill in project, budget unit, document, file, line and detail of each finding."""
+    where = Locator(data)
+    out = []
+    for f in findings:
+        project, row_node = where.place(f.focus)
+        p = where.project(project) if project is not None else {}
+        row = where.row(row_node if row_node is not None else f.focus) if isinstance(f.focus, NamedNode) else {}
+        # a value that is a row of the same project (the repeated indicator) is where to look
+        if isinstance(f.value, NamedNode) and project is not None:
+            v_project, v_row = where.place(f.value)
+            if v_project == project and v_row is not None:
+                row = where.row(v_row)
+        line = row.get("line") or p.get("line")
+        unit = p.get("unit")
+        if unit is None and isinstance(f.focus, NamedNode) and re.search(r"/agency/\d{6}$", f.focus.value):
+            unit = f.focus
+        out.append(replace(
+            f, project=project, project_name=term_value(p.get("name")), budget_unit=unit,
+            unit_code=term_value(p.get("code")), unit_name=term_value(p.get("uname")),
+            document=p.get("doc") or row.get("doc"), file=term_value(p.get("file") or row.get("file")),
+            line=int(line.value) if line is not None else None,
+            detail=row.get("text") or term_value(p.get("name"))))
+    return out
