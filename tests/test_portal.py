@@ -18,7 +18,7 @@ from kg.namespaces import PREFIXES
 from kg.settings import Settings
 from kg.store import KGStore
 from server.app import create_app
-from server.browse import wan
+from server.display import wan
 
 HTML = {"Accept": "text/html"}
 PROJECT = "project/2024/341101/667910cc7727"
