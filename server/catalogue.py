@@ -8,8 +8,10 @@ counted once per facet value, and budget totals sum one 预算数 per distinct p
 bound by ``VALUES`` blocks that open the pattern, so each query starts from what is bound and lets
 the indexes work. This module imports no web framework (it runs in worker processes).
 
->>> Selection.from_params({"department": ["341"], "sort": ["budget"]}).query_string()
-'department=341&sort=budget'
+>>> Selection.from_params({"department": ["341"], "sort": ["name"]}).query_string()
+'department=341&sort=name'
+>>> Selection.from_params({"department": ["341"], "sort": ["budget"]}).query_string()  # the default goes unsaid
+'department=341'
 """
 
 from __future__ import annotations

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import doctest
 import itertools
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import kg.contracts
-import kg.links
-import kg.similarity
 from kg import similarity as sim
-
-
-@pytest.mark.parametrize("module", [kg.similarity, kg.links, kg.contracts])
-def test_docstring_examples_hold(module) -> None:
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0
 
 
 def test_full_and_half_width_brackets_and_spaces_are_one_wording() -> None:
