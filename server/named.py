@@ -26,7 +26,7 @@ from .display import Linker, json_script
 from .errors import BadRequest
 from .jobs import Answer, QueryJob, Table
 from .protocol import negotiate, query_params, run_query
-from .runtime import STATIC_DIR, Runtime, RuntimeDep
+from .runtime import Runtime, RuntimeDep, vendor_present
 
 _SCHEMA = {
     "iri": {"type": "string", "description": "an IRI, or a prefixed name such as unit:PERCENT"},
@@ -134,7 +134,7 @@ def render_named_result(request: Request, runtime: Runtime, nq: NamedQuery, resu
         plain_rows = [["" if row[i] is None else getattr(row[i], "value", str(row[i])) for i in keep]
                       for row in result.rows]
         ctx.update(chart_data=json_script({"columns": shown, "rows": plain_rows}),
-                   chart_assets=(STATIC_DIR / "vendor" / "chart.umd.js").is_file())
+                   chart_assets=vendor_present("chart.umd.js"))
     else:
         ctx.update(variables=[], rows=[], truncated=result.truncated, text=result.body.decode("utf-8"))
     ctx["downloads"] = {f: f"{runtime.root(request)}queries/{nq.name}?{urlencode({**values, 'format': f})}"

@@ -22,7 +22,7 @@ from kg.queries import NamedQuery, closest
 from kg.store import with_values
 
 from .display import json_script
-from .runtime import STATIC_DIR, RuntimeDep
+from .runtime import RuntimeDep, asset_url, vendor_present
 
 router = APIRouter()
 
@@ -83,13 +83,12 @@ async def index(request: Request, runtime: RuntimeDep) -> HTMLResponse:
 async def api_docs(request: Request, runtime: RuntimeDep) -> HTMLResponse:
     """Swagger UI for /openapi.json, its script and style from /static/vendor/ (swagger-ui-dist from npm)."""
     root = runtime.root(request)
-    vendor = STATIC_DIR / "vendor"
-    if not (vendor / "swagger-ui-bundle.js").is_file():
+    if not vendor_present("swagger-ui-bundle.js"):
         return HTMLResponse("<p>The API page's assets are not installed: run <code>scripts/setup-assets.sh</code>. "
                             f'The OpenAPI document is at <a href="{root}openapi.json">/openapi.json</a>.</p>',
                             status_code=503)
     page = get_swagger_ui_html(openapi_url=f"{root}openapi.json", title="budgetkg API",
-                               swagger_js_url=f"{root}static/vendor/swagger-ui-bundle.js",
-                               swagger_css_url=f"{root}static/vendor/swagger-ui.css",
-                               swagger_favicon_url=f"{root}static/favicon.svg")
+                               swagger_js_url=asset_url(root, "vendor/swagger-ui-bundle.js"),
+                               swagger_css_url=asset_url(root, "vendor/swagger-ui.css"),
+                               swagger_favicon_url=asset_url(root, "favicon.svg"))
     return page

@@ -4,7 +4,9 @@ Query operation: GET ``?query=``, POST ``application/x-www-form-urlencoded`` (``
 ``application/sparql-query`` (the query is the body); ``default-graph-uri`` and
 ``named-graph-uri`` (repeatable) set the dataset; the result format comes from ``format=`` or the
 Accept header (:mod:`server.formats`). Without protocol or ``FROM`` dataset, the default graph is
-the union of the published graphs. A plain GET returns the service description.
+the union of the published graphs. A plain GET returns the service description
+(:mod:`server.dataset`). Reading the request and running the query are shared with the named-query
+routes (:mod:`server.protocol`).
 """
 
 from __future__ import annotations
