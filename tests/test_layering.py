@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,13 @@ def test_a_package_without_cycles_says_so(tmp_path: Path, monkeypatch: pytest.Mo
     _package(tmp_path, "straight", {"a": "from straight import b\n", "b": "import json\n"})
     monkeypatch.syspath_prepend(str(tmp_path))
     assert describe_cycles(cycles(module_graph(["straight"]))) == "no cycles"
+
+
+def test_every_doctest_is_collected_once() -> None:
+    """pytest collects the doctests of every package (testpaths, --doctest-modules), and no test runs them again."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
+    assert set(PACKAGES) <= set(config["testpaths"]), config["testpaths"]
+    assert "--doctest-modules" in config["addopts"].split()
+    runner = "doctest.testmod" + "("  # spelled in two pieces so this file does not find itself
+    again = [p.name for p in (ROOT / "tests").glob("test_*.py") if runner in p.read_text(encoding="utf-8")]
+    assert again == []
