@@ -10,14 +10,16 @@ from __future__ import annotations
 import csv
 import io
 from decimal import Decimal
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from .app import Runtime, RuntimeDep
+from kg.iris import Iris
+
 from .catalogue import FACETS, NO_FUNDING, PAGE_SIZES, SORTS, CatalogueJob, CatalogueView, Selection
+from .display import wan
 from .errors import BadRequest
+from .runtime import Runtime, RuntimeDep
 
 router = APIRouter()
 
@@ -40,41 +42,28 @@ EXPORT_COLUMNS = {
 }
 
 
-def wan(value: Any) -> str:
-    """万元 with thousands separators and at most four decimals (one 元).
-
-    >>> wan(Decimal("40466.91")), wan(Decimal("3000")), wan(None)
-    ('40,466.91', '3,000', '')
-    """
-    if value is None:
-        return ""
-    d = Decimal(value).quantize(Decimal("0.0001"))
-    text = f"{d:,.4f}".rstrip("0").rstrip(".")
-    return text
-
-
-def _selection(request: Request, kind: str) -> Selection:
+def _selection(request: Request, kind: str, base_iri: str) -> Selection:
+    """The view the URL asks for; a facet value that names no term is a 400 now, not a failed query later."""
     params: dict[str, list[str]] = {}
     for k, v in request.query_params.multi_items():
         params.setdefault(k, []).append(v)
     try:
         sel = Selection.from_params(params, kind)
-        base = "https://x/"
         for facet, values in sel.chosen:
             for v in values:
                 if not (facet == "funding" and v == NO_FUNDING):
-                    sel.term(facet, v, base)
+                    sel.term(facet, v, base_iri)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     return sel
 
 
 async def _browse(request: Request, runtime: Runtime, kind: str) -> Response:
-    sel = _selection(request, kind)
+    base = runtime.settings.base_iri
+    sel = _selection(request, kind, base)
     fmt = request.query_params.get("format", "html")
     if fmt not in ("html", "csv", "xlsx"):
         raise BadRequest("format must be html, csv or xlsx")
-    base = runtime.settings.base_iri
     # facet counts read every thing of the view (15 s for the indicators of 10k tables): like the dataset
     # counts, they get at least 60 s until they are precomputed
     timeout = max(runtime.settings.query_timeout, BROWSE_TIMEOUT)
@@ -86,6 +75,7 @@ async def _browse(request: Request, runtime: Runtime, kind: str) -> Response:
 
 
 def export(view: CatalogueView, kind: str, fmt: str) -> Response:
+    """Every row of a view as CSV (with a byte-order mark, for Excel) or XLSX, saying when rows were cut off."""
     columns = EXPORT_COLUMNS[kind]
     headers = {"X-Result-Rows": str(len(view.rows))}
     if view.truncated:
@@ -101,7 +91,7 @@ def export(view: CatalogueView, kind: str, fmt: str) -> Response:
         # a byte-order mark: Excel then reads the Chinese as UTF-8
         return Response(("\ufeff" + buf.getvalue()).encode("utf-8"), media_type="text/csv; charset=utf-8",
                         headers=headers)
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # only an XLSX export pays for loading openpyxl (~0.1 s)
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(kind)
@@ -116,8 +106,7 @@ def export(view: CatalogueView, kind: str, fmt: str) -> Response:
 
 
 def render(request: Request, runtime: Runtime, kind: str, sel: Selection, view: CatalogueView) -> HTMLResponse:
-    from .pages import _render
-
+    """The browse page of a view: facets with counts and toggling links, one page of rows, sort and size choices."""
     root = runtime.root(request)
     here = f"{root}{kind}"
     facets = []
@@ -139,13 +128,14 @@ def render(request: Request, runtime: Runtime, kind: str, sel: Selection, view: 
         q = sel.query_string(page=n)
         return f"{here}?{q}" if q else here
 
+    iris = Iris(runtime.settings.base_iri)
     link = {c: "x" for c in ("name",)}
     rows = []
     for r in view.rows:
         row = dict(r)
         row["href"] = runtime.local_url(request, r["x"])
         row["project_href"] = runtime.local_url(request, r["p"]) if r.get("p") else None
-        row["unit_href"] = f"{root}agency/{r['unit_code']}" if r.get("unit_code") else None
+        row["unit_href"] = runtime.local_url(request, iris.agency(r["unit_code"]).value) if r.get("unit_code") else None
         for c in ("budget", "fiscal", "other"):
             if c in row:
                 row[c + "_text"] = wan(row[c])
@@ -153,14 +143,14 @@ def render(request: Request, runtime: Runtime, kind: str, sel: Selection, view: 
     sorts = [{"key": k, "label": label, "href": f"{here}?{sel.query_string(sort=k)}", "chosen": k == sel.sort}
              for k, (_, label) in SORTS.items()]
     sizes = [{"size": n, "href": f"{here}?{sel.query_string(size=n)}", "chosen": n == sel.size} for n in PAGE_SIZES]
-    return _render(request, runtime, "browse.html", kind=kind, sel=sel, view=view, facets=facets, rows=rows,
-                   link=link, sorts=sorts, sizes=sizes, page=sel.page, pages=pages,
-                   prev=page_href(sel.page - 1) if sel.page > 1 else None,
-                   next=page_href(sel.page + 1) if sel.page < pages else None,
-                   permalink=f"{here}?{qs}" if qs else here,
-                   csv=f"{here}?{qs + '&' if qs else ''}format=csv", xlsx=f"{here}?{qs + '&' if qs else ''}format=xlsx",
-                   budget_text=wan(view.budget_wanyuan), here=here,
-                   timing=sum(view.seconds.values()))
+    return runtime.render(request, "browse.html", kind=kind, sel=sel, view=view, facets=facets, rows=rows,
+                          link=link, sorts=sorts, sizes=sizes, page=sel.page, pages=pages,
+                          prev=page_href(sel.page - 1) if sel.page > 1 else None,
+                          next=page_href(sel.page + 1) if sel.page < pages else None,
+                          permalink=f"{here}?{qs}" if qs else here,
+                          csv=f"{here}?{qs + '&' if qs else ''}format=csv",
+                          xlsx=f"{here}?{qs + '&' if qs else ''}format=xlsx",
+                          budget_text=wan(view.budget_wanyuan), here=here, timing=sum(view.seconds.values()))
 
 
 @router.get("/projects", tags=["pages"], summary="Browse projects by facets (HTML; format=csv|xlsx downloads)")

@@ -8,20 +8,28 @@ counted once per facet value, and budget totals sum one 预算数 per distinct p
 bound by ``VALUES`` blocks that open the pattern, so each query starts from what is bound and lets
 the indexes work. This module imports no web framework (it runs in worker processes).
 
->>> Selection.from_params({"department": ["341"], "sort": ["budget"]}).query_string()
-'department=341&sort=budget'
+>>> Selection.from_params({"department": ["341"], "sort": ["name"]}).query_string()
+'department=341&sort=name'
+>>> Selection.from_params({"department": ["341"], "sort": ["budget"]}).query_string()  # the default goes unsaid
+'department=341'
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlencode
 
-from pyoxigraph import Literal, NamedNode
+from pyoxigraph import BlankNode, Literal, NamedNode
 
+from kg.errors import QueryError
+from kg.iris import Iris
 from kg.namespaces import CATEGORY, FUNDING, ORG, RDFS, SH, SKOS, XSD
+
+from .jobs import Context, _query
 
 KINDS = ("projects", "indicators")
 
@@ -143,8 +151,6 @@ class Selection:
         return out
 
     def query_string(self, **change: Any) -> str:
-        from urllib.parse import urlencode
-
         return urlencode(self.params(**change))
 
     # -- SPARQL ---------------------------------------------------------------------------------
@@ -153,7 +159,7 @@ class Selection:
         if facet in ("department", "unit"):
             if not value.isdigit() or len(value) != (3 if facet == "department" else 6):
                 raise ValueError(f"{facet} must be a {'3' if facet == 'department' else '6'}-digit code, not {value!r}")
-            return NamedNode(f"{base_iri}agency/{value}")
+            return Iris(base_iri).agency(value)
         if facet == "year":
             if not (value.isdigit() and len(value) == 4):
                 raise ValueError(f"year must be four digits, not {value!r}")
@@ -315,20 +321,49 @@ def _key(term: object, facet: str, base_iri: str) -> str:
     return value.rsplit("/", 1)[-1]
 
 
-def _labels(store: Any, iri: str) -> tuple[str, str]:
-    zh = en = other = ""
-    node = NamedNode(iri)
-    for prop in (SKOS.prefLabel, RDFS.label, SKOS.notation):
-        for q in store.quads_for_pattern(node, prop, None, None):
-            o = q.object
-            if isinstance(o, Literal):
-                if o.language == "zh" and not zh:
-                    zh = o.value
-                elif o.language == "en" and not en:
-                    en = o.value
-                elif not other:
-                    other = o.value
-    return zh or other or en, en if (zh or other) else ""
+#: Where a facet value's label is read from, first found first (a department: its 简称, then its name, then its code).
+LABEL_PROPERTIES = (SKOS.prefLabel, RDFS.label, SKOS.notation)
+
+
+def labels_query(terms: Iterable[NamedNode]) -> str:
+    """The labels of facet values, one row per (value, label property, label), for :func:`pick_labels`.
+
+    One query for every value of a facet, through the store's interface (not one lookup per value).
+
+    >>> labels_query([NamedNode("https://x.example/a")]).splitlines()[1]
+    '  VALUES ?v { <https://x.example/a> }'
+    """
+    values = " ".join(str(t) for t in terms)
+    props = " ".join(str(p) for p in LABEL_PROPERTIES)
+    return f"SELECT ?v ?p ?l WHERE {{\n  VALUES ?v {{ {values} }}\n  VALUES ?p {{ {props} }}\n  ?v ?p ?l\n}}"
+
+
+def pick_labels(rows: Iterable[tuple[object, object, object]]) -> dict[str, tuple[str, str]]:
+    """value IRI → (label, English label), from ``(value, property, label)`` rows.
+
+    Labels are read in :data:`LABEL_PROPERTIES` order: the first Chinese one wins, else the first
+    that is neither Chinese nor English (a code), else the English one; the English label is given
+    beside either of the others only.
+
+    >>> a = NamedNode("https://x.example/a")
+    >>> pick_labels([(a, RDFS.label, Literal("Education", language="en")),
+    ...              (a, SKOS.prefLabel, Literal("市教委", language="zh"))])
+    {'https://x.example/a': ('市教委', 'Education')}
+    """
+    rank = {p.value: i for i, p in enumerate(LABEL_PROPERTIES)}
+    ordered = sorted(enumerate(rows), key=lambda r: (rank.get(getattr(r[1][1], "value", ""), len(rank)), r[0]))
+    found: dict[str, list[str]] = {}
+    for _, (v, _p, o) in ordered:
+        if not isinstance(v, NamedNode) or not isinstance(o, Literal):
+            continue
+        zh_en_other = found.setdefault(v.value, ["", "", ""])
+        if o.language == "zh" and not zh_en_other[0]:
+            zh_en_other[0] = o.value
+        elif o.language == "en" and not zh_en_other[1]:
+            zh_en_other[1] = o.value
+        elif not zh_en_other[2]:
+            zh_en_other[2] = o.value
+    return {iri: (zh or other or en, en if (zh or other) else "") for iri, (zh, en, other) in found.items()}
 
 
 def _python(term: object) -> Any:
@@ -344,6 +379,31 @@ def _python(term: object) -> Any:
     return getattr(term, "value", str(term))
 
 
+class _Solution(Protocol):
+    """One row of a SELECT result: the term bound to a variable, or None."""
+
+    def __getitem__(self, variable: str) -> NamedNode | BlankNode | Literal | None: ...
+
+
+def _select(ctx: Context, sparql: str, opts: dict[str, object]) -> Iterator[_Solution]:
+    """The rows of a catalogue SELECT query, run on the worker's store over the published graphs."""
+    result = _query(ctx, sparql, "catalogue", None, **opts)
+    if not isinstance(result, Iterable):
+        raise QueryError("catalogue", f"a SELECT query answered {type(result).__name__}, not rows")
+    yield from result
+
+
+def _first(rows: Iterator[_Solution]) -> _Solution:
+    """The one row of an aggregate query (COUNT and SUM always answer one)."""
+    for row in rows:
+        return row
+    raise QueryError("catalogue", "an aggregate query answered no row")
+
+
+def _count(term: NamedNode | BlankNode | Literal | None) -> int:
+    return 0 if term is None else int(term.value)
+
+
 @dataclass(frozen=True)
 class CatalogueJob:
     """Facet counts, totals and one page of rows (or every row, for an export) of a :class:`Selection`."""
@@ -353,45 +413,45 @@ class CatalogueJob:
     export: bool = False
     max_rows: int = 10000
 
-    def run(self, ctx: Any) -> CatalogueView:
-        from .jobs import _query
-
+    def run(self, ctx: Context) -> CatalogueView:
         sel = self.selection
         opts = ctx.dataset_options(None, None, False)
-        store = ctx.kg.store
+
+        def select(sparql: str) -> Iterator[_Solution]:
+            return _select(ctx, sparql, opts)
+
         view = CatalogueView()
         started = time.perf_counter()
-        row = next(iter(_query(ctx, sel.total_query(self.base_iri), "catalogue", **opts)))  # type: ignore[call-overload]
-        view.total = int(row["n"].value)
-        view.projects = int(row["projects"].value)
-        budget = next(iter(_query(ctx, sel.budget_query(self.base_iri), "catalogue", **opts)))  # type: ignore[call-overload]
-        if budget["budget"] is not None:
-            view.budget_wanyuan = Decimal(budget["budget"].value) / 10000
+        totals = _first(select(sel.total_query(self.base_iri)))
+        view.total = _count(totals["n"])
+        view.projects = _count(totals["projects"])
+        budget = _first(select(sel.budget_query(self.base_iri)))["budget"]
+        if budget is not None:
+            view.budget_wanyuan = Decimal(budget.value) / 10000
         view.seconds["total"] = time.perf_counter() - started
         if not self.export:
             for facet in FACETS:
                 t0 = time.perf_counter()
                 counts: dict[str, int] = {}
-                for r in _query(ctx, sel.facet_query(facet, self.base_iri), "catalogue", **opts):  # type: ignore[attr-defined]
-                    counts[_key(r["value"], facet, self.base_iri)] = int(r["n"].value)
-                labels: dict[str, tuple[str, str]] = {}
-                for k in counts:
-                    if facet == "year":
-                        labels[k] = (k, "")
-                    else:
-                        labels[k] = _labels(store, str(sel.term(facet, k, self.base_iri).value))  # type: ignore[union-attr]
+                for r in select(sel.facet_query(facet, self.base_iri)):
+                    counts[_key(r["value"], facet, self.base_iri)] = _count(r["n"])
+                labels: dict[str, tuple[str, str]] = {k: (k, "") for k in counts}
+                if facet != "year" and counts:
+                    terms = {k: sel.term(facet, k, self.base_iri) for k in counts}
+                    named = pick_labels((r["v"], r["p"], r["l"]) for r in select(labels_query(
+                        t for t in terms.values() if isinstance(t, NamedNode))))
+                    labels = {k: named.get(t.value, ("", "")) for k, t in terms.items()}
                 values = [FacetValue(k, labels[k][0] or k, labels[k][1], n, k in sel.values(facet))
                           for k, n in counts.items()]
                 if facet == "funding":
-                    unfunded = next(iter(_query(ctx, sel.unfunded_query(self.base_iri), "catalogue", **opts)))  # type: ignore[call-overload]
-                    n = int(unfunded["n"].value)
+                    n = _count(_first(select(sel.unfunded_query(self.base_iri)))["n"])
                     if n:
                         chosen = NO_FUNDING in sel.values(facet)
                         values.append(FacetValue(NO_FUNDING, "未标明", "not stated", n, chosen))
-                for chosen in sel.values(facet):  # a chosen value with no count left still shows, to unchoose it
-                    if chosen not in {v.value for v in values}:
-                        lab = ("未标明", "not stated") if chosen == NO_FUNDING else (chosen, "")
-                        values.append(FacetValue(chosen, lab[0], lab[1], 0, True))
+                for value in sel.values(facet):  # a chosen value with no count left still shows, to unchoose it
+                    if value not in {v.value for v in values}:
+                        zh, en = ("未标明", "not stated") if value == NO_FUNDING else (value, "")
+                        values.append(FacetValue(value, zh, en, 0, True))
                 if facet == "year":
                     values.sort(key=lambda v: v.value, reverse=True)
                 elif facet in ("department", "unit"):
@@ -405,15 +465,18 @@ class CatalogueJob:
             limit, offset = self.max_rows + 1, 0
         else:
             limit, offset = sel.size, (sel.page - 1) * sel.size
-        page = [(r["x"], r["p"]) for r in _query(ctx, sel.page_query(self.base_iri, limit, offset),  # type: ignore[attr-defined]
-                                                 "catalogue", **opts)]
+        page: list[tuple[NamedNode, NamedNode]] = []
+        for r in select(sel.page_query(self.base_iri, limit, offset)):
+            x, p = r["x"], r["p"]
+            if isinstance(x, NamedNode) and isinstance(p, NamedNode):  # both are bound by every row
+                page.append((x, p))
         view.columns = EXPORT_ORDER[sel.kind]
         for start in range(0, len(page), 500):
             chunk = page[start:start + 500]
-            values = " ".join(f"({x} {p})" for x, p in chunk)
-            text = sel.rows_query().replace("WHERE {", f"WHERE {{\n  VALUES (?x ?p) {{ {values} }}", 1)
+            pairs = " ".join(f"({x} {p})" for x, p in chunk)
+            text = sel.rows_query().replace("WHERE {", f"WHERE {{\n  VALUES (?x ?p) {{ {pairs} }}", 1)
             found: dict[str, dict[str, Any]] = {}
-            for r in _query(ctx, text, "catalogue", **opts):  # type: ignore[attr-defined]
+            for r in select(text):
                 row = {c: _python(r[c]) for c in view.columns}
                 old = found.get(row["x"])
                 if old is None:

@@ -1,28 +1,25 @@
-"""The dataset as a whole: VoID + DCAT description, SPARQL service description, dumps, JSON-LD context.
+"""The dataset as a whole, described in RDF: VoID + DCAT, the SPARQL service description, the dumps.
 
 The dataset's IRI is ``<base IRI>dataset``, so like every entity it is served at ``/dataset``
-(and at ``/.well-known/void``). Counts come from the store once per store generation; dumps are
-made once per generation and kept in memory (every write to the store starts a new generation).
+(and at ``/.well-known/void``, by :mod:`server.void`); ``/sparql`` answers a plain GET with the
+service description (:mod:`server.sparql`). Counts come from the store once per store generation;
+dumps are made once per generation and kept in memory (every write to the store starts a new
+generation). This module holds no routes: both routers read the description from here.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi import Request
 from pyoxigraph import BlankNode, Literal, NamedNode, Quad, Triple
 
 from kg.namespaces import DCAT, DCTERMS, FOAF, ONTOLOGY_IRI, RDF, RDFS, VOID, XSD, Namespace
 
-from . import formats
-from .app import Runtime, RuntimeDep
-from .errors import NotFound, UnacceptableFormat
-from .jobs import CountsJob, DumpJob, jsonld_bytes
+from .jobs import CountsJob, jsonld_bytes
 from .results import rdf_bytes
-
-router = APIRouter()
+from .runtime import Runtime
 
 # Vocabularies only the server uses (SPARQL service description, W3C format IRIs).
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
@@ -41,7 +38,6 @@ DUMPS: dict[str, tuple[str, str, str, str, bool]] = {
     "jsonld": ("budgetkg.jsonld", "jsonld", "application/ld+json; charset=utf-8", "application/ld+json", False),
     "trig": ("budgetkg.trig", "trig", "application/trig; charset=utf-8", "application/trig", False),
 }
-_DUMP_BY_FILE = {v[0]: k for k, v in DUMPS.items()}
 
 _RESULT_FORMAT_IRIS = (FORMATS.SPARQL_Results_JSON, FORMATS.SPARQL_Results_XML, FORMATS.SPARQL_Results_CSV,
                        FORMATS.SPARQL_Results_TSV, FORMATS.Turtle, FORMATS["JSON-LD"], FORMATS["N-Triples"],
@@ -143,8 +139,6 @@ async def description_triples(request: Request, runtime: Runtime) -> list[Triple
 
 
 def _q(text: str) -> str:
-    from urllib.parse import quote
-
     return quote(text, safe="")
 
 
@@ -194,57 +188,5 @@ async def graph_body(runtime: Runtime, triples: list[Triple], fmt: str) -> bytes
     """Serialise a small graph built here (JSON-LD compacted with the published context)."""
     if fmt == "jsonld":
         return jsonld_bytes(triples, runtime.context, dataset=False)
-    return rdf_bytes(triples, fmt)
-
-
-_DESCRIPTION_FORMATS = (*formats.GRAPH_FORMATS, formats.HTML)
-
-
-@router.get("/dataset", tags=["dataset"], summary="VoID and DCAT description of the dataset",
-            responses={200: {"content": {f.media_type: {} for f in _DESCRIPTION_FORMATS}}})
-@router.get("/.well-known/void", tags=["dataset"], summary="VoID description (well-known location)")
-async def dataset_description(request: Request, runtime: RuntimeDep) -> Response:
-    return await _describe(request, runtime, None)
-
-
-@router.get("/dataset.{suffix}", include_in_schema=False)
-async def dataset_description_suffix(suffix: str, request: Request,
-                                     runtime: RuntimeDep) -> Response:
-    fmt = formats.SUFFIXES.get("." + suffix)
-    if fmt is None:
-        raise NotFound(f"no format with suffix .{suffix}")
-    return await _describe(request, runtime, fmt)
-
-
-async def _describe(request: Request, runtime: Runtime, fmt: formats.Format | None) -> Response:
-    if fmt is None:
-        fmt = formats.choose(request.headers.get("accept"), _DESCRIPTION_FORMATS,
-                             request.query_params.getlist("format"))
-    if fmt is None:
-        raise UnacceptableFormat("the dataset description", [f.media_type for f in _DESCRIPTION_FORMATS])
-    triples = await description_triples(request, runtime)
-    if fmt is formats.HTML:
-        from .pages import render_dataset
-
-        return render_dataset(request, runtime, triples, await counts(runtime))
-    return Response(await graph_body(runtime, triples, fmt.name), media_type=fmt.content_type,
-                    headers={"Vary": "Accept"})
-
-
-@router.get("/dumps/{file}", tags=["dataset"], summary="Dumps: budgetkg.nq.gz, budgetkg.ttl, budgetkg.jsonld, "
-                                                       "budgetkg.trig")
-async def dump(file: str, runtime: RuntimeDep) -> Response:
-    name = _DUMP_BY_FILE.get(file)
-    if name is None:
-        raise NotFound(f"no dump {file!r}; available: {', '.join(_DUMP_BY_FILE)}")
-    fname, fmt, ctype, _media, _gz = DUMPS[name]
-    answer = await runtime.cached("dump:" + name, DumpJob(fmt, tuple(runtime.context.items())),
-                                  max(runtime.settings.query_timeout, 300.0))
-    return Response(answer.body, media_type=ctype,
-                    headers={"Content-Disposition": f'attachment; filename="{fname}"'})
-
-
-@router.get("/context.jsonld", tags=["dataset"], summary="The JSON-LD context of the dumps and JSON-LD responses")
-async def context(runtime: RuntimeDep) -> Response:
-    body = json.dumps({"@context": runtime.context}, ensure_ascii=False, indent=1).encode("utf-8")
-    return Response(body, media_type="application/ld+json; charset=utf-8")
+    serialised: list[object] = [*triples]  # rdf_bytes takes triples and quads alike
+    return rdf_bytes(serialised, fmt)

@@ -14,6 +14,7 @@ parser's message for a SPARQL syntax error), so ``curl`` and SPARQL clients show
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from kg.errors import (
     BudgetKGError,
@@ -26,6 +27,9 @@ from kg.errors import (
 )
 
 from .safety import RefusedOperation, TooComplex
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger("budgetkg.server")
 
@@ -176,12 +180,12 @@ def headers_of(exc: BaseException) -> dict[str, str]:
     return {}
 
 
-def install(app: object) -> None:
+def install(app: FastAPI) -> None:
     """Register the handlers that turn errors into responses on a FastAPI app."""
-    from fastapi import FastAPI, Request
+    # the query workers import this module (through server.jobs) for the error types alone: the web
+    # framework is loaded where a response is made, so a worker starts without it
+    from fastapi import Request
     from fastapi.responses import PlainTextResponse
-
-    assert isinstance(app, FastAPI)
 
     async def handle(request: Request, exc: Exception) -> PlainTextResponse:
         if isinstance(exc, WorkerLost) and not exc.limit_mb:

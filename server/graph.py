@@ -28,8 +28,8 @@ from kg.network import (
 )
 
 from . import formats
-from .app import STATIC_DIR, RuntimeDep
 from .errors import BadRequest
+from .runtime import RuntimeDep, vendor_present
 
 router = APIRouter()
 
@@ -111,21 +111,10 @@ async def graph_data(
     return Response(body, media_type="application/json", headers=headers)
 
 
-def _vendor_present() -> bool:
-    return all((STATIC_DIR / "vendor" / name).is_file() for name in VENDOR_SCRIPTS)
-
-
 @router.get("/graph", response_class=HTMLResponse, tags=["pages", "graph"],
             summary="The agency–project network, interactive (cytoscape.js)")
 async def graph_page(request: Request, runtime: RuntimeDep) -> HTMLResponse:
     root = runtime.root(request)
-
-    def asset(name: str) -> str:
-        path = STATIC_DIR / name
-        version = int(path.stat().st_mtime) if path.is_file() else 0
-        return f"{root}static/{name}?v={version}"
-
-    html = runtime.templates.get_template("graph.html").render(
-        root=root, asset=asset, vendor=_vendor_present(), vendor_scripts=VENDOR_SCRIPTS, api=f"{root}api/graph",
-        base_iri=runtime.settings.base_iri, views=VIEWS, max_nodes=DEFAULT_MAX_NODES)
-    return HTMLResponse(html, headers={"Vary": "Accept"})
+    return runtime.render(request, "graph.html", vendor=vendor_present(*VENDOR_SCRIPTS), vendor_scripts=VENDOR_SCRIPTS,
+                          api=f"{root}api/graph", base_iri=runtime.settings.base_iri, views=VIEWS,
+                          max_nodes=DEFAULT_MAX_NODES)

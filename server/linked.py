@@ -10,16 +10,22 @@ Accept header or by suffix (``/agency/341101.ttl``, ``.jsonld``, ``.nt``, ``.rdf
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+import json
+from decimal import Decimal
+from typing import Any
 
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from kg.namespaces import RDF
 from kg.store import is_iri
 
 from . import formats
-from .app import Runtime, RuntimeDep
+from .display import Linker, curie, wan
 from .errors import BadRequest, NotFound, UnacceptableFormat
-from .jobs import DescribeJob, EntityRdfJob
-from .sparql import query_params
+from .jobs import DescribeJob, EntityRdfJob, EntityView
+from .protocol import query_params
+from .runtime import Runtime, RuntimeDep
 
 router = APIRouter()
 
@@ -43,13 +49,85 @@ async def answer_entity(request: Request, runtime: Runtime, iri: str, fmt: forma
         view = await runtime.run(DescribeJob(iri))
         if not view.found:
             raise NotFound(f"nothing is known about <{iri}>")
-        from .pages import render_entity
-
         response = render_entity(request, runtime, view)
         response.headers.update(headers)
         return response
     answer = await runtime.run(EntityRdfJob(iri, fmt.name, tuple(runtime.context.items())))
     return Response(answer.body, media_type=fmt.content_type, headers=headers)
+
+
+# -- the entity page ------------------------------------------------------------------------
+def render_entity(request: Request, runtime: Runtime, view: EntityView) -> HTMLResponse:
+    """An entity's page: its properties grouped by predicate, what points at it, and the source lines it came from."""
+    link = Linker(request, runtime, view.labels)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for p, o, _g in sorted(view.outgoing, key=lambda x: (x[0] != RDF.type.value, curie(x[0]), x[1][1])):
+        groups.setdefault(p, []).append(link.term(o))
+    properties = [{"predicate": link.iri(p), "values": vs} for p, vs in groups.items()]
+    incoming: dict[str, list[dict[str, Any]]] = {}
+    for s, p, _g in view.incoming:
+        incoming.setdefault(p, []).append(link.iri(s))
+    base = runtime.local_url(request, view.iri)
+    own = view.iri.startswith(runtime.settings.base_iri)
+    alternates = ({s: f"{base}{s}" for s in (".ttl", ".jsonld", ".nt", ".rdf")} if own else
+                  {s: f"{base}&format={n}" for s, n in ((".ttl", "turtle"), (".jsonld", "jsonld"),
+                                                         (".nt", "ntriples"), (".rdf", "rdfxml"))})
+    base_iri = runtime.settings.base_iri
+    path = view.iri[len(base_iri):] if own else curie(view.iri)
+    kind = next((view.labels.get(t) for t in view.types if view.labels.get(t)), "")
+    title = view.labels.get(view.iri) or (f"{kind} {path}".strip())
+    extra = _readable(request, runtime, view)
+    return runtime.render(request, "entity.html", view=view, title=title, properties=properties, **extra,
+                          incoming=[{"predicate": link.iri(p), "subjects": ss} for p, ss in incoming.items()],
+                          types=[link.iri(t) for t in view.types], sources=[
+                              {"document": link.iri(d), "file": f, "start": a, "end": b, "lines": lines,
+                               "via": link.iri(via) if via else None} for d, f, a, b, lines, via in view.sources],
+                          documents=[{"document": link.iri(d), "file": f} for d, f in view.documents],
+                          alternates=alternates)
+
+
+def _readable(request: Request, runtime: Runtime, view: EntityView) -> dict[str, Any]:
+    """Helpers and totals for the readable head of a project or agency page."""
+    def href(iri: object) -> str:
+        return runtime.local_url(request, str(iri))
+
+    def wan_yuan(yuan: object) -> str:
+        return "" if yuan is None else wan(Decimal(str(yuan)) / 10000)
+
+    def num(value: object) -> str:
+        d = Decimal(str(value))
+        return f"{d:,f}".rstrip("0").rstrip(".") if "." in f"{d:f}" else f"{d:,f}"
+
+    extra: dict[str, Any] = {"href": href, "wan": wan_yuan, "wan_yuan": wan_yuan, "num": num}
+    if view.agency is not None:
+        ag = view.agency
+        by_funding: dict[str, list[Any]] = {}
+        by_year: dict[str, list[Any]] = {}
+        total = Decimal(0)
+        for p in ag.projects:
+            b = Decimal(str(p["budget"])) if p.get("budget") is not None else Decimal(0)
+            total += b
+            for key, table in ((str(p.get("funding_label") or "未标明 not stated"), by_funding),
+                               (str(p.get("year") or "—"), by_year)):
+                cell = table.setdefault(key, [0, Decimal(0)])
+                cell[0] += 1
+                cell[1] += b
+        code = str(ag.summary.get("code") or view.iri.rsplit("/", 1)[-1])
+        facet = "department" if len(code) == 3 else "unit"
+        root = runtime.root(request)
+        label = view.labels.get(view.iri) or code
+        nodes = [{"data": {"id": view.iri, "label": label, "kind": "self"}}]
+        edges: list[dict[str, Any]] = []
+        for partner in ag.partners[:25]:
+            pid = str(partner["partner"])
+            nodes.append({"data": {"id": pid, "label": str(partner.get("partner_name") or pid.rsplit("/", 1)[-1]),
+                                   "kind": "partner", "href": href(pid)}})
+            edges.append({"data": {"id": f"e{len(edges)}", "source": view.iri, "target": pid,
+                                   "weight": int(str(partner["links"]))}})
+        extra.update(total=total, by_funding=sorted(by_funding.items(), key=lambda kv: -kv[1][1]),
+                     by_year=sorted(by_year.items(), reverse=True), browse_href=f"{root}projects?{facet}={code}",
+                     neighbourhood=json.dumps({"nodes": nodes, "edges": edges}, ensure_ascii=False))
+    return extra
 
 
 @router.get("/resource", tags=["linked data"], summary="Describe any IRI of the store (?iri=)",

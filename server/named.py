@@ -10,20 +10,23 @@ get a results table.
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 
 from kg.errors import UnknownQuery
 from kg.namespaces import PREFIXES
-from kg.queries import NamedQuery, closest
+from kg.queries import COLUMN_LABELS, NamedQuery, closest
 
 from . import formats, safety
-from .app import Runtime, RuntimeDep
+from .display import Linker, json_script
 from .errors import BadRequest
 from .jobs import Answer, QueryJob, Table
-from .sparql import negotiate, query_params, run_query
+from .protocol import negotiate, query_params, run_query
+from .runtime import Runtime, RuntimeDep, vendor_present
 
 _SCHEMA = {
     "iri": {"type": "string", "description": "an IRI, or a prefixed name such as unit:PERCENT"},
@@ -100,14 +103,43 @@ def _endpoint(nq: NamedQuery, shape: safety.Shape) -> Any:
             job = QueryJob(nq.sparql, nq.name, subs, results_format="table", graph_format="turtle",
                            max_rows=runtime.settings.max_rows, verify=False, lookups=lookups)
             result: Table | Answer = await runtime.run(job)
-            from .pages import render_named_result
-
             return render_named_result(request, runtime, nq, result)
         return await run_query(request, runtime, nq.sparql, name=nq.name, substitutions=subs,
                                requested=requested, shape=shape, lookups=lookups)
 
     run_named_query.__name__ = f"query_{nq.name}"
     return run_named_query
+
+
+def render_queries(request: Request, runtime: Runtime) -> HTMLResponse:
+    """The /queries page: every named query with its parameters and links."""
+    root = runtime.root(request)
+    return runtime.render(request, "queries.html", queries=[describe(q, root) for q in runtime.queries.values()])
+
+
+def render_named_result(request: Request, runtime: Runtime, nq: NamedQuery, result: Table | Answer) -> HTMLResponse:
+    """A named query's result as a page: a table (with a chart when the assets are there), or the graph's text."""
+    link = Linker(request, runtime, compact=True)
+    values = {k: v for k, v in request.query_params.items() if k != "format"}
+    ctx: dict[str, Any] = {"q": nq, "values": values, "max_rows": runtime.settings.max_rows,
+                           "params": [{"name": p.name, "type": p.type, "description": p.description,
+                                       "value": values.get(p.name, p.default or "")} for p in nq.params]}
+    if isinstance(result, Table):
+        # for people: no column that only repeats an empty parameter, and Chinese headers
+        hidden = nq.echoes(dict(values))
+        keep = [i for i, v in enumerate(result.variables) if v not in hidden]
+        shown = [result.variables[i] for i in keep]
+        ctx.update(variables=shown, headers=[(COLUMN_LABELS.get(v), v) for v in shown], truncated=result.truncated,
+                   rows=[[link.pyterm(row[i]) for i in keep] for row in result.rows])
+        plain_rows = [["" if row[i] is None else getattr(row[i], "value", str(row[i])) for i in keep]
+                      for row in result.rows]
+        ctx.update(chart_data=json_script({"columns": shown, "rows": plain_rows}),
+                   chart_assets=vendor_present("chart.umd.js"))
+    else:
+        ctx.update(variables=[], rows=[], truncated=result.truncated, text=result.body.decode("utf-8"))
+    ctx["downloads"] = {f: f"{runtime.root(request)}queries/{nq.name}?{urlencode({**values, 'format': f})}"
+                        for f in ("csv", "tsv", "json", "xml")}
+    return runtime.render(request, "named_result.html", **ctx)
 
 
 def register(app: FastAPI, runtime: Runtime) -> None:
@@ -119,11 +151,7 @@ def register(app: FastAPI, runtime: Runtime) -> None:
         fmt = formats.choose(request.headers.get("accept"), (formats.JSON, formats.HTML),
                              request.query_params.getlist("format"))
         if fmt is formats.HTML:
-            from .pages import render_queries
-
             return render_queries(request, runtime)
-        import json
-
         root = runtime.root(request)
         body = json.dumps([describe(q, root) for q in runtime.queries.values()], ensure_ascii=False, indent=1)
         return Response(body.encode("utf-8"), media_type="application/json; charset=utf-8")

@@ -321,6 +321,8 @@ def check(text: str, allowlist: tuple[str, ...], default_prefixes: dict[str, str
 def _rdflib_targets(text: str, update: bool,
                     default_prefixes: dict[str, str]) -> tuple[list[str | None], list[str | None]]:
     """SERVICE and LOAD targets as rdflib's SPARQL 1.1 parser reads ``text`` (raises on what it cannot read)."""
+    # rdflib's SPARQL parser is slow to import (~0.1 s): only requests that mention SERVICE or LOAD need it
+    from pyparsing import ParseResults
     from rdflib.plugins.sparql.parser import parseQuery, parseUpdate
     from rdflib.plugins.sparql.parserutils import CompValue
     from rdflib.term import URIRef, Variable
@@ -355,8 +357,8 @@ def _rdflib_targets(text: str, update: bool,
                 loads.append(term(node.get("iri")))
             for value in node.values():
                 walk(value)
-        elif isinstance(node, list | tuple) or type(node).__name__ == "ParseResults":
-            for value in node:  # type: ignore[attr-defined]
+        elif isinstance(node, list | tuple | ParseResults):
+            for value in node:
                 walk(value)
 
     walk(tree)

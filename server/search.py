@@ -1,74 +1,30 @@
 """Full-text search: ``GET /search?q=…`` (HTML, or JSON by ``format=json`` / ``Accept: application/json``).
 
 The search runs as a job on the query workers, over the index each worker opens once (checked
-against its view of the store, see :mod:`kg.search`). ``bk:search`` patterns in SPARQL sent to
-``/sparql`` are rewritten into VALUES blocks by :func:`expand_query` before the query runs.
+against its view of the store, see :mod:`kg.search` and :mod:`server.textsearch`, which also
+rewrites the ``bk:search`` patterns of SPARQL queries).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from markupsafe import escape
 
 from kg import search as fulltext
 
-from .app import STATIC_DIR, Runtime, RuntimeDep
+from .runtime import Runtime, RuntimeDep
+from .textsearch import PER_PAGE, SearchJob
 
 router = APIRouter()
 
-#: Hits on one page unless asked otherwise, and the most a client may ask for.
-PER_PAGE = 20
+#: The most hits on one page a client may ask for.
 MAX_PER_PAGE = 200
 KINDS = ("project", "unit", "department", "vendor")
-
-
-def _index(ctx: Any) -> fulltext.SearchIndex:
-    """The worker's index, opened (and checked against its store) on the first search."""
-    index = getattr(ctx, "search_index", None)
-    if index is None:
-        index = fulltext.SearchIndex.open(ctx.kg, ctx.settings, writable=False)
-        ctx.search_index = index
-    return index
-
-
-@dataclass(frozen=True)
-class SearchJob:
-    """Answer one search in a query worker."""
-
-    query: str
-    limit: int = PER_PAGE
-    offset: int = 0
-    kinds: tuple[str, ...] = ()
-
-    def run(self, ctx: Any) -> fulltext.SearchResult:
-        result = _index(ctx).search(self.query, limit=self.limit, offset=self.offset, kinds=self.kinds or None,
-                                    base_iri=ctx.settings.base_iri)
-        for h in result.hits:  # what the page needs, not the index rows behind it
-            h.__dict__.pop("_row", None)
-            h.__dict__.pop("_id", None)
-        return result
-
-
-@dataclass(frozen=True)
-class RewriteJob:
-    """Rewrite the ``bk:search`` patterns of a SPARQL query into VALUES blocks (in a query worker)."""
-
-    sparql: str
-
-    def run(self, ctx: Any) -> str:
-        return fulltext.rewrite(self.sparql, _index(ctx))
-
-
-async def expand_query(runtime: Runtime, sparql: str) -> str:
-    """``sparql`` with its ``bk:search`` patterns rewritten; unchanged (no worker trip) without any."""
-    if not fulltext.has_search(sparql):
-        return sparql
-    return await runtime.run(RewriteJob(sparql))
 
 
 def _wants_json(request: Request, fmt: str | None) -> bool:
@@ -79,8 +35,6 @@ def _wants_json(request: Request, fmt: str | None) -> bool:
 
 
 def _highlight(text: str) -> str:
-    from markupsafe import escape
-
     return str(escape(text)).replace(fulltext.MARK_START, "<mark>").replace(fulltext.MARK_END, "</mark>")
 
 
@@ -141,12 +95,6 @@ def _page(request: Request, runtime: Runtime, q: str, page: int, per_page: int, 
         params += [("kind", k) for k in kinds]
         return f"{root}search?{urlencode(params)}"
 
-    def asset(name: str) -> str:
-        path = STATIC_DIR / name
-        return f"{root}static/{name}?v={int(path.stat().st_mtime) if path.is_file() else 0}"
-
-    html = runtime.templates.get_template("search.html").render(
-        root=root, asset=asset, q=q, result=result, hits=hits, page=page, pages=pages,
-        prev=link(page - 1) if page > 1 else None, next=link(page + 1) if page < pages else None,
-        json_url=link(page) + "&format=json", kinds=kinds, all_kinds=KINDS)
-    return HTMLResponse(html, headers={"Vary": "Accept"})
+    return runtime.render(request, "search.html", q=q, result=result, hits=hits, page=page, pages=pages,
+                          prev=link(page - 1) if page > 1 else None, next=link(page + 1) if page < pages else None,
+                          json_url=link(page) + "&format=json", kinds=kinds, all_kinds=KINDS)

@@ -4,169 +4,35 @@ Query operation: GET ``?query=``, POST ``application/x-www-form-urlencoded`` (``
 ``application/sparql-query`` (the query is the body); ``default-graph-uri`` and
 ``named-graph-uri`` (repeatable) set the dataset; the result format comes from ``format=`` or the
 Accept header (:mod:`server.formats`). Without protocol or ``FROM`` dataset, the default graph is
-the union of the published graphs. A plain GET returns the service description.
+the union of the published graphs. A plain GET returns the service description
+(:mod:`server.dataset`). Reading the request and running the query are shared with the named-query
+routes (:mod:`server.protocol`).
 """
 
 from __future__ import annotations
 
 import hmac
 from typing import Any
-from urllib.parse import parse_qs, unquote_to_bytes
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from kg.errors import BudgetKGError
 from kg.namespaces import PREFIXES
-from kg.queries import Lookup
 from kg.store import is_iri
 
 from . import formats, safety
-from .app import Runtime, RuntimeDep
-from .errors import (
-    BadRequest,
-    Forbidden,
-    MethodNotAllowed,
-    PayloadTooLarge,
-    UnacceptableFormat,
-    Unauthorized,
-    UnsupportedMediaType,
-)
-from .formats import Format
-from .jobs import Answer, GraphJob, QueryJob, UpdateJob
+from .dataset import graph_body, service_description_quads
+from .errors import BadRequest, Forbidden, MethodNotAllowed, UnacceptableFormat, Unauthorized
+from .jobs import GraphJob, UpdateJob
+from .protocol import negotiate, protocol_params, run_query
+from .runtime import Runtime, RuntimeDep
 from .sandbox import ProbeJob
-from .search import expand_query
 
 router = APIRouter()
 
-FORM = "application/x-www-form-urlencoded"
 SPARQL_QUERY = "application/sparql-query"
 SPARQL_UPDATE = "application/sparql-update"
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(limit)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def query_params(request: Request) -> list[tuple[str, str]]:
-    """The URL's parameters, percent-decoded as strict UTF-8: ``%FF`` is a 400 naming the parameter.
-
-    Starlette decodes them with replacement characters, so ``?code=%FF`` would silently become
-    ``code=\ufffd``; this reads the raw query string instead.
-    """
-    out = []
-    for part in request.scope.get("query_string", b"").split(b"&"):
-        if not part:
-            continue
-        raw_key, _, raw_value = part.partition(b"=")
-        try:
-            key = unquote_to_bytes(raw_key.replace(b"+", b" ")).decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadRequest(f"a parameter name is not UTF-8 once percent-decoded: {raw_key[:100]!r}") from None
-        try:
-            value = unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadRequest(f"parameter {key[:100]!r} is not UTF-8 once percent-decoded: "
-                             f"{raw_value[:100]!r}") from None
-        out.append((key, value))
-    return out
-
-
-def _decode(body: bytes) -> str:
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"the request body is not UTF-8: {exc}") from None
-
-
-async def protocol_params(request: Request, runtime: Runtime, text_field: str,
-                          direct_type: str) -> tuple[dict[str, list[str]], str | None]:
-    """``(parameters, operation text)`` of a protocol request (GET, POST form, or POST direct)."""
-    params: dict[str, list[str]] = {}
-    for k, v in query_params(request):
-        params.setdefault(k, []).append(v)
-    text: str | None = None
-    if request.method == "POST":
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        body = await read_body(request, runtime.settings.max_body_bytes)
-        if not body and not ctype:
-            pass  # an empty POST: no parameters
-        elif ctype == FORM:
-            try:
-                form = parse_qs(_decode(body), keep_blank_values=True, errors="strict")
-            except UnicodeDecodeError as exc:
-                raise BadRequest(f"a form field is not UTF-8 once percent-decoded: {exc}") from None
-            for k, vs in form.items():
-                params.setdefault(k, []).extend(vs)
-        elif ctype == direct_type:
-            text = _decode(body)
-        else:
-            raise UnsupportedMediaType(f"POST a body of type {FORM} or {direct_type}, not {ctype or 'none'}")
-    values = params.get(text_field, [])
-    if text is not None and values:
-        raise BadRequest(f"give the {text_field} either as the body or as a parameter, not both")
-    if len(values) > 1:
-        raise BadRequest(f"exactly one '{text_field}' parameter is allowed, got {len(values)}")
-    if values:
-        text = values[0]
-    if text is not None and len(text.encode("utf-8")) > runtime.settings.max_body_bytes:
-        raise PayloadTooLarge(runtime.settings.max_body_bytes)
-    return params, text
-
-
-def negotiate(request: Request, offers: tuple[Format, ...], requested: list[str] | None = None) -> Format | None:
-    """The format for ``offers`` (``format=`` first, then Accept), or None when nothing is acceptable."""
-    return formats.choose(request.headers.get("accept"), offers, requested)
-
-
-def result_response(answer: Answer, max_rows: int | None = None) -> Response:
-    """An HTTP response for a serialised result, saying when rows were cut off."""
-    fmt = _FORMAT_BY_NAME[answer.format]
-    headers = {"Vary": "Accept", "X-Result-Rows": str(answer.rows)}
-    if answer.truncated:
-        headers["X-Truncated"] = "true"
-        if max_rows is not None:
-            headers["X-Row-Limit"] = str(max_rows)
-    return Response(answer.body, media_type=fmt.content_type, headers=headers)
-
-
-_FORMAT_BY_NAME = {f.name: f for f in (*formats.RESULT_FORMATS, *formats.GRAPH_FORMATS, *formats.DATASET_FORMATS,
-                                       formats.HTML)}
-
-
-async def run_query(request: Request, runtime: Runtime, sparql: str, *, name: str = "query",
-                    substitutions: tuple[tuple[str, object], ...] = (), default_graphs: tuple[str, ...] | None = None,
-                    named_graphs: tuple[str, ...] | None = None, requested: list[str] | None = None,
-                    shape: safety.Shape | None = None,
-                    lookups: tuple[Lookup, ...] = ()) -> Response:
-    """Check, negotiate, run and answer one query."""
-    settings = runtime.settings
-    verify = shape is None  # named queries were checked when the server started; their values are RDF terms
-    if shape is None:
-        shape = safety.check(sparql, settings.service_allowlist, PREFIXES, max_depth=settings.max_query_depth,
-                             max_terms=settings.max_query_terms)
-    sparql = await expand_query(runtime, sparql)  # bk:search patterns → VALUES blocks (docs/search.md)
-    results_fmt = negotiate(request, formats.RESULT_FORMATS, requested)
-    graph_fmt = negotiate(request, formats.GRAPH_FORMATS, requested)
-    if shape.form in ("SELECT", "ASK") and results_fmt is None:
-        raise UnacceptableFormat(f"a {shape.form} result", [f.media_type for f in formats.RESULT_FORMATS])
-    if shape.form in ("CONSTRUCT", "DESCRIBE") and graph_fmt is None:
-        raise UnacceptableFormat(f"a {shape.form} result", [f.media_type for f in formats.GRAPH_FORMATS])
-    job = QueryJob(sparql, name, substitutions, default_graphs, named_graphs, shape.has_dataset,
-                   results_fmt.name if results_fmt else None, graph_fmt.name if graph_fmt else None,
-                   settings.max_rows, verify=verify, lookups=lookups)
-    answer = await runtime.run(job)
-    return result_response(answer, settings.max_rows)
 
 
 _SPARQL_DOC: dict[str, Any] = {
@@ -204,16 +70,12 @@ def _check_iris(*values: str, what: str) -> None:
 
 
 async def service_description(request: Request, runtime: Runtime, requested: list[str] | None) -> Response:
-    from .dataset import service_description_quads
-
     fmt = negotiate(request, (*formats.GRAPH_FORMATS, formats.HTML), requested)
     if fmt is None:
         raise UnacceptableFormat("the service description", [f.media_type for f in formats.GRAPH_FORMATS])
     if fmt is formats.HTML:
         return RedirectResponse(runtime.root(request), status_code=303)
     triples = [q.triple for q in await service_description_quads(request, runtime)]
-    from .dataset import graph_body
-
     return Response(await graph_body(runtime, triples, fmt.name), media_type=fmt.content_type,
                     headers={"Vary": "Accept"})
 

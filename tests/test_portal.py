@@ -18,7 +18,7 @@ from kg.namespaces import PREFIXES
 from kg.settings import Settings
 from kg.store import GraphStore
 from server.app import create_app
-from server.browse import wan
+from server.display import wan
 
 HTML = {"Accept": "text/html"}
 PROJECT = "project/2024/341101/667910cc7727"
@@ -64,6 +64,26 @@ def test_facet_counts_equal_sparql_counts(client: TestClient, seed_store: GraphS
     assert f'id="budget-total">{wan(budget / 10000)}<' in chosen
     # the other departments stay offered with their counts under the funding choice
     assert facet_count(chosen, "funding", "general-bond") > 0 and "permalink" in chosen
+
+
+def facet_entry(html: str, facet: str, value: str) -> str:
+    block = html.split(f'data-facet="{facet}"', 1)[1].split("</section>", 1)[0]
+    m = re.search(rf'data-value="{re.escape(value)}">(.*?)</a>', block, re.S)
+    assert m, f"{facet}={value} not offered"
+    return m.group(1)
+
+
+def test_facet_values_show_the_stores_labels(client: TestClient, seed_store: KGStore) -> None:
+    """A department is offered by its name (its code beside it), a funding source in Chinese and English."""
+    html = client.get("/projects").text
+    department = scalar(seed_store, "SELECT ?l WHERE { <https://budgetkg.example.org/id/agency/341> "
+                                    "skos:prefLabel|rdfs:label ?l FILTER(LANG(?l) = 'zh') } LIMIT 1")
+    entry = facet_entry(html, "department", "341")
+    assert department in entry and "<small>341</small>" in entry
+    zh = scalar(seed_store, "SELECT ?l WHERE { bkfund:central skos:prefLabel ?l FILTER(LANG(?l) = 'zh') }")
+    en = scalar(seed_store, "SELECT ?l WHERE { bkfund:central skos:prefLabel ?l FILTER(LANG(?l) = 'en') }")
+    entry = facet_entry(html, "funding", "central")
+    assert zh in entry and f'<span class="en">{en}</span>' in entry
 
 
 def test_unstated_funding_and_paging(client: TestClient) -> None:

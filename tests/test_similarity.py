@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import itertools
-import pkgutil
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import kg.contracts
-import kg.links
-import kg.similarity
 from kg import similarity as sim
-
-
-def _modules(package):
-    """A package and each of its modules (their doctests are where the functions are defined)."""
-    yield package
-    for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
-        yield importlib.import_module(info.name)
-
-
-@pytest.mark.parametrize("package", [kg.similarity, kg.links, kg.contracts])
-def test_docstring_examples_hold(package) -> None:
-    modules = list(_modules(package)) if hasattr(package, "__path__") else [package]
-    results = [doctest.testmod(m, optionflags=doctest.NORMALIZE_WHITESPACE) for m in modules]
-    assert sum(r.failed for r in results) == 0 and sum(r.attempted for r in results) > 0
 
 
 def test_full_and_half_width_brackets_and_spaces_are_one_wording() -> None:
