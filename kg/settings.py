@@ -9,13 +9,14 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from . import bundled
 from .namespaces import DEFAULT_BASE_IRI
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SEEDS_DIR = PROJECT_ROOT / "seeds"
-ONTOLOGY_DIR = PROJECT_ROOT / "ontology"
-QUERIES_DIR = PROJECT_ROOT / "queries"
-SHAPES_DIR = PROJECT_ROOT / "shapes"
+# The defaults are the folders the package ships (kg.bundled), wherever it is installed.
+SEEDS_DIR = bundled.folder("seeds")
+ONTOLOGY_DIR = bundled.folder("ontology")
+QUERIES_DIR = bundled.folder("queries")
+SHAPES_DIR = bundled.folder("shapes")
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:

@@ -23,7 +23,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -33,6 +32,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kg import queries as named_queries
+from kg.bundled import package_folder
 from kg.errors import BudgetKGError
 from kg.namespaces import PREFIXES
 from kg.settings import Settings
@@ -43,8 +43,8 @@ from .workers import Executor, ProcessPool, ThreadPool
 
 log = logging.getLogger("budgetkg.server")
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+STATIC_DIR = package_folder("server", "static")
+TEMPLATES_DIR = package_folder("server", "templates")
 
 #: The response header that names the store generation an answer was computed from.
 GENERATION_HEADER = "X-Budgetkg-Generation"
