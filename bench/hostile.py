@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     from kg.sources import load_manifest
     from kg.store import KGStore
     from tests.helpers import Trap
-    from tests.test_server_clients import running_server, write_disk_store
+    from tests.helpers import running_server, write_disk_store
 
     started = time.perf_counter()
     trap = Trap()

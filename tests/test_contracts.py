@@ -34,7 +34,7 @@ from kg.contracts import (
 from kg.settings import QUERIES_DIR, Settings
 from kg.store import STAGING_PREFIX, KGStore
 
-from .conftest import GOLDEN, ROOT
+from .helpers import GOLDEN, ROOT
 from .test_links import read_golden
 
 EXAMPLES = ROOT / "examples" / "contracts"

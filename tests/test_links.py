@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -41,7 +40,7 @@ from kg.settings import QUERIES_DIR, Settings
 from kg.sources import adhoc_entry
 from kg.store import STAGING_PREFIX, KGStore
 
-from .conftest import GOLDEN, ROOT
+from .helpers import GOLDEN, ROOT
 
 ANALYTICS = GOLDEN / "analytics"
 BK = "https://budgetkg.example.org/def/"
@@ -349,10 +348,9 @@ def test_a_revised_project_is_linked_once_as_the_store_holds_it(tmp_path: Path, 
     assert (again.quads_removed, again.quads_added) == (0, 0)
 
 
-def test_refresh_is_cheap_on_the_seeds(linked: KGStore, settings: Settings) -> None:
-    started = time.perf_counter()
+def test_refresh_on_the_seeds(linked: KGStore, settings: Settings) -> None:
+    # (its cost is measured by bench/bench_links.py and bench/bench_graph.py)
     report = refresh_links(linked, settings)
-    assert time.perf_counter() - started < 2.0
     assert report.projects == 138
     assert report.shared_goal_links > 0 and report.cross_agency_links > 0
     assert (report.lineage_links, report.tranche_links, report.served_unit_links) == (22, 7, 50)

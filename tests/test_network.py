@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import time
 import warnings
 from pathlib import Path
 
@@ -21,8 +20,6 @@ from typer.testing import CliRunner
 
 from budgetkg.commands.graph import register
 from kg import network
-from kg.contracts import import_files
-from kg.links import refresh_links
 from kg.network import (
     NetworkOptionError,
     NetworkOptions,
@@ -35,9 +32,8 @@ from kg.network import (
 from kg.settings import Settings
 from kg.store import KGStore
 
-from .conftest import ROOT
+from .helpers import linked_copy, write_disk_store
 
-EXAMPLES = ROOT / "examples" / "contracts"
 PREFIXES = ("PREFIX bk: <https://budgetkg.example.org/def/>\nPREFIX org: <http://www.w3.org/ns/org#>\n"
             "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n")
 ALL = "agency,project,funding,concept,vendor"
@@ -60,16 +56,6 @@ def bare_copy(seed_store: KGStore) -> KGStore:
     store.store.extend(q for q in seed_store.store.quads_for_pattern(None, None, None, None)
                        if not q.graph_name.value.startswith((base + "links", base + "vendors", base + "contracts")))
     store.invalidate()
-    return store
-
-
-def linked_copy(seed_store: KGStore, settings: Settings) -> KGStore:
-    """The seeds with links (budgetkg link) and the fictional example contracts imported."""
-    store = KGStore(None)
-    store.store.extend(seed_store.store.quads_for_pattern(None, None, None, None))
-    store.invalidate()
-    refresh_links(store, settings)
-    import_files(store, [EXAMPLES / "example_contracts.csv", EXAMPLES / "example_ocds.json"], settings)
     return store
 
 
@@ -266,12 +252,12 @@ def test_max_nodes_keeps_the_best_connected_and_max_edges_the_heaviest(linked: K
     assert cut.graph.number_of_nodes() == 18  # agencies stay
 
 
-def test_the_whole_seed_network_renders_to_json_in_well_under_a_second(linked: KGStore) -> None:
-    started = time.perf_counter()
+def test_the_whole_seed_network_renders_to_json(linked: KGStore) -> None:
+    # (how long it takes is measured by bench/bench_graph.py)
     body = cytoscape_bytes(graph_from_store(linked, NetworkOptions.parse(node_types=ALL)))
-    seconds = time.perf_counter() - started
-    assert seconds < 1.0, f"{seconds:.2f} s"
-    assert json.loads(body)["meta"]["nodes"] == 283
+    doc = json.loads(body)
+    assert doc["meta"]["nodes"] == len(doc["elements"]["nodes"]) == 283
+    assert doc["meta"]["edges"] == len(doc["elements"]["edges"]) == 708
 
 
 # -- exports ---------------------------------------------------------------------------------
@@ -374,8 +360,6 @@ def test_drawing_a_format_it_does_not_know_is_an_error(full: network.NetworkResu
 
 
 def test_budgetkg_graph_command(linked: KGStore, tmp_path: Path) -> None:
-    from tests.test_server_clients import write_disk_store
-
     store = write_disk_store(linked, tmp_path / "store")
     app = typer.Typer()
 
