@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from . import bundled
 from .namespaces import DEFAULT_BASE_IRI
@@ -92,7 +93,7 @@ class Settings:
             object.__setattr__(self, "base_iri", self.base_iri + "/")
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from ``BUDGETKG_*`` variables; keyword overrides (CLI options) win when not None."""
         e = dict(os.environ if env is None else env)
         s = cls(
