@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import csv
 import gc
+import io
 import itertools
 import json
 import os
@@ -28,6 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
+import rdflib
 
 from kg.settings import Settings
 from kg.store import KGStore
@@ -42,6 +45,8 @@ EXAMPLES = ROOT / "examples" / "contracts"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 HOST = "127.0.0.1"
+#: Where owlrl records inconsistencies: ``[] a err:ErrorMessage ; err:error "…"`` (owlrl.Closure).
+OWLRL_ERRORS = "http://www.daml.org/2002/03/agents/agent-ont#"
 
 #: Starts ``budgetkg serve`` exactly as the command line does, through the command's own register().
 LAUNCH = ("import typer\nfrom budgetkg.commands.serve import register\napp = typer.Typer()\n"
@@ -59,6 +64,40 @@ def checkout_env(**env: str) -> dict[str, str]:
     """This process's environment with the checkout first on PYTHONPATH, for a child that imports budgetkg."""
     path = os.pathsep.join(x for x in (str(ROOT), os.environ.get("PYTHONPATH", "")) if x)
     return {**os.environ, "PYTHONPATH": path, **env}
+
+
+# -- golden files and OWL checks ----------------------------------------------------------------
+
+
+def read_golden(path: Path) -> tuple[list[str], list[list[str]]]:
+    """A golden CSV's ``#`` comment lines (which rows were checked by hand) and its rows (:func:`canonical_csv`)."""
+    text = path.read_text(encoding="utf-8")
+    comments = [line for line in text.splitlines() if line.startswith("#")]
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    return comments, canonical_csv(body)
+
+
+def canonical_csv(csv_text: str) -> list[list[str]]:
+    """CSV rows with ``a | b`` cells (GROUP_CONCAT, whose order SPARQL leaves open) sorted."""
+    return [[" | ".join(sorted(c.split(" | "))) if " | " in c else c for c in row]
+            for row in csv.reader(io.StringIO(csv_text)) if row]
+
+
+def owl_inconsistencies(g: rdflib.Graph) -> list[str]:
+    """Expand ``g`` (in place) with the OWL-RL closure and return what makes it inconsistent.
+
+    owlrl reports a violated rule (cax-dw, cls-nothing2, prp-irp, dt-not-type …) by adding
+    ``[] a err:ErrorMessage ; err:error "…"`` to the graph; an individual typed owl:Nothing is
+    inconsistent too, whether or not a message was recorded for it.
+    """
+    import owlrl
+    from rdflib.namespace import OWL, RDF
+
+    err = rdflib.Namespace(OWLRL_ERRORS)
+    owlrl.DeductiveClosure(owlrl.OWLRL_Semantics).expand(g)
+    problems = [str(m) for msg in g.subjects(RDF.type, err.ErrorMessage) for m in g.objects(msg, err.error)]
+    problems += [f"{s} rdf:type owl:Nothing" for s in g.subjects(RDF.type, OWL.Nothing)]
+    return sorted(problems)
 
 
 # -- a served store ----------------------------------------------------------------------------

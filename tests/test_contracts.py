@@ -34,8 +34,7 @@ from kg.contracts import (
 from kg.settings import QUERIES_DIR, Settings
 from kg.store import STAGING_PREFIX, KGStore
 
-from .helpers import GOLDEN, ROOT
-from .test_links import read_golden
+from .helpers import GOLDEN, ROOT, canonical_csv, read_golden
 
 EXAMPLES = ROOT / "examples" / "contracts"
 CSV_FILE = EXAMPLES / "example_contracts.csv"
@@ -132,9 +131,8 @@ def test_shared_vendors_golden(imported) -> None:
         comments = read_golden(path)[0] if path.exists() else ["# hand-checked rows: (write which)"]
         path.write_text("\n".join(comments) + "\n" + got.replace("\r\n", "\n"), encoding="utf-8")
     comments, want = read_golden(path)
-    from .test_links import _canonical
 
-    assert comments and _canonical(got) == want
+    assert comments and canonical_csv(got) == want
     assert len(list(q.run(store, {"agency": "326"}))) == 3
     assert len(list(q.run(store, {"min_score": "0.95"}))) < len(list(q.run(store)))
 

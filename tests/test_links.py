@@ -7,8 +7,6 @@ deliberate change (keep their ``#`` header of checked rows and re-check the diff
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from pathlib import Path
 
@@ -40,7 +38,7 @@ from kg.settings import QUERIES_DIR, Settings
 from kg.sources import adhoc_entry
 from kg.store import STAGING_PREFIX, KGStore
 
-from .helpers import GOLDEN, ROOT
+from .helpers import GOLDEN, ROOT, canonical_csv, read_golden
 
 ANALYTICS = GOLDEN / "analytics"
 BK = "https://budgetkg.example.org/def/"
@@ -484,19 +482,6 @@ GOLDENS = {
 }
 
 
-def read_golden(path: Path) -> tuple[list[str], list[list[str]]]:
-    text = path.read_text(encoding="utf-8")
-    comments = [line for line in text.splitlines() if line.startswith("#")]
-    body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
-    return comments, _canonical(body)
-
-
-def _canonical(csv_text: str) -> list[list[str]]:
-    """CSV rows with ``a | b`` cells (GROUP_CONCAT, whose order SPARQL leaves open) sorted."""
-    return [[" | ".join(sorted(c.split(" | "))) if " | " in c else c for c in row]
-            for row in csv.reader(io.StringIO(csv_text)) if row]
-
-
 def check_golden(store: KGStore, name: str, query: str, params: dict[str, str]) -> None:
     got = ALL[query].run(store, params).serialize(format=QueryResultsFormat.CSV).decode("utf-8")
     path = ANALYTICS / f"{name}.csv"
@@ -506,7 +491,7 @@ def check_golden(store: KGStore, name: str, query: str, params: dict[str, str]) 
         path.write_text("\n".join(comments) + "\n" + got.replace("\r\n", "\n"), encoding="utf-8")
     comments, want = read_golden(path)
     assert comments, f"{path.name} must say in '#' lines which rows were checked by hand"
-    assert _canonical(got) == want
+    assert canonical_csv(got) == want
 
 
 @pytest.mark.parametrize("name", sorted(GOLDENS))
