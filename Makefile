@@ -8,7 +8,7 @@ STORE  ?= budgetkg-store
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run build serve assets test lint bench clean
+.PHONY: run build serve assets test lint wheel bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,15 +27,22 @@ run: build assets
 	$(BIN)/budgetkg serve --store $(STORE) --host $(HOST) --port $(PORT)
 
 # pytest exits 5 when it collects no test; that is reported, not hidden, by its own summary line.
-test: $(STAMP) assets
-	$(BIN)/ruff check .
+# tests/test_install.py builds the wheel and installs it, not editable, into a fresh venv.
+test: lint assets
 	$(BIN)/python -m pytest -q --durations=20; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
+# ruff, mypy (configured in pyproject.toml) and, once pyproject.toml declares its contracts, import-linter
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	if grep -q '^\[tool\.importlinter\]' pyproject.toml; then $(BIN)/lint-imports; else echo "lint-imports: no [tool.importlinter] contracts"; fi
+
+# the wheel, as tests/test_install.py builds it (package data included; see docs/install.md)
+wheel: $(STAMP) assets
+	$(BIN)/python -m pip wheel . --no-deps -w dist
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_build
 
 clean:
-	rm -rf $(VENV) $(STORE) node_modules server/static/vendor .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) $(STORE) node_modules server/static/vendor .pytest_cache .hypothesis *.egg-info build dist

@@ -271,8 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     from kg.settings import Settings
     from kg.sources import load_manifest
     from kg.store import EmbeddedStore
-    from tests.helpers import Trap
-    from tests.test_server_clients import running_server, write_disk_store
+    from tests.helpers import Trap, running_server, write_disk_store
 
     started = time.perf_counter()
     trap = Trap()

@@ -45,8 +45,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.helpers import LAUNCH, free_port  # noqa: E402
 from tests.test_crash import write_version  # noqa: E402  (A/B versions of the seeds)
-from tests.test_server_clients import LAUNCH, free_port  # noqa: E402
 
 TOKEN = "load-test-token"
 BASE = "https://budgetkg.example.org/id/"

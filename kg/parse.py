@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from . import bundled
 from .errors import SourceParseError
 from .model import (
     BondDetails,
@@ -35,7 +36,7 @@ from .model import (
 from .names import analyse_name
 from .values import normalize_text, parse_decimal, parse_value
 
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+SEEDS = bundled.folder("seeds")
 
 #: 一级指标 categories the tables use. Anything else in that column means the row is misaligned.
 LEVEL1 = ("产出指标", "效益指标", "满意度指标", "成本指标", "偿债指标")

@@ -8,14 +8,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+from . import bundled
 from .namespaces import DEFAULT_BASE_IRI
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SEEDS_DIR = PROJECT_ROOT / "seeds"
-ONTOLOGY_DIR = PROJECT_ROOT / "ontology"
-QUERIES_DIR = PROJECT_ROOT / "queries"
-SHAPES_DIR = PROJECT_ROOT / "shapes"
+# The defaults are the folders the package ships (kg.bundled), wherever it is installed.
+SEEDS_DIR = bundled.folder("seeds")
+ONTOLOGY_DIR = bundled.folder("ontology")
+QUERIES_DIR = bundled.folder("queries")
+SHAPES_DIR = bundled.folder("shapes")
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
@@ -91,7 +93,7 @@ class Settings:
             object.__setattr__(self, "base_iri", self.base_iri + "/")
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from ``BUDGETKG_*`` variables; keyword overrides (CLI options) win when not None."""
         e = dict(os.environ if env is None else env)
         s = cls(

@@ -28,8 +28,9 @@ from pyoxigraph import BlankNode, Literal, NamedNode
 from kg.errors import QueryError
 from kg.iris import Iris
 from kg.namespaces import CATEGORY, FUNDING, ORG, RDFS, SH, SKOS, XSD
+from kg.store import solutions
 
-from .jobs import Context, _query
+from .jobs import Context, DatasetOptions, run_query
 
 KINDS = ("projects", "indicators")
 
@@ -385,12 +386,9 @@ class _Solution(Protocol):
     def __getitem__(self, variable: str) -> NamedNode | BlankNode | Literal | None: ...
 
 
-def _select(ctx: Context, sparql: str, opts: dict[str, object]) -> Iterator[_Solution]:
+def _select(ctx: Context, sparql: str, opts: DatasetOptions) -> Iterator[_Solution]:
     """The rows of a catalogue SELECT query, run on the worker's store over the published graphs."""
-    result = _query(ctx, sparql, "catalogue", None, **opts)
-    if not isinstance(result, Iterable):
-        raise QueryError("catalogue", f"a SELECT query answered {type(result).__name__}, not rows")
-    yield from result
+    yield from solutions(run_query(ctx, sparql, "catalogue", None, **opts), "catalogue")
 
 
 def _first(rows: Iterator[_Solution]) -> _Solution:

@@ -116,12 +116,6 @@ def run_query(ctx: Context, sparql: str, name: str, substitutions: dict[str, obj
     return ctx.kg.query(sparql, name=name, substitutions=substitutions, prefixes=PREFIXES, **options)
 
 
-def _query(ctx: Context, sparql: str, name: str, substitutions: dict[str, object] | None = None,
-           **options: Unpack[DatasetOptions]) -> object:
-    """:func:`run_query` under its old name and type, for :mod:`server.catalogue` (to be removed)."""
-    return run_query(ctx, sparql, name, substitutions, **options)
-
-
 def bounded(run: Callable[[Any, Context], T]) -> Callable[[Any, Context], T]:
     """A job's ``run`` that reports running out of memory (the worker's ``BUDGETKG_WORKER_MEMORY_MB``) as
     :class:`~server.errors.OverMemory` (503), and a damaged store as such, rather than as a bug."""

@@ -27,6 +27,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kg import queries as named_queries
+from kg.bundled import package_folder
 from kg.namespaces import PREFIXES
 from kg.settings import Settings
 
@@ -34,8 +35,8 @@ from . import safety
 from .workers import Executor
 
 # Where the page templates and static assets are: the two names every module reads them through.
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+STATIC_DIR = package_folder("server", "static")
+TEMPLATES_DIR = package_folder("server", "templates")
 
 #: The response header that names the store generation an answer was computed from.
 GENERATION_HEADER = "X-Budgetkg-Generation"

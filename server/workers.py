@@ -260,9 +260,9 @@ def _start_process(settings: Settings, writable: bool) -> tuple[subprocess.Popen
     parent's ``__main__`` (an unguarded script, a test runner), and fork would copy the event loop.
     """
     ours, theirs = socket.socketpair()
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(x for x in (root, env.get("PYTHONPATH", "")) if x)
+    # the worker imports the same installed packages as this process (or PYTHONPATH's, inherited),
+    # never a folder of the working directory that happens to be named kg or server
+    env = dict(os.environ, PYTHONSAFEPATH="1")
     try:
         proc = subprocess.Popen(
             [sys.executable, "-c", "from server.workers import _child; _child()", str(theirs.fileno())],

@@ -1,8 +1,11 @@
-"""Shared fixtures: settings, the manifest, and a store built once from the bundled seeds."""
+"""Shared fixtures: settings, the manifest, a store built once from the bundled seeds, a remote Oxigraph server.
+
+Plain functions and constants the tests share are in ``tests/helpers.py``.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
@@ -11,9 +14,7 @@ from kg.settings import Settings
 from kg.sources import Manifest, load_manifest
 from kg.store import EmbeddedStore, GraphStore
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
-GOLDEN = Path(__file__).resolve().parent / "golden"
+from .helpers import oxigraph_server
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +33,10 @@ def seed_store(settings: Settings, manifest: Manifest) -> GraphStore:
     store = EmbeddedStore(None)
     build(store, manifest.entries, settings, manifest=manifest)
     return store
+
+
+@pytest.fixture(scope="module")
+def oxigraph_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An empty ``oxigraph serve`` on 127.0.0.1, one per test module (skipped without the binary)."""
+    with oxigraph_server(tmp_path_factory.mktemp("oxigraph")) as url:
+        yield url

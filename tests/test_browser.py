@@ -10,7 +10,6 @@ Needs /usr/bin/chromium (``scripts/setup-assets.sh --with-chromium``) and the YA
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -20,24 +19,12 @@ import pytest
 
 from kg.store import GraphStore
 from server.app import STATIC_DIR
-from tests.test_server_clients import running_server, write_disk_store
-
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-def _require_browser() -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but /usr/bin/chromium is missing: run scripts/setup-assets.sh --with-chromium")
-        pytest.skip("headless chromium is not installed at /usr/bin/chromium "
-                    "(scripts/setup-assets.sh --with-chromium installs Debian's package)")
-    if not (STATIC_DIR / "vendor" / "yasgui.min.js").is_file():
-        pytest.fail("the YASGUI assets are missing from server/static/vendor/: run scripts/setup-assets.sh")
+from tests.helpers import CHROMIUM, require_chromium, running_server, write_disk_store
 
 
 @pytest.fixture(scope="module")
 def browser_server(tmp_path_factory: pytest.TempPathFactory, seed_store: GraphStore) -> Iterator[str]:
-    _require_browser()
+    require_chromium(STATIC_DIR, ("yasgui.min.js",))
     store = write_disk_store(seed_store, tmp_path_factory.mktemp("browser") / "store")
     with running_server(store, BUDGETKG_MAX_ROWS="3") as url:
         yield url

@@ -387,7 +387,7 @@ def test_converter_output_is_owl_rl_consistent(settings: Settings, manifest) -> 
     import owlrl
     import rdflib
 
-    from .test_ontology import _inconsistencies
+    from .helpers import owl_inconsistencies
 
     store = EmbeddedStore(None)
     build(store, [manifest.entries[0], manifest.entries[4]], settings, manifest=manifest)
@@ -402,7 +402,7 @@ def test_converter_output_is_owl_rl_consistent(settings: Settings, manifest) -> 
     graph = rdflib.Graph().parse(data=data, format="nt")
     assert len(graph) > 2000
     owlrl.DeductiveClosure(owlrl.OWLRL_Semantics).expand(graph)
-    assert _inconsistencies(graph) == []
+    assert owl_inconsistencies(graph) == []
 
 
 def test_a_document_over_the_size_limit_is_refused_before_anything_is_written(tmp_path: Path) -> None:

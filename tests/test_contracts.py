@@ -34,8 +34,7 @@ from kg.pipeline import build
 from kg.settings import QUERIES_DIR, Settings
 from kg.store import STAGING_PREFIX, EmbeddedStore, GraphStore
 
-from .conftest import GOLDEN, ROOT
-from .test_links import read_golden
+from .helpers import GOLDEN, ROOT, canonical_csv, read_golden
 
 EXAMPLES = ROOT / "examples" / "contracts"
 CSV_FILE = EXAMPLES / "example_contracts.csv"
@@ -120,7 +119,7 @@ def test_reimport_replaces_and_leaves_no_staging(imported, settings: Settings) -
     report = import_files(store, [CSV_FILE], settings)
     assert report.files[0].replaced
     assert store.dump_sorted_nquads() == before
-    assert not [g for g in store.store.named_graphs() if g.value.startswith(STAGING_PREFIX)]
+    assert not [g for g in store.raw.named_graphs() if g.value.startswith(STAGING_PREFIX)]
 
 
 def test_shared_vendors_golden(imported) -> None:
@@ -132,9 +131,8 @@ def test_shared_vendors_golden(imported) -> None:
         comments = read_golden(path)[0] if path.exists() else ["# hand-checked rows: (write which)"]
         path.write_text("\n".join(comments) + "\n" + got.replace("\r\n", "\n"), encoding="utf-8")
     comments, want = read_golden(path)
-    from .test_links import _canonical
 
-    assert comments and _canonical(got) == want
+    assert comments and canonical_csv(got) == want
     assert len(list(q.run(store, {"agency": "326"}))) == 3
     assert len(list(q.run(store, {"min_score": "0.95"}))) < len(list(q.run(store)))
 

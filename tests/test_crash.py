@@ -19,9 +19,6 @@ import os
 import random
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -35,17 +32,10 @@ from kg.settings import Settings
 from kg.sources import load_manifest
 from kg.store import STAGING_PREFIX, EmbeddedStore, GraphStore
 
-ROOT = Path(__file__).resolve().parent.parent
-SEEDS = ROOT / "seeds"
+from .helpers import SEEDS, run_build, spawn_build
+
 KILLS = int(os.environ.get("BUDGETKG_CRASH_KILLS", "20"))
 SEED = int(os.environ.get("BUDGETKG_CRASH_SEED", str(random.randrange(1 << 30))))
-
-#: The child: imports the command line first and says READY (so the random delay falls inside the build,
-#: not in Python's start-up, and the next child can start while the store is being checked), waits for
-#: GO, then runs ``budgetkg build`` exactly as the console script does.
-DRIVER = ("import sys\nfrom budgetkg.cli import main\nprint('READY', flush=True)\nsys.stdin.readline()\n"
-          "sys.argv = ['budgetkg', 'build', '--quiet', '--no-check', '--store', sys.argv[1], '--manifest', sys.argv[2]]"
-          "\nmain()\n")
 
 
 def raise_budgets(text: str) -> str:
@@ -107,38 +97,6 @@ def document_graphs(versions: dict[str, Path]) -> list[str]:
     return [iris.graph(e.file).value for e in load_manifest(versions["A"] / "manifest.toml").entries]
 
 
-def spawn(store: Path, folder: Path) -> subprocess.Popen[str]:
-    """A child ready to run ``budgetkg build`` on ``folder``'s manifest once told GO."""
-    return subprocess.Popen([sys.executable, "-c", DRIVER, str(store), str(folder / "manifest.toml")],
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def run_build(proc: subprocess.Popen[str], kill_after: float | None) -> tuple[bool, float]:
-    """Start the build of a :func:`spawn`ed child; SIGKILL it ``kill_after`` s into the build.
-
-    Returns (whether it was killed while running, seconds from GO to exit)."""
-    try:
-        assert proc.stdout is not None and proc.stdin is not None
-        assert proc.stdout.readline().strip() == "READY"
-        proc.stdin.write("GO\n")
-        proc.stdin.flush()
-        started = time.perf_counter()
-        if kill_after is None:
-            _, err = proc.communicate(timeout=120)
-            assert proc.returncode == 0, err
-            return False, time.perf_counter() - started
-        time.sleep(kill_after)
-        alive = proc.poll() is None
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
-        return alive, time.perf_counter() - started
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
 PROJECTS_PER_GRAPH = """PREFIX bk: <https://budgetkg.example.org/def/>
 SELECT ?g (COUNT(DISTINCT ?p) AS ?n) WHERE { GRAPH ?g { ?p a bk:Project } } GROUP BY ?g"""
 
@@ -172,11 +130,12 @@ def test_sigkill_during_build_never_mixes_or_loses_a_document_graph(
     rng = random.Random(SEED)
     store = tmp_path / "store"
     docs = document_graphs(versions)
-    _, full = run_build(spawn(store, versions["A"]), None)  # the starting store, and how long a build takes
+    # the starting store, and how long a build takes
+    _, full = run_build(spawn_build(store, versions["A"] / "manifest.toml"), None)
     kills, rounds, seen = 0, 0, {"A": 0, "B": 0}
     spent = {"build": 0.0, "check": 0.0}
     version = "B"
-    child = spawn(store, versions[version])
+    child = spawn_build(store, versions[version] / "manifest.toml")
     while kills < KILLS:
         rounds += 1
         assert rounds <= KILLS * 3, f"only {kills} of {rounds} kills landed inside a build (seed {SEED})"
@@ -188,7 +147,7 @@ def test_sigkill_during_build_never_mixes_or_loses_a_document_graph(
         spent["build"] += t1 - t0
         kills += alive
         version = "A" if version == "B" else "B"
-        child = spawn(store, versions[version])  # starts up while this round's store is checked
+        child = spawn_build(store, versions[version] / "manifest.toml")  # starts up while this round's store is checked
         assert_reader_sees_only_published(store)
         kg_store = EmbeddedStore(store)  # as the next writer opens it: stale staging graphs are dropped
         try:

@@ -184,14 +184,14 @@ def test_a_failed_build_of_a_fuzzed_document_leaves_the_store_unchanged(
         path.write_bytes(data)
         entry = dataclasses.replace(original, path=str(path), sha256=None)
         before = store.dump_sorted_nquads()
-        graphs = [g.value for g in store.store.named_graphs()]
+        graphs = [g.value for g in store.raw.named_graphs()]
         try:
             build(store, [entry], settings, manifest=man, with_ontology=False)
         except BudgetKGError as exc:
             # a mutation can splice in another seed's table: that project is refused as a duplicate
             assert isinstance(exc, SourceParseError | DuplicateProject), exc
             assert store.dump_sorted_nquads() == before
-            assert sorted(g.value for g in store.store.named_graphs()) == sorted(graphs)  # no staging left
+            assert sorted(g.value for g in store.raw.named_graphs()) == sorted(graphs)  # no staging left
             outcomes["error"] += 1
         else:
             outcomes["ok"] += 1

@@ -11,17 +11,9 @@ Needs /usr/bin/chromium (``scripts/setup-assets.sh --with-chromium``) and the cy
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import itertools
-import json
-import os
-import re
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -30,11 +22,8 @@ from kg.settings import Settings
 from kg.store import GraphStore
 from server.app import STATIC_DIR
 from server.graph import VENDOR_SCRIPTS
-from tests.test_network import linked_copy
-from tests.test_server_clients import running_server, write_disk_store
+from tests.helpers import Chromium, linked_copy, require_chromium, running_server, write_disk_store
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 ALL = "agency,project,funding,concept,vendor"
 
 
@@ -50,25 +39,21 @@ def graph_server(tmp_path_factory: pytest.TempPathFactory, seed_store: GraphStor
 
 
 def test_api_graph_on_the_real_server(graph_server: str) -> None:
-    started = time.perf_counter()
+    # (how long building the seed network takes is measured by bench/bench_graph.py, not asserted here)
     r = httpx.get(f"{graph_server}/api/graph", params={"node_types": ALL}, timeout=30)
-    first = time.perf_counter() - started
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     assert r.headers.get("content-encoding") == "gzip"  # httpx asks for it and decodes it
     doc = r.json()
     assert doc["meta"]["nodes"] == len(doc["elements"]["nodes"]) == 283
     assert doc["meta"]["edges"] == len(doc["elements"]["edges"]) == 708
-    assert first < 10.0, f"first /api/graph took {first:.2f} s (a fresh worker imports networkx)"
-    started = time.perf_counter()
+    assert "build" in doc["meta"]["seconds"]  # the build's own timings are part of the body
+    # built once per store generation: the same bytes again, the first build's timings included (a second
+    # build would have measured its own)
     again = httpx.get(f"{graph_server}/api/graph", params={"node_types": ALL}, timeout=30)
-    assert again.content == r.content and time.perf_counter() - started < 1.0  # built once per store generation
-    # the whole seed network, not cached (another max_nodes), built on a warm worker: well under a second
-    # of work there (meta.seconds: read, build, metrics), and a little more for the round trip
-    started = time.perf_counter()
+    assert again.content == r.content
+    # the whole seed network, not cached (another max_nodes), built afresh
     fresh = httpx.get(f"{graph_server}/api/graph", params={"node_types": ALL, "max_nodes": 1499}, timeout=30)
-    wall = time.perf_counter() - started
     assert fresh.json()["meta"]["nodes"] == 283
-    assert sum(fresh.json()["meta"]["seconds"].values()) < 1.0 and wall < 3.0, (fresh.json()["meta"]["seconds"], wall)
     filtered = httpx.get(f"{graph_server}/api/graph", params={"node_types": ALL, "department": "341"}, timeout=30)
     assert filtered.status_code == 200 and filtered.json()["meta"]["options"]["department"] == "341"
     proj = httpx.get(f"{graph_server}/api/graph", params={"view": "agency", "min_weight": 2}, timeout=30).json()
@@ -93,70 +78,8 @@ def test_the_page_loads_its_data_from_the_api_only(graph_server: str) -> None:
 # -- chromium over the DevTools protocol ------------------------------------------------------
 
 
-def _require_browser() -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but /usr/bin/chromium is missing: run scripts/setup-assets.sh --with-chromium")
-        pytest.skip("headless chromium is not installed at /usr/bin/chromium "
-                    "(scripts/setup-assets.sh --with-chromium installs Debian's package)")
-    missing = [n for n in VENDOR_SCRIPTS if not (STATIC_DIR / "vendor" / n).is_file()]
-    if missing:
-        pytest.fail(f"the cytoscape.js assets are missing from server/static/vendor/ ({', '.join(missing)}): "
-                    "run scripts/setup-assets.sh")
-
-
-class Browser:
-    """Headless chromium and one page, driven with DevTools protocol commands over a websocket."""
-
-    def __init__(self, profile: Path, width: int = 1600, height: int = 1100) -> None:
-        from websockets.sync.client import connect
-
-        self.proc = subprocess.Popen(
-            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}", "--remote-debugging-port=0",
-             f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        port = self._port()
-        deadline = time.monotonic() + 30
-        while True:
-            pages = [t for t in httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=5).json()
-                     if t.get("type") == "page"]
-            if pages or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        assert pages, "chromium opened no page"
-        self.stack = contextlib.ExitStack()
-        self.ws = self.stack.enter_context(connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024,
-                                                   open_timeout=30))
-        self.ids = itertools.count(1)
-
-    def _port(self) -> int:
-        assert self.proc.stderr is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = self.proc.stderr.readline().decode("utf-8", "replace")
-            m = re.search(r"DevTools listening on ws://[^:]+:(\d+)/", line)
-            if m:
-                return int(m.group(1))
-            if not line and self.proc.poll() is not None:
-                break
-        raise AssertionError("chromium did not open its DevTools port")
-
-    def send(self, method: str, **params: Any) -> dict:
-        n = next(self.ids)
-        self.ws.send(json.dumps({"id": n, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv(timeout=60))
-            if msg.get("id") == n:
-                if "error" in msg:
-                    raise AssertionError(f"{method}: {msg['error']}")
-                return msg["result"]
-
-    def js(self, expression: str) -> Any:
-        out = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in out:
-            raise AssertionError(f"{expression}: {out['exceptionDetails']}")
-        return out["result"].get("value")
+class Browser(Chromium):
+    """Chromium on the network page, which says in ``#graph-status`` when it has drawn."""
 
     def wait_ready(self, timeout: float = 45) -> dict:
         deadline = time.monotonic() + timeout
@@ -170,21 +93,12 @@ class Browser:
         assert status.get("state") == "ready", f"the graph was not drawn: {status}"
         return status
 
-    def close(self) -> None:
-        try:
-            self.stack.close()
-        finally:
-            self.proc.kill()
-            self.proc.wait(10)
-
 
 @pytest.fixture
 def browser(graph_server: str, tmp_path: Path) -> Iterator[Browser]:
-    _require_browser()
-    b = Browser(tmp_path / "profile")
+    require_chromium(STATIC_DIR, VENDOR_SCRIPTS)
+    b = Browser(tmp_path / "profile", width=1600, height=1100)
     try:
-        b.send("Page.enable")
-        b.send("Runtime.enable")
         yield b
     finally:
         b.close()
@@ -213,11 +127,7 @@ def test_the_page_draws_every_node_of_the_api_and_keeps_a_screenshot(graph_serve
     assert browser.js("(() => { const ns = budgetkgGraph.cy().nodes().sort((a, b) => "
                       "b.data('weighted_degree') - a.data('weighted_degree')); "
                       "return ns[0].data('_size') > ns[ns.length - 1].data('_size'); })()")
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = browser.send("Page.captureScreenshot", format="png")
-    path = ARTIFACTS / "graph.png"
-    path.write_bytes(base64.b64decode(shot["data"]))
-    assert path.stat().st_size > 50_000
+    assert browser.screenshot("graph").stat().st_size > 50_000
 
 
 def test_hover_filters_and_search(graph_server: str, browser: Browser) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import time
 import warnings
 from pathlib import Path
 
@@ -21,8 +20,6 @@ from typer.testing import CliRunner
 
 from budgetkg.commands.graph import register
 from kg import network
-from kg.contracts import import_files
-from kg.links import refresh_links
 from kg.network import (
     NetworkOptionError,
     NetworkOptions,
@@ -33,11 +30,10 @@ from kg.network import (
     read_network,
 )
 from kg.settings import Settings
-from kg.store import EmbeddedStore, GraphStore
+from kg.store import GraphStore
 
-from .conftest import ROOT
+from .helpers import copy_store, linked_copy, write_disk_store
 
-EXAMPLES = ROOT / "examples" / "contracts"
 PREFIXES = ("PREFIX bk: <https://budgetkg.example.org/def/>\nPREFIX org: <http://www.w3.org/ns/org#>\n"
             "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n")
 ALL = "agency,project,funding,concept,vendor"
@@ -56,21 +52,8 @@ def need(module: str) -> None:
 def bare_copy(seed_store: GraphStore) -> GraphStore:
     """The seeds without what ``budgetkg link`` and contract imports add (graph/links, vendors, contracts)."""
     base = "https://budgetkg.example.org/id/graph/"
-    store = EmbeddedStore(None)
-    store.store.extend(q for q in seed_store.store.quads_for_pattern(None, None, None, None)
-                       if not q.graph_name.value.startswith((base + "links", base + "vendors", base + "contracts")))
-    store.invalidate()
-    return store
-
-
-def linked_copy(seed_store: GraphStore, settings: Settings) -> GraphStore:
-    """The seeds with links (budgetkg link) and the fictional example contracts imported."""
-    store = EmbeddedStore(None)
-    store.store.extend(seed_store.store.quads_for_pattern(None, None, None, None))
-    store.invalidate()
-    refresh_links(store, settings)
-    import_files(store, [EXAMPLES / "example_contracts.csv", EXAMPLES / "example_ocds.json"], settings)
-    return store
+    derived = (base + "links", base + "vendors", base + "contracts")
+    return copy_store(seed_store, lambda g: not g.value.startswith(derived))
 
 
 @pytest.fixture(scope="module")
@@ -266,12 +249,12 @@ def test_max_nodes_keeps_the_best_connected_and_max_edges_the_heaviest(linked: G
     assert cut.graph.number_of_nodes() == 18  # agencies stay
 
 
-def test_the_whole_seed_network_renders_to_json_in_well_under_a_second(linked: GraphStore) -> None:
-    started = time.perf_counter()
+def test_the_whole_seed_network_renders_to_json(linked: GraphStore) -> None:
+    # (how long it takes is measured by bench/bench_graph.py)
     body = cytoscape_bytes(graph_from_store(linked, NetworkOptions.parse(node_types=ALL)))
-    seconds = time.perf_counter() - started
-    assert seconds < 1.0, f"{seconds:.2f} s"
-    assert json.loads(body)["meta"]["nodes"] == 283
+    doc = json.loads(body)
+    assert doc["meta"]["nodes"] == len(doc["elements"]["nodes"]) == 283
+    assert doc["meta"]["edges"] == len(doc["elements"]["edges"]) == 708
 
 
 # -- exports ---------------------------------------------------------------------------------
@@ -374,8 +357,6 @@ def test_drawing_a_format_it_does_not_know_is_an_error(full: network.NetworkResu
 
 
 def test_budgetkg_graph_command(linked: GraphStore, tmp_path: Path) -> None:
-    from tests.test_server_clients import write_disk_store
-
     store = write_disk_store(linked, tmp_path / "store")
     app = typer.Typer()
 

@@ -11,10 +11,11 @@ from decimal import Decimal
 from itertools import combinations
 from pathlib import Path
 
-import owlrl
 import pytest
 from rdflib import RDF, RDFS, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import OWL, SKOS
+
+from .helpers import owl_inconsistencies
 
 ROOT = Path(__file__).resolve().parent.parent
 ONTOLOGY_TTL = ROOT / "ontology" / "budgetkg.ttl"
@@ -27,8 +28,6 @@ BKFUND = Namespace(DEF + "funding/")
 QUDT = Namespace("http://qudt.org/schema/qudt/")
 UNIT = Namespace("http://qudt.org/vocab/unit/")
 CUR = Namespace("http://qudt.org/vocab/currency/")
-#: Where owlrl records inconsistencies: ``[] a err:ErrorMessage ; err:error "…"`` (owlrl.Closure).
-ERR = Namespace("http://www.daml.org/2002/03/agents/agent-ont#")
 
 DECLARATION_TYPES = (
     OWL.Class,
@@ -164,19 +163,6 @@ def _copy(g: Graph) -> Graph:
     for t in g:
         out.add(t)
     return out
-
-
-def _inconsistencies(g: Graph) -> list[str]:
-    """Expand ``g`` (in place) with the OWL-RL closure and return what makes it inconsistent.
-
-    owlrl reports a violated rule (cax-dw, cls-nothing2, prp-irp, dt-not-type …) by adding
-    ``[] a err:ErrorMessage ; err:error "…"`` to the graph; an individual typed owl:Nothing is
-    inconsistent too, whether or not a message was recorded for it.
-    """
-    owlrl.DeductiveClosure(owlrl.OWLRL_Semantics).expand(g)
-    problems = [str(m) for msg in g.subjects(RDF.type, ERR.ErrorMessage) for m in g.objects(msg, ERR.error)]
-    problems += [f"{s} rdf:type owl:Nothing" for s in g.subjects(RDF.type, OWL.Nothing)]
-    return sorted(problems)
 
 
 def _lang_labels(g: Graph, s: URIRef, lang: str) -> list[Literal]:
@@ -445,7 +431,7 @@ def test_comparators_have_symbol_notations(ontology: Graph) -> None:
 def test_owlrl_consistent_with_instance_sample(ontology: Graph) -> None:
     g = _copy(ontology)
     g.parse(data=SAMPLE_TTL, format="turtle")
-    problems = _inconsistencies(g)
+    problems = owl_inconsistencies(g)
     assert not problems, "\n".join(problems)
     # the closure did run: inverse, subclass and domain inferences are there
     id_ = Namespace("https://budgetkg.example.org/id/")
@@ -464,7 +450,7 @@ def test_owlrl_reports_disjoint_class_violation(ontology: Graph) -> None:
         """,
         format="turtle",
     )
-    problems = _inconsistencies(g)
+    problems = owl_inconsistencies(g)
     assert problems
     assert any("bad" in p for p in problems)
 
@@ -480,4 +466,4 @@ def test_owlrl_reports_violation_through_a_domain(ontology: Graph) -> None:
         """,
         format="turtle",
     )
-    assert _inconsistencies(g)
+    assert owl_inconsistencies(g)

@@ -225,7 +225,7 @@ def test_validate_fails_on_a_fact_in_two_graphs(tmp_path):
                                     "SELECT ?p ?y WHERE { ?p a bk:Project ; bk:budget/bk:amountInYuan ?y } LIMIT 1")))
         amount = next(iter(store.query(f"SELECT ?a WHERE {{ <{row['p'].value}> "
                                        "<https://budgetkg.example.org/def/budget> ?a }")))["a"]
-        store.store.add(Quad(amount, NamedNode("https://budgetkg.example.org/def/amountInYuan"), row["y"],
+        store.raw.add(Quad(amount, NamedNode("https://budgetkg.example.org/def/amountInYuan"), row["y"],
                              NamedNode("https://budgetkg.example.org/id/graph/contracts/extra")))
         assert isinstance(row["y"], Literal)
     r = runner.invoke(app, ["validate", "--store", str(store_path), "--no-record"])
@@ -240,10 +240,10 @@ def test_a_project_typed_in_two_graphs_is_found_and_a_staging_graph_is_not_count
     project = NamedNode("https://budgetkg.example.org/id/project/2025/325220/x")
     kind = NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
     cls = NamedNode("https://budgetkg.example.org/def/Project")
-    store.store.extend([Quad(project, kind, cls, NamedNode("http://e/g1")),
+    store.raw.extend([Quad(project, kind, cls, NamedNode("http://e/g1")),
                         Quad(project, kind, cls, NamedNode(STAGING_PREFIX + "x"))])
     assert integrity.shared_projects(store) == []  # a build's staging copy is no second version
-    store.store.add(Quad(project, kind, cls, NamedNode("http://e/g2")))
+    store.raw.add(Quad(project, kind, cls, NamedNode("http://e/g2")))
     (found,) = integrity.shared_projects(store)
     assert found.subject == project.value and found.graphs == {"http://e/g1", "http://e/g2"}
     with pytest.raises(integrity.DuplicateFacts, match="stored in two graphs"):
@@ -256,16 +256,16 @@ def test_the_fast_check_finds_what_the_plain_join_finds(data, seed_store: GraphS
     """Copy a fact of one graph into another (a document, the agencies, links, findings, a new graph): the whole-
     store check answers exactly as a join of every quad with every other."""
     store = EmbeddedStore(None)
-    store.store.extend(seed_store.store.quads_for_pattern(None, None, None, None))
+    store.raw.extend(seed_store.raw.quads_for_pattern(None, None, None, None))
     graphs = store.graphs()
     source = data.draw(st.sampled_from(graphs), label="from")
-    quads = list(store.store.quads_for_pattern(None, None, None, source))
+    quads = list(store.raw.quads_for_pattern(None, None, None, source))
     copies = data.draw(st.integers(0, 2), label="copies")
     for _ in range(copies):
         q = data.draw(st.sampled_from(quads), label="fact")
         target = data.draw(st.sampled_from([*(g for g in graphs if g != source), NamedNode("http://e/extra")]),
                            label="to")
-        store.store.add(Quad(q.subject, q.predicate, q.object, target))
+        store.raw.add(Quad(q.subject, q.predicate, q.object, target))
     store.invalidate()
     fast = {(d.subject, d.predicate, d.object) for d in integrity.duplicated_facts(store)}
     plain = {(d.subject, d.predicate, d.object) for d in integrity.pairwise_duplicates(store)}

@@ -31,7 +31,7 @@ def client(settings: Settings, seed_store: GraphStore):
 
 
 def scalar(store: GraphStore, sparql: str) -> str:
-    row = next(iter(store.store.query(sparql, prefixes=PREFIXES, use_default_graph_as_union=True)))
+    row = next(iter(store.query(sparql, prefixes=PREFIXES)))
     return row[0].value
 
 
@@ -73,7 +73,7 @@ def facet_entry(html: str, facet: str, value: str) -> str:
     return m.group(1)
 
 
-def test_facet_values_show_the_stores_labels(client: TestClient, seed_store: KGStore) -> None:
+def test_facet_values_show_the_stores_labels(client: TestClient, seed_store: GraphStore) -> None:
     """A department is offered by its name (its code beside it), a funding source in Chinese and English."""
     html = client.get("/projects").text
     department = scalar(seed_store, "SELECT ?l WHERE { <https://budgetkg.example.org/id/agency/341> "

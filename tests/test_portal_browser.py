@@ -11,18 +11,9 @@ Needs /usr/bin/chromium (``scripts/setup-assets.sh --with-chromium``) and the ve
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import itertools
-import json
-import os
-import re
-import subprocess
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 import httpx
@@ -32,122 +23,24 @@ from kg.settings import Settings
 from kg.store import GraphStore
 from server.app import STATIC_DIR
 from server.browse import wan
-from tests.test_network import linked_copy
-from tests.test_server_clients import running_server, write_disk_store
+from tests.helpers import Chromium, linked_copy, require_chromium, running_server, write_disk_store
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 VENDOR = ("yasgui.min.js", "cytoscape.min.js", "chart.umd.js", "swagger-ui-bundle.js", "swagger-ui.css")
 BASE = "https://budgetkg.example.org/id/"
 PROJECT = "project/2024/341101/667910cc7727"
 
 
-def _require_browser() -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but /usr/bin/chromium is missing: run scripts/setup-assets.sh --with-chromium")
-        pytest.skip("headless chromium is not installed at /usr/bin/chromium")
-    missing = [n for n in VENDOR if not (STATIC_DIR / "vendor" / n).is_file()]
-    if missing:
-        pytest.fail(f"assets missing from server/static/vendor/ ({', '.join(missing)}): run scripts/setup-assets.sh")
-
-
-class Page:
-    """Headless chromium with one page; records the URL of every request the page makes."""
-
-    def __init__(self, profile: Path, width: int = 1400, height: int = 1000) -> None:
-        from websockets.sync.client import connect
-
-        self.proc = subprocess.Popen(
-            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}", "--remote-debugging-port=0",
-             f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        port = self._port()
-        deadline = time.monotonic() + 30
-        pages: list[dict] = []
-        while not pages and time.monotonic() < deadline:
-            pages = [t for t in httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=5).json()
-                     if t.get("type") == "page"]
-            time.sleep(0.1)
-        assert pages, "chromium opened no page"
-        self.stack = contextlib.ExitStack()
-        self.ws = self.stack.enter_context(connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024,
-                                                   open_timeout=30))
-        self.ids = itertools.count(1)
-        self.requests: list[str] = []
-        self.send("Page.enable")
-        self.send("Runtime.enable")
-        self.send("Network.enable")
-
-    def _port(self) -> int:
-        assert self.proc.stderr is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = self.proc.stderr.readline().decode("utf-8", "replace")
-            m = re.search(r"DevTools listening on ws://[^:]+:(\d+)/", line)
-            if m:
-                return int(m.group(1))
-            if not line and self.proc.poll() is not None:
-                break
-        raise AssertionError("chromium did not open its DevTools port")
-
-    def _event(self, msg: dict) -> None:
-        if msg.get("method") == "Network.requestWillBeSent":
-            self.requests.append(msg["params"]["request"]["url"])
-
-    def send(self, method: str, **params: Any) -> dict:
-        n = next(self.ids)
-        self.ws.send(json.dumps({"id": n, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv(timeout=90))
-            if msg.get("id") == n:
-                if "error" in msg:
-                    raise AssertionError(f"{method}: {msg['error']}")
-                return msg["result"]
-            self._event(msg)
-
-    def js(self, expression: str) -> Any:
-        out = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in out:
-            raise AssertionError(f"{expression}: {out['exceptionDetails']}")
-        return out["result"].get("value")
-
-    def open(self, url: str, ready: str = "document.readyState === 'complete'", timeout: float = 60) -> None:
-        self.send("Page.navigate", url=url)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-            if self.js(f"(() => {{ try {{ return !!({ready}); }} catch (e) {{ return false; }} }})()"):
-                return
-        raise AssertionError(f"{url}: never ready ({ready})")
-
-    def screenshot(self, name: str) -> Path:
-        ARTIFACTS.mkdir(exist_ok=True)
-        shot = self.send("Page.captureScreenshot", format="png")
-        path = ARTIFACTS / f"portal-{name}.png"
-        path.write_bytes(base64.b64decode(shot["data"]))
-        return path
-
-    def close(self) -> None:
-        try:
-            self.stack.close()
-        finally:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory: pytest.TempPathFactory, seed_store: GraphStore, settings: Settings) -> Iterator[str]:
-    _require_browser()
+    require_chromium(STATIC_DIR, VENDOR)
     store = write_disk_store(linked_copy(seed_store, settings), tmp_path_factory.mktemp("portal") / "store")
     with running_server(store) as url:
         yield url
 
 
 @pytest.fixture
-def page(portal: str, tmp_path: Path) -> Iterator[Page]:
-    p = Page(tmp_path / "profile")
+def page(portal: str, tmp_path: Path) -> Iterator[Chromium]:
+    p = Chromium(tmp_path / "profile", prefix="portal-")
     try:
         yield p
         foreign = [u for u in p.requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
@@ -164,7 +57,7 @@ def sparql(url: str, query: str) -> list[dict[str, str]]:
     return [{k: v["value"] for k, v in b.items()} for b in r.json()["results"]["bindings"]]
 
 
-def test_projects_with_a_facet_chosen(portal: str, page: Page) -> None:
+def test_projects_with_a_facet_chosen(portal: str, page: Chromium) -> None:
     page.open(f"{portal}/projects?department=341&funding=central")
     total = int(page.js("document.getElementById('summary').dataset.total"))
     expected = sparql(portal, "SELECT (COUNT(DISTINCT ?p) AS ?n) WHERE { ?p a bk:Project ; bk:budgetUnit ?u ; "
@@ -182,7 +75,7 @@ def test_projects_with_a_facet_chosen(portal: str, page: Page) -> None:
     assert page.screenshot("projects").stat().st_size > 30_000
 
 
-def test_project_page_reads_as_a_summary(portal: str, page: Page) -> None:
+def test_project_page_reads_as_a_summary(portal: str, page: Chromium) -> None:
     page.open(f"{portal}/{PROJECT}")
     yuan = sparql(portal, f"SELECT ?b WHERE {{ <{BASE}{PROJECT}> bk:budget/bk:amountInYuan ?b }}")[0]["b"]
     assert page.js("document.getElementById('budget').textContent.trim()") == wan(Decimal(yuan) / 10000)
@@ -196,7 +89,7 @@ def test_project_page_reads_as_a_summary(portal: str, page: Page) -> None:
     assert page.screenshot("project").stat().st_size > 30_000
 
 
-def test_agency_page_with_totals_and_neighbourhood(portal: str, page: Page) -> None:
+def test_agency_page_with_totals_and_neighbourhood(portal: str, page: Chromium) -> None:
     page.open(f"{portal}/agency/341101", ready="document.getElementById('neighbourhood').dataset.state === 'ready'")
     yuan = sparql(portal, "SELECT (SUM(?b) AS ?s) WHERE { ?p a bk:Project ; "
                           f"bk:budgetUnit <{BASE}agency/341101> ; bk:budget/bk:amountInYuan ?b }}")[0]["s"]
@@ -210,7 +103,7 @@ def test_agency_page_with_totals_and_neighbourhood(portal: str, page: Page) -> N
     assert page.screenshot("agency").stat().st_size > 30_000
 
 
-def test_named_query_page_draws_a_chart(portal: str, page: Page) -> None:
+def test_named_query_page_draws_a_chart(portal: str, page: Chromium) -> None:
     page.open(f"{portal}/queries/budget_by_agency?format=html",
               ready="document.getElementById('chart').dataset.state === 'drawn'")
     assert page.js("document.getElementById('chart').dataset.type") == "bar"
@@ -221,7 +114,7 @@ def test_named_query_page_draws_a_chart(portal: str, page: Page) -> None:
     assert page.screenshot("named-chart").stat().st_size > 30_000
 
 
-def test_editor_shows_simple_values_and_a_chart(portal: str, page: Page) -> None:
+def test_editor_shows_simple_values_and_a_chart(portal: str, page: Chromium) -> None:
     page.open(f"{portal}/?run=budget_by_agency&department=341",
               ready="document.getElementById('status').dataset.runState === 'done'")
     table = page.js("document.querySelector('.yasr_results').innerText")
@@ -231,7 +124,7 @@ def test_editor_shows_simple_values_and_a_chart(portal: str, page: Page) -> None
     assert page.screenshot("editor").stat().st_size > 30_000
 
 
-def test_docs_work_offline(portal: str, page: Page) -> None:
+def test_docs_work_offline(portal: str, page: Chromium) -> None:
     page.open(f"{portal}/docs", ready="document.querySelectorAll('.opblock').length > 5")
     assert "budgetkg" in page.js("document.querySelector('.info .title').textContent")
     assert page.screenshot("docs").stat().st_size > 30_000

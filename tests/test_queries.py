@@ -12,7 +12,7 @@ from kg import queries
 from kg.errors import NoSuchValue, QueryError, UnknownQuery
 from kg.settings import QUERIES_DIR
 
-from .conftest import GOLDEN
+from .helpers import GOLDEN
 
 ALL = queries.load_all(QUERIES_DIR)
 

@@ -7,13 +7,7 @@ Protocol PUT, and the budgetkg server in remote mode answers /sparql and a named
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -31,53 +25,7 @@ from kg.sources import Manifest
 from kg.stats import compute
 from kg.store import EmbeddedStore, GraphStore, RemoteStore, open_store, with_values
 
-HOST = "127.0.0.1"
-
-
-def oxigraph_binary() -> str | None:
-    found = shutil.which("oxigraph") or str(Path(sys.executable).parent / "oxigraph")
-    if Path(found).exists():
-        return found
-    try:  # the PyPI package 'oxigraph' ships the server binary
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "oxigraph"], check=True, timeout=120,
-                       capture_output=True)
-    except (subprocess.SubprocessError, OSError):
-        return None
-    return found if Path(found).exists() else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def oxigraph_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = oxigraph_binary()
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the oxigraph server binary (pip install oxigraph) is needed in CI")
-        pytest.skip("the oxigraph server binary cannot be installed here")
-    port = free_port()
-    proc = subprocess.Popen([binary, "serve", "--location", str(tmp_path_factory.mktemp("oxigraph")),
-                             "--bind", f"{HOST}:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://{HOST}:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/query", params={"query": "ASK {}"}, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"oxigraph serve did not start on {url}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
+from .helpers import HOST, free_port
 
 
 @pytest.fixture(scope="module")

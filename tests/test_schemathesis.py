@@ -18,7 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from kg.store import GraphStore
-from tests.test_server_clients import running_server, write_disk_store
+from tests.helpers import running_server, write_disk_store
 
 EXAMPLES = int(os.environ.get("BUDGETKG_SCHEMATHESIS_EXAMPLES", "25"))
 

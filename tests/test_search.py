@@ -26,7 +26,8 @@ from kg.settings import Settings
 from kg.sources import load_manifest
 from kg.store import EmbeddedStore
 
-ROOT = Path(__file__).resolve().parent.parent
+from .helpers import ROOT, run_build, spawn_build
+
 TERMS = ("视频监控", "信息化")
 
 
@@ -320,9 +321,6 @@ def test_vendors_are_found_after_a_contracts_import(tmp_path, corpus) -> None:
 
 
 # -- SIGKILL at random points of a real build ----------------------------------------------------
-DRIVER = ("import sys\nfrom budgetkg.cli import main\nprint('READY', flush=True)\nsys.stdin.readline()\n"
-          "sys.argv = ['budgetkg', 'build', '--quiet', '--no-check', '--no-audit', '--store', sys.argv[1], "
-          "'--manifest', sys.argv[2]]\nmain()\n")
 KILL_TERMS = ("视频监控", "影像监控")
 _CONTAINS = """PREFIX bk: <https://budgetkg.example.org/def/>
 PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
@@ -340,40 +338,6 @@ def _version_b(folder: Path) -> None:
     """The seeds with 视频监控 written 影像监控 everywhere (names, and so project IRIs, change too)."""
     for f in folder.glob("*.txt"):
         f.write_text(f.read_text(encoding="utf-8").replace("视频监控", "影像监控"), encoding="utf-8")
-
-
-def _spawn(store: Path, folder: Path):
-    import os
-    import subprocess
-    import sys
-
-    return subprocess.Popen([sys.executable, "-c", DRIVER, str(store), str(folder / "manifest.toml")],
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _run(proc, kill_after: float | None) -> tuple[bool, float]:
-    import signal
-    import time
-
-    try:
-        assert proc.stdout.readline().strip() == "READY"
-        proc.stdin.write("GO\n")
-        proc.stdin.flush()
-        started = time.perf_counter()
-        if kill_after is None:
-            _, err = proc.communicate(timeout=120)
-            assert proc.returncode == 0, err
-            return False, time.perf_counter() - started
-        time.sleep(kill_after)
-        alive = proc.poll() is None
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
-        return alive, time.perf_counter() - started
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def _check_against_store(settings: Settings, writable: bool) -> None:
@@ -402,11 +366,12 @@ def test_sigkill_during_a_build_never_leaves_the_index_disagreeing(tmp_path) -> 
         shutil.copytree(ROOT / "seeds", folders[v])
     _version_b(folders["B"])
     store = tmp_path / "store"
-    _, full = _run(_spawn(store, folders["A"]), None)
+    _, full = run_build(spawn_build(store, folders["A"] / "manifest.toml", "--no-audit"), None)
     kills, rounds, version = 0, 0, "B"
     while kills < 6 and rounds < 20:
         rounds += 1
-        alive, _ = _run(_spawn(store, folders[version]), rng.uniform(0.0, full * 0.95))
+        child = spawn_build(store, folders[version] / "manifest.toml", "--no-audit")
+        alive, _ = run_build(child, rng.uniform(0.0, full * 0.95))
         kills += alive
         version = "A" if version == "B" else "B"
         settings = Settings(store=str(store), manifest=folders[version] / "manifest.toml")
@@ -429,60 +394,25 @@ def test_rows_read_back_from_the_store_hold_the_tables_text(seed_store, tables) 
 
 
 # -- a remote store ------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def remote_url(tmp_path_factory: pytest.TempPathFactory):
-    """An Oxigraph server (the PyPI package's binary) holding the seeds, built through budgetkg."""
-    import socket
-    import subprocess
-    import sys
-    import time
-
-    import httpx
-
-    binary = shutil.which("oxigraph") or str(Path(sys.executable).parent / "oxigraph")
-    if not Path(binary).exists():
-        pytest.skip("the oxigraph server binary (pip install oxigraph) is not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([binary, "serve", "--location", str(tmp_path_factory.mktemp("oxigraph")),
-                             "--bind", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/query", params={"query": "ASK {}"}, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "oxigraph serve did not start"
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 @pytest.mark.parametrize("kept", [True, False], ids=["index-in-BUDGETKG_SEARCH_DIR", "index-in-memory"])
-def test_a_remote_store_is_searched_and_rewritten(remote_url, index, tmp_path, monkeypatch, kept) -> None:
+def test_a_remote_store_is_searched_and_rewritten(oxigraph_url, index, tmp_path, monkeypatch, kept) -> None:
     from budgetkg.cli import app
     from kg.store import open_store
 
     if kept:
         monkeypatch.setenv("BUDGETKG_SEARCH_DIR", str(tmp_path / "search"))
-    settings = Settings(store=remote_url)
+    settings = Settings(store=oxigraph_url)
     manifest = load_manifest(settings.manifest)
     with open_store(settings) as store:
         build(store, manifest.entries, settings, manifest=manifest)
     assert (tmp_path / "search" / "index.sqlite").is_file() == kept
     expected = [h.iri for h in index.search("视频监控", kinds=["project"]).hits]
     runner = CliRunner()
-    r = runner.invoke(app, ["search", "视频监控", "--store", remote_url, "--format", "json", "--kind", "project"])
+    r = runner.invoke(app, ["search", "视频监控", "--store", oxigraph_url, "--format", "json", "--kind", "project"])
     assert r.exit_code == 0, r.output
     assert [h["iri"] for h in json.loads(r.stdout)["hits"]] == expected
     r = runner.invoke(app, ["query", 'SELECT ?p WHERE { ?p bk:search "视频监控" . ?p a bk:Project }',
-                            "--store", remote_url, "--format", "csv"])
+                            "--store", oxigraph_url, "--format", "csv"])
     assert r.exit_code == 0, r.output
     assert set(r.stdout.split()[1:]) == set(expected)
 

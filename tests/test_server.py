@@ -29,6 +29,8 @@ from server.app import create_app
 from server.errors import STATUS, status_of
 from server.pages import editor_example
 
+from .helpers import copy_store
+
 BASE = "https://budgetkg.example.org/id/"
 AGENCY = BASE + "agency/341101"
 SELECT_UNITS = "SELECT ?u ?name WHERE { ?u a bk:BudgetUnit ; rdfs:label ?name } ORDER BY ?u"
@@ -43,9 +45,7 @@ def client(settings: Settings, seed_store: GraphStore):
 
 def copy_of(store: GraphStore) -> GraphStore:
     """A writable in-memory copy (tests that update must not touch the session store)."""
-    out = EmbeddedStore(None)
-    out.store.extend(store.store.quads_for_pattern(None, None, None, None))
-    return out
+    return copy_store(store)
 
 
 # -- SERVICE / LOAD refusal ------------------------------------------------------------------

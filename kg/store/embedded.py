@@ -59,7 +59,7 @@ from .damage import damage, store_error
 from .generations import Generations, read_generation
 from .parameters import with_values
 from .protocol import GraphName, Object, QueryResult, Subject, sorted_nquads
-from .transaction import Content, GraphWriter, Journal, NQuads, Transaction, Writable
+from .transaction import Journal, NQuads, Transaction, Writable
 
 #: Oxigraph's bulk loader writes a batch of up to 1,000,000 quads with one RocksDB
 #: ``IngestExternalFiles`` call over all column families, which RocksDB applies atomically. A write
@@ -147,11 +147,6 @@ class EmbeddedStore:
         if self._raw is None:
             raise StoreError(f"the store at {self.location} is closed")
         return self._raw
-
-    @property
-    def store(self) -> Store:
-        """The pyoxigraph store, for code written before :class:`~kg.store.GraphStore` (to be removed)."""
-        return self.raw
 
     # -- opening ------------------------------------------------------------------------------
     def _open_read_only(self, path: Path) -> tuple[Store, int]:
@@ -504,24 +499,6 @@ class EmbeddedStore:
         else:
             raw.extend(batch)
 
-    # -- the same, as single steps (to be removed once every writer uses transaction()) ------------
-    def replace(self, graph: NamedNode, make: Content) -> int:
-        """One-step transaction: ``graph`` holds exactly ``make(target)`` (or the quads given)."""
-        with self.transaction() as tx:
-            return tx.replace(graph, make)
-
-    def overwrite(self, graph: NamedNode, quads: list[Quad]) -> None:
-        """One-step transaction writing ``graph`` through a :class:`GraphWriter` (journaled when large)."""
-        with self.transaction() as tx, tx.writer(graph) as w:
-            w.add(quads)
-
-    def writer(self, graph: NamedNode) -> GraphWriter:
-        """A :class:`GraphWriter` with a transaction of its own, committed or rolled back with it."""
-        tx = self.transaction()
-        tx.__enter__()
-        w = GraphWriter(tx, graph, owns=True)
-        tx.writers.append(w)
-        return w
 
 
 class _Journal:

@@ -62,7 +62,7 @@ from ..iris import is_staging, staging_graph
 from .generations import Generations
 from .parameters import prologue, with_values
 from .protocol import GraphName, Object, QueryResult, Subject, sorted_nquads
-from .transaction import Content, GraphWriter, Journal, NQuads, Transaction, Writable
+from .transaction import Journal, NQuads, Transaction, Writable
 
 RESULTS_JSON = "application/sparql-results+json"
 N_TRIPLES = "application/n-triples"
@@ -425,19 +425,3 @@ class RemoteStore:
     def journal(self) -> Journal | None:
         """None: the protocols have no way to write one graph in several hidden steps."""
         return None
-
-    # -- the same, as single steps (to be removed once every writer uses transaction()) ------------
-    def replace(self, graph: NamedNode, make: Content) -> int:
-        with self.transaction() as tx:
-            return tx.replace(graph, make)
-
-    def overwrite(self, graph: NamedNode, quads: list[Quad]) -> None:
-        with self.transaction() as tx, tx.writer(graph) as w:
-            w.add(quads)
-
-    def writer(self, graph: NamedNode) -> GraphWriter:
-        tx = self.transaction()
-        tx.__enter__()
-        w = GraphWriter(tx, graph, owns=True)
-        tx.writers.append(w)
-        return w
