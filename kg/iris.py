@@ -92,7 +92,12 @@ class Iris:
     def __init__(self, base: str) -> None:
         self.base = normalise_base(base)
 
-    # -- documents, agencies, projects --------------------------------------------------------
+    # -- the dataset, documents, agencies, projects ---------------------------------------------
+    @cached_property
+    def dataset(self) -> NamedNode:
+        """The dataset as a whole (its VoID/DCAT description is served at ``/dataset``)."""
+        return NamedNode(f"{self.base}dataset")
+
     def agency(self, code: str) -> NamedNode:
         return NamedNode(f"{self.base}agency/{code}")
 
@@ -158,6 +163,10 @@ class Iris:
 
     def served_unit(self, department: str, name: str) -> str:
         return f"{self.base}served-unit/{department}/{digest(name, 10)}"
+
+    def served_unit_link(self, project: str) -> str:
+        """The link from ``project`` (its IRI) to the unit it serves: one per project, so keyed by it alone."""
+        return f"{self.base}link/served-unit/{digest(project, 16)}"
 
     # -- contracts and vendors -----------------------------------------------------------------
     def contracts_graph(self, file: str) -> NamedNode:

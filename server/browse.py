@@ -15,6 +15,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from kg.iris import Iris
+from kg.namespaces import DEFAULT_BASE_IRI
+
 from .app import Runtime, RuntimeDep
 from .catalogue import FACETS, NO_FUNDING, PAGE_SIZES, SORTS, CatalogueJob, CatalogueView, Selection
 from .errors import BadRequest
@@ -59,11 +62,10 @@ def _selection(request: Request, kind: str) -> Selection:
         params.setdefault(k, []).append(v)
     try:
         sel = Selection.from_params(params, kind)
-        base = "https://x/"
-        for facet, values in sel.chosen:
+        for facet, values in sel.chosen:  # each value is checked by making its term (under any base)
             for v in values:
                 if not (facet == "funding" and v == NO_FUNDING):
-                    sel.term(facet, v, base)
+                    sel.term(facet, v, DEFAULT_BASE_IRI)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     return sel
@@ -140,12 +142,13 @@ def render(request: Request, runtime: Runtime, kind: str, sel: Selection, view: 
         return f"{here}?{q}" if q else here
 
     link = {c: "x" for c in ("name",)}
+    iris = Iris(runtime.settings.base_iri)
     rows = []
     for r in view.rows:
         row = dict(r)
         row["href"] = runtime.local_url(request, r["x"])
         row["project_href"] = runtime.local_url(request, r["p"]) if r.get("p") else None
-        row["unit_href"] = f"{root}agency/{r['unit_code']}" if r.get("unit_code") else None
+        row["unit_href"] = runtime.local_url(request, iris.agency(r["unit_code"]).value) if r.get("unit_code") else None
         for c in ("budget", "fiscal", "other"):
             if c in row:
                 row[c + "_text"] = wan(row[c])

@@ -124,7 +124,7 @@ def editor_example(nq: NamedQuery, values: dict[str, str | None] | None = None) 
     analyst can change the values.
     """
     values = values or {}
-    bound = {}
+    bound: dict[str, object] = {}
     for p in nq.params:
         raw = values.get(p.name)
         if raw is None and p.default is None:
@@ -148,7 +148,7 @@ def _json_script(obj: object) -> str:
 async def index(request: Request, runtime: RuntimeDep) -> HTMLResponse:
     root = runtime.root(request)
     run = request.query_params.get("run")
-    values = {k: v for k, v in request.query_params.items() if k != "run"}
+    values: dict[str, str | None] = {k: v for k, v in request.query_params.items() if k != "run"}
     problem = None  # a bad ?run= or parameter is said on the page, which still opens
     if run is not None and run not in runtime.queries:
         problem = str(UnknownQuery(run, closest(runtime.settings.queries_dir, run)))
@@ -269,7 +269,7 @@ def _readable(request: Request, runtime: Runtime, view: EntityView) -> dict[str,
         root = runtime.root(request)
         label = view.labels.get(view.iri) or code
         nodes = [{"data": {"id": view.iri, "label": label, "kind": "self"}}]
-        edges = []
+        edges: list[dict[str, Any]] = []
         for partner in ag.partners[:25]:
             pid = str(partner["partner"])
             nodes.append({"data": {"id": pid, "label": str(partner.get("partner_name") or pid.rsplit("/", 1)[-1]),
@@ -291,12 +291,12 @@ def render_dataset(request: Request, runtime: Runtime, triples: list[Triple], co
         if key not in subjects:
             subjects[key] = {"subject": link.pyterm(t.subject), "rows": []}
         subjects[key]["rows"].append({"p": link.iri(t.predicate.value), "o": link.pyterm(t.object)})
-    from .dataset import DUMPS
+    from .dataset import DUMPS, dataset_iri
 
     root = runtime.root(request)
     dumps = [{"name": n, "file": v[0], "url": f"{root}dumps/{v[0]}", "media": v[3]} for n, v in DUMPS.items()]
     return _render(request, runtime, "dataset.html", subjects=list(subjects.values()), counts=counts, dumps=dumps,
-                   iri=runtime.settings.base_iri + "dataset")
+                   iri=dataset_iri(runtime).value)
 
 
 # -- the API documentation, offline ----------------------------------------------------------
