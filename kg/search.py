@@ -158,12 +158,13 @@ class SearchResult:
 
 
 # -- the index -------------------------------------------------------------------------------
-def index_path(store: KGStore, settings: Settings) -> Path | None:
+def index_path(store: object, settings: Settings) -> Path | None:
     """Where the index of ``store`` lives: ``<store>/search/index.sqlite``, or under ``BUDGETKG_SEARCH_DIR``.
 
     A remote store (``http://…``) has no directory here: its index is kept in ``BUDGETKG_SEARCH_DIR``
     when that is set, else in memory, made from the store (and the manifest's sources) when it is
-    opened. So is an in-memory store's (``None``).
+    opened. So is an in-memory store's (``None``). ``store`` is read for its ``path`` only, so a
+    sandboxed worker asks with a stand-in that has just that (server.workers).
     """
     explicit = os.environ.get("BUDGETKG_SEARCH_DIR")
     path = getattr(store, "path", None)
