@@ -42,7 +42,7 @@ HOMES = {"kg/namespaces.py", "kg/iris.py"}
 
 #: An IRI in a string: a scheme and at least one character after it (``"http://"`` alone is a scheme
 #: test, not an IRI). ``{}`` stands for an f-string's replacement field.
-_IRI = re.compile(r"(?:https?://|urn:)(?:[^\s<>\"'{}|\\^`]|\{\})+")
+_IRI = re.compile(r"(?<![A-Za-z0-9+.-])(?:https?://|urn:)(?:[^\s<>\"'{}|\\^`]|\{\})+")
 _LOOPBACK = re.compile(r"^https?://(?:127\.0\.0\.1|localhost|\[::1\])(?:[:/]|$)")
 #: The vocabulary namespaces without their scheme (a namespace spelled as ``"//" + ...`` is still spelled).
 _NAMESPACES = tuple(sorted({ns.split("://", 1)[1] for ns in PREFIXES.values()}))
@@ -171,7 +171,8 @@ def test_the_checks_can_fail(tmp_path: Path) -> None:
                    '    """The unit <https://ex.org/agency/1>."""\n'
                    '    return f"{base}agency/{code}", base + "graph/" + code, "{}vendor/{}".format(base, code)\n'
                    'RULE = "contract/agency+name"\n'
-                   'ROUTE = f"/graph/{RULE}"\n',
+                   'ROUTE = f"/graph/{RULE}"\n'
+                   'WORD = "return:x"\n',
                    encoding="utf-8")
     assert iri_literals(bad) == [(3, "http://www.w3.org/ns/shacl#"), (4, "https://ex.org/{}"),
                                  (6, "urn:budgetkg:staging:"), (7, "www.w3.org/2001/XMLSchema#")]
