@@ -135,6 +135,10 @@ class Hit:
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.file else ""
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled without :attr:`source`: a hit goes from a query worker to the server without its index row."""
+        return {**self.__dict__, "source": None}
+
     def as_dict(self) -> dict[str, object]:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         d["snippet"] = self.snippet.replace(MARK_START, "[").replace(MARK_END, "]")
