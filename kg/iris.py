@@ -92,7 +92,12 @@ class Iris:
     def __init__(self, base: str) -> None:
         self.base = normalise_base(base)
 
-    # -- documents, agencies, projects --------------------------------------------------------
+    # -- the dataset, documents, agencies, projects ---------------------------------------------
+    @cached_property
+    def dataset(self) -> NamedNode:
+        """The dataset as a whole (its VoID/DCAT description is served at ``/dataset``)."""
+        return NamedNode(f"{self.base}dataset")
+
     def agency(self, code: str) -> NamedNode:
         return NamedNode(f"{self.base}agency/{code}")
 

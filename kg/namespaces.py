@@ -76,6 +76,22 @@ UNIT = Namespace("http://qudt.org/vocab/unit/")
 CUR = Namespace("http://qudt.org/vocab/currency/")
 SH = Namespace("http://www.w3.org/ns/shacl#")
 
+# Vocabularies the server's self-description uses (VoID/DCAT, SPARQL service description).
+#: SPARQL 1.1 Service Description.
+SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
+#: W3C's unique IRIs for file formats (``sd:resultFormat``).
+FORMATS = Namespace("http://www.w3.org/ns/formats/")
+#: SPDX licence identifiers (``dcterms:license``).
+SPDX = Namespace("https://spdx.org/licenses/")
+#: ISO 639-1 language codes as the Library of Congress publishes them (``dcterms:language``).
+ISO639_1 = Namespace("http://id.loc.gov/vocabulary/iso639-1/")
+#: IANA media types (``dcat:mediaType``): ``MEDIA_TYPE["text/turtle"]``.
+MEDIA_TYPE = Namespace("https://www.iana.org/assignments/media-types/")
+#: The SPARQL 1.1 Protocol recommendation, which the endpoint conforms to.
+SPARQL_PROTOCOL = NamedNode("https://www.w3.org/TR/sparql11-protocol/")
+#: The namespace of the SPARQL Query Results XML Format (the root element's ``xmlns``).
+SPARQL_RESULTS = Namespace("http://www.w3.org/2005/sparql-results#")
+
 #: Prefixes for serialisations, query headers and the SPARQL editor.
 PREFIXES: dict[str, str] = {
     "bk": str(BK),

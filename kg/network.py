@@ -467,7 +467,7 @@ def _selected_agencies(data: NetworkData, opts: NetworkOptions, projects: set[st
     """Agencies in the department; with a funding filter, only those that run (or oversee) a selected project."""
     out = set()
     running = {data.projects[p].unit for p in projects}
-    running |= {data.agencies[u].parent for u in running if u in data.agencies and data.agencies[u].parent}
+    running |= {parent for u in running if u in data.agencies and (parent := data.agencies[u].parent)}
     for a in data.agencies.values():
         if opts.department and not a.code.startswith(opts.department):
             continue
@@ -570,18 +570,18 @@ def build_network(data: NetworkData, opts: NetworkOptions) -> nx.MultiDiGraph:
             if a.parent:
                 b.edge(a.iri, a.parent, "sub-organization", 1.0)
     if "funded-by" in kinds:
-        for p in sorted(data.funding):
-            for f in sorted(data.funding[p]):
-                b.edge(p, f, "funded-by", 1.0)
+        for project in sorted(data.funding):
+            for f in sorted(data.funding[project]):
+                b.edge(project, f, "funded-by", 1.0)
     if "has-concept" in kinds:
-        for (p, c), n in sorted(data.project_concepts.items()):
-            b.edge(p, c, "has-concept", float(n), indicators=n)
+        for (project, concept), n in sorted(data.project_concepts.items()):
+            b.edge(project, concept, "has-concept", float(n), indicators=n)
     if "contracted" in kinds:
-        for (p, v), (n, amount) in sorted(data.project_vendors.items()):
-            b.edge(p, v, "contracted", float(n), contracts=n, amount_yuan=round(amount, 2))
-    for kind, a, c, score, iri in data.links:
+        for (project, v), (n, amount) in sorted(data.project_vendors.items()):
+            b.edge(project, v, "contracted", float(n), contracts=n, amount_yuan=round(amount, 2))
+    for kind, x, y, score, iri in data.links:
         if kind in kinds:
-            b.edge(a, c, kind, round(score, 4), link=iri)
+            b.edge(x, y, kind, round(score, 4), link=iri)
     _graph_attrs(g, data, opts)
     return g
 
@@ -628,9 +628,10 @@ def build_projection(data: NetworkData, opts: NetworkOptions) -> nx.MultiGraph:
     g = nx.MultiGraph()
     b = _Builder(g, core, opts.min_weight)
     for code, ps in sorted(members.items()):
-        a = by_code.get(code)
-        attrs = _agency_attrs(a) if a is not None else {"label": f"部门 {code}", "type": "agency", "iri": "",
-                                                        "code": code, "level": "department", "department": code[:3]}
+        agency = by_code.get(code)
+        attrs: dict[str, Any] = _agency_attrs(agency) if agency is not None else {
+            "label": f"部门 {code}", "type": "agency", "iri": "", "code": code, "level": "department",
+            "department": code[:3]}
         budget = sum(data.projects[p].budget_yuan or 0.0 for p in ps)
         attrs.update(projects=len(ps), budget_wanyuan=round(budget / 10000, 4))
         b.node(ids[code], attrs)

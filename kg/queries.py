@@ -37,11 +37,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from pyoxigraph import Literal, NamedNode
+from pyoxigraph import Literal, NamedNode, QuerySolutions
 
 from .errors import NoSuchValue, QueryError, UnknownQuery
 from .names import analyse_name
-from .namespaces import PREFIXES, XSD
+from .namespaces import PREFIXES, XSD, sparql_prefixes
 from .store import GraphStore, QueryResult, with_values
 
 PARAM_TYPES = ("iri", "string", "zh", "agency", "project", "funding", "integer", "decimal", "boolean", "date")
@@ -50,17 +50,15 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _DECIMAL = re.compile(r"^[+-]?(?:[0-9]{1,40}(?:\.[0-9]{0,40})?|\.[0-9]{1,40})$")
 #: Integers within 64 bits' worth of digits, ASCII only (``int()`` would take ``١٢`` and ``1_0``).
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,18}$")
+_BK_RDFS = sparql_prefixes(["bk", "rdfs"])
 #: How a value of these types is looked up in the store before the query runs (``?value`` bound as
 #: an RDF term): what it is called in messages, and a SELECT of candidate ``?match`` (and ``?label``).
 LOOKUPS = {
-    "agency": ("agency", "PREFIX bk: <https://budgetkg.example.org/def/>\n"
-                         "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
-                         "SELECT ?match ?label WHERE { ?unit bk:agencyCode ?match . "
-                         "OPTIONAL { ?unit rdfs:label ?label } }"),
-    "project": ("project", "PREFIX bk: <https://budgetkg.example.org/def/>\n"
-                           "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
-                           "SELECT DISTINCT ?match WHERE { ?p a bk:Project ; rdfs:label ?match "
-                           "FILTER(CONTAINS(STR(?match), STR(?value))) } ORDER BY STRLEN(?match) ?match LIMIT 200"),
+    "agency": ("agency", _BK_RDFS + "SELECT ?match ?label WHERE { ?unit bk:agencyCode ?match . "
+                                    "OPTIONAL { ?unit rdfs:label ?label } }"),
+    "project": ("project", _BK_RDFS + "SELECT DISTINCT ?match WHERE { ?p a bk:Project ; rdfs:label ?match "
+                                      "FILTER(CONTAINS(STR(?match), STR(?value))) } "
+                                      "ORDER BY STRLEN(?match) ?match LIMIT 200"),
     "iri": ("IRI in the store", "SELECT ?match WHERE { { ?value ?p ?o } UNION { ?s ?p ?value } "
                                 "BIND(?value AS ?match) } LIMIT 1"),
 }
@@ -91,10 +89,8 @@ COLUMN_LABELS = {
 
 
 #: Projects whose name shares a two-character part with a value that names none (for suggestions).
-_NEAR_PROJECTS = ("PREFIX bk: <https://budgetkg.example.org/def/>\n"
-                  "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
-                  "SELECT DISTINCT ?match WHERE { VALUES ?gram { ?GRAMS } ?p a bk:Project ; rdfs:label ?match "
-                  "FILTER(CONTAINS(STR(?match), ?gram)) } LIMIT 1000")
+_NEAR_PROJECTS = (_BK_RDFS + "SELECT DISTINCT ?match WHERE { VALUES ?gram { ?GRAMS } ?p a bk:Project ; "
+                             "rdfs:label ?match FILTER(CONTAINS(STR(?match), ?gram)) } LIMIT 1000")
 #: How many near values an answer that matched nothing offers.
 SUGGESTIONS = 5
 
@@ -310,10 +306,16 @@ class NamedQuery:
         return out
 
     def run(self, store: GraphStore, values: dict[str, str | None] | None = None) -> QueryResult:
+        def ask(sparql: str) -> QuerySolutions:
+            result = store.query(sparql, name=self.name)
+            if not isinstance(result, QuerySolutions):  # the lookups are SELECTs written above
+                raise QueryError(self.name, f"a value lookup answered {type(result).__name__}, not solutions")
+            return result
+
         bindings = self.bindings(values or {})
-        bindings = resolve(self.lookups(bindings), bindings,
-                           lambda sparql: store.query(sparql, name=self.name))  # type: ignore[arg-type,return-value]
-        return store.query(self.sparql, name=self.name, substitutions=bindings)
+        bindings = resolve(self.lookups(bindings), bindings, ask)
+        substitutions: dict[str, object] = dict(bindings)
+        return store.query(self.sparql, name=self.name, substitutions=substitutions)
 
 
 def resolve(lookups: Iterable[Lookup], bindings: dict[str, NamedNode | Literal],

@@ -42,14 +42,16 @@ import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, cast
 
 from pyoxigraph import NamedNode
 
 from .errors import BudgetKGError, QueryError, StoreError
+from .iris import Iris, is_staging
 from .model import SourceEntry
-from .namespaces import ONTOLOGY_IRI, sparql_prefixes
+from .namespaces import BK, sparql_prefixes
 from .searchtext import (
     BOOKMARK,
     MARK_END,
@@ -66,11 +68,17 @@ from .searchtext import (
     rows_from_records,
     rows_from_store,
     snippet,
+    solutions,
     squeeze,
     terms,
     value_of,
 )
 from .settings import Settings
+
+if TYPE_CHECKING:  # tantivy and the store are imported where they are used (an import costs 0.1 s)
+    import tantivy
+
+    from .store import GraphStore
 
 __all__ = ["MARK_END", "MARK_START", "EntityRow", "Hit", "Indexer", "Prepared", "ProjectRow", "SearchError",
            "SearchIndex", "SearchResult", "bigrams", "document_rows", "entities_from_store", "expand", "has_search",
@@ -84,7 +92,7 @@ NAME_WEIGHT = 10.0
 #: The most hits a search ranks (more are counted, not returned).
 MAX_HITS = 10_000
 
-SEARCH_IRI = ONTOLOGY_IRI + "search"
+SEARCH_IRI = BK.search.value
 
 
 
@@ -119,13 +127,20 @@ class Hit:
     unit_code: str = ""
     unit_name: str = ""
     unit_iri: str | None = None
+    #: Where the hit's text is read back for its snippet: its row id in the index, or the row itself
+    #: when it was answered from memory (see :attr:`SearchIndex.extra`). Not part of the answer.
+    source: int | ProjectRow | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.file else ""
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled without :attr:`source`: a hit goes from a query worker to the server without its index row."""
+        return {**self.__dict__, "source": None}
+
     def as_dict(self) -> dict[str, object]:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         d["snippet"] = self.snippet.replace(MARK_START, "[").replace(MARK_END, "]")
         d["where"] = self.where
         return d
@@ -152,7 +167,8 @@ def index_path(store: object, settings: Settings) -> Path | None:
 
     A remote store (``http://…``) has no directory here: its index is kept in ``BUDGETKG_SEARCH_DIR``
     when that is set, else in memory, made from the store (and the manifest's sources) when it is
-    opened. So is an in-memory store's (``None``).
+    opened. So is an in-memory store's (``None``). ``store`` is read for its ``path`` only, so a
+    sandboxed worker asks with a stand-in that has just that (server.workers).
     """
     explicit = os.environ.get("BUDGETKG_SEARCH_DIR")
     path = getattr(store, "path", None)
@@ -189,11 +205,25 @@ WRITER_HEAP = 64_000_000
 COMMIT_EVERY = 200
 
 
+def _inserted(cursor: sqlite3.Cursor) -> int:
+    """The row id an INSERT gave its row (sqlite3 types ``lastrowid`` as optional: None before any INSERT)."""
+    if cursor.lastrowid is None:
+        raise StoreError("the search index gave an inserted row no id")
+    return cursor.lastrowid
+
+
+class _Counted(Protocol):
+    """A tantivy search result counted with ``count=True`` (the stubs of tantivy 0.27 leave ``count`` out)."""
+
+    @property
+    def count(self) -> int: ...
+
+
 def _version(iris: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(iris)).encode("utf-8")).hexdigest()
 
 
-def _schema() -> object:
+def _schema() -> tantivy.Schema:
     import tantivy
 
     sb = tantivy.SchemaBuilder()
@@ -226,7 +256,7 @@ class SearchIndex:
         self.entities: list[EntityRow] | None = None
         self.repaired: list[str] = []
         self._manifest: dict[str, SourceEntry] | None = None
-        self._writer: object | None = None
+        self._writer: tantivy.IndexWriter | None = None
         self._unflushed: list[int] = []
         self._live: set[int] | None = None
         self._seen_version: int | None = None
@@ -282,14 +312,14 @@ class SearchIndex:
         self.close()
 
     @classmethod
-    def open(cls, store: object, settings: Settings, *, writable: bool | None = None) -> SearchIndex:
+    def open(cls, store: GraphStore, settings: Settings, *, writable: bool | None = None) -> SearchIndex:
         """The index of ``store``, checked against it (see :meth:`reconcile`).
 
         ``writable`` defaults to whether the store was opened for writing: a read-only reader
         answers out-of-date documents from memory instead of rewriting the index.
         """
         if writable is None:
-            writable = not getattr(store, "read_only", False)
+            writable = not store.read_only
         index = cls(index_path(store, settings), settings, writable=writable)
         try:
             index.reconcile(store)
@@ -314,10 +344,10 @@ class SearchIndex:
 
         return tx()
 
-    def writer(self) -> object:
+    def writer(self) -> tantivy.IndexWriter:
         if self._writer is None:
             try:
-                self._writer = self.tantivy.writer(heap_size=WRITER_HEAP, num_threads=1)  # type: ignore[attr-defined]
+                self._writer = self.tantivy.writer(heap_size=WRITER_HEAP, num_threads=1)
             except ValueError as exc:  # tantivy's lock: one writer at a time
                 raise StoreError(f"cannot write the search index at {self.path} (is a build running?): "
                                  f"{exc}") from None
@@ -333,14 +363,14 @@ class SearchIndex:
         import tantivy
 
         with self._tx():
-            ver = self.db.execute("INSERT INTO versions(graph, file, sha256, iris, state) VALUES (?,?,?,?,?)",
-                                  (graph, file, sha256, _version(r.iri for r in rows), state)).lastrowid
+            ver = _inserted(self.db.execute("INSERT INTO versions(graph, file, sha256, iris, state) VALUES (?,?,?,?,?)",
+                                            (graph, file, sha256, _version(r.iri for r in rows), state)))
             docs = []
             for r in rows:
-                pid = self.db.execute(
+                pid = _inserted(self.db.execute(
                     "INSERT INTO projects(ver, iri, file, name, unit_code, unit_name, start, end, segments) "
                     "VALUES (?,?,?,?,?,?,?,?,?)", (ver, r.iri, r.file, r.name, r.unit_code, r.unit_name, r.start,
-                                                   r.end, json.dumps(r.segments, ensure_ascii=False))).lastrowid
+                                                   r.end, json.dumps(r.segments, ensure_ascii=False))))
                 d = tantivy.Document()
                 d.add_unsigned("id", pid)
                 d.add_unsigned("ver", ver)
@@ -349,20 +379,20 @@ class SearchIndex:
                 docs.append(d)
         w = self.writer()
         for d in docs:
-            w.add_document(d)  # type: ignore[attr-defined]
-        self._unflushed.append(int(ver))  # type: ignore[arg-type]
+            w.add_document(d)
+        self._unflushed.append(ver)
         if state == "current" and flush:
             self.flush()
-            self._retire(graph, keep=int(ver))  # type: ignore[arg-type]
+            self._retire(graph, keep=ver)
         elif flush:
             self.flush()
-        return int(ver)  # type: ignore[arg-type]
+        return ver
 
     def flush(self) -> None:
         """Commit the tantivy documents added so far, then mark their versions indexed."""
         if not self._unflushed:
             return
-        self.writer().commit()  # type: ignore[attr-defined]
+        self.writer().commit()
         done, self._unflushed = self._unflushed, []
         with self._tx():
             self.db.executemany("UPDATE versions SET indexed=1 WHERE ver=?", [(v,) for v in done])
@@ -389,8 +419,8 @@ class SearchIndex:
             return
         w = self.writer()
         for v in vers:
-            w.delete_documents("ver", v)  # type: ignore[attr-defined]
-        w.commit()  # type: ignore[attr-defined]
+            w.delete_documents("ver", v)
+        w.commit()
         with self._tx():
             self.db.executemany("DELETE FROM projects WHERE ver=?", [(v,) for v in vers])
             self.db.executemany("DELETE FROM versions WHERE ver=?", [(v,) for v in vers])
@@ -405,7 +435,7 @@ class SearchIndex:
                                 [(e.iri, e.kind, e.label, e.code, e.text) for e in rows])
 
     # -- checking against the store ----------------------------------------------------------
-    def reconcile(self, store: object) -> list[str]:
+    def reconcile(self, store: GraphStore) -> list[str]:
         """Bring the index in line with ``store``'s document graphs; returns the graphs it had to repair.
 
         For each document graph the store holds (sha256 of its source, its project IRIs): a
@@ -413,15 +443,12 @@ class SearchIndex:
         other versions are dropped, and a graph without one is indexed again — from its source
         file when the manifest names it and its sha256 matches, else from the store's own facts.
         """
-        from .store import STAGING_PREFIX
-
         docs: dict[str, tuple[str, str]] = {}
-        for s in store.query(_STORE_DOCS, name="search:documents"):  # type: ignore[attr-defined]
-            g = s["g"].value
-            if not g.startswith(STAGING_PREFIX):
-                docs[g] = (value_of(s["file"]), value_of(s["sha"]))
+        for s in solutions(store, _STORE_DOCS, "search:documents"):
+            if not is_staging(s["g"]):
+                docs[s["g"].value] = (value_of(s["file"]), value_of(s["sha"]))
         held: dict[str, set[str]] = {g: set() for g in docs}
-        for s in store.query(_STORE_PROJECTS, name="search:projects"):  # type: ignore[attr-defined]
+        for s in solutions(store, _STORE_PROJECTS, "search:projects"):
             if s["g"].value in held:
                 held[s["g"].value].add(s["p"].value)
         if self.writable:
@@ -456,7 +483,7 @@ class SearchIndex:
                 self.excluded.add(graph)
                 self.extra += rows
         self._live = live if not self.writable else None
-        self.tantivy.reload()  # type: ignore[attr-defined]
+        self.tantivy.reload()
         entities = entities_from_store(store)
         stored = [EntityRow(*r) for r in self.db.execute("SELECT iri, kind, label, code, text FROM entities "
                                                          "ORDER BY iri")]
@@ -522,11 +549,11 @@ class SearchIndex:
                 self._explain(h, qterms)
         return SearchResult(query, qterms, total, offset, page, list(self.repaired))
 
-    def _queries(self, qterms: list[str]) -> tuple[object, object]:
+    def _queries(self, qterms: list[str]) -> tuple[tantivy.Query, tantivy.Query]:
         import tantivy
 
-        def phrase(field: str, t: str) -> object:
-            grams = bigrams(t)
+        def phrase(field: str, t: str) -> tantivy.Query:
+            grams: list[str | tuple[int, str]] = list(bigrams(t))
             if len(grams) == 1:
                 return tantivy.Query.term_query(self.schema, field, grams[0])
             return tantivy.Query.phrase_query(self.schema, field, grams)
@@ -546,7 +573,7 @@ class SearchIndex:
         every, in_name = self._queries(qterms)
         rest = tantivy.Query.boolean_query([(tantivy.Occur.Must, every), (tantivy.Occur.MustNot, in_name)])
         current = self._current()
-        searcher = self.tantivy.searcher()  # type: ignore[attr-defined]
+        searcher = self.tantivy.searcher()
         tiers = []
         for q, named in ((tantivy.Query.boolean_query([(tantivy.Occur.Must, every), (tantivy.Occur.Must, in_name)]),
                           True), (rest, False)):
@@ -555,13 +582,14 @@ class SearchIndex:
             hits = self._hits(scores, current, named, base_iri)
             hits += self._extra_hits(qterms, named, base_iri)
             hits.sort(key=lambda h: -h.score)
-            tiers.append((hits, max(res.count - (len(scores) - len(hits)), len(hits))))
+            count = cast(_Counted, res).count
+            tiers.append((hits, max(count - (len(scores) - len(hits)), len(hits))))
         return tiers[0], tiers[1]
 
     def _hits(self, scores: dict[int, float], current: set[int], named: bool, base_iri: str | None) -> list[Hit]:
         if not scores:
             return []
-        unit_base = (base_iri or self.settings.base_iri) + "agency/"
+        iris = Iris(base_iri or self.settings.base_iri)
         marks = ",".join("?" * len(scores))
         hits = []
         for pid, ver, iri, name, uc, un, file, start, graph in self.db.execute(
@@ -570,13 +598,13 @@ class SearchIndex:
             if ver not in current or graph in self.excluded:
                 continue
             h = Hit(iri, "project", name, round(float(scores[pid]), 4), named, file=file, line=start,
-                    unit_code=uc, unit_name=un, unit_iri=unit_base + uc if uc else None)
-            h._id = pid  # type: ignore[attr-defined]
+                    unit_code=uc, unit_name=un, unit_iri=iris.agency(uc).value if uc else None)
+            h.source = pid
             hits.append(h)
         return hits
 
     def _extra_hits(self, qterms: list[str], named: bool, base_iri: str | None) -> list[Hit]:
-        unit_base = (base_iri or self.settings.base_iri) + "agency/"
+        iris = Iris(base_iri or self.settings.base_iri)
         hits = []
         for row in self.extra:
             text = row.text()
@@ -585,18 +613,18 @@ class SearchIndex:
                 score = float(sum(text.count(t) for t in qterms)) * (NAME_WEIGHT if in_name else 1.0)
                 h = Hit(row.iri, "project", row.name, score, in_name, file=row.file, line=row.start,
                         unit_code=row.unit_code, unit_name=row.unit_name,
-                        unit_iri=unit_base + row.unit_code if row.unit_code else None)
-                h._row = row  # type: ignore[attr-defined]
+                        unit_iri=iris.agency(row.unit_code).value if row.unit_code else None)
+                h.source = row
                 hits.append(h)
         return hits
 
     def _explain(self, h: Hit, qterms: list[str]) -> None:
-        row = getattr(h, "_row", None)
-        if row is not None:
-            segs = row.segments
+        segs: list[tuple[int, str]]
+        if isinstance(h.source, ProjectRow):
+            segs = h.source.segments
         else:
-            got = self.db.execute("SELECT segments FROM projects WHERE id=?", (h._id,)).fetchone()  # type: ignore[attr-defined]
-            segs = [tuple(x) for x in json.loads(got[0])] if got else []
+            got = self.db.execute("SELECT segments FROM projects WHERE id=?", (h.source,)).fetchone()
+            segs = [(int(x[0]), str(x[1])) for x in json.loads(got[0])] if got else []
         seg = best_segment(segs, qterms)
         if seg is not None:
             h.line = seg[0]
@@ -625,7 +653,7 @@ class Indexer:
     build: an error is kept in :attr:`problems` and the next open repairs the document from the store.
     """
 
-    def __init__(self, store: object, settings: Settings) -> None:
+    def __init__(self, store: GraphStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
         self.path = index_path(store, settings)
@@ -680,7 +708,7 @@ class Indexer:
             self._index = None
 
 
-def refresh(store: object, settings: Settings, *, quiet: bool = False) -> list[str]:
+def refresh(store: GraphStore, settings: Settings, *, quiet: bool = False) -> list[str]:
     """Check the index against ``store`` and repair it (after a contracts import, or on demand).
 
     ``quiet``: an index that cannot be written is left for the next search to repair (a write to
@@ -697,7 +725,7 @@ def refresh(store: object, settings: Settings, *, quiet: bool = False) -> list[s
         return []
 
 
-def reindex(store: object, settings: Settings) -> int:
+def reindex(store: GraphStore, settings: Settings) -> int:
     """Rebuild the index from scratch from the store; returns the number of projects indexed."""
     import shutil
 
@@ -766,7 +794,7 @@ def iter_rows(hits: Iterable[Hit]) -> Iterator[list[str]]:
         yield [h.kind, h.label, h.where, f"{h.score:.2f}", str(d["snippet"]), h.iri]
 
 
-def expand(sparql: str, store: object, settings: Settings) -> str:
+def expand(sparql: str, store: GraphStore, settings: Settings) -> str:
     """``sparql`` with its ``bk:search`` patterns rewritten (:func:`rewrite`) against ``store``'s index.
 
     A query without ``bk:search`` is returned as it is, without opening the index.

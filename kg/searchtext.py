@@ -15,13 +15,17 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pyoxigraph import NamedNode, QuerySolutions
+from pyoxigraph import BlankNode, Literal, NamedNode, QuerySolutions
 
-from .errors import BudgetKGError
+from .errors import BudgetKGError, StoreError
+from .iris import Iris
 from .model import ParsedDocument, ProjectRecord, SourceEntry
-from .namespaces import sparql_prefixes
-from .settings import Settings
+from .namespaces import DEFAULT_BASE_IRI, sparql_prefixes
+
+if TYPE_CHECKING:
+    from .store import GraphStore
 
 #: Snippet width in characters around the first occurrence.
 SNIPPET_CHARS = 40
@@ -122,13 +126,12 @@ def _segments(rec: ProjectRecord, lines: list[str]) -> list[tuple[int, str]]:
 def document_rows(entry: SourceEntry, graph: str, iris: Sequence[str] | None = None,
                   base_iri: str | None = None) -> tuple[list[ProjectRow], str]:
     """Parse ``entry``'s file: the rows of the projects ``iris`` (all when None), and the file's sha256."""
-    from .iris import Iris
     from .parse import line_count, read_document
     from .rdf import project_iris
 
     text, records, warnings, sha256 = read_document(entry.path, entry.file, entry.budget_year)
     parsed = ParsedDocument(entry, records, warnings, line_count(text))
-    mint = Iris(base_iri or Settings().base_iri)
+    mint = Iris(base_iri or DEFAULT_BASE_IRI)
     all_iris = [n.value for n in project_iris(parsed, mint)]
     rows = rows_from_records(parsed, graph, text, all_iris, set(iris) if iris is not None else None)
     return rows, sha256
@@ -143,10 +146,10 @@ class Prepared:
     problem: str | None = None
 
 
-def prepare(parsed: ParsedDocument, iris: Sequence[str], minted: object) -> Prepared:
+def prepare(parsed: ParsedDocument, iris: Sequence[str], minted: Iris) -> Prepared:
     """The rows of ``parsed``'s projects ``iris`` (the ones its graph describes), for :meth:`Indexer.add`.
 
-    ``minted`` is the :class:`kg.rdf.Iris` the build mints with. Never raises: a problem is kept
+    ``minted`` is the :class:`kg.iris.Iris` the build mints with. Never raises: a problem is kept
     and the document is indexed from the store when the index is next opened.
     """
     from .parse import decode
@@ -155,7 +158,7 @@ def prepare(parsed: ParsedDocument, iris: Sequence[str], minted: object) -> Prep
     try:
         data = Path(parsed.source.path).read_bytes()
         text = decode(data, parsed.source.file)
-        all_iris = [n.value for n in project_iris(parsed, minted)]  # type: ignore[arg-type]
+        all_iris = [n.value for n in project_iris(parsed, minted)]
         rows = rows_from_records(parsed, "", text, all_iris, set(iris))
         return Prepared(rows, hashlib.sha256(data).hexdigest())
     except (BudgetKGError, OSError, ValueError) as exc:
@@ -178,12 +181,19 @@ SELECT ?p ?name ?code ?unit ?start ?end ?line ?text WHERE {
 }"""
 
 
-def rows_from_store(store: object, graph: str, file: str) -> list[ProjectRow]:
+def solutions(store: GraphStore, sparql: str, name: str, substitutions: dict[str, object] | None = None
+               ) -> QuerySolutions:
+    """The solutions of a SELECT asked of ``store`` (another answer kind is a fault of the store)."""
+    result = store.query(sparql, name=name, substitutions=substitutions)
+    if not isinstance(result, QuerySolutions):
+        raise StoreError(f"{name}: the store answered {type(result).__name__} to a SELECT")
+    return result
+
+
+def rows_from_store(store: GraphStore, graph: str, file: str) -> list[ProjectRow]:
     """Index rows read back from a document graph (when its source is not at hand): its facts and their lines."""
     rows: dict[str, ProjectRow] = {}
-    result = store.query(_GRAPH_TEXT, name="search:graph", substitutions={"g": NamedNode(graph)})  # type: ignore[attr-defined]
-    assert isinstance(result, QuerySolutions)
-    for s in result:
+    for s in solutions(store, _GRAPH_TEXT, "search:graph", {"g": NamedNode(graph)}):
         iri = s["p"].value
         row = rows.get(iri)
         if row is None:
@@ -201,8 +211,9 @@ def rows_from_store(store: object, graph: str, file: str) -> list[ProjectRow]:
     return sorted(rows.values(), key=lambda r: (r.start, r.iri))
 
 
-def value_of(term: object) -> str:
-    return "" if term is None else term.value  # type: ignore[attr-defined]
+def value_of(term: NamedNode | BlankNode | Literal | None) -> str:
+    """The lexical value of an optional binding: ``""`` when unbound."""
+    return "" if term is None else term.value
 
 
 # -- entities (budget units, departments, vendors) ----------------------------------------
@@ -227,27 +238,34 @@ SELECT ?e ?type ?label ?code ?alt WHERE {
 _KINDS = {"BudgetUnit": "unit", "Department": "department", "Vendor": "vendor"}
 
 
-def entities_from_store(store: object) -> list[EntityRow]:
+@dataclass
+class _Entity:
+    """What the store says of one entity, gathered over the rows of :data:`_ENTITIES`."""
+
+    kind: str
+    labels: set[str] = field(default_factory=set)
+    code: str = ""
+    alt: set[str] = field(default_factory=set)
+
+
+def entities_from_store(store: GraphStore) -> list[EntityRow]:
     """Budget units, departments and vendors as the store describes them."""
-    found: dict[str, dict[str, object]] = {}
-    result = store.query(_ENTITIES, name="search:entities")  # type: ignore[attr-defined]
-    assert isinstance(result, QuerySolutions)
-    for s in result:
-        e = found.setdefault(s["e"].value, {"kind": _KINDS[s["type"].value.rsplit("/", 1)[1]], "labels": set(),
-                                            "code": "", "alt": set()})
+    found: dict[str, _Entity] = {}
+    for s in solutions(store, _ENTITIES, "search:entities"):
+        e = found.setdefault(s["e"].value, _Entity(_KINDS[s["type"].value.rsplit("/", 1)[1]]))
         if s["label"] is not None:
-            e["labels"].add(s["label"].value)  # type: ignore[union-attr]
+            e.labels.add(s["label"].value)
         if s["code"] is not None:
-            e["code"] = s["code"].value
+            e.code = s["code"].value
         if s["alt"] is not None:
-            e["alt"].add(s["alt"].value)  # type: ignore[union-attr]
+            e.alt.add(s["alt"].value)
     out = []
     for iri in sorted(found):
         e = found[iri]
-        labels = sorted(e["labels"])  # type: ignore[arg-type]
-        label = labels[0] if labels else str(e["code"])
-        text = "\n".join(squeeze(x) for x in [*labels, str(e["code"]), *sorted(e["alt"])])  # type: ignore[arg-type]
-        out.append(EntityRow(iri, str(e["kind"]), label, str(e["code"]), text))
+        labels = sorted(e.labels)
+        label = labels[0] if labels else e.code
+        text = "\n".join(squeeze(x) for x in [*labels, e.code, *sorted(e.alt)])
+        out.append(EntityRow(iri, e.kind, label, e.code, text))
     return out
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import bundled
+from .iris import normalise_base
 from .namespaces import DEFAULT_BASE_IRI
 
 # The defaults are the folders the package ships (kg.bundled), wherever it is installed.
@@ -89,8 +90,7 @@ class Settings:
     worker_memory_mb: int = 2048
 
     def __post_init__(self) -> None:
-        if not self.base_iri.endswith(("/", "#")):
-            object.__setattr__(self, "base_iri", self.base_iri + "/")
+        object.__setattr__(self, "base_iri", normalise_base(self.base_iri))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -115,5 +115,6 @@ class Settings:
             max_document_mb=_int(e, "BUDGETKG_MAX_DOCUMENT_MB", 4),
             worker_memory_mb=_int(e, "BUDGETKG_WORKER_MEMORY_MB", 2048),
         )
-        chosen = {k: v for k, v in overrides.items() if v is not None}
+        # overrides are typed by the dataclass's own fields; replace() checks their names
+        chosen: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
         return replace(s, **chosen) if chosen else s

@@ -30,10 +30,12 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 
 from .model import TargetValue, Unit
+from .namespaces import BKUNIT, CUR, UNIT
 
-_Q = "http://qudt.org/vocab/unit/"
-_CUR = "http://qudt.org/vocab/currency/"
-_BKU = "https://budgetkg.example.org/def/unit/"
+# Unit IRIs are strings here (a Unit is plain data); the namespaces are spelled in kg.namespaces.
+_Q = str(UNIT)
+_CUR = str(CUR)
+_BKU = str(BKUNIT)
 _NUM = _Q + "NUM"
 
 
@@ -212,10 +214,16 @@ def _parse_date(t: str, raw: str, context_year: int | None) -> TargetValue | Non
     year_inferred = m["y"] is None
     if year_inferred and context_year is None:
         return None
-    y = int(m["y"]) if m["y"] else int(context_year)  # type: ignore[arg-type]
+    if m["y"]:
+        y = int(m["y"])
+    elif context_year is not None:
+        y = int(context_year)
+    else:
+        return None
     mo = int(m["m"])
     if not 1 <= mo <= 12:
         return None
+    start: dt.date | None
     if m["d"]:
         end = _safe_date(y, mo, int(m["d"]))
         if end is None:
@@ -225,7 +233,7 @@ def _parse_date(t: str, raw: str, context_year: int | None) -> TargetValue | Non
         start, end = dt.date(y, mo, 1), _month_end(y, mo)
     deadline = bool(m["before"]) or (bool(m["eom"]) and not m["d"])
     if deadline:
-        start = None  # type: ignore[assignment]
+        start = None  # a deadline has an end, no start
     return TargetValue(raw, "date", "≤" if deadline else "=", period_start=start, period_end=end,
                        year_inferred=year_inferred, qualifier=(m["pre"] or "") + trail or None)
 

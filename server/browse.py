@@ -130,6 +130,7 @@ def render(request: Request, runtime: Runtime, kind: str, sel: Selection, view: 
 
     iris = Iris(runtime.settings.base_iri)
     link = {c: "x" for c in ("name",)}
+    iris = Iris(runtime.settings.base_iri)
     rows = []
     for r in view.rows:
         row = dict(r)

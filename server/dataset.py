@@ -15,18 +15,30 @@ from urllib.parse import quote
 from fastapi import Request
 from pyoxigraph import BlankNode, Literal, NamedNode, Quad, Triple
 
-from kg.namespaces import DCAT, DCTERMS, FOAF, ONTOLOGY_IRI, RDF, RDFS, VOID, XSD, Namespace
+from kg.iris import Iris
+from kg.namespaces import (
+    DCAT,
+    DCTERMS,
+    FOAF,
+    FORMATS,
+    ISO639_1,
+    MEDIA_TYPE,
+    ONTOLOGY_IRI,
+    RDF,
+    RDFS,
+    SD,
+    SPARQL_PROTOCOL,
+    SPDX,
+    VOID,
+    XSD,
+)
 
 from .jobs import CountsJob, jsonld_bytes
 from .results import rdf_bytes
 from .runtime import Runtime
 
-# Vocabularies only the server uses (SPARQL service description, W3C format IRIs).
-SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
-FORMATS = Namespace("http://www.w3.org/ns/formats/")
-
 #: Licence of the published graph; the project's own licence (pyproject: MIT).
-LICENSE = NamedNode("https://spdx.org/licenses/MIT")
+LICENSE = SPDX.MIT
 #: Where the source documents come from: the budget-disclosure pages of Tianjin's municipal departments.
 RIGHTS = ("源文件为天津市市级预算单位依法公开的部门预算（项目支出绩效目标表）；本数据集为其结构化转换，"
           "每条事实可追溯到源文件及行号。")
@@ -63,7 +75,7 @@ async def counts(runtime: Runtime) -> dict[str, Any]:
 
 
 def dataset_iri(runtime: Runtime) -> NamedNode:
-    return NamedNode(runtime.settings.base_iri + "dataset")
+    return Iris(runtime.settings.base_iri).dataset
 
 
 async def description_triples(request: Request, runtime: Runtime) -> list[Triple]:
@@ -72,6 +84,7 @@ async def description_triples(request: Request, runtime: Runtime) -> list[Triple
     root = runtime.root(request)
     ds = dataset_iri(runtime)
     base = runtime.settings.base_iri
+    iris = Iris(base)
     t: list[Triple] = []
 
     def add(s: NamedNode | BlankNode, p: NamedNode, o: NamedNode | BlankNode | Literal) -> None:
@@ -88,7 +101,7 @@ async def description_triples(request: Request, runtime: Runtime) -> list[Triple
         "budget units publish with their budgets; every fact is traceable to its source file and line."))
     add(ds, DCTERMS.license, LICENSE)
     add(ds, DCTERMS.rights, _zh(RIGHTS))
-    add(ds, DCTERMS.language, NamedNode("http://id.loc.gov/vocabulary/iso639-1/zh"))
+    add(ds, DCTERMS.language, ISO639_1.zh)
     for kw in ("预算", "绩效目标", "项目支出", "天津", "budget", "performance indicators"):
         add(ds, DCAT.keyword, _zh(kw) if not kw.isascii() else _en(kw))
     add(ds, DCAT.landingPage, NamedNode(root))
@@ -96,8 +109,8 @@ async def description_triples(request: Request, runtime: Runtime) -> list[Triple
     add(ds, VOID.uriSpace, Literal(base))
     add(ds, VOID.vocabulary, NamedNode(ONTOLOGY_IRI))
     add(ds, VOID.sparqlEndpoint, NamedNode(root + "sparql"))
-    add(ds, VOID.rootResource, NamedNode(base + "agency/341"))
-    add(ds, VOID.exampleResource, NamedNode(base + "agency/341101"))
+    add(ds, VOID.rootResource, iris.agency("341"))
+    add(ds, VOID.exampleResource, iris.agency("341101"))
     add(ds, VOID.triples, _int(c["triples"]))
     add(ds, VOID.entities, _int(c["entities"]))
     add(ds, VOID.classes, _int(c["classes"]))
@@ -105,8 +118,7 @@ async def description_triples(request: Request, runtime: Runtime) -> list[Triple
     add(ds, VOID.distinctSubjects, _int(c["distinct_subjects"]))
     add(ds, VOID.distinctObjects, _int(c["distinct_objects"]))
     for doc in c["documents"]:
-        stem = doc.rsplit(".", 1)[0]
-        add(ds, DCTERMS.source, NamedNode(base + "document/" + stem))
+        add(ds, DCTERMS.source, iris.document(doc))
     for g, n in sorted(c["graphs"].items()):
         sub = NamedNode(g)
         add(ds, VOID.subset, sub)
@@ -117,7 +129,7 @@ async def description_triples(request: Request, runtime: Runtime) -> list[Triple
     add(service, RDF.type, DCAT.DataService)
     add(service, DCAT.endpointURL, service)
     add(service, DCAT.servesDataset, ds)
-    add(service, DCTERMS.conformsTo, NamedNode("https://www.w3.org/TR/sparql11-protocol/"))
+    add(service, DCTERMS.conformsTo, SPARQL_PROTOCOL)
     add(service, DCTERMS.title, _en("SPARQL 1.1 query endpoint"))
     for name, (file, _fmt, _ct, media, compressed) in DUMPS.items():
         url = NamedNode(root + "dumps/" + file)
@@ -127,12 +139,12 @@ async def description_triples(request: Request, runtime: Runtime) -> list[Triple
         add(dist, RDF.type, DCAT.Distribution)
         add(dist, DCAT.downloadURL, url)
         add(dist, DCAT.accessURL, url)
-        add(dist, DCAT.mediaType, NamedNode("https://www.iana.org/assignments/media-types/" + media))
+        add(dist, DCAT.mediaType, MEDIA_TYPE[media])
         add(dist, DCTERMS.format, Literal(media))
         add(dist, DCTERMS.title, _en(f"{name} dump"))
         add(dist, DCTERMS.license, LICENSE)
         if compressed:
-            add(dist, DCAT.compressFormat, NamedNode("https://www.iana.org/assignments/media-types/application/gzip"))
+            add(dist, DCAT.compressFormat, MEDIA_TYPE["application/gzip"])
         if name == "jsonld":
             add(dist, DCTERMS.conformsTo, NamedNode(root + "context.jsonld"))
     return t
@@ -188,5 +200,4 @@ async def graph_body(runtime: Runtime, triples: list[Triple], fmt: str) -> bytes
     """Serialise a small graph built here (JSON-LD compacted with the published context)."""
     if fmt == "jsonld":
         return jsonld_bytes(triples, runtime.context, dataset=False)
-    serialised: list[object] = [*triples]  # rdf_bytes takes triples and quads alike
-    return rdf_bytes(serialised, fmt)
+    return rdf_bytes(triples, fmt)

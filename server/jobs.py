@@ -234,9 +234,9 @@ class GraphJob:
     def run(self, ctx: Context) -> Answer:
         store = ctx.kg
         if self.dataset:
-            quads: list[object] = [*store.quads(), *store.match(graph=DefaultGraph())]
+            quads: list[Quad] = [*store.quads(), *store.match(graph=DefaultGraph())]
             return Answer(results.rdf_bytes(quads, self.format), self.format, len(quads))
-        triples: list[object]
+        triples: list[Triple]
         if self.graph is None:
             seen: set[Triple] = set()
             triples = []
@@ -319,10 +319,10 @@ class DumpJob:
             return Answer(gzip.compress(ctx.kg.dump_sorted_nquads(), mtime=0), self.format)
         quads = list(ctx.kg.quads())
         if self.format == "turtle":
-            triples: list[object] = list(dict.fromkeys(q.triple for q in quads))  # each once, in order
+            triples: list[Triple] = list(dict.fromkeys(q.triple for q in quads))  # each once, in order
             return Answer(results.rdf_bytes(triples, "turtle"), self.format, len(triples))
         if self.format == "trig":
-            return Answer(results.rdf_bytes(list[object](quads), "trig"), self.format, len(quads))
+            return Answer(results.rdf_bytes(quads, "trig"), self.format, len(quads))
         if self.format == "jsonld":
             return Answer(jsonld_bytes(quads, dict(self.context), dataset=True), self.format, len(quads))
         raise NotFound(f"no dump format {self.format!r}")
@@ -489,7 +489,7 @@ class EntityRdfJob:
             raise NotFound(f"nothing is known about <{self.iri}>")
         if self.format == "jsonld":
             return Answer(jsonld_bytes(triples, dict(self.context), dataset=False), "jsonld", len(triples))
-        return Answer(results.rdf_bytes(list[object](triples), self.format), self.format, len(triples))
+        return Answer(results.rdf_bytes(triples, self.format), self.format, len(triples))
 
 
 _COUNTS = """

@@ -55,7 +55,7 @@ def editor_example(nq: NamedQuery, values: Mapping[str, str | None] | None = Non
 async def index(request: Request, runtime: RuntimeDep) -> HTMLResponse:
     root = runtime.root(request)
     run = request.query_params.get("run")
-    values = {k: v for k, v in request.query_params.items() if k != "run"}
+    values: dict[str, str | None] = {k: v for k, v in request.query_params.items() if k != "run"}
     problem = None  # a bad ?run= or parameter is said on the page, which still opens
     if run is not None and run not in runtime.queries:
         problem = str(UnknownQuery(run, closest(runtime.settings.queries_dir, run)))

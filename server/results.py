@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from itertools import islice
 from xml.sax.saxutils import escape, quoteattr
 
@@ -23,6 +24,7 @@ from pyoxigraph import (
     BlankNode,
     Literal,
     NamedNode,
+    Quad,
     QueryBoolean,
     QueryResultsFormat,
     QuerySolutions,
@@ -32,9 +34,10 @@ from pyoxigraph import (
     serialize,
 )
 
-from kg.namespaces import PREFIXES
+from kg.namespaces import PREFIXES, SPARQL_RESULTS, XSD
 
-XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+#: Plain literals have this datatype; the result formats leave it out.
+XSD_STRING = XSD.string.value
 
 BOOLEAN_FORMATS = {"json": QueryResultsFormat.JSON, "xml": QueryResultsFormat.XML,
                    "csv": QueryResultsFormat.CSV, "tsv": QueryResultsFormat.TSV}
@@ -44,58 +47,60 @@ RDF_FORMATS = {"turtle": RdfFormat.TURTLE, "ntriples": RdfFormat.N_TRIPLES, "rdf
 WITH_PREFIXES = {"turtle", "trig", "rdfxml"}
 
 
-def term_json(t: object) -> dict[str, object]:
+#: A term of a solution or of a triple (RDF 1.2: a triple may be the object of another).
+Term = NamedNode | BlankNode | Literal | Triple
+
+
+def term_json(t: Term) -> dict[str, object]:
     """A term as a SPARQL 1.1 JSON results binding."""
-    tt = type(t)
-    if tt is NamedNode:
-        return {"type": "uri", "value": t.value}  # type: ignore[attr-defined]
-    if tt is Literal:
-        d: dict[str, object] = {"type": "literal", "value": t.value}  # type: ignore[attr-defined]
-        if t.language:  # type: ignore[attr-defined]
-            d["xml:lang"] = t.language  # type: ignore[attr-defined]
-            if t.direction:  # type: ignore[attr-defined]
-                d["its:dir"] = str(t.direction)  # type: ignore[attr-defined]
-        elif t.datatype.value != XSD_STRING:  # type: ignore[attr-defined]
-            d["datatype"] = t.datatype.value  # type: ignore[attr-defined]
+    if isinstance(t, NamedNode):
+        return {"type": "uri", "value": t.value}
+    if isinstance(t, Literal):
+        d: dict[str, object] = {"type": "literal", "value": t.value}
+        if t.language:
+            d["xml:lang"] = t.language
+            if t.direction:
+                d["its:dir"] = str(t.direction)
+        elif t.datatype.value != XSD_STRING:
+            d["datatype"] = t.datatype.value
         return d
-    if tt is BlankNode:
-        return {"type": "bnode", "value": t.value}  # type: ignore[attr-defined]
-    if tt is Triple:
-        return {"type": "triple", "value": {"subject": term_json(t.subject),  # type: ignore[attr-defined]
-                                            "predicate": term_json(t.predicate),  # type: ignore[attr-defined]
-                                            "object": term_json(t.object)}}  # type: ignore[attr-defined]
+    if isinstance(t, BlankNode):
+        return {"type": "bnode", "value": t.value}
+    if isinstance(t, Triple):
+        return {"type": "triple", "value": {"subject": term_json(t.subject),
+                                            "predicate": term_json(t.predicate),
+                                            "object": term_json(t.object)}}
     raise TypeError(f"not an RDF term: {t!r}")
 
 
-def term_xml(t: object) -> str:
-    tt = type(t)
-    if tt is NamedNode:
-        return f"<uri>{escape(t.value)}</uri>"  # type: ignore[attr-defined]
-    if tt is Literal:
-        if t.language:  # type: ignore[attr-defined]
-            return f"<literal xml:lang={quoteattr(t.language)}>{escape(t.value)}</literal>"  # type: ignore[attr-defined]
-        if t.datatype.value != XSD_STRING:  # type: ignore[attr-defined]
-            return f"<literal datatype={quoteattr(t.datatype.value)}>{escape(t.value)}</literal>"  # type: ignore[attr-defined]
-        return f"<literal>{escape(t.value)}</literal>"  # type: ignore[attr-defined]
-    if tt is BlankNode:
-        return f"<bnode>{escape(t.value)}</bnode>"  # type: ignore[attr-defined]
-    if tt is Triple:
-        return (f"<triple><subject>{term_xml(t.subject)}</subject><predicate>{term_xml(t.predicate)}"  # type: ignore[attr-defined]
-                f"</predicate><object>{term_xml(t.object)}</object></triple>")  # type: ignore[attr-defined]
+def term_xml(t: Term) -> str:
+    if isinstance(t, NamedNode):
+        return f"<uri>{escape(t.value)}</uri>"
+    if isinstance(t, Literal):
+        if t.language:
+            return f"<literal xml:lang={quoteattr(t.language)}>{escape(t.value)}</literal>"
+        if t.datatype.value != XSD_STRING:
+            return f"<literal datatype={quoteattr(t.datatype.value)}>{escape(t.value)}</literal>"
+        return f"<literal>{escape(t.value)}</literal>"
+    if isinstance(t, BlankNode):
+        return f"<bnode>{escape(t.value)}</bnode>"
+    if isinstance(t, Triple):
+        return (f"<triple><subject>{term_xml(t.subject)}</subject><predicate>{term_xml(t.predicate)}"
+                f"</predicate><object>{term_xml(t.object)}</object></triple>")
     raise TypeError(f"not an RDF term: {t!r}")
 
 
-def term_csv(t: object) -> str:
+def term_csv(t: Term | None) -> str:
     if t is None:
         return ""
-    if type(t) is BlankNode:
-        return "_:" + t.value  # type: ignore[attr-defined]
-    if type(t) is Triple:
+    if isinstance(t, BlankNode):
+        return "_:" + t.value
+    if isinstance(t, Triple):
         return str(t)
-    return t.value  # type: ignore[attr-defined]
+    return t.value
 
 
-def term_tsv(t: object) -> str:
+def term_tsv(t: Term | None) -> str:
     return "" if t is None else str(t)
 
 
@@ -118,7 +123,7 @@ def select_bytes(result: QuerySolutions, fmt: str, max_rows: int) -> tuple[bytes
         doc = {"head": {"vars": names}, "results": {"bindings": bindings}}
         body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     elif fmt == "xml":
-        parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">'
+        parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<sparql xmlns={quoteattr(str(SPARQL_RESULTS))}>'
                  "<head>", *(f"<variable name={quoteattr(n)}/>" for n in names), "</head><results>"]
         for sol in rows:
             parts.append("<result>")
@@ -153,7 +158,7 @@ def select_table(result: QuerySolutions, max_rows: int) -> tuple[list[str], list
 
 
 def boolean_bytes(result: QueryBoolean, fmt: str) -> bytes:
-    return result.serialize(format=BOOLEAN_FORMATS[fmt])
+    return result.serialize(format=BOOLEAN_FORMATS[fmt]) or b""
 
 
 def triples_bytes(result: QueryTriples | list[Triple], fmt: str, max_rows: int | None) -> tuple[bytes, int, bool]:
@@ -168,7 +173,7 @@ def triples_bytes(result: QueryTriples | list[Triple], fmt: str, max_rows: int |
 _PREFIX_OF = {ns: p for p, ns in PREFIXES.items()}
 
 
-def used_prefixes(items: list[object]) -> dict[str, str]:
+def used_prefixes(items: Sequence[Triple | Quad]) -> dict[str, str]:
     """The project prefixes whose namespace some IRI (or datatype) of ``items`` is in.
 
     >>> from pyoxigraph import Triple
@@ -179,16 +184,15 @@ def used_prefixes(items: list[object]) -> dict[str, str]:
     seen: set[str] = set()
     found: dict[str, str] = {}
 
-    def visit(t: object) -> None:
-        tt = type(t)
-        if tt is NamedNode:
-            iri = t.value  # type: ignore[attr-defined]
-        elif tt is Literal:
-            iri = t.datatype.value  # type: ignore[attr-defined]
-        elif tt is Triple:
-            visit(t.subject)  # type: ignore[attr-defined]
-            visit(t.predicate)  # type: ignore[attr-defined]
-            visit(t.object)  # type: ignore[attr-defined]
+    def visit(t: Term) -> None:
+        if isinstance(t, NamedNode):
+            iri = t.value
+        elif isinstance(t, Literal):
+            iri = t.datatype.value
+        elif isinstance(t, Triple):
+            visit(t.subject)
+            visit(t.predicate)
+            visit(t.object)
             return
         else:
             return
@@ -201,13 +205,13 @@ def used_prefixes(items: list[object]) -> dict[str, str]:
                     found[p] = ns
 
     for x in items:
-        visit(x.subject)  # type: ignore[attr-defined]
-        visit(x.predicate)  # type: ignore[attr-defined]
-        visit(x.object)  # type: ignore[attr-defined]
+        visit(x.subject)
+        visit(x.predicate)
+        visit(x.object)
     return dict(sorted(found.items()))
 
 
-def rdf_bytes(items: list[object], fmt: str) -> bytes:
+def rdf_bytes(items: Sequence[Triple] | Sequence[Quad], fmt: str) -> bytes:
     """Triples or quads in an RDF format (Turtle, TriG and RDF/XML declare the project prefixes they use)."""
-    kwargs = {"prefixes": used_prefixes(items)} if fmt in WITH_PREFIXES else {}
-    return serialize(items, format=RDF_FORMATS[fmt], **kwargs) or b""
+    prefixes = used_prefixes(items) if fmt in WITH_PREFIXES else None
+    return serialize(items, format=RDF_FORMATS[fmt], prefixes=prefixes) or b""

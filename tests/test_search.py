@@ -453,3 +453,15 @@ def test_search_answers_from_a_sandboxed_worker_process(tmp_path) -> None:
         assert r.status_code == 200, r.text
         assert r.json()["total"] > 0
         assert client.get("/health").json()["sandbox"]["files"] in ("landlock", "open")
+
+
+def test_a_hit_leaves_its_worker_without_its_index_row() -> None:
+    """A hit answered from memory carries the row its snippet is read from; the page gets the hit only."""
+    import pickle
+
+    row = search.ProjectRow("p", "g", "f.txt", "视频监控", "341101", "单位", 3, 9, [(3, "视频监控" * 1000)])
+    hit = search.Hit("p", "project", "视频监控", 1.0, True, unit_code="341101")
+    hit.source = row
+    back = pickle.loads(pickle.dumps(hit))
+    assert back == hit and back.source is None and hit.source is row
+    assert "source" not in hit.as_dict()
