@@ -39,7 +39,7 @@ SELECT ?p ?name ?code ?year ?base ?fy ?pcode WHERE {
   OPTIONAL { ?p bk:baseName ?base } OPTIONAL { ?p bk:fundYear ?fy } OPTIONAL { ?p bk:projectCode ?pcode }
 }
 """
-#: The budget units and departments of the agencies graph (see ``kg.build.refresh_agencies``) and their names.
+#: The budget units and departments of the agencies graph (see ``kg.pipeline.refresh_agencies``) and their names.
 _AGENCIES = sparql_prefixes(["bk", "rdfs"]) + """
 SELECT ?code ?name WHERE { ?a bk:agencyCode ?code . OPTIONAL { ?a rdfs:label ?name } }
 """
