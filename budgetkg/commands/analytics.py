@@ -110,7 +110,7 @@ def link(
     Thresholds default to the BUDGETKG_LINK_* environment variables, then to the documented
     defaults (docs/analytics.md). The links graph is replaced atomically.
     """
-    from kg import integrity
+    from kg import integrity  # the store's modules (httpx)
     from kg.links import LinkSettings, refresh_links  # numpy and scipy (shared goals)
 
     settings = load_settings(store=store, base_iri=base_iri)
