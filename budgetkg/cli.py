@@ -2,6 +2,9 @@
 
 Exit codes: 0 ok; 1 the data does not conform (validation); 2 usage or input error (bad
 file, bad query, unknown name, store locked, store damaged: the message says what to do).
+
+A command imports the parts of ``kg`` it runs (the store, the pipeline, the shapes, the named queries) when
+it runs: they load httpx, rdflib, numpy and scipy, which ``budgetkg --help`` and the other commands never need.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pyoxigraph import QueryBoolean, QueryResultsFormat, QuerySolutions, QueryTriples, RdfFormat, serialize
@@ -22,19 +25,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from budgetkg.options import BaseOpt, StoreOpt, diagnose_damage, err, fail, load_settings, out
-from kg import queries as named_queries
 from kg.errors import BudgetKGError, ValidationError
 from kg.model import to_plain
 from kg.namespaces import PREFIXES
 from kg.parse import parse_file
-from kg.pipeline import build as run_build
-from kg.pipeline import default_steps
 from kg.search import expand as expand_search
 from kg.settings import Settings
-from kg.shapes import structural_check
 from kg.sources import Manifest, adhoc_entry, load_manifest
-from kg.stats import compute
-from kg.store import GraphStore
+
+if TYPE_CHECKING:  # the store and the named queries are imported by the commands that read them
+    from kg.queries import NamedQuery
+    from kg.store import GraphStore
 
 app = typer.Typer(
     name="budgetkg",
@@ -70,7 +71,7 @@ _RDF_FORMATS = {
 
 
 def _open(settings: Settings, read_only: bool = False) -> GraphStore:
-    from kg.store import open_store
+    from kg.store import open_store  # httpx (a remote store): loaded by the commands that open a store only
 
     try:
         return open_store(settings, read_only=read_only)
@@ -123,6 +124,10 @@ def build(
     not in the manifest needs --year. Any unreadable document stops the build and leaves the
     store as it was.
     """
+    from kg.pipeline import build as run_build  # numpy and scipy (the links step)
+    from kg.pipeline import default_steps
+    from kg.shapes import structural_check  # rdflib
+
     settings = load_settings(store=store, base_iri=base_iri, manifest=manifest, workers=workers)
     try:
         man: Manifest = load_manifest(settings.manifest)
@@ -215,6 +220,8 @@ def stats(
     fmt: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.table,
 ) -> None:
     """Projects, indicators, agencies and total budget (万元), per document and overall."""
+    from kg.stats import compute  # the store's modules (httpx)
+
     settings = load_settings(store=store)
     with _open(settings, read_only=True) as kg_store:
         s = compute(kg_store)
@@ -247,6 +254,8 @@ def query(
     A query never fetches anything from the network or from files (SERVICE, LOAD) unless
     ``--allow-service`` is given; such a query is refused with exit code 2.
     """
+    from kg import queries as named_queries  # the store's modules (httpx)
+
     settings = load_settings(store=store)
     kg_store = _open(settings, read_only=True)
     values: dict[str, str | None] = {}
@@ -294,7 +303,7 @@ def _refuse_outbound(text: str, settings: Settings, allow_service: bool) -> None
         raise fail(exc) from None
 
 
-def _print_result(result: object, fmt: str, named: named_queries.NamedQuery | None = None,
+def _print_result(result: object, fmt: str, named: NamedQuery | None = None,
                   values: dict[str, str | None] | None = None) -> None:
     if isinstance(result, QueryBoolean):
         if fmt == "json":
@@ -374,6 +383,8 @@ def export(
 @app.command("queries")
 def list_queries(fmt: Annotated[TableFormat, typer.Option("--format")] = TableFormat.table) -> None:
     """List the named queries of queries/ with their parameters."""
+    from kg import queries as named_queries  # the store's modules (httpx)
+
     settings = load_settings()
     try:
         qs = named_queries.load_all(settings.queries_dir)
@@ -391,7 +402,7 @@ def parse(
     year: Annotated[int | None, typer.Option(help="Budget year, to date months given without a year.")] = None,
 ) -> None:
     """Parse one document and print its records as JSON (a dry run of build)."""
-    from kg.build import check_size
+    from kg.build import check_size  # the store's modules (httpx)
 
     try:
         check_size(file, str(file), load_settings().max_document_mb)

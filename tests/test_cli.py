@@ -10,10 +10,13 @@ import os
 from pathlib import Path
 
 import pytest
+import typer
 from pyoxigraph import RdfFormat, parse
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from budgetkg.cli import app
+from tests.helpers import checkout_env
 
 runner = CliRunner()
 
@@ -31,6 +34,61 @@ def test_help_lists_commands() -> None:
     assert result.exit_code == 0
     for cmd in ("build", "stats", "query", "export", "queries", "parse"):
         assert cmd in result.output
+
+
+def _commands(group: TyperGroup, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command's words, sub-commands of a group (``contracts import``) included."""
+    ctx = typer.Context(group)
+    found: list[tuple[str, ...]] = []
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        found.append((*prefix, name))
+        if isinstance(command, TyperGroup):
+            found += _commands(command, (*prefix, name))
+    return found
+
+
+_main = typer.main.get_command(app)
+assert isinstance(_main, TyperGroup)
+COMMANDS = _commands(_main)
+
+
+@pytest.mark.parametrize("words", COMMANDS, ids=" ".join)
+def test_every_command_explains_itself(words: tuple[str, ...]) -> None:
+    """``budgetkg <command> --help`` prints the command's usage and options, and exits 0."""
+    result = runner.invoke(app, [*words, "--help"])
+    assert result.exit_code == 0, result.output
+    assert f"budgetkg {' '.join(words)}" in " ".join(result.output.split())
+    assert "--help" in result.output
+
+
+#: Libraries that only some commands need, each loaded when such a command runs. ``budgetkg --help`` once loaded
+#: numpy and scipy (the links), rdflib (the shapes) and httpx (a remote store) before reading its arguments.
+HEAVY = ("numpy", "scipy", "rdflib", "httpx", "pyshacl", "networkx", "matplotlib", "jieba", "tantivy", "openpyxl",
+         "fastapi", "uvicorn")
+
+
+def test_the_command_line_loads_no_heavy_library_before_a_command_runs(tmp_path: Path) -> None:
+    """Importing the command line, ``budgetkg --help`` and every ``budgetkg <command> --help`` load none of
+    :data:`HEAVY` (a separate process: this one has loaded them all)."""
+    import subprocess
+    import sys
+
+    loaded = f"sorted(m for m in {HEAVY!r} if m in sys.modules)"
+    imported = subprocess.run([sys.executable, "-c", f"import budgetkg.cli, sys; print({loaded})"],
+                              env=checkout_env(), capture_output=True, text=True, check=True)
+    assert imported.stdout.strip() == "[]"
+    report = tmp_path / "loaded.json"
+    helps = [["--help"], *([*words, "--help"] for words in COMMANDS)]
+    probe = (f"import json, sys\nfrom budgetkg.cli import main\ncodes = []\n"
+             f"for args in {helps!r}:\n"
+             f"    sys.argv = ['budgetkg', *args]\n"
+             f"    try:\n        main()\n    except SystemExit as exc:\n        codes.append(exc.code)\n"
+             f"open({str(report)!r}, 'w').write(json.dumps([codes, {loaded}]))")
+    subprocess.run([sys.executable, "-c", probe], env=checkout_env(), capture_output=True, check=True)
+    codes, heavy = json.loads(report.read_text())
+    assert codes == [0] * len(helps)
+    assert heavy == []
 
 
 def test_stats_json(built: Path) -> None:

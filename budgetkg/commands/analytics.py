@@ -2,6 +2,9 @@
 
 Registered on the main app by ``register(app)``. Exit codes as everywhere: 0 ok, 2 usage or input
 error (a malformed contracts file, with file and line; the store is then unchanged).
+
+Each command imports the analytics it runs when it runs (numpy and scipy for the links, httpx with the store):
+``budgetkg --help`` loads none of them.
 """
 
 from __future__ import annotations
@@ -13,19 +16,20 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.table import Table
 
 from budgetkg.options import BaseOpt, StoreOpt, err, fail, load_settings, out
-from kg import integrity
-from kg.contracts import ContractSettings, ImportReport, import_files, remove_imports
 from kg.errors import BudgetKGError
 from kg.iris import Iris
-from kg.links import LinkReport, LinkSettings, refresh_links
 from kg.settings import Settings
-from kg.store import GraphStore, open_store
+
+if TYPE_CHECKING:  # imported by the commands that run them
+    from kg.contracts import ImportReport
+    from kg.links import LinkReport
+    from kg.store import GraphStore
 
 T = TypeVar("T")
 
@@ -46,6 +50,8 @@ class InputFormat(StrEnum):
 
 def _run(settings: Settings, work: Callable[[GraphStore], T], failed: str = "") -> T:
     """Open the store, do ``work`` and let the store go (its lock too) before any error is reported."""
+    from kg.store import open_store  # httpx (a remote store): loaded by the commands that open a store only
+
     opened: list[GraphStore] = []  # the only reference to the store, so that it can be let go
     try:
         opened.append(open_store(settings))
@@ -104,6 +110,9 @@ def link(
     Thresholds default to the BUDGETKG_LINK_* environment variables, then to the documented
     defaults (docs/analytics.md). The links graph is replaced atomically.
     """
+    from kg import integrity  # the store's modules (httpx)
+    from kg.links import LinkSettings, refresh_links  # numpy and scipy (shared goals)
+
     settings = load_settings(store=store, base_iri=base_iri)
     try:
         ls = LinkSettings.from_env(min_score=min_score, concept_close=concept_close, concept_exact=concept_exact,
@@ -153,6 +162,8 @@ def import_(
     Every file is read and checked first: a malformed one stops the import with its file and line
     (exit 2) and the store is not changed.
     """
+    from kg.contracts import ContractSettings, import_files  # the store's modules (httpx)
+
     settings = load_settings(store=store, base_iri=base_iri)
     cs = ContractSettings() if min_confidence is None else ContractSettings(min_confidence=min_confidence)
     report = _run(settings, lambda store: import_files(store, files, settings, input_format.value, cs),
@@ -186,6 +197,8 @@ def remove(
     base_iri: BaseOpt = None,
 ) -> None:
     """Remove what earlier imports of these files put in the store (and refresh the vendors)."""
+    from kg.contracts import remove_imports  # the store's modules (httpx)
+
     settings = load_settings(store=store, base_iri=base_iri)
     n = _run(settings, lambda store: remove_imports(store, [Path(f).name for f in files], settings))
     out.print(f"removed {n} imported file graph(s)", highlight=False)

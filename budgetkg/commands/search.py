@@ -22,7 +22,6 @@ from rich.table import Table
 from budgetkg.options import StoreOpt, err, fail, load_settings, out
 from kg import search as fulltext
 from kg.errors import BudgetKGError
-from kg.store import open_store
 
 
 class SearchFormat(StrEnum):
@@ -52,6 +51,8 @@ def search_command(
     """Find projects, budget units and vendors by Chinese words in their names, uses of funds, goals and
     indicators; hits are ranked name matches first, with file:line and a highlighted snippet.
     """
+    from kg.store import open_store  # httpx (a remote store): loaded when a search runs, not for --help
+
     settings = load_settings(store=store)
     if query is None and not (refresh or reindex):
         raise fail("give words to search for (or --refresh / --reindex)")

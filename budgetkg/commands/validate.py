@@ -7,6 +7,9 @@ graph (``--no-record`` leaves it alone).
 
 Exit codes: 0 no violation (warnings and info may be listed), 1 at least one sh:Violation,
 2 could not run (no store, unreadable file, broken shapes).
+
+The shapes, the audit and the store are imported when the command runs (rdflib, httpx): ``budgetkg --help``
+loads none of them.
 """
 
 from __future__ import annotations
@@ -16,20 +19,20 @@ import sys
 from collections import defaultdict
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from budgetkg.options import StoreOpt, err, fail, load_settings, out
-from kg import integrity
-from kg.audit import AUDIT_KINDS, refresh_findings
 from kg.errors import BudgetKGError, DamagedStore, StoreError
 from kg.ontology import ontology_quads
 from kg.settings import Settings
-from kg.shapes import SEVERITIES, Finding, ValidationReport, load_shapes, validate
-from kg.store import GraphStore, is_remote, open_store
+
+if TYPE_CHECKING:  # imported by the command when it runs
+    from kg.shapes import Finding, ValidationReport
+    from kg.store import GraphStore
 
 _STYLE = {"Violation": "bold red", "Warning": "yellow", "Info": "cyan"}
 
@@ -84,6 +87,10 @@ def validate_command(
 
     Exit 2: it could not run (no store, unreadable file, broken shapes).
     """
+    from kg import integrity  # the store's modules (httpx)
+    from kg.audit import AUDIT_KINDS, refresh_findings
+    from kg.shapes import load_shapes, validate  # rdflib
+
     try:
         settings = load_settings(store=store)
         shape_set = load_shapes(settings.shapes_dir, shapes or None)
@@ -130,6 +137,8 @@ def validate_command(
 
 
 def _open(settings: Settings, record: bool) -> GraphStore:
+    from kg.store import is_remote, open_store  # httpx (a remote store)
+
     if not (settings.query_url or is_remote(settings.store)) and not Path(settings.store).exists():
         raise fail(f"no store at {settings.store}: run 'budgetkg build' first")
     if record:
@@ -147,6 +156,8 @@ def _open(settings: Settings, record: bool) -> GraphStore:
 
 def _print(shown: ValidationReport, full: ValidationReport, kinds: list[str], limit: int,
            recorded: int | None) -> None:
+    from kg.shapes import SEVERITIES  # rdflib: loaded with the validation this prints
+
     counts = full.counts()
     summary = ", ".join(f"{counts[s]} {s.lower()}{'s' if counts[s] != 1 and s != 'Info' else ''}" for s in SEVERITIES)
     out.print(f"[bold]{full.source}[/]: checked against shapes/{{{','.join(kinds)}}}.ttl with {full.engine} "
