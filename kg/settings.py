@@ -88,6 +88,9 @@ class Settings:
     #: Address space a server query or update worker may use, in MB (0: unlimited). A query that needs
     #: more fails (503) instead of taking the machine's memory. See docs/reliability.md for the sizing.
     worker_memory_mb: int = 2048
+    #: Memory the server's result cache may hold, in MB (0: keep nothing; answers still carry an ETag).
+    #: Entries belong to one store generation and are dropped when it advances. See docs/server.md.
+    result_cache_mb: float = 64.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_iri", normalise_base(self.base_iri))
@@ -114,6 +117,7 @@ class Settings:
             worker_max_rss_mb=_int(e, "BUDGETKG_WORKER_MAX_RSS_MB", 768),
             max_document_mb=_int(e, "BUDGETKG_MAX_DOCUMENT_MB", 4),
             worker_memory_mb=_int(e, "BUDGETKG_WORKER_MEMORY_MB", 2048),
+            result_cache_mb=_float(e, "BUDGETKG_RESULT_CACHE_MB", 64.0),
         )
         # overrides are typed by the dataclass's own fields; replace() checks their names
         chosen: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}

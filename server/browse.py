@@ -2,7 +2,9 @@
 
 The URL query string is the whole state of a view (``/projects?department=341&funding=central&sort=budget``),
 so every view is a permalink; ``format=csv`` or ``format=xlsx`` downloads every row of the same view
-(up to ``BUDGETKG_MAX_ROWS``). The SPARQL lives in :mod:`server.catalogue`.
+(up to ``BUDGETKG_MAX_ROWS``). The SPARQL lives in :mod:`server.catalogue`. Pages and exports are kept in
+the result cache of their store generation, keyed by the view's canonical query string and the format
+(:meth:`server.runtime.Runtime.respond`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from kg.iris import Iris
 from .catalogue import FACETS, NO_FUNDING, PAGE_SIZES, SORTS, CatalogueJob, CatalogueView, Selection
 from .display import wan
 from .errors import BadRequest
-from .runtime import Runtime, RuntimeDep
+from .runtime import Runtime, RuntimeDep, request_key
 
 router = APIRouter()
 
@@ -67,11 +69,16 @@ async def _browse(request: Request, runtime: Runtime, kind: str) -> Response:
     # facet counts read every thing of the view (15 s for the indicators of 10k tables): like the dataset
     # counts, they get at least 60 s until they are precomputed
     timeout = max(runtime.settings.query_timeout, BROWSE_TIMEOUT)
-    if fmt != "html":
-        view = await runtime.run(CatalogueJob(sel, base, export=True, max_rows=runtime.settings.max_rows), timeout)
-        return export(view, kind, fmt)
-    view = await runtime.run(CatalogueJob(sel, base), timeout)
-    return render(request, runtime, kind, sel, view)
+
+    async def answer() -> Response:
+        if fmt != "html":
+            view = await runtime.run(CatalogueJob(sel, base, export=True, max_rows=runtime.settings.max_rows),
+                                     timeout)
+            return export(view, kind, fmt)
+        view = await runtime.run(CatalogueJob(sel, base), timeout)
+        return render(request, runtime, kind, sel, view)
+
+    return await runtime.respond(request, request_key("browse", kind, sel.query_string(), fmt), answer)
 
 
 def export(view: CatalogueView, kind: str, fmt: str) -> Response:

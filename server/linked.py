@@ -6,6 +6,8 @@ IRIs under the base IRI (``/resource?iri=`` for other IRIs of the store, such as
 
 Formats: Turtle (the default, for ``*/*``), HTML for browsers, JSON-LD, N-Triples and RDF/XML, by
 Accept header or by suffix (``/agency/341101.ttl``, ``.jsonld``, ``.nt``, ``.rdf``, ``.html``).
+Pages and descriptions are kept in the result cache of their store generation, keyed by the IRI and the
+format (:meth:`server.runtime.Runtime.respond`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from .display import Linker, curie, wan
 from .errors import BadRequest, NotFound, UnacceptableFormat
 from .jobs import DescribeJob, EntityRdfJob, EntityView
 from .protocol import query_params
-from .runtime import Runtime, RuntimeDep
+from .runtime import Runtime, RuntimeDep, request_key
 
 router = APIRouter()
 
@@ -45,15 +47,20 @@ async def answer_entity(request: Request, runtime: Runtime, iri: str, fmt: forma
     if alternates_base:
         headers["Link"] = ", ".join(f'<{alternates_base}{f.suffix}>; rel="alternate"; type="{f.media_type}"'
                                     for f in ENTITY_FORMATS if f.suffix)
-    if fmt is formats.HTML:
-        view = await runtime.run(DescribeJob(iri))
-        if not view.found:
-            raise NotFound(f"nothing is known about <{iri}>")
-        response = render_entity(request, runtime, view)
-        response.headers.update(headers)
-        return response
-    answer = await runtime.run(EntityRdfJob(iri, fmt.name, tuple(runtime.context.items())))
-    return Response(answer.body, media_type=fmt.content_type, headers=headers)
+    chosen = fmt
+
+    async def describe() -> Response:
+        if chosen is formats.HTML:
+            view = await runtime.run(DescribeJob(iri))
+            if not view.found:
+                raise NotFound(f"nothing is known about <{iri}>")
+            response = render_entity(request, runtime, view)
+            response.headers.update(headers)
+            return response
+        answer = await runtime.run(EntityRdfJob(iri, chosen.name, tuple(runtime.context.items())))
+        return Response(answer.body, media_type=chosen.content_type, headers=headers)
+
+    return await runtime.respond(request, request_key("entity", iri, fmt.name, alternates_base), describe)
 
 
 # -- the entity page ------------------------------------------------------------------------

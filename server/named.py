@@ -5,7 +5,8 @@ description and typed parameters. Parameters come from the URL (``?code=341101``
 :meth:`kg.queries.NamedQuery.bindings` and bound as RDF terms in a ``VALUES`` block
 (:func:`kg.store.with_values`), never pasted into the query text as strings. ``format=`` is
 reserved for the output format (json, xml, csv, tsv; html for a page); browsers asking for HTML
-get a results table.
+get a results table. Answers and pages are kept in the result cache of their store generation, keyed by
+the query's name, its parameters as given and the format (:meth:`server.runtime.Runtime.respond`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .display import Linker, json_script
 from .errors import BadRequest
 from .jobs import Answer, QueryJob, Table
 from .protocol import negotiate, query_params, run_query
-from .runtime import Runtime, RuntimeDep, vendor_present
+from .runtime import Runtime, RuntimeDep, request_key, vendor_present
 
 _SCHEMA = {
     "iri": {"type": "string", "description": "an IRI, or a prefixed name such as unit:PERCENT"},
@@ -94,17 +95,23 @@ def _endpoint(nq: NamedQuery, shape: safety.Shape) -> Any:
     async def run_named_query(request: Request, runtime: RuntimeDep) -> Response:
         if nq.name in runtime.refused:
             raise runtime.refused[nq.name]
-        bindings = nq.bindings(_values(request))
+        values = _values(request)
+        bindings = nq.bindings(values)
         subs = tuple(bindings.items())
         lookups = tuple(nq.lookups(bindings))
         requested = request.query_params.getlist("format")
         fmt = negotiate(request, offers, requested)
+        # the values as given, not only their RDF terms: the page shows them in its form and links
+        key = request_key("queries", nq.name, sorted(values.items()))
         if fmt is formats.HTML:
-            job = QueryJob(nq.sparql, nq.name, subs, results_format="table", graph_format="turtle",
-                           max_rows=runtime.settings.max_rows, verify=False, lookups=lookups)
-            result: Table | Answer = await runtime.run(job)
-            return render_named_result(request, runtime, nq, result)
-        return await run_query(request, runtime, nq.sparql, name=nq.name, substitutions=subs,
+            async def page() -> Response:
+                job = QueryJob(nq.sparql, nq.name, subs, results_format="table", graph_format="turtle",
+                               max_rows=runtime.settings.max_rows, verify=False, lookups=lookups)
+                result: Table | Answer = await runtime.run(job)
+                return render_named_result(request, runtime, nq, result)
+
+            return await runtime.respond(request, request_key(key, fmt.name), page)
+        return await run_query(request, runtime, nq.sparql, key=key, name=nq.name, substitutions=subs,
                                requested=requested, shape=shape, lookups=lookups)
 
     run_named_query.__name__ = f"query_{nq.name}"
@@ -150,11 +157,16 @@ def register(app: FastAPI, runtime: Runtime) -> None:
     async def list_queries(request: Request, runtime: RuntimeDep) -> Response:
         fmt = formats.choose(request.headers.get("accept"), (formats.JSON, formats.HTML),
                              request.query_params.getlist("format"))
-        if fmt is formats.HTML:
-            return render_queries(request, runtime)
-        root = runtime.root(request)
-        body = json.dumps([describe(q, root) for q in runtime.queries.values()], ensure_ascii=False, indent=1)
-        return Response(body.encode("utf-8"), media_type="application/json; charset=utf-8")
+
+        async def listing() -> Response:
+            if fmt is formats.HTML:
+                return render_queries(request, runtime)
+            root = runtime.root(request)
+            body = json.dumps([describe(q, root) for q in runtime.queries.values()], ensure_ascii=False, indent=1)
+            return Response(body.encode("utf-8"), media_type="application/json; charset=utf-8",
+                            headers={"Vary": "Accept"})
+
+        return await runtime.respond(request, request_key("queries", fmt.name if fmt else None), listing)
 
     for nq in runtime.queries.values():
         shape = safety.inspect(nq.sparql, PREFIXES)

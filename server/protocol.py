@@ -4,9 +4,11 @@ The SPARQL 1.1 Protocol (:mod:`server.sparql`), the named queries (:mod:`server.
 linked-data routes (:mod:`server.linked`) read parameters and bodies the same way — strictly, so
 ``%FF`` or an over-long body is a 400 or a 413 that names what is wrong, never a silently mangled
 value — and choose a format the same way (``format=`` first, then Accept: :mod:`server.formats`).
-:func:`run_query` is the one path a query takes: checked by :mod:`server.safety`, its ``bk:search``
-patterns rewritten (:func:`server.textsearch.expand_query`), negotiated, run in a worker, answered
-with the row count and whether rows were cut off.
+:func:`run_query` is the one path a query takes: checked by :mod:`server.safety`, negotiated, looked up
+in the result cache (:meth:`server.runtime.Runtime.respond`, keyed by the caller's request key and the
+formats chosen), and on a miss its ``bk:search`` patterns rewritten
+(:func:`server.textsearch.expand_query`), run in a worker, answered with the row count and whether rows
+were cut off.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from . import formats, safety
 from .errors import BadRequest, PayloadTooLarge, UnacceptableFormat, UnsupportedMediaType
 from .formats import Format
 from .jobs import Answer, QueryJob
-from .runtime import Runtime
+from .runtime import Runtime, request_key
 from .textsearch import expand_query
 
 FORM = "application/x-www-form-urlencoded"
@@ -114,6 +116,18 @@ def negotiate(request: Request, offers: tuple[Format, ...], requested: list[str]
     return formats.choose(request.headers.get("accept"), offers, requested)
 
 
+def query_text(sparql: str) -> str:
+    r"""A query's text as a cache key holds it: the grammar's blank space around it dropped, nothing inside touched.
+
+    A line end or a space inside may belong to a long literal (``'''a\r\nb'''``), so two texts that
+    differ there are two queries; the blank space before the first token and after the last never is.
+
+    >>> query_text("  SELECT * WHERE { ?s ?p ?o }\r\n")
+    'SELECT * WHERE { ?s ?p ?o }'
+    """
+    return sparql.strip(" \t\r\n")  # the grammar's WS only: another space character may be an error to report
+
+
 def result_response(answer: Answer, max_rows: int | None = None) -> Response:
     """An HTTP response for a serialised result, saying when rows were cut off."""
     fmt = _FORMAT_BY_NAME[answer.format]
@@ -129,28 +143,39 @@ _FORMAT_BY_NAME = {f.name: f for f in (*formats.RESULT_FORMATS, *formats.GRAPH_F
                                        formats.HTML)}
 
 
-async def run_query(request: Request, runtime: Runtime, sparql: str, *, name: str = "query",
+async def run_query(request: Request, runtime: Runtime, sparql: str, *, key: str, name: str = "query",
                     substitutions: tuple[tuple[str, object], ...] = (), default_graphs: tuple[str, ...] | None = None,
                     named_graphs: tuple[str, ...] | None = None, requested: list[str] | None = None,
                     shape: safety.Shape | None = None,
                     lookups: tuple[Lookup, ...] = ()) -> Response:
-    """Check, negotiate, run and answer one query."""
+    """Check, negotiate, run and answer one query.
+
+    ``key`` (:func:`~server.runtime.request_key`) names everything but the format the answer depends on:
+    the query text, the dataset, the parameters. The formats chosen are added to it here.
+    """
     settings = runtime.settings
     verify = shape is None  # named queries were checked when the server started; their values are RDF terms
     if shape is None:
         shape = safety.check(sparql, settings.service_allowlist, PREFIXES, max_depth=settings.max_query_depth,
                              max_terms=settings.max_query_terms)
-    sparql = await expand_query(runtime, sparql)  # bk:search patterns → VALUES blocks (docs/search.md)
     results_fmt = negotiate(request, formats.RESULT_FORMATS, requested)
     graph_fmt = negotiate(request, formats.GRAPH_FORMATS, requested)
     if shape.form in ("SELECT", "ASK") and results_fmt is None:
         raise UnacceptableFormat(f"a {shape.form} result", [f.media_type for f in formats.RESULT_FORMATS])
     if shape.form in ("CONSTRUCT", "DESCRIBE") and graph_fmt is None:
         raise UnacceptableFormat(f"a {shape.form} result", [f.media_type for f in formats.GRAPH_FORMATS])
-    job = QueryJob(sparql, name, substitutions, default_graphs, named_graphs, shape.has_dataset,
-                   results_fmt.name if results_fmt else None, graph_fmt.name if graph_fmt else None,
-                   settings.max_rows, verify=verify, lookups=lookups)
-    answer = await runtime.run(job)
-    return result_response(answer, settings.max_rows)
+    # only the format of the query's form goes to the job (and into the key): */* and a precise Accept
+    # that choose the same format share an entry, and the job cannot answer in a format the key does not name
+    results_name = results_fmt.name if results_fmt and shape.form not in ("CONSTRUCT", "DESCRIBE") else None
+    graph_name = graph_fmt.name if graph_fmt and shape.form not in ("SELECT", "ASK") else None
+    has_dataset = shape.has_dataset
+
+    async def answer() -> Response:
+        expanded = await expand_query(runtime, sparql)  # bk:search patterns → VALUES blocks (docs/search.md)
+        job = QueryJob(expanded, name, substitutions, default_graphs, named_graphs, has_dataset, results_name,
+                       graph_name, settings.max_rows, verify=verify, lookups=lookups)
+        return result_response(await runtime.run(job), settings.max_rows)
+
+    return await runtime.respond(request, request_key(key, results_name, graph_name), answer)
 
 

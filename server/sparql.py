@@ -7,6 +7,10 @@ Accept header (:mod:`server.formats`). Without protocol or ``FROM`` dataset, the
 the union of the published graphs. A plain GET returns the service description
 (:mod:`server.dataset`). Reading the request and running the query are shared with the named-query
 routes (:mod:`server.protocol`).
+
+Query answers (GET or POST) and Graph Store reads are kept in the result cache of their store generation
+(:meth:`server.runtime.Runtime.respond`): a query's key is its text (:func:`server.protocol.query_text`),
+its dataset parameters and the format chosen. Updates are never cached; ``/health`` reports the cache.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from . import formats, safety
 from .dataset import graph_body, service_description_quads
 from .errors import BadRequest, Forbidden, MethodNotAllowed, UnacceptableFormat, Unauthorized
 from .jobs import GraphJob, UpdateJob
-from .protocol import negotiate, protocol_params, run_query
-from .runtime import Runtime, RuntimeDep
+from .protocol import negotiate, protocol_params, query_text, run_query
+from .runtime import Runtime, RuntimeDep, request_key
 from .sandbox import ProbeJob
 
 router = APIRouter()
@@ -58,8 +62,8 @@ async def sparql_endpoint(request: Request, runtime: RuntimeDep) -> Response:
     dg = tuple(params["default-graph-uri"]) if "default-graph-uri" in params else None
     ng = tuple(params["named-graph-uri"]) if "named-graph-uri" in params else None
     _check_iris(*(dg or ()), *(ng or ()), what="default-graph-uri and named-graph-uri")
-    return await run_query(request, runtime, query, default_graphs=dg, named_graphs=ng,
-                           requested=params.get("format"))
+    return await run_query(request, runtime, query, key=request_key("sparql", query_text(query), dg, ng),
+                           default_graphs=dg, named_graphs=ng, requested=params.get("format"))
 
 
 def _check_iris(*values: str, what: str) -> None:
@@ -75,9 +79,13 @@ async def service_description(request: Request, runtime: Runtime, requested: lis
         raise UnacceptableFormat("the service description", [f.media_type for f in formats.GRAPH_FORMATS])
     if fmt is formats.HTML:
         return RedirectResponse(runtime.root(request), status_code=303)
-    triples = [q.triple for q in await service_description_quads(request, runtime)]
-    return Response(await graph_body(runtime, triples, fmt.name), media_type=fmt.content_type,
-                    headers={"Vary": "Accept"})
+
+    async def describe() -> Response:
+        triples = [q.triple for q in await service_description_quads(request, runtime)]
+        return Response(await graph_body(runtime, triples, fmt.name), media_type=fmt.content_type,
+                        headers={"Vary": "Accept"})
+
+    return await runtime.respond(request, request_key("service-description", fmt.name), describe)
 
 
 @router.post("/update", tags=["SPARQL"], summary="SPARQL 1.1 Update (needs the bearer token)",
@@ -123,13 +131,20 @@ async def graph_store(request: Request, runtime: RuntimeDep) -> Response:
         if fmt is None:
             raise UnacceptableFormat("a graph", [f.media_type for f in formats.GRAPH_FORMATS])
         job = GraphJob(graphs[0] if graphs else None, fmt.name)
+        key = request_key("store-graph", graphs[0] if graphs else None, fmt.name)
     else:
         fmt = negotiate(request, formats.DATASET_FORMATS, requested)
         if fmt is None:
             raise UnacceptableFormat("the dataset", [f.media_type for f in formats.DATASET_FORMATS])
         job = GraphJob(None, fmt.name, dataset=True)
-    answer = await runtime.run(job, max(runtime.settings.query_timeout, 60.0))
-    return Response(answer.body, media_type=fmt.content_type, headers={"Vary": "Accept"})
+        key = request_key("store-dataset", fmt.name)
+    media_type = fmt.content_type
+
+    async def read() -> Response:
+        answer = await runtime.run(job, max(runtime.settings.query_timeout, 60.0))
+        return Response(answer.body, media_type=media_type, headers={"Vary": "Accept"})
+
+    return await runtime.respond(request, key, read)
 
 
 @router.api_route("/store", methods=["PUT", "POST", "DELETE", "PATCH"], include_in_schema=False)
@@ -149,4 +164,5 @@ async def health(request: Request, runtime: RuntimeDep) -> dict[str, object]:
             request.app.state.sandbox = sandbox
         except BudgetKGError as exc:
             sandbox = {"confined": None, "error": str(exc)}
-    return {"ok": True, "base_iri": runtime.settings.base_iri, **runtime.executor.status(), "sandbox": sandbox}
+    return {"ok": True, "base_iri": runtime.settings.base_iri, **runtime.executor.status(), "sandbox": sandbox,
+            "cache": runtime.results.status()}

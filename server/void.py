@@ -4,7 +4,9 @@
 VoID and DCAT — Turtle, JSON-LD, N-Triples, RDF/XML, or a page for browsers, by Accept header or
 suffix (``/dataset.ttl``); ``/dumps/{file}`` serves the whole store (N-Quads gzipped, Turtle, JSON-LD,
 TriG), made once per store generation; ``/context.jsonld`` is the context JSON-LD answers use. What
-the description says is built by :mod:`server.dataset`.
+the description says is built by :mod:`server.dataset`. Each answer carries an ETag of its store
+generation; the description is kept in the result cache, the dumps by :meth:`server.runtime.Runtime.cached`
+(:meth:`server.runtime.Runtime.respond`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .dataset import DUMPS, counts, dataset_iri, description_triples, graph_body
 from .display import Linker
 from .errors import NotFound, UnacceptableFormat
 from .jobs import DumpJob
-from .runtime import Runtime, RuntimeDep
+from .runtime import Runtime, RuntimeDep, request_key
 
 router = APIRouter()
 
@@ -52,30 +54,43 @@ async def _describe(request: Request, runtime: Runtime, fmt: formats.Format | No
                              request.query_params.getlist("format"))
     if fmt is None:
         raise UnacceptableFormat("the dataset description", [f.media_type for f in _DESCRIPTION_FORMATS])
-    triples = await description_triples(request, runtime)
-    if fmt is formats.HTML:
-        return render_dataset(request, runtime, triples, await counts(runtime))
-    return Response(await graph_body(runtime, triples, fmt.name), media_type=fmt.content_type,
-                    headers={"Vary": "Accept"})
+    chosen = fmt
+
+    async def describe() -> Response:
+        triples = await description_triples(request, runtime)
+        if chosen is formats.HTML:
+            return render_dataset(request, runtime, triples, await counts(runtime))
+        return Response(await graph_body(runtime, triples, chosen.name), media_type=chosen.content_type,
+                        headers={"Vary": "Accept"})
+
+    return await runtime.respond(request, request_key("dataset", fmt.name), describe)
 
 
 @router.get("/dumps/{file}", tags=["dataset"], summary="Dumps: budgetkg.nq.gz, budgetkg.ttl, budgetkg.jsonld, "
                                                        "budgetkg.trig")
-async def dump(file: str, runtime: RuntimeDep) -> Response:
+async def dump(file: str, request: Request, runtime: RuntimeDep) -> Response:
     name = _DUMP_BY_FILE.get(file)
     if name is None:
         raise NotFound(f"no dump {file!r}; available: {', '.join(_DUMP_BY_FILE)}")
     fname, fmt, ctype, _media, _gz = DUMPS[name]
-    answer = await runtime.cached("dump:" + name, DumpJob(fmt, tuple(runtime.context.items())),
-                                  max(runtime.settings.query_timeout, 300.0))
-    return Response(answer.body, media_type=ctype,
-                    headers={"Content-Disposition": f'attachment; filename="{fname}"'})
+
+    async def make() -> Response:
+        answer = await runtime.cached("dump:" + name, DumpJob(fmt, tuple(runtime.context.items())),
+                                      max(runtime.settings.query_timeout, 300.0))
+        return Response(answer.body, media_type=ctype,
+                        headers={"Content-Disposition": f'attachment; filename="{fname}"'})
+
+    # kept once already, per generation, by runtime.cached: the result cache only validates it
+    return await runtime.respond(request, request_key("dump", name), make, keep=False)
 
 
 @router.get("/context.jsonld", tags=["dataset"], summary="The JSON-LD context of the dumps and JSON-LD responses")
-async def context(runtime: RuntimeDep) -> Response:
-    body = json.dumps({"@context": runtime.context}, ensure_ascii=False, indent=1).encode("utf-8")
-    return Response(body, media_type="application/ld+json; charset=utf-8")
+async def context(request: Request, runtime: RuntimeDep) -> Response:
+    async def write() -> Response:
+        body = json.dumps({"@context": runtime.context}, ensure_ascii=False, indent=1).encode("utf-8")
+        return Response(body, media_type="application/ld+json; charset=utf-8")
+
+    return await runtime.respond(request, request_key("context"), write)
 
 
 def render_dataset(request: Request, runtime: Runtime, triples: list[Triple], totals: dict[str, Any]) -> HTMLResponse:

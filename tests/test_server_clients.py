@@ -197,7 +197,9 @@ def test_workers_over_the_memory_limit_are_replaced(tmp_path: Path, seed_store: 
     store = write_disk_store(seed_store, tmp_path / "store")
     with running_server(store, BUDGETKG_WORKER_MAX_RSS_MB="1") as url:  # every worker is over 1 MB
         first = httpx.get(url + "/health").json()
-        answers = [httpx.get(url + "/queries/funding_sources", timeout=30) for _ in range(6)]
+        # computed each time (no-cache), not answered from the result cache: every one is a job
+        answers = [httpx.get(url + "/queries/funding_sources", headers={"Cache-Control": "no-cache"}, timeout=30)
+                   for _ in range(6)]
         assert all(r.status_code == 200 and r.json()["results"]["bindings"] for r in answers)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
