@@ -36,7 +36,7 @@ class Stats:
     budget_units: int
     departments: int
     budget_wanyuan: str
-    #: Published quads outside the summaries graph.
+    #: Published quads (the summaries graph's own included).
     quads: int
     #: Where the counts come from: ``"summary"`` (the summaries graph) or ``"counted"`` (the store was counted:
     #: no summary describes its generation).
@@ -73,4 +73,5 @@ def compute(store: GraphStore, base_iri: str | None = None) -> Stats:
             for d in counts.documents]
     return Stats(documents=docs, projects=counts.projects, indicators=counts.indicators, agencies=counts.agencies,
                  budget_units=counts.budget_units, departments=counts.departments,
-                 budget_wanyuan=_money(counts.budget_wanyuan), quads=counts.quads, counted=counted)
+                 budget_wanyuan=_money(counts.budget_wanyuan), quads=counts.quads + summaries.size(store, iris),
+                 counted=counted)

@@ -146,6 +146,14 @@ def measure(store: GraphStore, iris: Iris, *, partitions: bool = True) -> Counts
                   sum(properties.values()) + in_default, classes, properties)
 
 
+_SIZE = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?summaries { ?s ?p ?o } }"
+
+
+def size(store: GraphStore, iris: Iris) -> int:
+    """The quads of the summaries graph itself (a few per class, property and document: quick to count)."""
+    return int(_rows(store.query(_SIZE, union=False, substitutions={"summaries": iris.summaries_graph}))[0]["n"])
+
+
 def _int(n: int) -> Literal:
     return Literal(str(n), datatype=XSD.integer)
 
