@@ -35,6 +35,8 @@ CASES: list[tuple[str, dict[str, str | None]]] = [
     ("budget_by_agency", {"department": "341"}),
     ("projects_by_category", {"category": "时效指标"}),
     ("projects_by_threshold", {"indicator": "", "category": "满意度指标", "min_value": "95"}),
+    # a project with lineage and tranche links in the synthetic corpus (bench.synth, seed 0)
+    ("project_lineage", {"project": "武清分局特警支队第3大队信息化运维项目-2023中央"}),
 ]
 
 
