@@ -138,6 +138,19 @@ class Iris:
     def vendors_graph(self) -> NamedNode:
         return NamedNode(f"{self.base}graph/vendors")
 
+    @cached_property
+    def summaries_graph(self) -> NamedNode:
+        """Counts of the other graphs (VoID partitions, the totals of ``budgetkg stats``), kept by the build."""
+        return NamedNode(f"{self.base}graph/summaries")
+
+    def summary(self, graph: NamedNode) -> NamedNode:
+        """The summary of one document graph (its counts) in the summaries graph."""
+        return NamedNode(f"{self.base}summary/{graph.value.rsplit('/', 1)[1]}")
+
+    def partition(self, kind: str, term: str) -> NamedNode:
+        """A VoID class (``kind="class"``) or property partition of the dataset, in the summaries graph."""
+        return NamedNode(f"{self.base}summary/{kind}/{digest(term, 16)}")
+
     # -- links -----------------------------------------------------------------------------------
     @cached_property
     def concept_scheme(self) -> NamedNode:

@@ -5,7 +5,7 @@ objects it is given; it imports no analysis. This module is where the analyses j
 derived step is a small object with a name, and :func:`default_steps` is the one list of them::
 
     ingest (parse → convert → check) → write (document graphs)
-        → agencies → links → [findings] → search index
+        → agencies → links → [findings] → summaries → search index
 
 :func:`build` is the caller-facing build: ``build(store, entries, settings)`` runs the default
 steps (agencies and links; the search index of an on-disk store), as it always has; the command
@@ -23,7 +23,7 @@ from typing import Any
 
 from pyoxigraph import Literal, NamedNode
 
-from . import search
+from . import search, summaries
 from .audit import refresh_findings
 from .build import BuildContext, BuildReport, Check, Progress, Step, document_graphs
 from .build import build as build_documents
@@ -137,6 +137,24 @@ class SearchIndexStep(Step):
         ctx.state[self.name].commit()
 
 
+@dataclass(frozen=True)
+class SummariesStep(Step):
+    """The summaries graph (:mod:`kg.summaries`): VoID partitions and the totals of ``budgetkg stats``.
+
+    Last of the steps that write the store, so it counts what they wrote; once the build has committed
+    it stamps the generation the build publishes (the build is one generation), which is what tells a
+    reader the summary is current (:func:`kg.summaries.read`).
+    """
+
+    name = "summaries"
+
+    def run(self, ctx: BuildContext) -> None:
+        summaries.refresh(ctx.store, ctx.iris, ctx.tx)
+
+    def finish(self, ctx: BuildContext) -> None:
+        summaries.stamp(ctx.store)
+
+
 def default_steps(*, links: bool = True, findings: bool = False) -> list[Step]:
     """The derived steps of a build, in order (``links=False``: no links; ``findings``: record the audit)."""
     steps: list[Step] = [AgenciesStep()]
@@ -144,6 +162,7 @@ def default_steps(*, links: bool = True, findings: bool = False) -> list[Step]:
         steps.append(LinksStep())
     if findings:
         steps.append(FindingsStep())
+    steps.append(SummariesStep())
     steps.append(SearchIndexStep())
     return steps
 

@@ -88,6 +88,14 @@ COLUMN_LABELS = {
 }
 
 
+#: A project value that is a whole 项目名称 is found through the label index; only a value that is no
+#: whole name is looked for inside every name (``EXACT[type]``, tried first; :meth:`Lookup.decide` takes the
+#: exact name over the names that contain it, so the answer is the same).
+EXACT = {
+    # the value is bound tagged @zh (Param.bind), as project names are
+    "project": _BK_RDFS + "SELECT DISTINCT ?match WHERE { ?p rdfs:label ?value ; a bk:Project BIND(?value AS ?match) }",
+}
+
 #: Projects whose name shares a two-character part with a value that names none (for suggestions).
 _NEAR_PROJECTS = (_BK_RDFS + "SELECT DISTINCT ?match WHERE { VALUES ?gram { ?GRAMS } ?p a bk:Project ; "
                              "rdfs:label ?match FILTER(CONTAINS(STR(?match), ?gram)) } LIMIT 1000")
@@ -111,6 +119,8 @@ class Lookup:
     sparql: str
     #: Asked when ``sparql`` finds nothing: candidates that share a part of the value, for suggestions.
     near: str | None = None
+    #: Asked before ``sparql``: the value itself, through an index; when it matches, ``sparql`` is not asked.
+    exact: str | None = None
 
     @property
     def kind(self) -> str:
@@ -302,7 +312,8 @@ class NamedQuery:
                     grams = list(dict.fromkeys(term.value[i:i + 2] for i in range(len(term.value) - 1)))[:8]
                     near = (_NEAR_PROJECTS.replace("?GRAMS", " ".join(str(Literal(g)) for g in grams))
                             if grams else None)
-                out.append(Lookup(p.name, p.type, term.value, sparql, near))
+                exact = with_values(EXACT[p.type], {"value": term}) if p.type in EXACT else None
+                out.append(Lookup(p.name, p.type, term.value, sparql, near, exact))
         return out
 
     def run(self, store: GraphStore, values: dict[str, str | None] | None = None) -> QueryResult:
@@ -327,6 +338,10 @@ def resolve(lookups: Iterable[Lookup], bindings: dict[str, NamedNode | Literal],
     """
     out = dict(bindings)
     for lk in lookups:
+        if lk.exact is not None:
+            found = [s["match"].value for s in ask(lk.exact)]
+            if lk.value in found:
+                continue  # the value names itself: what decide() would answer
         rows = [(s["match"].value, s["label"].value if "label" in _names(s) and s["label"] is not None else None)
                 for s in ask(lk.sparql)]
         near = [s["match"].value for s in ask(lk.near)] if not rows and lk.near else None

@@ -1,41 +1,20 @@
-"""Counts of what the store holds, per document graph and overall (``budgetkg stats``)."""
+"""Counts of what the store holds, per document graph and overall (``budgetkg stats``).
+
+They are read from the summaries graph the build keeps (:mod:`kg.summaries`) when it describes the
+store's current generation: a few small reads, whatever the size of the store. A store with no summary
+of its generation (built before summaries were kept, or written since by ``budgetkg link``, a contracts
+import or ``/update``) is counted instead, and :attr:`Stats.counted` says so.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
-from pyoxigraph import QuerySolutions
-
-from .namespaces import sparql_prefixes
+from . import summaries
+from .iris import Iris
+from .settings import Settings
 from .store import GraphStore
-
-_PER_GRAPH = sparql_prefixes(["bk", "rdf", "dcterms"]) + """
-SELECT ?g ?file
-       (COUNT(DISTINCT ?p) AS ?projects)
-       (COUNT(DISTINCT ?i) AS ?indicators)
-       (COUNT(DISTINCT ?unit) AS ?units)
-WHERE {
-  GRAPH ?g {
-    ?doc a bk:SourceDocument ; dcterms:identifier ?file .
-    OPTIONAL { ?p a bk:Project ; bk:budgetUnit ?unit . OPTIONAL { ?p bk:hasIndicator ?i } }
-  }
-}
-GROUP BY ?g ?file ORDER BY ?g
-"""
-_BUDGET = sparql_prefixes(["bk", "qudt"]) + """
-SELECT ?g (SUM(?wan) AS ?budget) (COUNT(?b) AS ?with_budget)
-WHERE { GRAPH ?g { ?p bk:budget ?b . ?b bk:amountInYuan ?yuan . BIND(?yuan / 10000 AS ?wan) } }
-GROUP BY ?g
-"""
-_AGENCIES = sparql_prefixes(["bk"]) + """
-SELECT (COUNT(DISTINCT ?a) AS ?n) (COUNT(DISTINCT ?u) AS ?units) (COUNT(DISTINCT ?d) AS ?departments)
-WHERE { { ?a a bk:BudgetUnit . BIND(?a AS ?u) } UNION { ?a a bk:Department . BIND(?a AS ?d) } }
-"""
-_TOTALS = sparql_prefixes(["bk"]) + """
-SELECT (COUNT(DISTINCT ?p) AS ?projects) (COUNT(DISTINCT ?i) AS ?indicators)
-WHERE { ?p a bk:Project . OPTIONAL { ?p bk:hasIndicator ?i } }
-"""
 
 
 @dataclass
@@ -57,36 +36,42 @@ class Stats:
     budget_units: int
     departments: int
     budget_wanyuan: str
+    #: Published quads (the summaries graph's own included).
     quads: int
+    #: Where the counts come from: ``"summary"`` (the summaries graph) or ``"counted"`` (the store was counted:
+    #: no summary describes its generation).
+    counted: str = "summary"
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
-
-def _rows(result: object) -> list[dict[str, str]]:
-    assert isinstance(result, QuerySolutions)
-    names = [v.value for v in result.variables]
-    return [{n: (sol[n].value if sol[n] is not None else "") for n in names} for sol in result]
+    @property
+    def note(self) -> str:
+        """A sentence for people when the store had to be counted, else ``""``."""
+        if self.counted == "summary":
+            return ""
+        return ("counted from the store: no summary of its current generation (written since the last build, or "
+                "built before summaries were kept); `budgetkg build` records one")
 
 
 def _money(x: Decimal) -> str:
     return f"{x.quantize(Decimal('0.01'))}"
 
 
-def compute(store: GraphStore) -> Stats:
-    """Per-document and overall counts; budgets are sums of 预算数 in 万元."""
-    budgets = {r["g"]: Decimal(r["budget"] or "0") for r in _rows(store.query(_BUDGET, union=False))}
-    docs = []
-    for r in _rows(store.query(_PER_GRAPH, union=False)):
-        docs.append(DocumentStats(
-            document=r["file"], graph=r["g"], projects=int(r["projects"]),
-            indicators=int(r["indicators"]), budget_units=int(r["units"]),
-            budget_wanyuan=_money(budgets.get(r["g"], Decimal(0))),
-        ))
-    ag = _rows(store.query(_AGENCIES))[0]
-    tot = _rows(store.query(_TOTALS))[0]
-    return Stats(
-        documents=docs, projects=int(tot["projects"]), indicators=int(tot["indicators"]),
-        agencies=int(ag["n"]), budget_units=int(ag["units"]), departments=int(ag["departments"]),
-        budget_wanyuan=_money(sum(budgets.values(), Decimal(0))), quads=len(store),
-    )
+def compute(store: GraphStore, base_iri: str | None = None) -> Stats:
+    """Per-document and overall counts; budgets are sums of 预算数 in 万元.
+
+    ``base_iri``: the base of the store's IRIs (where its summaries graph is); by default the settings'.
+    """
+    iris = Iris(base_iri if base_iri is not None else Settings.from_env().base_iri)
+    counts = summaries.read(store, iris)
+    counted = "summary"
+    if counts is None:
+        counts = summaries.measure(store, iris, partitions=False)
+        counted = "counted"
+    docs = [DocumentStats(d.document, d.graph, d.projects, d.indicators, d.budget_units, _money(d.budget_wanyuan))
+            for d in counts.documents]
+    return Stats(documents=docs, projects=counts.projects, indicators=counts.indicators, agencies=counts.agencies,
+                 budget_units=counts.budget_units, departments=counts.departments,
+                 budget_wanyuan=_money(counts.budget_wanyuan), quads=counts.quads + summaries.size(store, iris),
+                 counted=counted)

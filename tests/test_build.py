@@ -14,6 +14,7 @@ from pyoxigraph import Literal, NamedNode, Quad, Store
 import kg.store.embedded
 from kg.build import workers
 from kg.errors import BudgetKGError, SourceParseError
+from kg.iris import Iris
 from kg.namespaces import BK
 from kg.ontology import ONTOLOGY_GRAPH
 from kg.pipeline import build
@@ -200,6 +201,20 @@ def test_rebuild_is_deterministic_and_base_iri_configurable(tmp_path: Path, sett
     dump = other.dump_sorted_nquads().decode()
     assert "<http://data.example.gov.cn/budget/project/2025/325220/" in dump
     assert "budgetkg.example.org/id/" not in dump
+
+
+def test_stats_come_from_the_summary_of_the_current_generation(tmp_path: Path, settings: Settings, manifest) -> None:
+    store = EmbeddedStore(tmp_path / "s")
+    build(store, manifest.entries, settings, manifest=manifest)
+    summarised = compute(store)
+    assert summarised.counted == "summary" and summarised.projects > 0 and not summarised.note
+    with store.transaction() as tx:  # any other write leaves the summary a generation behind
+        tx.remove(Iris(settings.base_iri).agencies_graph)
+    counted = compute(store)
+    assert counted.counted == "counted" and "no summary" in counted.note
+    assert (counted.agencies, counted.projects) == (0, summarised.projects)
+    build(store, manifest.entries, settings, manifest=manifest)
+    assert compute(store) == summarised
 
 
 def test_failed_build_leaves_store_unchanged(tmp_path: Path, settings: Settings) -> None:

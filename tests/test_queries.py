@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 from pyoxigraph import QueryResultsFormat, QuerySolutions
@@ -109,3 +110,25 @@ def test_queries_that_show_a_parsed_number_show_its_scale() -> None:
     for name, q in ALL.items():
         if "numericValue" in q.sparql and "bk:target" in q.sparql:
             assert "bk:scale" in q.sparql or "bk:normalizedValue" in q.sparql, name
+
+
+PLAIN = Path(__file__).parent / "data" / "plain_queries"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in PLAIN.glob("*.rq")))
+def test_rewritten_queries_answer_as_their_plain_text(name: str, seed_store) -> None:
+    # a named query shaped for the indexes (docs/fast-sparql.md) answers exactly what its plain text did
+    q = ALL[name]
+    bindings = queries.resolve(q.lookups(q.bindings({})), q.bindings({}), lambda s: seed_store.query(s))
+    plain = (PLAIN / f"{name}.rq").read_text(encoding="utf-8")
+    got = q.run(seed_store).serialize(format=QueryResultsFormat.CSV)
+    want = seed_store.query(plain, substitutions=dict(bindings)).serialize(format=QueryResultsFormat.CSV)
+    assert got == want and got.count(b"\n") > 1
+
+
+def test_a_project_named_in_full_or_in_part_is_found(seed_store) -> None:
+    q = ALL["indicators_of_project"]
+    whole = list(q.run(seed_store, {"name": "督审总队信息化运维经费-2023中央"}))
+    assert whole and list(q.run(seed_store, {"name": "督审总队信息化运维经费-2023"})) == whole
+    with pytest.raises(NoSuchValue, match="more than one"):
+        q.run(seed_store, {"name": "督审总队信息化运维"})
