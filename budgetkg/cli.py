@@ -224,7 +224,7 @@ def stats(
 
     settings = load_settings(store=store)
     with _open(settings, read_only=True) as kg_store:
-        s = compute(kg_store)
+        s = compute(kg_store, settings.base_iri)
     if fmt is TableFormat.json:
         sys.stdout.write(json.dumps(s.as_dict(), ensure_ascii=False, indent=1) + "\n")
         return

@@ -517,7 +517,7 @@ class CountsJob:
                                          "FILTER(isIRI(?s) && STRSTARTS(STR(?s), ?base)) } GROUP BY ?base", "counts",
                                     {"base": Literal(self.base_iri)}, **opts))
         graphs = {g.value: sum(1 for _ in ctx.kg.quads(g)) for g in ctx.kg.graphs()}
-        stats = compute(ctx.kg)
+        stats = compute(ctx.kg, self.base_iri)
 
         def number(term: object) -> int:
             return int(term_value(term)) if isinstance(term, NamedNode | Literal) else 0
