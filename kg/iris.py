@@ -143,6 +143,24 @@ class Iris:
         """Counts of the other graphs (VoID partitions, the totals of ``budgetkg stats``), kept by the build."""
         return NamedNode(f"{self.base}graph/summaries")
 
+    @cached_property
+    def analytics_graph(self) -> NamedNode:
+        """What analysts aggregate, computed by the build (:mod:`kg.analytics`): the budget cube and more."""
+        return NamedNode(f"{self.base}graph/analytics")
+
+    @cached_property
+    def budget_cube(self) -> NamedNode:
+        """The qb:DataSet of the budget observations (in the analytics graph)."""
+        return NamedNode(f"{self.base}cube/budget")
+
+    def observation(self, key: str) -> NamedNode:
+        """One observation of the budget cube (``key``: a digest of its dimensions)."""
+        return NamedNode(f"{self.base}cube/budget/{key}")
+
+    def category_count(self, key: str) -> NamedNode:
+        """One project's count of indicators under one category (``key``: a digest of both)."""
+        return NamedNode(f"{self.base}cube/category/{key}")
+
     def summary(self, graph: NamedNode) -> NamedNode:
         """The summary of one document graph (its counts) in the summaries graph."""
         return NamedNode(f"{self.base}summary/{graph.value.rsplit('/', 1)[1]}")

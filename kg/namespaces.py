@@ -70,6 +70,8 @@ PROV = Namespace("http://www.w3.org/ns/prov#")
 DCTERMS = Namespace("http://purl.org/dc/terms/")
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
 VOID = Namespace("http://rdfs.org/ns/void#")
+#: The W3C RDF Data Cube vocabulary (the budget cube of the analytics graph).
+QB = Namespace("http://purl.org/linked-data/cube#")
 FOAF = Namespace("http://xmlns.com/foaf/0.1/")
 QUDT = Namespace("http://qudt.org/schema/qudt/")
 UNIT = Namespace("http://qudt.org/vocab/unit/")
@@ -112,6 +114,7 @@ PREFIXES: dict[str, str] = {
     "dcterms": str(DCTERMS),
     "dcat": str(DCAT),
     "void": str(VOID),
+    "qb": str(QB),
     "foaf": str(FOAF),
     "qudt": str(QUDT),
     "unit": str(UNIT),

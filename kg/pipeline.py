@@ -5,7 +5,7 @@ objects it is given; it imports no analysis. This module is where the analyses j
 derived step is a small object with a name, and :func:`default_steps` is the one list of them::
 
     ingest (parse → convert → check) → write (document graphs)
-        → agencies → links → [findings] → summaries → search index
+        → agencies → links → [findings] → analytics → summaries → search index
 
 :func:`build` is the caller-facing build: ``build(store, entries, settings)`` runs the default
 steps (agencies and links; the search index of an on-disk store), as it always has; the command
@@ -23,7 +23,7 @@ from typing import Any
 
 from pyoxigraph import Literal, NamedNode
 
-from . import search, summaries
+from . import analytics, search, summaries
 from .audit import refresh_findings
 from .build import BuildContext, BuildReport, Check, Progress, Step, document_graphs
 from .build import build as build_documents
@@ -138,6 +138,16 @@ class SearchIndexStep(Step):
 
 
 @dataclass(frozen=True)
+class AnalyticsStep(Step):
+    """The analytics graph (:mod:`kg.analytics`): the budget cube the named queries' fast forms read."""
+
+    name = "analytics"
+
+    def run(self, ctx: BuildContext) -> None:
+        analytics.refresh(ctx.store, ctx.iris, ctx.settings.queries_dir, ctx.tx)
+
+
+@dataclass(frozen=True)
 class SummariesStep(Step):
     """The summaries graph (:mod:`kg.summaries`): VoID partitions and the totals of ``budgetkg stats``.
 
@@ -162,6 +172,7 @@ def default_steps(*, links: bool = True, findings: bool = False) -> list[Step]:
         steps.append(LinksStep())
     if findings:
         steps.append(FindingsStep())
+    steps.append(AnalyticsStep())
     steps.append(SummariesStep())
     steps.append(SearchIndexStep())
     return steps

@@ -39,11 +39,14 @@ from typing import Any
 
 from pyoxigraph import Literal, NamedNode, QuerySolutions
 
+from . import summaries
 from .errors import NoSuchValue, QueryError, UnknownQuery
 from .names import analyse_name
 from .namespaces import PREFIXES, XSD, sparql_prefixes
 from .store import GraphStore, QueryResult, with_values
 
+#: The folder, beside the named queries, of their fast forms (see :attr:`NamedQuery.fast`).
+FAST_DIR = "fast"
 PARAM_TYPES = ("iri", "string", "zh", "agency", "project", "funding", "integer", "decimal", "boolean", "date")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: xsd:decimal's lexical space (no exponent, no NaN or INF), at most 40 digits.
@@ -96,6 +99,9 @@ EXACT = {
     "project": _BK_RDFS + "SELECT DISTINCT ?match WHERE { ?p rdfs:label ?value ; a bk:Project BIND(?value AS ?match) }",
 }
 
+#: The 项目名称 of a project given by its IRI.
+_PROJECT_BY_IRI = _BK_RDFS + "SELECT DISTINCT ?match WHERE { ?value a bk:Project ; rdfs:label ?match }"
+_IRI = re.compile(r"^https?://\S+$")
 #: Projects whose name shares a two-character part with a value that names none (for suggestions).
 _NEAR_PROJECTS = (_BK_RDFS + "SELECT DISTINCT ?match WHERE { VALUES ?gram { ?GRAMS } ?p a bk:Project ; "
                              "rdfs:label ?match FILTER(CONTAINS(STR(?match), ?gram)) } LIMIT 1000")
@@ -266,6 +272,16 @@ class NamedQuery:
     description: str
     params: tuple[Param, ...] = ()
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: The form that reads what the build precomputed (``fast/<name>.rq`` beside the query, if any): it
+    #: answers what :attr:`sparql` answers, and is used only while the store's summaries are current.
+    fast: str | None = None
+
+    def text_for(self, store: GraphStore) -> str:
+        """The text to run on ``store``: the fast form while the build's summaries describe the store
+        (:func:`kg.summaries.current`), else the plain text, which reads only the published data."""
+        if self.fast is not None and summaries.current(store):
+            return self.fast
+        return self.sparql
 
     def echoes(self, values: dict[str, str | None]) -> set[str]:
         """Parameters left empty (their "all" value): result columns that would only repeat the empty string."""
@@ -305,6 +321,11 @@ class NamedQuery:
             term = bindings.get(p.name)
             if p.type in LOOKUPS and term is not None and term.value:
                 sparql = LOOKUPS[p.type][1]
+                if p.type == "project" and _IRI.match(term.value):
+                    # a project's IRI stands for its 项目名称 (what the query matches, through the label index)
+                    out.append(Lookup(p.name, p.type, term.value,
+                                      with_values(_PROJECT_BY_IRI, {"value": NamedNode(term.value)})))
+                    continue
                 if p.type != "agency":
                     sparql = with_values(sparql, {"value": term})
                 near = None
@@ -326,7 +347,7 @@ class NamedQuery:
         bindings = self.bindings(values or {})
         bindings = resolve(self.lookups(bindings), bindings, ask)
         substitutions: dict[str, object] = dict(bindings)
-        return store.query(self.sparql, name=self.name, substitutions=substitutions)
+        return store.query(self.text_for(store), name=self.name, substitutions=substitutions)
 
 
 def resolve(lookups: Iterable[Lookup], bindings: dict[str, NamedNode | Literal],
@@ -398,7 +419,14 @@ def parse_header(name: str, path: Path, text: str) -> NamedQuery:
     if missing:
         raise QueryError(name, f"{path.name}: header lacks {', '.join(missing)}")
     tags = tuple(t.strip() for t in meta.get("tags", "").split(",") if t.strip())
-    return NamedQuery(name, path, text, meta["title.zh"], meta["title.en"], meta["description"], tuple(params), tags)
+    fast_path = path.parent / FAST_DIR / path.name
+    fast = fast_path.read_text(encoding="utf-8") if fast_path.is_file() else None
+    if fast is not None:
+        for p in params:
+            if p.name not in re.findall(r"[?$]([A-Za-z_][A-Za-z0-9_]*)", fast):
+                raise QueryError(name, f"{FAST_DIR}/{path.name}: parameter {p.name!r} is not a variable of the query")
+    return NamedQuery(name, path, text, meta["title.zh"], meta["title.en"], meta["description"], tuple(params), tags,
+                      fast)
 
 
 def load_all(directory: Path) -> dict[str, NamedQuery]:

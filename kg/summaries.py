@@ -229,9 +229,14 @@ def stamped(store: GraphStore) -> int | None:
     return None
 
 
+def current(store: GraphStore) -> bool:
+    """Whether the summaries and analytics graphs describe the store as it is (its generation is stamped)."""
+    return stamped(store) == store.generation
+
+
 def read(store: GraphStore, iris: Iris) -> Counts | None:
     """The counts the summaries graph holds, or ``None`` when it is absent or describes another generation."""
-    if stamped(store) != store.generation:
+    if not current(store):
         return None
     at = {"summaries": iris.summaries_graph}
     totals = _rows(store.query(_READ_TOTALS, union=False, substitutions=at))

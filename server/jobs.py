@@ -27,6 +27,7 @@ from pyoxigraph import (
     Triple,
 )
 
+from kg import summaries
 from kg.errors import BudgetKGError, QueryError, StoreError
 from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
 from kg.queries import Lookup, resolve
@@ -177,6 +178,9 @@ class QueryJob:
     #: replaced by what it names, one that names nothing is "no such agency" (with the nearest values)
     #: at once rather than a whole query that finds nothing.
     lookups: tuple[Lookup, ...] = ()
+    #: A named query's fast form (:attr:`kg.queries.NamedQuery.fast`): run instead of ``sparql`` while the
+    #: store's summaries describe the generation the worker reads (:func:`kg.summaries.current`).
+    fast: str | None = None
 
     @bounded
     def run(self, ctx: Context) -> Answer | Table:
@@ -186,7 +190,8 @@ class QueryJob:
         bindings = cast(dict[str, NamedNode | Literal], dict(self.substitutions))  # terms, as the router made them
         substitutions = resolve(self.lookups, bindings,
                                 lambda sparql: solutions(run_query(ctx, sparql, self.name, **opts), self.name))
-        result = run_query(ctx, self.sparql, self.name, dict(substitutions), **opts)
+        sparql = self.fast if self.fast is not None and summaries.current(ctx.kg) else self.sparql
+        result = run_query(ctx, sparql, self.name, dict(substitutions), **opts)
         try:
             if isinstance(result, QuerySolutions):
                 if self.results_format == "table":

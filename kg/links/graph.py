@@ -23,6 +23,9 @@ from .ntriples import FALSE, TRUE, LinkQuads, decimal, integer, iri, nt, string,
 from .settings import LinkSettings
 from .units import served_units
 
+#: Separates the concept labels and the phrases a cross-agency link flattens (as the named queries' GROUP_CONCAT).
+SEPARATOR = " | "
+
 
 @dataclass
 class LinkReport:
@@ -201,6 +204,14 @@ def _compute(store: GraphStore, settings: Settings, ls: LinkSettings, q: LinkQua
             q.add(node, BK.sharedConcept, concept_nodes[k])
         for phrase in g.phrases:
             q.add(node, BK.matchedToken, zh(phrase))
+        if cross:  # flattened for the analytics (kg.analytics): what shared_goals_* would aggregate per link
+            labels = sorted({concepts[k].leader.label for k in g.concepts})
+            if labels:
+                q.add(node, BK.sharedConceptLabels, string(SEPARATOR.join(labels)))
+            if g.phrases:
+                q.add(node, BK.matchedPhrases, string(SEPARATOR.join(sorted(set(g.phrases)))))
+            q.add(node, BK.fromBudgetUnitCode, string(a.unit_code))
+            q.add(node, BK.toBudgetUnitCode, string(b.unit_code))
     report.shared_goal_links = len(goal_links)
     step("shared-goals")
 

@@ -1,0 +1,89 @@
+"""The analytics graph: what analysts aggregate, computed once per build, as RDF they can query too.
+
+Some named queries aggregate the whole store on every request: the budget of every department,
+unit and funding source (``budget_by_agency``, ``funding_sources``), every shared-goal link with the labels
+of its concepts (``shared_goals_across_agencies``), the agencies ranked by such links
+(``agencies_by_shared_goals``). Their answers only change when the store does, so the build's analytics
+step (:class:`kg.pipeline.AnalyticsStep`, after the links, before the summaries) writes what they
+aggregate into one graph,
+:attr:`kg.iris.Iris.analytics_graph`:
+
+* **The budget cube** (the W3C Data Cube shape OpenBudgets.eu uses): one ``qb:Observation``
+  (``bk:BudgetObservation``) per department, budget unit and funding source, with the unit subtotals,
+  the department totals and the grand total as observations of their own level (``bk:aggregationLevel``
+  ``source``/``unit``/``department``/``total``). The dimensions are ``bk:departmentDimension``,
+  ``bk:budgetUnitDimension`` (with ``bk:budgetUnitNameDimension``) and ``bk:fundingDimension``; the
+  measures ``bk:projectsMeasure``, ``bk:budgetMeasure``, ``bk:fiscalFundsMeasure`` and
+  ``bk:otherFundsMeasure`` (万元). They are the rows the plain
+  ``budget_by_agency`` query answers over the whole store (it is run once, here): an observation
+  holds exactly the terms the query returned, so reading it answers exactly what the query would.
+
+What the links step writes for the same purpose is in the links graph itself (written with the links,
+so never out of step with them): every cross-agency bk:SharedGoalLink carries its concept labels and
+matched goal phrases as one text each (``bk:sharedConceptLabels``, ``bk:matchedPhrases``, sorted, separated
+by " | ") and the budget unit codes of its two projects (``bk:fromBudgetUnitCode``, ``bk:toBudgetUnitCode``).
+SPARQL leaves the order of a ``GROUP_CONCAT`` undefined; these texts are sorted, so the same store always
+answers the same text.
+
+**The rule** is the summaries' (:mod:`kg.summaries`): the graph is written in the build's transaction,
+and a named query reads it (its ``queries/fast/NAME.rq`` form) only when the summaries stamp says the
+store is at the generation the build published (:func:`kg.summaries.current`). After any other write
+(``/update``, ``budgetkg link``, a contracts import) the named queries answer from the plain text in
+``queries/NAME.rq`` until the next build, slower but never stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from pyoxigraph import Literal, NamedNode, Quad, QuerySolutions
+
+from . import queries
+from .iris import Iris, digest
+from .namespaces import BK, QB, RDF
+from .store import GraphStore, Transaction, joined
+from .store.protocol import Object
+
+#: The columns of budget_by_agency's rows an observation keeps (the parameter column aside).
+CUBE_COLUMNS = {
+    "level": BK.aggregationLevel, "dept": BK.departmentDimension, "unit_code": BK.budgetUnitDimension,
+    "unit_name": BK.budgetUnitNameDimension, "funding": BK.fundingDimension, "projects": BK.projectsMeasure,
+    "budget_wanyuan": BK.budgetMeasure, "fiscal_wanyuan": BK.fiscalFundsMeasure, "other_wanyuan": BK.otherFundsMeasure,
+}
+
+
+def _budget_rows(store: GraphStore, queries_dir: Path) -> list[dict[str, Object]]:
+    q = queries.get(queries_dir, "budget_by_agency")  # the named query defines the cube's rows
+    result = store.query(q.sparql, name="analytics", substitutions={"department": Literal("")})
+    assert isinstance(result, QuerySolutions)
+    names = [v.value for v in result.variables]
+    return [{n: sol[n] for n in names if sol[n] is not None} for sol in result]
+
+
+def cube_quads(rows: list[dict[str, Object]], iris: Iris, graph: NamedNode) -> Iterator[Quad]:
+    """The budget cube's observations for ``rows`` of budget_by_agency (department = all)."""
+    cube = iris.budget_cube
+    yield Quad(cube, RDF.type, QB.DataSet, graph)
+    yield Quad(cube, QB.structure, BK.BudgetCubeStructure, graph)
+    for row in rows:
+        key = "\x1f".join(str(row.get(c, "")) for c in ("level", "dept", "unit_code", "unit_name", "funding"))
+        obs = iris.observation(digest(key, 20))
+        yield Quad(obs, RDF.type, BK.BudgetObservation, graph)
+        yield Quad(obs, QB.dataSet, cube, graph)
+        for column, prop in CUBE_COLUMNS.items():
+            term = row.get(column)
+            if term is not None:
+                yield Quad(obs, prop, term, graph)
+
+
+def quads(store: GraphStore, iris: Iris, graph: NamedNode, queries_dir: Path) -> Iterator[Quad]:
+    """The whole analytics graph of ``store`` as it is now."""
+    yield from cube_quads(_budget_rows(store, queries_dir), iris, graph)
+
+
+def refresh(store: GraphStore, iris: Iris, queries_dir: Path, tx: Transaction | None = None) -> int:
+    """Rewrite the analytics graph from the published graphs (part of ``tx``, a build's); its size."""
+    graph = iris.analytics_graph
+    with joined(store, tx) as t:
+        return t.replace(graph, lambda target: list(quads(store, iris, target, queries_dir)))

@@ -1,0 +1,126 @@
+"""The fast forms of the named queries (``queries/fast/``) answer what their plain text answers, and only
+while the build's analytics describe the store (kg.analytics, kg.summaries.current)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pyoxigraph import Literal, QueryResultsFormat
+
+from kg import queries, summaries
+from kg.iris import Iris
+from kg.links.graph import SEPARATOR
+from kg.namespaces import BK, QB, RDF
+from kg.pipeline import build
+from kg.settings import Settings
+from kg.sources import Manifest
+from kg.store import EmbeddedStore
+
+ALL = queries.load_all(Settings.from_env(env={}).queries_dir)
+FAST = sorted(name for name, q in ALL.items() if q.fast is not None)
+#: Parameters beyond the defaults, chosen to narrow each query (values of the seeds).
+CASES: list[tuple[str, dict[str, str | None]]] = [
+    ("budget_by_agency", {"department": "341"}),
+    ("budget_by_agency", {"department": "公安局"}),
+    ("shared_goals_across_agencies", {"min_score": "0.5"}),
+    ("shared_goals_across_agencies", {"agency": "341", "funding": "中央", "min_score": "0"}),
+    ("agencies_by_shared_goals", {"min_score": "0.6"}),
+    ("agencies_by_shared_goals", {"agency": "341", "min_score": "0"}),
+]
+
+
+@pytest.fixture(scope="module")
+def disk_store(tmp_path_factory: pytest.TempPathFactory, settings: Settings, manifest: Manifest) -> Iterator[EmbeddedStore]:
+    store = EmbeddedStore(tmp_path_factory.mktemp("fast") / "store")
+    build(store, manifest.entries, settings, manifest=manifest)
+    yield store
+    store.close()
+
+
+def _unordered(data: bytes) -> list[tuple[str, ...]]:
+    """CSV rows, each " | "-separated list sorted (SPARQL leaves GROUP_CONCAT's order undefined)."""
+    rows = csv.reader(data.decode("utf-8").splitlines())
+    return [tuple(SEPARATOR.join(sorted(cell.split(SEPARATOR))) for cell in row) for row in rows]
+
+
+def _answers(store: EmbeddedStore, name: str, values: dict[str, str | None], text: str) -> bytes:
+    q = ALL[name]
+    bindings = queries.resolve(q.lookups(q.bindings(values)), q.bindings(values), lambda s: store.query(s))
+    result = store.query(text, substitutions=dict(bindings))
+    return result.serialize(format=QueryResultsFormat.CSV) or b""
+
+
+def test_the_heavy_aggregates_have_fast_forms() -> None:
+    assert {"budget_by_agency", "shared_goals_across_agencies", "agencies_by_shared_goals"} <= set(FAST)
+
+
+def test_a_build_leaves_its_analytics_current(disk_store: EmbeddedStore) -> None:
+    assert summaries.current(disk_store)
+    for name in FAST:
+        assert ALL[name].text_for(disk_store) is ALL[name].fast
+
+
+@pytest.mark.parametrize(("name", "values"), [(n, {}) for n in FAST] + CASES,
+                         ids=lambda v: v if isinstance(v, str) else ",".join(f"{k}={x}" for k, x in v.items()))
+def test_the_fast_form_answers_as_the_plain_text(disk_store: EmbeddedStore, name: str,
+                                                 values: dict[str, str | None]) -> None:
+    q = ALL[name]
+    assert q.fast is not None
+    fast = _answers(disk_store, name, values, q.fast)
+    plain = _answers(disk_store, name, values, q.sparql)
+    assert fast.count(b"\n") > 1, "a case that answers nothing shows nothing"
+    assert fast == plain or _unordered(fast) == _unordered(plain)
+    if q.sparql.count("GROUP_CONCAT") == 0 or name == "agencies_by_shared_goals":
+        assert sorted(_unordered(fast)) == sorted(_unordered(plain))
+
+
+def test_the_budget_cube_is_a_data_cube(disk_store: EmbeddedStore, settings: Settings) -> None:
+    iris = Iris(settings.base_iri)
+    graph = iris.analytics_graph
+    observations = {q.subject for q in disk_store.match(None, RDF.type, BK.BudgetObservation, graph)}
+    assert observations
+    assert {q.subject for q in disk_store.match(None, QB.dataSet, iris.budget_cube, graph)} == observations
+    # one grand total, equal to the projects' 预算数 summed in SPARQL here
+    totals = [q.subject for q in disk_store.match(None, BK.aggregationLevel, None, graph) if q.object.value == "total"]
+    assert len(totals) == 1
+    measured = next(disk_store.match(totals[0], BK.budgetMeasure, None, graph)).object.value
+    summed = next(iter(disk_store.query(
+        "PREFIX bk: <https://budgetkg.example.org/def/> SELECT (SUM(?y / 10000) AS ?w) "
+        "WHERE { ?p a bk:Project ; bk:budgetUnitName ?n ; bk:budget ?b . ?b bk:amountInYuan ?y }")))["w"].value
+    assert Decimal(measured) == Decimal(summed)
+
+
+def test_after_a_write_outside_a_build_the_plain_text_answers(tmp_path: Path, settings: Settings,
+                                                            manifest: Manifest) -> None:
+    store = EmbeddedStore(tmp_path / "store")
+    build(store, manifest.entries, settings, manifest=manifest)
+    q = ALL["budget_by_agency"]
+    before = q.run(store).serialize(format=QueryResultsFormat.CSV) or b""
+    # one project's 预算数 doubled by hand: the cube no longer says what the store holds
+    store.update("""PREFIX bk: <https://budgetkg.example.org/def/>
+        DELETE { GRAPH ?g { ?b bk:amountInYuan ?y } } INSERT { GRAPH ?g { ?b bk:amountInYuan ?z } }
+        WHERE { { SELECT ?g ?b ?y WHERE { GRAPH ?g { ?p a bk:Project ; bk:budget ?b . ?b bk:amountInYuan ?y } }
+                  ORDER BY DESC(?y) LIMIT 1 }
+                BIND(?y * 2 AS ?z) }""")
+    assert not summaries.current(store)
+    assert q.text_for(store) is q.sparql
+    after = q.run(store).serialize(format=QueryResultsFormat.CSV) or b""
+    assert after != before
+    assert after == store.query(q.sparql, substitutions={"department": Literal("")}).serialize(
+        format=QueryResultsFormat.CSV)
+    # the next build makes the analytics current again, from what the store then holds
+    build(store, manifest.entries, settings, manifest=manifest)
+    assert summaries.current(store) and q.text_for(store) is q.fast
+    plain = store.query(q.sparql, substitutions={"department": Literal("")}).serialize(format=QueryResultsFormat.CSV)
+    assert q.run(store).serialize(format=QueryResultsFormat.CSV) == plain
+    store.close()
+
+
+def test_a_store_without_a_stamp_runs_the_plain_text(seed_store) -> None:
+    # an in-memory store (or one behind an endpoint) keeps no stamp: never the fast form
+    assert not summaries.current(seed_store)
+    assert all(ALL[name].text_for(seed_store) is ALL[name].sparql for name in FAST)
