@@ -786,7 +786,8 @@ def agency_summary(ctx: Context, node: NamedNode) -> AgencySummary:
         r["funding_label"] = funding_labels.get(str(r["funding"])) if r["funding"] is not None else None
         b = Decimal(str(r["budget"])) if r["budget"] is not None else Decimal(0)
         a.total += b
-        for key, table in ((str(r["funding_label"] or "未标明 not stated"), by_funding), (str(r["year"] or "—"), by_year)):
+        for key, table in ((str(r["funding_label"] or "未标明 not stated"), by_funding),
+                           (str(r["year"] or "—"), by_year)):
             cell = table.setdefault(key, [0, Decimal(0)])
             cell[0] += 1
             cell[1] += b

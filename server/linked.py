@@ -120,7 +120,8 @@ def _readable(request: Request, runtime: Runtime, view: EntityView) -> dict[str,
                                    "kind": "partner", "href": href(pid)}})
             edges.append({"data": {"id": f"e{len(edges)}", "source": view.iri, "target": pid,
                                    "weight": int(str(partner["links"]))}})
-        extra.update(total=ag.total, by_funding=ag.by_funding, by_year=ag.by_year, browse_href=f"{root}projects?{facet}={code}",
+        extra.update(total=ag.total, by_funding=ag.by_funding, by_year=ag.by_year,
+                     browse_href=f"{root}projects?{facet}={code}",
                      neighbourhood=json.dumps({"nodes": nodes, "edges": edges}, ensure_ascii=False))
     return extra
 
