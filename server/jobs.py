@@ -13,6 +13,7 @@ import gzip
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar, Unpack, cast
 
@@ -646,24 +647,60 @@ SELECT ?code ?name ?parent ?parent_name WHERE { OPTIONAL { ?this bk:agencyCode ?
   OPTIONAL { ?this org:subOrganizationOf ?parent OPTIONAL { ?parent rdfs:label ?parent_name } } }
 LIMIT 1
 """
-_AGENCY_PROJECTS = """
-SELECT ?project ?name ?unit_code ?unit_name ?year ?budget ?funding ?funding_label WHERE {
-  { ?project bk:budgetUnit ?this } UNION { ?unit org:subOrganizationOf ?this . ?project bk:budgetUnit ?unit }
-  ?project a bk:Project ; rdfs:label ?name .
-  OPTIONAL { ?project bk:budgetUnitCode ?unit_code } OPTIONAL { ?project bk:budgetUnitName ?unit_name }
-  OPTIONAL { ?project bk:budgetYear ?year } OPTIONAL { ?project bk:budget/bk:amountInYuan ?budget }
-  OPTIONAL { ?project bk:fundingSource ?funding OPTIONAL { ?funding skos:prefLabel ?funding_label
-             FILTER(LANG(?funding_label) = "zh") } }
+#: One row per project of the agency's budget units (the agency itself, and a department's units, bound in
+#: VALUES ?unit): what the totals and the order by budget need, one step per OPTIONAL; where a step found
+#: nothing, the project stands in for the next subject (a project has no bk:amountInYuan), so that step
+#: finds nothing either.
+_AGENCY_PROJECT_ROWS = """
+SELECT ?project ?year ?budget ?funding WHERE {
+  ?project bk:budgetUnit ?unit . ?project a bk:Project .
+  OPTIONAL { ?project bk:budgetYear ?year }
+  OPTIONAL { ?project bk:budget ?amount } BIND(COALESCE(?amount, ?project) AS ?amount_at)
+  OPTIONAL { ?amount_at bk:amountInYuan ?budget }
+  OPTIONAL { ?project bk:fundingSource ?funding }
 }
 """
-_AGENCY_FINDINGS = """
-SELECT ?rule ?rule_label (COUNT(DISTINCT ?finding) AS ?findings) (COUNT(DISTINCT ?project) AS ?projects) WHERE {
-  { ?finding bk:concernsBudgetUnit ?this }
-  UNION { ?unit org:subOrganizationOf ?this . ?finding bk:concernsBudgetUnit ?unit }
-  ?finding bk:auditRule ?r . OPTIONAL { ?finding bk:concernsProject ?project }
-  OPTIONAL { ?r skos:notation ?rule } OPTIONAL { ?r rdfs:label ?rule_label FILTER(LANG(?rule_label) = "zh") }
-} GROUP BY ?rule ?rule_label ORDER BY DESC(?findings)
+#: What the project table shows of the projects listed (bound in VALUES ?project).
+_AGENCY_PROJECT_DETAILS = """
+SELECT ?project ?name ?unit_code ?unit_name WHERE {
+  ?project rdfs:label ?name .
+  OPTIONAL { ?project bk:budgetUnitCode ?unit_code } OPTIONAL { ?project bk:budgetUnitName ?unit_name }
+}
 """
+#: Findings about the agency's budget units (VALUES ?unit), counted per rule; the rules' names are read after.
+_AGENCY_FINDINGS = """
+SELECT ?r (COUNT(DISTINCT ?finding) AS ?findings) (COUNT(DISTINCT ?project) AS ?projects) WHERE {
+  ?finding bk:concernsBudgetUnit ?unit . ?finding bk:auditRule ?r .
+  OPTIONAL { ?finding bk:concernsProject ?project }
+} GROUP BY ?r
+"""
+_RULE_NAMES = """
+SELECT ?r ?rule ?rule_label WHERE {
+  OPTIONAL { ?r skos:notation ?rule } OPTIONAL { ?r rdfs:label ?rule_label FILTER(LANG(?rule_label) = "zh") }
+}
+"""
+#: Shared-goal links from the agency's projects (VALUES ?unit), counted per budget unit of the other end; the
+#: same with the direction turned (:data:`_AGENCY_PARTNERS_TO`). The agency's own units are left out afterwards
+#: (a link inside the agency is no partnership). Two queries, not a UNION or an alternative path on both ends:
+#: each direction is one walk down the indexes from the projects.
+_AGENCY_PARTNERS_FROM = """
+SELECT ?partner (COUNT(DISTINCT ?link) AS ?links) (MAX(?score) AS ?best) WHERE {
+  ?project bk:budgetUnit ?unit . ?link bk:fromProject ?project . ?link a bk:SharedGoalLink .
+  ?link bk:toProject ?other . ?other bk:budgetUnit ?partner .
+  OPTIONAL { ?link bk:score ?score }
+} GROUP BY ?partner
+"""
+_AGENCY_PARTNERS_TO = """
+SELECT ?partner (COUNT(DISTINCT ?link) AS ?links) (MAX(?score) AS ?best) WHERE {
+  ?project bk:budgetUnit ?unit . ?link bk:toProject ?project . ?link a bk:SharedGoalLink .
+  ?link bk:fromProject ?other . ?other bk:budgetUnit ?partner .
+  OPTIONAL { ?link bk:score ?score }
+} GROUP BY ?partner
+"""
+#: Projects listed on an agency page, largest budget first; the rest are in the project browser.
+AGENCY_PROJECTS_LISTED = 300
+
+
 @dataclass
 class ProjectSummary:
     """The readable head of a project page: amounts in 元 (the page shows 万元), goals, indicators in source order."""
@@ -679,10 +716,21 @@ class ProjectSummary:
 
 @dataclass
 class AgencySummary:
-    """The readable head of an agency page: its projects, totals by funding source and year, partners."""
+    """The readable head of an agency page: its largest projects, totals by funding source and year, partners.
+
+    The totals count every project of the agency (its own, or its budget units' for a department); ``projects``
+    holds the :data:`AGENCY_PROJECTS_LISTED` largest by budget, and ``project_count`` says how many there are.
+    """
 
     summary: dict[str, object] = field(default_factory=dict)
     projects: list[dict[str, object]] = field(default_factory=list)
+    project_count: int = 0
+    #: the budget of all its projects, in 元
+    total: Decimal = Decimal(0)
+    #: (funding source label, [projects, budget in 元]), largest budget first
+    by_funding: list[tuple[str, list[Any]]] = field(default_factory=list)
+    #: (year, [projects, budget in 元]), latest year first
+    by_year: list[tuple[str, list[Any]]] = field(default_factory=list)
     findings: list[dict[str, object]] = field(default_factory=list)
     partners: list[dict[str, object]] = field(default_factory=list)
 
@@ -701,70 +749,109 @@ def project_summary(ctx: Context, node: NamedNode) -> ProjectSummary:
     return s
 
 
+def _bound_rows(ctx: Context, sparql: str, var: str, terms: Iterable[NamedNode]) -> list[dict[str, object]]:
+    """Rows of a query whose variable ``var`` is bound to a list of IRIs, as plain Python values.
+
+    The list is written as the query's opening ``VALUES`` block, each IRI in its N-Triples form (as
+    :func:`kg.store.with_values` writes one row), so the planner starts from them.
+    """
+    terms = list(terms)
+    if not terms:
+        return []
+    block = f"VALUES ?{var} {{ " + " ".join(str(t) for t in terms) + " }"
+    where = sparql.index("{")
+    text = sparql[:where + 1] + " " + block + sparql[where + 1:]
+    opts = ctx.dataset_options(None, None, False)
+    result = solutions(run_query(ctx, text, "page", **opts), "page")
+    names = [v.value for v in result.variables]
+    return [{n: None if r[n] is None else term_value(r[n]) for n in names} for r in result]
+
+
 def agency_summary(ctx: Context, node: NamedNode) -> AgencySummary:
+    """An agency's page head, read from its budget units down (a department's are found first).
+
+    Every query starts from the units in a ``VALUES`` block: no ``UNION`` of "the agency's own projects"
+    and "its units' projects", which the planner evaluates over the whole store before joining.
+    """
+    store = ctx.kg
     a = AgencySummary()
     rows = _rows(ctx, _AGENCY_SUMMARY, node)
     a.summary = rows[0] if rows else {}
+    sub_units = {q.subject.value: q.subject for q in store.match(None, ORG_SUB, node)
+                 if isinstance(q.subject, NamedNode)}
+    units = [node, *(sub_units[u] for u in sorted(sub_units))]
     # one row per project (a project has at most one stated funding source; keep the first if ever more)
-    seen: dict[object, dict[str, object]] = {}
-    for r in _rows(ctx, _AGENCY_PROJECTS, node):
-        seen.setdefault(r["project"], r)
-    a.projects = sorted(seen.values(), key=lambda r: -float(str(r["budget"] or 0)))
-    a.findings = _rows(ctx, _AGENCY_FINDINGS, node)
-    a.partners = _partners(ctx, node, [str(p) for p in seen])
+    seen: dict[str, dict[str, object]] = {}
+    for r in _bound_rows(ctx, _AGENCY_PROJECT_ROWS, "unit", units):
+        seen.setdefault(str(r["project"]), r)
+    funding_labels = _funding_labels(store, {str(r["funding"]) for r in seen.values() if r["funding"] is not None})
+    by_funding: dict[str, list[Any]] = {}
+    by_year: dict[str, list[Any]] = {}
+    for r in seen.values():
+        r["funding_label"] = funding_labels.get(str(r["funding"])) if r["funding"] is not None else None
+        b = Decimal(str(r["budget"])) if r["budget"] is not None else Decimal(0)
+        a.total += b
+        for key, table in ((str(r["funding_label"] or "未标明 not stated"), by_funding),
+                           (str(r["year"] or "—"), by_year)):
+            cell = table.setdefault(key, [0, Decimal(0)])
+            cell[0] += 1
+            cell[1] += b
+    a.project_count = len(seen)
+    a.by_funding = sorted(by_funding.items(), key=lambda kv: (-kv[1][1], kv[0]))
+    a.by_year = sorted(by_year.items(), reverse=True)
+    largest = sorted(seen.values(), key=lambda r: (-float(str(r["budget"] or 0)), str(r["project"])))
+    listed = largest[:AGENCY_PROJECTS_LISTED]
+    named = (NamedNode(str(r["project"])) for r in listed)
+    details = {str(d["project"]): d for d in _bound_rows(ctx, _AGENCY_PROJECT_DETAILS, "project", named)}
+    a.projects = [{**r, **details[str(r["project"])]} for r in listed if str(r["project"]) in details]
+    a.findings = _agency_findings(ctx, units)
+    a.partners = _partners(ctx, units, {node.value, *sub_units})
     return a
 
 
-def _partners(ctx: Context, node: NamedNode, projects: list[str], limit: int = 40) -> list[dict[str, object]]:
-    """Budget units outside ``node`` whose projects share goals with ``projects`` (cross-agency links).
+def _funding_labels(store: GraphStore, fundings: set[str]) -> dict[str, str]:
+    """The zh label of each funding source concept (a handful per agency)."""
+    labels = {}
+    for f in fundings:
+        for q in store.match(NamedNode(f), SKOS.prefLabel):
+            if isinstance(q.object, Literal) and q.object.language == "zh":
+                labels[f] = q.object.value
+                break
+    return labels
 
-    Walks the store's indexes from each project (a SPARQL join here was planned from all links:
-    3.4 s for one unit at 10k tables, against well under a second this way).
+
+def _agency_findings(ctx: Context, units: list[NamedNode]) -> list[dict[str, object]]:
+    """Findings about the agency's units per rule, most first (the rules' notation and zh label beside)."""
+    counted = _bound_rows(ctx, _AGENCY_FINDINGS, "unit", units)
+    names: dict[str, dict[str, object]] = {}
+    for r in _bound_rows(ctx, _RULE_NAMES, "r", (NamedNode(str(c["r"])) for c in counted)):
+        names.setdefault(str(r["r"]), r)
+    out = []
+    for c in counted:
+        name = names.get(str(c["r"]), {})
+        out.append({"rule": name.get("rule"), "rule_label": name.get("rule_label"), "findings": c["findings"],
+                    "projects": c["projects"]})
+    out.sort(key=lambda f: (-int(str(f["findings"])), str(f["rule"] or ""), str(f["rule_label"] or "")))
+    return out
+
+
+def _partners(ctx: Context, units: list[NamedNode], own: set[str], limit: int = 40) -> list[dict[str, object]]:
+    """Budget units outside the agency (``own``: its IRI and its units') whose projects share goals with its projects.
+
+    An aggregate per direction from the agency's units (``units``) through their projects to their shared-goal
+    links: walking the same links from Python, one index read at a time, costs about twice as much.
     """
-    store = ctx.kg
-    pub = ctx.published
-
-    def objects(s: NamedNode | BlankNode, p: NamedNode) -> list[NamedNode | BlankNode | Literal | Triple]:
-        return [q.object for q in store.match(s, p) if isinstance(q.graph_name, NamedNode)
-                and q.graph_name.value in pub]
-
-    unit_of: dict[str, str | None] = {}
-
-    def unit(project: NamedNode | BlankNode | Literal | Triple) -> str | None:
-        if not isinstance(project, NamedNode):
-            return None
-        key = project.value
-        if key not in unit_of:
-            units = objects(project, BK.budgetUnit)
-            unit_of[key] = term_value(units[0]) if units else None
-        return unit_of[key]
-
-    own_units = {u.value for u in (q.subject for q in store.match(None, ORG_SUB, node))
-                 if isinstance(u, NamedNode)} | {node.value}
     links: dict[str, dict[str, float]] = {}
-    seen_links: set[str] = set()
-    for p in projects:
-        pnode = NamedNode(p)
-        for prop, other_prop in ((BK.fromProject, BK.toProject), (BK.toProject, BK.fromProject)):
-            for q in store.match(None, prop, pnode):
-                link = q.subject
-                if not isinstance(link, NamedNode | BlankNode) or link.value in seen_links:
-                    continue
-                if not isinstance(q.graph_name, NamedNode) or q.graph_name.value not in pub:
-                    continue
-                if BK.SharedGoalLink not in objects(link, RDF_TYPE_NODE):
-                    continue
-                seen_links.add(link.value)
-                for other in objects(link, other_prop):
-                    u = unit(other)
-                    if u is None or u in own_units:
-                        continue
-                    scores = [float(term_value(o)) for o in objects(link, BK.score)]
-                    entry = links.setdefault(u, {"links": 0, "best": 0.0})
-                    entry["links"] += 1
-                    entry["best"] = max(entry["best"], *scores, 0.0)
+    for sparql in (_AGENCY_PARTNERS_FROM, _AGENCY_PARTNERS_TO):
+        for r in _bound_rows(ctx, sparql, "unit", units):
+            u = str(r["partner"])
+            if u in own:
+                continue
+            entry = links.setdefault(u, {"links": 0, "best": 0.0})
+            entry["links"] += int(str(r["links"]))
+            entry["best"] = max(entry["best"], float(str(r["best"])) if r["best"] is not None else 0.0)
     ranked = sorted(links.items(), key=lambda kv: (-kv[1]["links"], -kv[1]["best"], kv[0]))[:limit]
-    return [{"partner": u, "partner_name": _label(store, NamedNode(u)), "links": int(v["links"]),
+    return [{"partner": u, "partner_name": _label(ctx.kg, NamedNode(u)), "links": int(v["links"]),
              "best": round(v["best"], 4)} for u, v in ranked]
 
 

@@ -108,17 +108,6 @@ def _readable(request: Request, runtime: Runtime, view: EntityView) -> dict[str,
     extra: dict[str, Any] = {"href": href, "wan": wan_yuan, "wan_yuan": wan_yuan, "num": num}
     if view.agency is not None:
         ag = view.agency
-        by_funding: dict[str, list[Any]] = {}
-        by_year: dict[str, list[Any]] = {}
-        total = Decimal(0)
-        for p in ag.projects:
-            b = Decimal(str(p["budget"])) if p.get("budget") is not None else Decimal(0)
-            total += b
-            for key, table in ((str(p.get("funding_label") or "未标明 not stated"), by_funding),
-                               (str(p.get("year") or "—"), by_year)):
-                cell = table.setdefault(key, [0, Decimal(0)])
-                cell[0] += 1
-                cell[1] += b
         code = str(ag.summary.get("code") or view.iri.rsplit("/", 1)[-1])
         facet = "department" if len(code) == 3 else "unit"
         root = runtime.root(request)
@@ -131,8 +120,8 @@ def _readable(request: Request, runtime: Runtime, view: EntityView) -> dict[str,
                                    "kind": "partner", "href": href(pid)}})
             edges.append({"data": {"id": f"e{len(edges)}", "source": view.iri, "target": pid,
                                    "weight": int(str(partner["links"]))}})
-        extra.update(total=total, by_funding=sorted(by_funding.items(), key=lambda kv: -kv[1][1]),
-                     by_year=sorted(by_year.items(), reverse=True), browse_href=f"{root}projects?{facet}={code}",
+        extra.update(total=ag.total, by_funding=ag.by_funding, by_year=ag.by_year,
+                     browse_href=f"{root}projects?{facet}={code}",
                      neighbourhood=json.dumps({"nodes": nodes, "edges": edges}, ensure_ascii=False))
     return extra
 

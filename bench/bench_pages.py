@@ -1,0 +1,110 @@
+"""Time of the entity pages people read — a project's, a budget unit's, a department's — on a built store.
+
+Starts ``budgetkg serve`` on 127.0.0.1 over ``--store`` (read-only, ``--workers`` processes), picks
+``--samples`` projects, budget units and departments spread over the store (every k-th IRI in order,
+by SPARQL on the store opened read-only; departments: all of them when there are fewer), and fetches
+each one's HTML page twice with httpx, one client, one request at a time. Every request says
+``Cache-Control: no-cache``, so the server computes the page each time (the result cache would
+otherwise answer the second fetch); the second fetch is the warm one a reader sees. Prints p50, p90
+and max (ms) per page kind, for the first and the second fetch, and the slowest page::
+
+    python -m bench.bench_pages --store /tmp/p10k-store --samples 20
+
+A script, not a test; docs/fast-sparql.md keeps its latest numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.bench_endpoint import HOST, free_port, stop, wait_for
+from kg.namespaces import BK, PREFIXES
+from kg.settings import Settings
+from kg.store import EmbeddedStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+KINDS = (("project", BK.Project), ("budget unit", BK.BudgetUnit), ("department", BK.Department))
+
+
+def spread(items: list[str], n: int) -> list[str]:
+    """``n`` items evenly spaced over ``items`` (all of them when there are fewer).
+
+    >>> spread(list("abcdefghij"), 3)
+    ['a', 'd', 'g']
+    """
+    if len(items) <= n:
+        return items
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
+
+
+def pick(store_path: str, n: int) -> dict[str, list[str]]:
+    """IRIs of each kind of page, spread over the store."""
+    store = EmbeddedStore(store_path, read_only=True)
+    try:
+        picked = {}
+        for kind, cls in KINDS:
+            rows = store.query("SELECT ?s WHERE { ?s a ?class } ORDER BY ?s", prefixes=PREFIXES,
+                               substitutions={"class": cls}, union=True)
+            picked[kind] = spread([r["s"].value for r in rows], n)
+        return picked
+    finally:
+        store.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--store", required=True)
+    ap.add_argument("--samples", type=int, default=20, help="pages of each kind")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes of the server")
+    args = ap.parse_args()
+    base_iri = Settings.from_env().base_iri
+    picked = pick(args.store, args.samples)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "budgetkg", "serve", "--store", args.store, "--port", str(port),
+                             "--workers", str(args.workers), "--log-level", "warning"], cwd=ROOT, env=env)
+    try:
+        wait_for(port, "/health", proc)
+        headers = {"Accept": "text/html", "Cache-Control": "no-cache"}
+        slowest = (0.0, "")
+        print("| page | pages | first p50 | first p90 | first max | warm p50 | warm p90 | warm max |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        with httpx.Client(base_url=f"http://{HOST}:{port}", headers=headers, timeout=120) as client:
+            for kind, _ in KINDS:
+                times: list[list[float]] = [[], []]
+                for iri in picked[kind]:
+                    path = "/" + iri[len(base_iri):] if iri.startswith(base_iri) else "/resource?iri=" + iri
+                    for attempt in (0, 1):
+                        t0 = time.perf_counter()
+                        response = client.get(path)
+                        ms = (time.perf_counter() - t0) * 1000
+                        if response.status_code != 200:
+                            sys.exit(f"bench_pages: {path} answered {response.status_code}")
+                        times[attempt].append(ms)
+                        slowest = max(slowest, (ms, path))
+                if not times[0]:
+                    continue
+                cells = [f"{f(t):.1f}" for t in times for f in (statistics.median, lambda v: percentile(v, 0.9), max)]
+                print(f"| {kind} | {len(times[0])} | " + " | ".join(cells) + " |")
+        print(f"slowest: {slowest[1]} {slowest[0]:.0f} ms")
+    finally:
+        stop(proc)
+
+
+if __name__ == "__main__":
+    main()
