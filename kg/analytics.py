@@ -18,6 +18,11 @@ aggregate into one graph,
   ``budget_by_agency`` query answers over the whole store (it is run once, here): an observation
   holds exactly the terms the query returned, so reading it answers exactly what the query would.
 
+* **Whole answers** of the named queries whose parameters only choose among the rows of one answer
+  (:data:`ANSWERS`: ``funding_sources``, ``funding_mix_by_department``): each row a ``bk:AnswerRow``
+  (``bk:answerOf`` the query's name, ``bk:rowNumber`` its place in the answer) with one ``bkcol:<variable>``
+  per column, holding the term the query returned.
+
 What the links step writes for the same purpose is in the links graph itself (written with the links,
 so never out of step with them): every cross-agency bk:SharedGoalLink carries its concept labels and
 matched goal phrases as one text each (``bk:sharedConceptLabels``, ``bk:matchedPhrases``, sorted, separated
@@ -41,10 +46,13 @@ from pyoxigraph import Literal, NamedNode, Quad, QuerySolutions
 
 from . import queries
 from .iris import Iris, digest
-from .namespaces import BK, QB, RDF
+from .namespaces import BK, COLUMN, QB, RDF, XSD
 from .store import GraphStore, Transaction, joined
 from .store.protocol import Object
 
+#: Named queries whose parameters only choose rows of one whole answer (their "all" value, "", asks for
+#: every row): the build keeps that answer, and their fast forms choose from it.
+ANSWERS = ("funding_sources", "funding_mix_by_department")
 #: The columns of budget_by_agency's rows an observation keeps (the parameter column aside).
 CUBE_COLUMNS = {
     "level": BK.aggregationLevel, "dept": BK.departmentDimension, "unit_code": BK.budgetUnitDimension,
@@ -77,9 +85,29 @@ def cube_quads(rows: list[dict[str, Object]], iris: Iris, graph: NamedNode) -> I
                 yield Quad(obs, prop, term, graph)
 
 
+def answer_quads(store: GraphStore, iris: Iris, graph: NamedNode, queries_dir: Path) -> Iterator[Quad]:
+    """The whole answers of the :data:`ANSWERS` queries, one bk:AnswerRow per row, in the query's order."""
+    for name in ANSWERS:
+        q = queries.get(queries_dir, name)
+        everything = {p.name: Literal("") for p in q.params}
+        result = store.query(q.sparql, name="analytics", substitutions=everything)
+        assert isinstance(result, QuerySolutions)
+        columns = [v.value for v in result.variables if v.value not in everything]
+        for number, sol in enumerate(result, start=1):
+            row = iris.answer_row(name, number)
+            yield Quad(row, RDF.type, BK.AnswerRow, graph)
+            yield Quad(row, BK.answerOf, Literal(name), graph)
+            yield Quad(row, BK.rowNumber, Literal(str(number), datatype=XSD.integer), graph)
+            for column in columns:
+                term = sol[column]
+                if term is not None:
+                    yield Quad(row, COLUMN[column], term, graph)
+
+
 def quads(store: GraphStore, iris: Iris, graph: NamedNode, queries_dir: Path) -> Iterator[Quad]:
     """The whole analytics graph of ``store`` as it is now."""
     yield from cube_quads(_budget_rows(store, queries_dir), iris, graph)
+    yield from answer_quads(store, iris, graph, queries_dir)
 
 
 def refresh(store: GraphStore, iris: Iris, queries_dir: Path, tx: Transaction | None = None) -> int:

@@ -157,9 +157,9 @@ class Iris:
         """One observation of the budget cube (``key``: a digest of its dimensions)."""
         return NamedNode(f"{self.base}cube/budget/{key}")
 
-    def category_count(self, key: str) -> NamedNode:
-        """One project's count of indicators under one category (``key``: a digest of both)."""
-        return NamedNode(f"{self.base}cube/category/{key}")
+    def answer_row(self, query: str, number: int) -> NamedNode:
+        """Row ``number`` of a named query's answer kept by the build (in the analytics graph)."""
+        return NamedNode(f"{self.base}answer/{query}/{number}")
 
     def summary(self, graph: NamedNode) -> NamedNode:
         """The summary of one document graph (its counts) in the summaries graph."""

@@ -59,6 +59,8 @@ COMPARATOR = Namespace(ONTOLOGY_IRI + "comparator/")
 VALUEKIND = Namespace(ONTOLOGY_IRI + "value-kind/")
 GOALKIND = Namespace(ONTOLOGY_IRI + "goal-kind/")
 BKUNIT = Namespace(ONTOLOGY_IRI + "unit/")
+#: The columns of a named query's answer kept by the build (:mod:`kg.analytics`): ``bkcol:<variable>``.
+COLUMN = Namespace(ONTOLOGY_IRI + "column/")
 
 RDF = Namespace("http://www.w3.org/1999/02/22-rdf-syntax-ns#")
 RDFS = Namespace("http://www.w3.org/2000/01/rdf-schema#")
@@ -104,6 +106,7 @@ PREFIXES: dict[str, str] = {
     "bkvk": str(VALUEKIND),
     "bkgoal": str(GOALKIND),
     "bkunit": str(BKUNIT),
+    "bkcol": str(COLUMN),
     "rdf": str(RDF),
     "rdfs": str(RDFS),
     "xsd": str(XSD),
