@@ -178,8 +178,9 @@ class _Http:
     @staticmethod
     def _fail(r: httpx.Response, what: str, name: str | None = None) -> None:
         text = r.text.strip()[:500]
-        if r.status_code in (401, 403):
-            text = "authentication failed or not allowed (see BUDGETKG_STORE_AUTH, docs/scale.md)"
+        if r.status_code in (401, 403):  # the store refused us: no query of ours was wrong
+            raise StoreError(f"{what} at {shown(r.url)} failed with HTTP {r.status_code}: authentication failed "
+                             "or not allowed (see BUDGETKG_STORE_AUTH in docs/scale.md)")
         if name is not None and 400 <= r.status_code < 500:
             raise QueryError(name, f"{shown(r.url)} answered {r.status_code}: {text}")
         raise StoreError(f"{what} at {shown(r.url)} failed with HTTP {r.status_code}: {text}")
@@ -315,10 +316,10 @@ class RemoteStore:
             raise
 
     @classmethod
-    def for_oxigraph(cls, base: str, **kw: Any) -> RemoteStore:
-        """An Oxigraph server's layout: ``<base>/query``, ``<base>/update``, ``<base>/store``."""
-        base = base.rstrip("/")
-        return cls(f"{base}/query", f"{base}/update", f"{base}/store", oxigraph=True, **kw)
+    def for_oxigraph(cls, root: str, **kw: Any) -> RemoteStore:
+        """An Oxigraph server's layout: ``<root>/query``, ``<root>/update``, ``<root>/store``."""
+        root = root.rstrip("/")
+        return cls(f"{root}/query", f"{root}/update", f"{root}/store", oxigraph=True, **kw)
 
     @classmethod
     def at(cls, url: str, *, timeout: float = 10.0, credentials: Credentials | None = None,
@@ -486,6 +487,7 @@ class RemoteStore:
     # -- writing ------------------------------------------------------------------------------
     def transaction(self) -> Transaction:
         """A :class:`~kg.store.transaction.Transaction` over the endpoint (see the module docstring)."""
+        self._check_writable()
         return Transaction(self)
 
     def update(self, sparql: str, *, prefixes: dict[str, str] | None = None) -> None:
