@@ -8,7 +8,7 @@ STORE  ?= budgetkg-store
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run build serve assets test lint wheel bench clean
+.PHONY: run build serve assets virtuoso test lint wheel bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +23,16 @@ build: $(STAMP)
 assets:
 	scripts/setup-assets.sh $(if $(filter true,$(CI)),--with-chromium,)
 
+# OpenLink Virtuoso (Debian's virtuoso-opensource), the second real SPARQL server the tests run budgetkg against
+virtuoso:
+	scripts/setup-virtuoso.sh
+
 run: build assets
 	$(BIN)/budgetkg serve --store $(STORE) --host $(HOST) --port $(PORT)
 
 # pytest exits 5 when it collects no test; that is reported, not hidden, by its own summary line.
 # tests/test_install.py builds the wheel and installs it, not editable, into a fresh venv.
-test: lint assets
+test: lint assets virtuoso
 	$(BIN)/python -m pytest -q --durations=20; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 # ruff, mypy (configured in pyproject.toml) and, once pyproject.toml declares its contracts, import-linter

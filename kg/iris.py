@@ -29,12 +29,16 @@ from typing import Protocol
 
 from pyoxigraph import NamedNode
 
+from .namespaces import ONTOLOGY_IRI
+
 #: Graphs of the store's own bookkeeping start with this: staged content, the journal.
 STAGING_PREFIX = "urn:budgetkg:staging:"
 #: The journal a writer keeps while it swaps staged graphs in (see :mod:`kg.store`).
 JOURNAL = NamedNode(STAGING_PREFIX + "journal")
 #: The marker graph a writer holds while it writes.
 WRITING = NamedNode("urn:budgetkg:writing")
+#: A graph nobody writes: a remote query's default graph when it must be empty (:mod:`kg.store.remote`).
+EMPTY_GRAPH = NamedNode("urn:budgetkg:empty")
 
 
 def staging_graph(n: int | str) -> NamedNode:
@@ -49,6 +53,17 @@ def is_staging(graph: NamedNode) -> bool:
     (True, False)
     """
     return graph.value.startswith(STAGING_PREFIX)
+
+
+def is_published(graph: NamedNode, base: str) -> bool:
+    """Whether ``graph`` is one of the graphs budgetkg publishes under ``base``: the ontology's, or one
+    whose IRI starts with ``<base>graph/`` (a remote server's other graphs — Virtuoso's system graphs, other
+    datasets — are not budgetkg's).
+
+    >>> [is_published(NamedNode(g), "http://ex.org/") for g in ("http://ex.org/graph/links", "http://ex.org/g")]
+    [True, False]
+    """
+    return graph.value == ONTOLOGY_IRI or graph.value.startswith(Iris(base).graphs_prefix)
 
 
 def normalise_base(base: str) -> str:
@@ -92,6 +107,11 @@ class Iris:
     def __init__(self, base: str) -> None:
         self.base = normalise_base(base)
 
+    @cached_property
+    def graphs_prefix(self) -> str:
+        """What the IRI of every named graph budgetkg writes under this base starts with (the ontology's apart)."""
+        return f"{self.base}graph/"
+
     # -- the dataset, documents, agencies, projects ---------------------------------------------
     @cached_property
     def dataset(self) -> NamedNode:
@@ -106,7 +126,7 @@ class Iris:
 
     def graph(self, file: str) -> NamedNode:
         """The named graph of one source document."""
-        return NamedNode(f"{self.base}graph/{Path(file).stem}")
+        return NamedNode(f"{self.graphs_prefix}{Path(file).stem}")
 
     def superseded_version(self, file: str, project: NamedNode) -> NamedNode:
         """The version of ``project`` in document ``file`` that a revision superseded."""

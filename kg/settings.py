@@ -41,6 +41,10 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, not {raw!r}") from None
 
 
+#: The ways budgetkg can authenticate to a remote store (``BUDGETKG_STORE_AUTH``).
+STORE_AUTH = ("basic", "digest", "bearer")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the store is, how IRIs are minted, and the limits the server enforces.
@@ -77,6 +81,15 @@ class Settings:
     update_url: str | None = None
     #: Its Graph Store Protocol URL (``?graph=<iri>``: loading, dumps).
     gsp_url: str | None = None
+    #: How budgetkg authenticates to a remote store: ``basic``, ``digest`` or ``bearer`` (None: basic when
+    #: ``store_user`` is set, bearer when ``store_token`` is, else no authentication). See docs/scale.md.
+    store_auth: str | None = None
+    #: The remote store's user name (basic and digest authentication).
+    store_user: str | None = None
+    #: Its password (basic, digest); never shown in a repr, a log line or an error message.
+    store_password: str | None = field(default=None, repr=False)
+    #: The bearer token a remote store takes (``Authorization: Bearer …``); never shown either.
+    store_token: str | None = field(default=None, repr=False)
     #: A server's query worker using more resident memory than this (MB) is replaced after its job (0: never).
     worker_max_rss_mb: int = 768
     #: Processes that parse, convert and check documents during a build (0: one per CPU when the
@@ -94,6 +107,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_iri", normalise_base(self.base_iri))
+        if self.store_auth is not None and self.store_auth not in STORE_AUTH:
+            raise ValueError(f"BUDGETKG_STORE_AUTH must be one of {', '.join(STORE_AUTH)}, not {self.store_auth!r}")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -113,6 +128,10 @@ class Settings:
             query_url=e.get("BUDGETKG_QUERY_URL") or None,
             update_url=e.get("BUDGETKG_UPDATE_URL") or None,
             gsp_url=e.get("BUDGETKG_GSP_URL") or None,
+            store_auth=(e.get("BUDGETKG_STORE_AUTH") or "").strip().lower() or None,
+            store_user=e.get("BUDGETKG_STORE_USER") or None,
+            store_password=e.get("BUDGETKG_STORE_PASSWORD") or None,
+            store_token=e.get("BUDGETKG_STORE_TOKEN") or None,
             workers=_int(e, "BUDGETKG_WORKERS", 0),
             worker_max_rss_mb=_int(e, "BUDGETKG_WORKER_MAX_RSS_MB", 768),
             max_document_mb=_int(e, "BUDGETKG_MAX_DOCUMENT_MB", 4),

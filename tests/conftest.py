@@ -1,10 +1,12 @@
-"""Shared fixtures: settings, the manifest, a store built once from the bundled seeds, a remote Oxigraph server.
+"""Shared fixtures: settings, the manifest, a store built once from the bundled seeds, a remote Oxigraph server,
+a Virtuoso server.
 
 Plain functions and constants the tests share are in ``tests/helpers.py``.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +16,7 @@ from kg.settings import Settings
 from kg.sources import Manifest, load_manifest
 from kg.store import EmbeddedStore, GraphStore
 
-from .helpers import oxigraph_server
+from .helpers import Virtuoso, oxigraph_server, virtuoso_server
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +42,13 @@ def oxigraph_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An empty ``oxigraph serve`` on 127.0.0.1, one per test module (skipped without the binary)."""
     with oxigraph_server(tmp_path_factory.mktemp("oxigraph")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def virtuoso(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Virtuoso]:
+    """An empty Virtuoso on 127.0.0.1 for the session (skipped without it, failed under CI=true); the end
+    of its log is printed when a test of the session failed."""
+    with virtuoso_server(tmp_path_factory.mktemp("virtuoso")) as server:
+        yield server
+        if request.session.testsfailed:
+            print(f"\n-- the end of Virtuoso's log ({server.log}):\n{server.log_tail()}", file=sys.stderr)

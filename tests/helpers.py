@@ -1,5 +1,6 @@
 """What several test modules (and some of bench/) share: the repository's folders, a served store, a
-remote Oxigraph server, a build child to kill, headless chromium, and a listener that records connections.
+remote Oxigraph server, a Virtuoso server, a build child to kill, headless chromium, and a listener that
+records connections.
 
 Test modules import from here, never from one another; pytest fixtures built on these live in
 ``tests/conftest.py``.
@@ -16,6 +17,7 @@ import itertools
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -25,8 +27,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from string import Template
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -205,6 +209,86 @@ def oxigraph_server(location: Path) -> Iterator[str]:
         yield url
     finally:
         stop(proc)
+
+
+#: The ini template of the Virtuoso instance :func:`virtuoso_server` starts.
+VIRTUOSO_INI = DATA / "virtuoso.ini"
+
+
+@dataclass(frozen=True)
+class Virtuoso:
+    """A running Virtuoso: its HTTP root, the dba account (a fresh password each run) and its log."""
+
+    url: str
+    user: str
+    password: str
+    log: Path
+
+    @property
+    def sparql(self) -> str:
+        """The anonymous SPARQL endpoint (queries only)."""
+        return f"{self.url}/sparql"
+
+    @property
+    def sparql_auth(self) -> str:
+        """The SPARQL endpoint behind digest authentication: queries and updates as dba."""
+        return f"{self.url}/sparql-auth"
+
+    @property
+    def gsp_auth(self) -> str:
+        """The Graph Store Protocol endpoint behind digest authentication."""
+        return f"{self.url}/sparql-graph-crud-auth"
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The end of the server's log (its ErrorLogFile and what it printed), for a failure message."""
+        text = "".join(p.read_text(errors="replace") for p in (self.log, self.log.with_name("stdout.log"))
+                       if p.exists())
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _missing_virtuoso(what: str) -> NoReturn:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is needed in CI: run scripts/setup-virtuoso.sh (make test does) as root")
+    pytest.skip(f"{what} is not installed (scripts/setup-virtuoso.sh installs Debian's virtuoso-opensource)")
+
+
+@contextmanager
+def virtuoso_server(folder: Path) -> Iterator[Virtuoso]:
+    """``virtuoso-t`` in the foreground on free loopback ports, with its own ini (:data:`VIRTUOSO_INI`) and
+    database in ``folder``; the dba password is set to a fresh random one. Yields a :class:`Virtuoso` once
+    /sparql answers and stops the server afterwards. Skipped where Virtuoso is missing, failed under CI."""
+    binary, isql = shutil.which("virtuoso-t"), shutil.which("isql-vt")
+    if binary is None or isql is None:
+        _missing_virtuoso("virtuoso-t" if binary is None else "isql-vt")
+    folder.mkdir(parents=True, exist_ok=True)
+    sql_port, http_port = free_port(), free_port()
+    ini = folder / "virtuoso.ini"
+    ini.write_text(Template(VIRTUOSO_INI.read_text(encoding="utf-8")).substitute(
+        data=str(folder), host=HOST, sql_port=sql_port, http_port=http_port), encoding="utf-8")
+    server = Virtuoso(f"http://{HOST}:{http_port}", "dba", secrets.token_urlsafe(18), folder / "virtuoso.log")
+    with open(folder / "stdout.log", "wb") as out:
+        proc = subprocess.Popen([binary, "-f", "-c", str(ini)], cwd=folder, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(server.sparql, params={"query": "ASK {}"}, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"virtuoso-t did not start on {server.url} (exit {proc.poll()}); its log:\n"
+                            f"{server.log_tail()}")
+            time.sleep(0.2)
+        done = subprocess.run([isql, f"{HOST}:{sql_port}", "dba", "dba",
+                               f"EXEC=USER_SET_PASSWORD('dba', '{server.password}');"],
+                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            pytest.fail(f"isql-vt could not set the dba password: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+        yield server
+    finally:
+        stop(proc, signal.SIGTERM, 20)
 
 
 # -- a build to kill ---------------------------------------------------------------------------

@@ -167,3 +167,54 @@ def test_the_server_in_remote_mode(remote: RemoteStore, oxigraph_url: str, setti
         r = c.get("/sparql", params={"query": f"ASK {{ GRAPH <{graph.value}> {{ ?s ?p ?o }} }}"},
                   headers={"Accept": "application/sparql-results+json"})
         assert r.json()["boolean"] is True
+
+
+# -- one URL for any budgetkg or SPARQL server (budgetkg --store URL) ------------------------------
+
+
+def _cli(*args: str, **env: str) -> tuple[int, bytes]:
+    from typer.testing import CliRunner
+
+    from budgetkg.cli import app
+
+    result = CliRunner().invoke(app, list(args), env={"BUDGETKG_QUERY_URL": "", **env})
+    return result.exit_code, result.stdout_bytes if result.exit_code == 0 else result.output.encode("utf-8")
+
+
+@pytest.fixture(scope="module")
+def seed_disk(seed_store: GraphStore, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from .helpers import write_disk_store
+
+    return write_disk_store(seed_store, tmp_path_factory.mktemp("served") / "store")
+
+
+COMMANDS = (("stats", "--format", "json"), ("query", "budget_by_agency", "--format", "csv"),
+            ("query", "projects_of_agency", "--format", "csv"), ("export",))
+
+
+def test_one_url_reads_an_oxigraph_server(remote: RemoteStore, oxigraph_url: str) -> None:
+    # the URL alone reads what the three URLs set by hand read
+    explicit = {"BUDGETKG_QUERY_URL": f"{oxigraph_url}/query", "BUDGETKG_GSP_URL": f"{oxigraph_url}/store"}
+    for command in COMMANDS:
+        there, here = _cli(*command, "--store", oxigraph_url), _cli(*command, **explicit)
+        assert there[0] == 0 and there == here, command
+    assert open_store(oxigraph_url, read_only=True).oxigraph
+
+
+def test_one_url_reads_a_budgetkg_server(seed_disk: Path) -> None:
+    from .helpers import running_server
+
+    with running_server(seed_disk) as url:
+        for store in (url, f"{url}/", f"{url}/sparql"):
+            for command in COMMANDS:
+                there, here = _cli(*command, "--store", store), _cli(*command, "--store", str(seed_disk))
+                assert there == here, (store, command)
+            opened = open_store(store, read_only=True)
+            assert isinstance(opened, RemoteStore)
+            assert (opened.url, opened.gsp_url) == (f"{url}/sparql", f"{url}/store")
+            opened.close()
+        for store in (url, f"{url}/sparql"):
+            code, output = _cli("build", "--quiet", "--store", store)
+            assert code == 2 and f"{url}" in output.decode() and "a budgetkg server, read-only" in output.decode()
+        with pytest.raises(StoreError, match="a budgetkg server, read-only"):
+            open_store(url).update("INSERT DATA { <urn:x> <urn:y> <urn:z> }")

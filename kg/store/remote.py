@@ -5,14 +5,30 @@
 * **Queries** are POSTed (form-encoded) to the query URL and their results parsed by pyoxigraph
   (``parse_query_results``), so callers get real ``QuerySolutions``/``QueryBoolean``; a graph result
   (N-Triples) is turned into a real ``QueryTriples`` through a small in-memory store.
+* **The published graphs are budgetkg's only**: the ontology's and those under ``<base>graph/``
+  (:func:`kg.iris.is_published`), never a staging graph nor a graph of the server's own (Virtuoso keeps
+  its system graphs — ``…/DAV/``, ``virtrdf#``, ``ldp#`` … — in the same dataset) or of another dataset.
+  :meth:`RemoteStore.graphs` chooses them, in this one place.
 * **The default graph is the union of the published graphs**, made explicit on every request:
-  with an Oxigraph server (``--store http://HOST:PORT``) by its ``union-default-graph`` parameter;
-  with explicitly configured URLs (any other server) by one ``default-graph-uri`` and one
-  ``named-graph-uri`` per published graph (SPARQL 1.1 Protocol §2.1.4), which every server honours.
+  with an Oxigraph server (``--store http://HOST:PORT``) that holds no other graph by its
+  ``union-default-graph`` parameter; otherwise by one ``default-graph-uri`` and one ``named-graph-uri``
+  per published graph (SPARQL 1.1 Protocol §2.1.4), which every server honours.
+* **One URL finds the endpoints** (:meth:`RemoteStore.at`): ``http://HOST:PORT`` is an Oxigraph server
+  (``/query``, ``/update``, ``/store``), or, when ``/query`` answers 404 or 405, a budgetkg server
+  (``/sparql``, ``/store``: read-only); a URL whose path ends in ``/sparql`` is a query endpoint — a
+  budgetkg server's (its ``/health`` says so; graphs are read from its ``/store``) or any other
+  (Virtuoso's: graphs are read by ``CONSTRUCT``), read-only. A write to a read-only store fails naming it.
+* **Authentication** (:class:`Credentials`): basic, digest or bearer, on every request. The secret is never
+  part of a repr, a log line or an error message.
+* **Answers are never cut**: a server that says it truncated a result (budgetkg's ``X-Truncated``,
+  Virtuoso's ``X-SPARQL-MaxRows``) makes the request fail with a :class:`~kg.errors.StoreError`.
 * **Writes** are Graph Store Protocol requests: a graph is written or replaced by **one**
   ``PUT ?graph=<iri>`` whose body is the whole graph as N-Triples — one operation on the server,
   never one ``INSERT DATA`` per triple. Removal is one ``DELETE``.
-* **Dumps** GET each graph (``GET ?graph=<iri>``, N-Triples).
+* **Dumps** GET each graph (``GET ?graph=<iri>``, N-Triples; ``CONSTRUCT`` without a Graph Store URL), its
+  literals canonical as Oxigraph keeps them (Virtuoso keeps ``xsd:positiveInteger`` where Oxigraph stores
+  ``xsd:integer``). Virtuoso does not keep ``xsd:duration`` lexical forms (``P1M`` comes back as ``1``,
+  ``P7D`` as ``604800.0``): that is lost on the server, not mended here (docs/scale.md).
 
 How atomic a :class:`~kg.store.transaction.Transaction` is here: staged content is kept locally
 (a temporary file, never a server-side staging graph) and each swap is one ``PUT``, which the
@@ -36,10 +52,11 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
 from pyoxigraph import (
@@ -58,7 +75,8 @@ from pyoxigraph import (
 )
 
 from ..errors import QueryError, StoreError
-from ..iris import is_staging, staging_graph
+from ..iris import EMPTY_GRAPH, is_published, is_staging, staging_graph
+from ..namespaces import DEFAULT_BASE_IRI
 from .generations import Generations
 from .parameters import prologue, with_values
 from .protocol import GraphName, Object, QueryResult, Subject, sorted_nquads
@@ -73,33 +91,99 @@ WRITE_TIMEOUT = 600.0
 SPOOL_BYTES = 32 * 1024 * 1024
 
 
+#: How a server says it cut an answer short: budgetkg's row limit, Virtuoso's ``ResultSetMaxRows``.
+TRUNCATED_HEADERS = ("x-truncated", "x-sparql-maxrows")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to authenticate to a remote store: ``scheme`` is ``basic``, ``digest`` or ``bearer``.
+
+    ``secret`` is the password (basic, digest) or the token (bearer); it is never shown:
+
+    >>> Credentials("digest", "dba", "s3cret")
+    Credentials(scheme='digest', user='dba')
+    """
+
+    scheme: str
+    user: str = ""
+    secret: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if self.scheme not in ("basic", "digest", "bearer"):
+            raise StoreError(f"unknown authentication {self.scheme!r}: basic, digest or bearer")
+
+    def auth(self) -> httpx.Auth:
+        if self.scheme == "basic":
+            return httpx.BasicAuth(self.user, self.secret)
+        if self.scheme == "digest":
+            return httpx.DigestAuth(self.user, self.secret)
+        return _Bearer(self.secret)
+
+
+class _Bearer(httpx.Auth):
+    """``Authorization: Bearer <token>`` on every request."""
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def __repr__(self) -> str:
+        return "_Bearer()"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+def shown(url: str | httpx.URL) -> str:
+    """``url`` as messages show it: without a user name or password written into it.
+
+    >>> shown("http://dba:s3cret@127.0.0.1:8890/sparql?x=1")
+    'http://127.0.0.1:8890/sparql'
+    """
+    parts = urlsplit(str(url))
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 class _Http:
     """The requests a :class:`RemoteStore` sends: plain methods over httpx, one per protocol operation."""
 
-    def __init__(self, query_url: str, update_url: str | None, gsp_url: str | None, timeout: float) -> None:
+    def __init__(self, query_url: str, update_url: str | None, gsp_url: str | None, timeout: float,
+                 credentials: Credentials | None = None) -> None:
         self.query_url = query_url
         self.update_url = update_url
         self.gsp_url = gsp_url
+        #: Whether graphs read are passed through Oxigraph (see :meth:`get_graph`); not needed from Oxigraph.
+        self.canonical = True
         self.client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-                                   headers={"User-Agent": "budgetkg"})
+                                   headers={"User-Agent": "budgetkg"},
+                                   auth=credentials.auth() if credentials is not None else None)
 
     def close(self) -> None:
         self.client.close()
 
     def _send(self, method: str, url: str, what: str, **kw: Any) -> httpx.Response:
         try:
-            return self.client.request(method, url, **kw)
+            r = self.client.request(method, url, **kw)
         except httpx.TimeoutException:
-            raise StoreError(f"{what} at {url} timed out") from None
+            raise StoreError(f"{what} at {shown(url)} timed out") from None
         except httpx.HTTPError as exc:
-            raise StoreError(f"{what} at {url} failed: {exc}") from None
+            raise StoreError(f"{what} at {shown(url)} failed: {exc}") from None
+        if r.status_code == 200 and (cut := next((h for h in TRUNCATED_HEADERS if h in r.headers), None)):
+            raise StoreError(f"{what} at {shown(url)}: the server cut the answer short ({cut}: {r.headers[cut]}); "
+                             "raise its row limit (budgetkg: BUDGETKG_MAX_ROWS; Virtuoso: ResultSetMaxRows)")
+        return r
 
     @staticmethod
     def _fail(r: httpx.Response, what: str, name: str | None = None) -> None:
         text = r.text.strip()[:500]
+        if r.status_code in (401, 403):  # the store refused us: no query of ours was wrong
+            raise StoreError(f"{what} at {shown(r.url)} failed with HTTP {r.status_code}: authentication failed "
+                             "or not allowed (see BUDGETKG_STORE_AUTH in docs/scale.md)")
         if name is not None and 400 <= r.status_code < 500:
-            raise QueryError(name, f"{r.url} answered {r.status_code}: {text}")
-        raise StoreError(f"{what} at {r.url} failed with HTTP {r.status_code}: {text}")
+            raise QueryError(name, f"{shown(r.url)} answered {r.status_code}: {text}")
+        raise StoreError(f"{what} at {shown(r.url)} failed with HTTP {r.status_code}: {text}")
 
     def query(self, sparql: str, form: list[tuple[str, str]], params: dict[str, str], name: str) -> QueryResult:
         """POST ``sparql`` with dataset parameters ``form`` (SPARQL Protocol) and ``params`` (the server's own)."""
@@ -114,30 +198,42 @@ class _Http:
                 return _as_query_triples(r.content)
             return parse_query_results(r.content, format=QueryResultsFormat.JSON)
         except (SyntaxError, ValueError) as exc:
-            raise StoreError(f"cannot read the answer of {self.query_url} ({kind}): {exc}") from None
+            raise StoreError(f"cannot read the answer of {shown(self.query_url)} ({kind}): {exc}") from None
 
     def update(self, sparql: str) -> None:
         if not self.update_url:
-            raise StoreError(f"no SPARQL Update URL for {self.query_url}: set BUDGETKG_UPDATE_URL")
+            raise StoreError(f"no SPARQL Update URL for {shown(self.query_url)}: set BUDGETKG_UPDATE_URL")
         r = self._send("POST", self.update_url, "update", data={"update": sparql}, timeout=WRITE_TIMEOUT)
         if r.status_code >= 300:
             self._fail(r, "update", "update" if r.status_code == 400 else None)
 
     def _gsp(self) -> str:
         if not self.gsp_url:
-            raise StoreError(f"no Graph Store Protocol URL for {self.query_url}: set BUDGETKG_GSP_URL")
+            raise StoreError(f"no Graph Store Protocol URL for {shown(self.query_url)}: set BUDGETKG_GSP_URL")
         return self.gsp_url
 
     def get_graph(self, graph: NamedNode) -> Iterator[Quad]:
-        url = self._gsp()
-        r = self._send("GET", url, "reading a graph", params={"graph": graph.value},
-                       headers={"Accept": N_TRIPLES}, timeout=WRITE_TIMEOUT)
+        """The triples of ``graph``: one Graph Store Protocol GET, or, with a query endpoint only, a CONSTRUCT."""
+        if self.gsp_url is None:
+            sparql = f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH <{graph.value}> {{ ?s ?p ?o }} }}"
+            r = self._send("POST", self.query_url, "reading a graph", content=urlencode({"query": sparql}),
+                           headers={"Accept": N_TRIPLES, "Content-Type": FORM}, timeout=WRITE_TIMEOUT)
+        else:
+            r = self._send("GET", self.gsp_url, "reading a graph", params={"graph": graph.value},
+                           headers={"Accept": N_TRIPLES}, timeout=WRITE_TIMEOUT)
         if r.status_code == 404:
             return
         if r.status_code != 200:
             self._fail(r, f"reading graph {graph.value}")
-        for t in parse(r.content, format=RdfFormat.N_TRIPLES):
-            yield Quad(t.subject, t.predicate, t.object, graph)
+        quads = (Quad(t.subject, t.predicate, t.object, graph) for t in parse(r.content, format=RdfFormat.N_TRIPLES))
+        if not self.canonical:
+            yield from quads
+            return
+        # literals as Oxigraph keeps them, whatever the server kept: Virtuoso returns xsd:positiveInteger
+        # (and the other types derived from xsd:integer) as sent, Oxigraph stores them as xsd:integer
+        tmp = Store()
+        tmp.extend(quads)
+        yield from tmp.quads_for_pattern(None, None, None, graph)
 
     def put_graph(self, graph: NamedNode, body: bytes | IO[bytes]) -> None:
         """Replace ``graph`` with ``body`` (N-Triples) in one Graph Store Protocol PUT."""
@@ -168,6 +264,16 @@ def _ntriples(quads: Writable) -> bytes:
     return serialize((q.triple for q in quads), format=RdfFormat.N_TRIPLES) or b""
 
 
+def _is_budgetkg(http: _Http, root: str) -> bool:
+    """Whether ``root`` is a budgetkg server: its ``/health`` answers JSON with ``ok`` and ``base_iri``."""
+    try:
+        r = http.client.get(f"{root}/health", headers={"Accept": "application/json"})
+        health = r.json() if r.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return False
+    return isinstance(health, dict) and health.get("ok") is True and "base_iri" in health
+
+
 def _solutions(result: QueryResult) -> QuerySolutions:
     if not isinstance(result, QuerySolutions):
         raise StoreError("the endpoint did not answer a SELECT query with solutions")
@@ -182,19 +288,26 @@ class RemoteStore:
     """A budgetkg store on a SPARQL endpoint; see the module docstring. ``path`` is ``None``."""
 
     def __init__(self, query_url: str, update_url: str | None = None, gsp_url: str | None = None, *,
-                 read_only: bool = False, timeout: float = 10.0, oxigraph: bool = False) -> None:
+                 read_only: bool = False, timeout: float = 10.0, oxigraph: bool = False,
+                 base: str = DEFAULT_BASE_IRI, credentials: Credentials | None = None,
+                 writes: str | None = None) -> None:
         self.path: Path | None = None
         self.url = query_url
-        self.read_only = read_only
+        #: Why this endpoint takes no write whatever was asked (None: it takes them unless ``read_only``).
+        self.writes_refused = writes
+        self.read_only = read_only or writes is not None
         #: Whether the server is Oxigraph's (which takes ``union-default-graph``).
         self.oxigraph = oxigraph
-        self._http = _Http(query_url, update_url, gsp_url, timeout)
+        #: The base IRI whose graphs are budgetkg's (:func:`kg.iris.is_published`).
+        self.base = base
+        self._http = _Http(query_url, update_url, gsp_url, timeout, credentials)
+        self._http.canonical = not oxigraph
         self._graphs: list[NamedNode] | None = None
-        self._staging: bool | None = None
+        self._hidden: bool | None = None
         self._spools: dict[str, IO[bytes]] = {}
         self._generations = Generations(None, 0)
         try:
-            if not read_only:
+            if not self.read_only:
                 self.drop_staging()
             else:
                 self.graphs()  # fail now, naming the URL, when the server is not there
@@ -203,13 +316,38 @@ class RemoteStore:
             raise
 
     @classmethod
-    def for_oxigraph(cls, base: str, **kw: Any) -> RemoteStore:
-        """An Oxigraph server's layout: ``<base>/query``, ``<base>/update``, ``<base>/store``."""
-        base = base.rstrip("/")
-        return cls(f"{base}/query", f"{base}/update", f"{base}/store", oxigraph=True, **kw)
+    def for_oxigraph(cls, root: str, **kw: Any) -> RemoteStore:
+        """An Oxigraph server's layout: ``<root>/query``, ``<root>/update``, ``<root>/store``."""
+        root = root.rstrip("/")
+        return cls(f"{root}/query", f"{root}/update", f"{root}/store", oxigraph=True, **kw)
+
+    @classmethod
+    def at(cls, url: str, *, timeout: float = 10.0, credentials: Credentials | None = None,
+           **kw: Any) -> RemoteStore:
+        """The store one URL names, found by one probe (see the module docstring): an Oxigraph server's
+        root, a budgetkg server's root or ``/sparql``, or any SPARQL query endpoint."""
+        root, path = url.rstrip("/"), urlsplit(url).path.rstrip("/")
+        probe = _Http(url, None, None, min(timeout, 10.0), credentials)
+        try:
+            if path.endswith("/sparql"):
+                root = root[: -len("/sparql")]
+                budgetkg = _is_budgetkg(probe, root)
+                gsp, why = (f"{root}/store", "a budgetkg server") if budgetkg else (None, "a SPARQL query endpoint")
+                return cls(url.rstrip("/"), None, gsp, credentials=credentials, timeout=timeout,
+                           writes=f"{shown(url)} is {why}, read-only", **kw)
+            if path:
+                return cls(url, None, None, credentials=credentials, timeout=timeout,
+                           writes=f"{shown(url)} is a SPARQL query endpoint, read-only", **kw)
+            r = probe._send("GET", f"{root}/query", "query", params={"query": "ASK {}"})
+        finally:
+            probe.close()
+        if r.status_code in (404, 405):
+            return cls(f"{root}/sparql", None, f"{root}/store", credentials=credentials, timeout=timeout,
+                       writes=f"{shown(url)} is a budgetkg server, read-only", **kw)
+        return cls.for_oxigraph(root, credentials=credentials, timeout=timeout, **kw)
 
     def __repr__(self) -> str:
-        return f"RemoteStore({self.url!r})"
+        return f"RemoteStore({shown(self.url)!r})"
 
     @property
     def location(self) -> str:
@@ -245,6 +383,10 @@ class RemoteStore:
     # -- graphs -------------------------------------------------------------------------------
     def _named_graphs(self) -> list[NamedNode]:
         """Every named graph on the server (``GRAPH ?g {}``, else the graphs that hold a triple)."""
+        return [g for g in self._server_graphs() if is_published(g, self.base) or is_staging(g)]
+
+    def _server_graphs(self) -> list[NamedNode]:
+        """Every named graph on the server (``GRAPH ?g {}``, else the graphs that hold a triple)."""
         graphs: list[NamedNode] = []
         for q in ("SELECT ?g WHERE { GRAPH ?g {} }", "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }"):
             graphs = [g for s in _solutions(self._http.query(q, [], {}, "graphs"))
@@ -254,19 +396,22 @@ class RemoteStore:
         return graphs
 
     def graphs(self) -> list[NamedNode]:
+        """budgetkg's published graphs on the server, and whether the server holds any other (staging
+        graphs, the server's own, another dataset's): then every query names the published ones."""
         if self._graphs is None:
-            every = self._named_graphs()
-            self._graphs = sorted((g for g in every if not is_staging(g)), key=lambda g: g.value)
-            self._staging = len(self._graphs) != len(every)
+            every = self._server_graphs()
+            self._graphs = sorted((g for g in every if is_published(g, self.base) and not is_staging(g)),
+                                  key=lambda g: g.value)
+            self._hidden = len(self._graphs) != len(every)
         return self._graphs
 
     def hides_graphs(self) -> bool:
         self.graphs()
-        return bool(self._staging)
+        return bool(self._hidden)
 
     def invalidate(self) -> None:
         self._graphs = None
-        self._staging = None
+        self._hidden = None
 
     def has_graph(self, graph: NamedNode) -> bool:
         result = self._http.query(f"ASK WHERE {{ GRAPH <{graph.value}> {{ ?s ?p ?o }} }}", [], {}, "graphs")
@@ -285,14 +430,25 @@ class RemoteStore:
         if default_graph is not None or named_graphs is not None:
             form += [("default-graph-uri", g.value) for g in default_graph or () if isinstance(g, NamedNode)]
             form += [("named-graph-uri", g.value) for g in named_graphs or ()]
-        elif union:
-            graphs = self.graphs()
-            if self._staging or not self.oxigraph:
-                form += [("default-graph-uri", g.value) for g in graphs]
-                form += [("named-graph-uri", g.value) for g in graphs]
-            else:
-                params["union-default-graph"] = ""
+        else:
+            form, params = self._dataset(union)
         return self._http.query(prologue(prefixes) + sparql, form, params, name)
+
+    def _dataset(self, union: bool) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        """The dataset of a query, as protocol parameters: the published graphs as named graphs and, with
+        ``union``, as the default graph too (else the store's own default graph, which budgetkg leaves empty).
+
+        Nothing is named where the server holds nothing else (an Oxigraph server: ``union-default-graph``);
+        a server that holds other graphs (staging, its own, another dataset's) is always told which graphs
+        are budgetkg's: without a dataset, Virtuoso's default graph is every graph it has.
+        """
+        graphs = self.graphs()
+        if self.oxigraph and not self._hidden:
+            return [], {"union-default-graph": ""} if union else {}
+        named = [("named-graph-uri", g.value) for g in graphs]
+        if union and graphs:
+            return [*(("default-graph-uri", g.value) for g in graphs), *named], {}
+        return [("default-graph-uri", EMPTY_GRAPH.value), *named], {}
 
     def match(self, subject: Subject | None = None, predicate: NamedNode | None = None,
               object: Object | None = None, graph: GraphName | None = None) -> Iterator[Quad]:
@@ -306,8 +462,7 @@ class RemoteStore:
         if isinstance(graph, NamedNode):
             bound["g"] = graph
         sparql = with_values(f"SELECT * WHERE {{ {where} }}", bound)
-        result = self._http.query(sparql, [], {}, "pattern") if isinstance(graph, DefaultGraph) else \
-            self.query(sparql, name="pattern")
+        result = self.query(sparql, name="pattern", union=not isinstance(graph, DefaultGraph))
         for row in _solutions(result):
             s, p, o = row["s"], row["p"], row["o"]
             g = DefaultGraph() if isinstance(graph, DefaultGraph) else row["g"]
@@ -332,6 +487,7 @@ class RemoteStore:
     # -- writing ------------------------------------------------------------------------------
     def transaction(self) -> Transaction:
         """A :class:`~kg.store.transaction.Transaction` over the endpoint (see the module docstring)."""
+        self._check_writable()
         return Transaction(self)
 
     def update(self, sparql: str, *, prefixes: dict[str, str] | None = None) -> None:
@@ -349,8 +505,11 @@ class RemoteStore:
         self._generations.release(_nothing)
 
     def _check_writable(self) -> None:
+        if self.writes_refused is not None:
+            raise StoreError(f"cannot write: {self.writes_refused} (writes need an Oxigraph server's URL, or "
+                             "BUDGETKG_QUERY_URL, BUDGETKG_UPDATE_URL and BUDGETKG_GSP_URL)")
         if self.read_only:
-            raise StoreError(f"the store at {self.url} is open read-only")
+            raise StoreError(f"the store at {shown(self.url)} is open read-only")
 
     # -- the steps of a transaction (kg.store.transaction.Staging) -----------------------------------
     def drop_staging(self) -> int:
@@ -369,7 +528,7 @@ class RemoteStore:
         """Create ``graph`` with ``quads`` in one Graph Store Protocol PUT."""
         self._check_writable()
         if self.has_graph(graph):
-            raise StoreError(f"graph {graph.value} exists already at {self.url}: stage and swap it instead")
+            raise StoreError(f"graph {graph.value} exists already at {shown(self.url)}: stage and swap it instead")
         with self.batch():
             self._generations.changed()
             try:

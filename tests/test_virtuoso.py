@@ -1,0 +1,188 @@
+"""budgetkg against a real Virtuoso (tests/conftest.py ``virtuoso``), the second SPARQL server it is tested on.
+
+The bundled seeds are built into Virtuoso with ``budgetkg build --no-check`` (Graph Store Protocol PUTs
+to ``/sparql-graph-crud-auth`` and SPARQL Update to ``/sparql-auth``, digest authentication as dba), and
+into an embedded store by the same command; the findings graph is removed on either side and the store
+counted again (validation finds less on Virtuoso: compared on its own, below). Then ``budgetkg stats``
+and ``budgetkg export`` must give what the embedded store gives, counting none of Virtuoso's own graphs,
+and the named queries are compared. The password is never in a log line, an error message or an
+exception.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pyoxigraph import Literal, RdfFormat, parse
+from typer.testing import CliRunner
+
+from budgetkg.cli import app
+from kg import summaries
+from kg.errors import BudgetKGError, StoreError
+from kg.iris import Iris
+from kg.settings import Settings
+from kg.store import Credentials, EmbeddedStore, GraphStore, RemoteStore, credentials, open_store
+
+from .helpers import Virtuoso
+
+runner = CliRunner()
+
+#: Named queries whose CSV from Virtuoso differs from the embedded store's (the queries are not changed
+#: for Virtuoso here); every other named query must answer the same.
+KNOWN_DIFFERENT = frozenset({"budget_by_agency", "funding_mix_by_department", "project_lineage",
+                             "shared_goals_across_agencies"})
+#: Virtuoso keeps no xsd:duration lexical form ("P1M" comes back as "1", "P7D" as "604800.0"): the only
+#: quads an export from Virtuoso may differ in.
+DURATION = "<http://www.w3.org/2001/XMLSchema#duration>"
+
+
+def env_of(v: Virtuoso, **more: str) -> dict[str, str]:
+    """The variables that point budgetkg at Virtuoso's authenticated endpoints as dba (digest)."""
+    return {"BUDGETKG_QUERY_URL": v.sparql_auth, "BUDGETKG_UPDATE_URL": v.sparql_auth,
+            "BUDGETKG_GSP_URL": v.gsp_auth, "BUDGETKG_STORE_AUTH": "digest", "BUDGETKG_STORE_USER": v.user,
+            "BUDGETKG_STORE_PASSWORD": v.password, **more}
+
+
+@pytest.fixture(scope="module")
+def built(virtuoso: Virtuoso) -> Virtuoso:
+    result = runner.invoke(app, ["build", "--quiet", "--no-check"], env=env_of(virtuoso))
+    assert result.exit_code == 0, result.output
+    with open_store(Settings.from_env(env=env_of(virtuoso))) as store:
+        without_findings(store)
+    return virtuoso
+
+
+@pytest.fixture(scope="module")
+def disk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded store the same command builds from the same seeds."""
+    path = tmp_path_factory.mktemp("embedded") / "store"
+    result = runner.invoke(app, ["build", "--quiet", "--no-check", "--store", str(path)],
+                           env={"BUDGETKG_QUERY_URL": ""})
+    assert result.exit_code == 0, result.output
+    with EmbeddedStore(path) as store:
+        without_findings(store)
+    return path
+
+
+def without_findings(store: GraphStore) -> None:
+    """Remove the findings graph (validation finds less on Virtuoso) and count the store again."""
+    iris = Iris(Settings.from_env(env={}).base_iri)
+    assert store.remove_graph(iris.findings_graph)
+    summaries.refresh(store, iris)
+
+
+def canonical(nquads: bytes) -> set[str]:
+    """N-Quads lines as a set, blank nodes named by nothing (Virtuoso labels those it is sent; only the
+    ontology has any)."""
+    import re
+
+    return {re.sub(r"_:[A-Za-z0-9]+", "_:b", line) for line in nquads.decode("utf-8").splitlines() if line}
+
+
+def test_stats_count_budgetkgs_graphs_only(built: Virtuoso, disk: Path) -> None:
+    there = runner.invoke(app, ["stats", "--format", "json"], env=env_of(built))
+    here = runner.invoke(app, ["stats", "--format", "json", "--store", str(disk)])
+    assert there.exit_code == 0 and here.exit_code == 0, there.output + here.output
+    assert there.stdout == here.stdout
+    assert json.loads(there.stdout)["projects"] == 138
+    # Virtuoso's own graphs are there, and not counted
+    every = "SELECT (COUNT(DISTINCT ?g) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
+    answer = httpx.get(built.sparql, params={"query": every}, headers={"Accept": "text/csv"})
+    store = open_store(Settings.from_env(env=env_of(built)), read_only=True)
+    assert int(answer.text.split()[-1]) > len(store.graphs()) == 9
+    assert store.hides_graphs()
+    store.close()
+
+
+def test_the_anonymous_sparql_url_alone_reads_the_same(built: Virtuoso, disk: Path) -> None:
+    there = runner.invoke(app, ["stats", "--format", "json", "--store", built.sparql], env={})
+    assert there.exit_code == 0, there.output
+    assert there.stdout == runner.invoke(app, ["stats", "--format", "json", "--store", str(disk)]).stdout
+    refused = runner.invoke(app, ["build", "--quiet", "--store", built.sparql])
+    assert refused.exit_code != 0 and f"{built.sparql} is a SPARQL query endpoint, read-only" in refused.output
+
+
+def test_export_is_the_embedded_stores_but_for_durations(built: Virtuoso, disk: Path) -> None:
+    there = runner.invoke(app, ["export"], env=env_of(built))
+    here = runner.invoke(app, ["export", "--store", str(disk)])
+    assert there.exit_code == 0 and here.exit_code == 0
+    a, b = canonical(there.stdout_bytes), canonical(here.stdout_bytes)
+    assert len(a) == len(b)
+    assert a - b and all(DURATION in line for line in a - b) and all(DURATION in line for line in b - a)
+    assert len(a - b) == 10
+    # xsd:positiveInteger (kept by Virtuoso) reads as Oxigraph's xsd:integer: no other datatype differs
+    datatypes = {q.object.datatype.value for q in parse(there.stdout_bytes, format=RdfFormat.N_QUADS)
+                 if isinstance(q.object, Literal)}
+    assert not [d for d in datatypes if d.endswith("positiveInteger")]
+
+
+def test_named_queries(built: Virtuoso, disk: Path, settings: Settings) -> None:
+    names = sorted(p.stem for p in settings.queries_dir.glob("*.rq"))
+    different = []
+    for name in names:
+        there = runner.invoke(app, ["query", name, "--format", "csv"], env=env_of(built))
+        here = runner.invoke(app, ["query", name, "--format", "csv", "--store", str(disk)])
+        assert here.exit_code == 0, (name, here.output)
+        if there.exit_code != 0 or sorted(there.stdout.splitlines()) != sorted(here.stdout.splitlines()):
+            different.append(name)
+            print(f"-- {name} (exit {there.exit_code}): Virtuoso, then the embedded store\n"
+                  f"{there.output[:600]}\n{here.stdout[:600]}")
+    print("named queries answering differently on Virtuoso:", different)
+    assert set(different) <= KNOWN_DIFFERENT, different
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    with caplog.at_level(logging.DEBUG):
+        yield caplog
+
+
+@pytest.mark.parametrize("scheme", ["basic", "digest", "bearer"])
+def test_a_secret_is_in_no_log_line_message_or_exception(virtuoso: Virtuoso, scheme: str,
+                                                          logs: pytest.LogCaptureFixture) -> None:
+    secret = f"wrong-{os.urandom(6).hex()}"
+    settings = Settings.from_env(env=env_of(virtuoso, BUDGETKG_STORE_AUTH=scheme, BUDGETKG_STORE_PASSWORD=secret,
+                                            BUDGETKG_STORE_TOKEN=secret))
+    assert secret not in repr(settings) and secret not in repr(credentials(settings))
+    with pytest.raises(BudgetKGError) as caught:
+        open_store(settings, read_only=True)
+    texts = [str(caught.value), repr(caught.value), logs.text, *(r.getMessage() for r in logs.records)]
+    exc: BaseException | None = caught.value
+    while exc is not None:
+        texts.append(repr(exc))
+        exc = exc.__cause__ or exc.__context__
+    assert "401" in str(caught.value) and virtuoso.url in str(caught.value)
+    assert not [t for t in texts if secret in t]
+    # the command line says the same, without the secret
+    result = runner.invoke(app, ["stats"], env=env_of(virtuoso, BUDGETKG_STORE_AUTH=scheme,
+                                                      BUDGETKG_STORE_PASSWORD=secret, BUDGETKG_STORE_TOKEN=secret))
+    assert result.exit_code == 2 and secret not in result.output
+
+
+def test_digest_authenticates_at_the_protected_endpoints(virtuoso: Virtuoso) -> None:
+    with pytest.raises(StoreError, match="401"):
+        RemoteStore(virtuoso.sparql_auth, virtuoso.sparql_auth, virtuoso.gsp_auth, read_only=True)
+    store = RemoteStore(virtuoso.sparql_auth, virtuoso.sparql_auth, virtuoso.gsp_auth, read_only=True,
+                        credentials=Credentials("digest", virtuoso.user, virtuoso.password))
+    assert bool(store.query("ASK {}"))
+    store.close()
+
+
+def test_bearer_sends_the_token_on_every_request() -> None:
+    flow = Credentials("bearer", "", "t0ken").auth().sync_auth_flow(httpx.Request("GET", "http://h/sparql"))
+    assert next(flow).headers["Authorization"] == "Bearer t0ken"
+    assert "t0ken" not in repr(Credentials("bearer", "", "t0ken"))
+
+
+@pytest.mark.xfail(strict=True, reason="the quality shapes with SPARQL targets (sh:not over bksh:CostRows and the "
+                                       "sh:select targets) find nothing on Virtuoso: 46 sh:not results are missing")
+def test_validation_finds_what_the_embedded_store_finds(built: Virtuoso, disk: Path) -> None:
+    there = runner.invoke(app, ["validate", "--format", "json"], env=env_of(built))
+    here = runner.invoke(app, ["validate", "--format", "json", "--store", str(disk)])
+    assert there.stdout == here.stdout
