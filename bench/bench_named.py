@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -94,6 +94,11 @@ class Case:
         if self.budgetkg_s is None or self.oxigraph_s is None:
             return None
         return self.oxigraph_s / max(self.budgetkg_s, 1e-6)
+
+
+def cases_from(saved: list[dict[str, Any]]) -> list[Case]:
+    """The cases of a ``--json`` file, as they were measured."""
+    return [Case(**{f.name: d[f.name] for f in fields(Case) if f.name in d}) for d in saved]
 
 
 def csv_lines(body: bytes) -> list[bytes]:
