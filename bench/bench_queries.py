@@ -71,18 +71,30 @@ def timed(run: object, repeat: int) -> tuple[float, list[bytes]]:
     return best, got
 
 
+def plain_text(q: queries.NamedQuery) -> str:
+    """The question as a generic engine gets it: the text a rewritten query was rewritten from, else its own."""
+    path = PLAIN / f"{q.name}.rq"
+    return path.read_text(encoding="utf-8") if path.is_file() else q.sparql
+
+
+def verdict(got: list[bytes], want: list[bytes]) -> str:
+    """How two answers (CSV lines, the header first) compare: identical row by row, the same rows in another
+    order (of tied rows), the same rows with a " | "-list in another order, or DIFFERENT."""
+    return ("identical" if got == want else "same rows" if sorted(got) == sorted(want)
+            else "same rows, lists in another order" if sorted(map(_unordered, got)) == sorted(map(_unordered, want))
+            else "DIFFERENT")
+
+
 def compare(store: GraphStore, name: str, values: dict[str, str | None], repeat: int) -> str:
     q = queries.get(QUERIES_DIR, name)
     plain_path = PLAIN / f"{name}.rq"
-    plain = plain_path.read_text(encoding="utf-8") if plain_path.is_file() else q.sparql
+    plain = plain_text(q)
     bindings = queries.resolve(q.lookups(q.bindings(values)), q.bindings(values),
                                lambda s: solutions(store.query(s, name=name), name))
     t_named, got = timed(lambda: q.run(store, values), repeat)
     form = "fast" if q.fast is not None and q.text_for(store) is q.fast else "named"
     t_plain, want = timed(lambda: store.query(plain, name=name, substitutions=dict(bindings)), repeat)
-    same = ("identical" if got == want else "same rows" if sorted(got) == sorted(want)
-            else "same rows, lists in another order" if sorted(map(_unordered, got)) == sorted(map(_unordered, want))
-            else "DIFFERENT")
+    same = verdict(got, want)
     shown = ", ".join(f"{k}={v}" for k, v in values.items()) or "(defaults)"
     rewritten = "yes" if plain_path.is_file() or q.fast is not None else "no"
     TOTALS[0] += t_plain

@@ -10,8 +10,11 @@ process so that its peak memory (VmHWM) is its own:
 2. **endpoint**: the budgetkg server and ``oxigraph serve-read-only`` on the same data, same
    concurrency, same run (:mod:`bench.bench_endpoint`), while the resident memory of each server's
    process tree (the budgetkg server with its worker processes) is sampled every 0.2 s;
-3. **validate**: ``kg.shapes.validate`` of the whole store with every shape (fast path);
-4. **link**: ``kg.links.compute_links`` (:mod:`bench.bench_links`'s measurement).
+3. **queries**: the first request of every named query on the budgetkg server (result cache off) next to its
+   plain SPARQL on ``oxigraph serve-read-only``, answers compared row by row, then the repeated request with
+   the cache on (:mod:`bench.bench_named`);
+4. **validate**: ``kg.shapes.validate`` of the whole store with every shape (fast path);
+5. **link**: ``kg.links.compute_links`` (:mod:`bench.bench_links`'s measurement).
 
 It writes the table, with the ratios to the targets and the machine, to ``bench/results/latest.md``,
 copies it into the README (between ``<!-- bench:start -->`` and ``<!-- bench:end -->``) and prints
@@ -32,7 +35,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STEPS = ("build", "endpoint", "validate", "links")
+STEPS = ("build", "endpoint", "queries", "validate", "links")
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.md"
 
 
@@ -139,6 +142,16 @@ def run_endpoint(store: str, duration: float, concurrency: int, workers: int | N
     return numbers
 
 
+def run_queries(store: str, workers: int | None, out: Path) -> dict:
+    cmd = [sys.executable, "-m", "bench.bench_named", "--store", store, "--json", str(out)]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench_named failed:\n{done.stdout}{done.stderr}")
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
 # -- the report -----------------------------------------------------------------------------------
 def machine() -> str:
     from bench.bench_build import machine as describe
@@ -224,6 +237,7 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
                       f"{k['middle_third_max_mb']:.0f} MB, its last at {k['last_third_max_mb']:.0f} MB; "
                       f"{k['recycled']} workers were replaced: "
                       f"**{'bounded' if k['bounded'] else 'not shown to be bounded'}**."]
+    lines += named_queries(rows)
     lines += ["", "## Validation and goal linking (target: linking close to linear)", "",
               "`budgetkg link` on the built store: reading its inputs from the store with SPARQL, then computing "
               "the links (not writing them). A build that covers the whole store skips the read (it links what it "
@@ -258,6 +272,44 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
     if failed:
         lines += ["", "## Steps that failed", "", *failed]
     return "\n".join(lines) + "\n"
+
+
+def named_queries(rows: list[dict]) -> list[str]:
+    """The section of the named queries' first requests (:mod:`bench.bench_named`), one table per size."""
+    from bench.bench_named import FIRST_S, P50_S, RATIO, cases_from, table
+
+    measured = [r for r in rows if r.get("queries")]
+    if not measured:
+        return []
+    lines = ["", f"## Named queries vs `oxigraph serve-read-only` (targets: every first request ≤ {FIRST_S:g} s and "
+             f"p50 ≤ {P50_S * 1000:g} ms at 100k; summed ≥ {RATIO:g}× faster at 10k and 100k)", "",
+             "One first request per case, timed by the client: `GET /queries/NAME?…` (CSV) on `budgetkg serve` with "
+             "its result cache off, so every request is computed, and the plain SPARQL (the text a rewritten query "
+             "was rewritten from) with the same values bound in a VALUES block, POSTed to `oxigraph serve-read-only` "
+             "on a copy of the store. Cases: each named query's defaults, the cases of `bench/bench_queries.py` and "
+             "a department, budget unit or project the store holds that no case asks for (new). The answers are "
+             "compared row by row. The repeated request is the same request again on a server with the cache on."]
+    for r in measured:
+        q = r["queries"]
+        s, again = q["first_summary"], q["repeated_summary"]
+        new = ", ".join(f"{k} {v}" for k, v in q.get("new_values", {}).items()) or "none"
+
+        def met(flag: object) -> str:
+            return "yes" if flag else "no"
+
+        lines += ["", f"**{r['n']} tables** ({s['cases']} cases, {s['errors']} failed, {s['skipped']} skipped; "
+                      f"new values: {new})", "", *table(cases_from(q["first"])),
+                  f"| **sum** | | | {_f(s['budgetkg_sum_s'], '.3f')} | {_f(s['oxigraph_sum_s'], '.3f')} "
+                  f"| {_f(s['ratio'], '.1f')} | ratio ≥ {RATIO:g}: {met(s['ratio_met'])} |",
+                  f"| **p50** | | | {_f(s['budgetkg_p50_s'], '.3f')} | | | ≤ {P50_S:g} s: {met(s['p50_met'])} |",
+                  f"| **max** | | | {_f(s['budgetkg_max_s'], '.3f')} | | "
+                  f"| every first request ≤ {FIRST_S:g} s: {met(s['first_within_1s'])} |",
+                  f"| **repeated request, sum** (cache on) | | | {_f(again['budgetkg_sum_s'], '.3f')} "
+                  f"| {_f(again['oxigraph_sum_s'], '.3f')} | {_f(again['ratio'], '.1f')} "
+                  f"| p50 {_f(again['budgetkg_p50_s'], '.3f')} s, max {_f(again['budgetkg_max_s'], '.3f')} s |",
+                  "", f"Answers identical or the same rows in every case: {met(s['answers_same'])} (first request), "
+                      f"{met(again['answers_same'])} (repeated request)."]
+    return lines
 
 
 def merge_rows(runs: list[list[dict]]) -> list[dict]:
@@ -369,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
             steps = {
                 "endpoint": lambda s=str(store), w=work: run_endpoint(s, a.duration, a.concurrency, a.workers,
                                                                       w / "endpoint.json", a.query_timeout),
+                "queries": lambda s=str(store), w=work: run_queries(s, a.workers, w / "named.json"),
                 "validate": lambda s=str(store): _phase("validate", s),
                 "links": lambda s=str(store): _phase("links", s),
             }
