@@ -18,10 +18,14 @@ aggregate into one graph,
   ``budget_by_agency`` query answers over the whole store (it is run once, here): an observation
   holds exactly the terms the query returned, so reading it answers exactly what the query would.
 
-* **Whole answers** of the named queries whose parameters only choose among the rows of one answer
-  (:data:`ANSWERS`: ``funding_sources``, ``funding_mix_by_department``): each row a ``bk:AnswerRow``
+* **Whole answers** of some named queries with every parameter at its "all" value (:data:`ANSWERS`:
+  ``funding_sources``, ``funding_mix_by_department``, ``findings_by_agency``): each row a ``bk:AnswerRow``
   (``bk:answerOf`` the query's name, ``bk:rowNumber`` its place in the answer) with one ``bkcol:<variable>``
   per column, holding the term the query returned.
+
+* **Budget unit code prefixes**: every prefix of each project's budget unit code (``bk:unitCodePrefix``:
+  ``""``, ``"3"``, ``"34"`` … ``"341101"``), so the projects of a department or unit code prefix are one
+  lookup (``projects_of_agency``).
 
 What the links step writes for the same purpose is in the links graph itself (written with the links,
 so never out of step with them): every cross-agency bk:SharedGoalLink carries its concept labels and
@@ -50,9 +54,10 @@ from .namespaces import BK, COLUMN, QB, RDF, XSD
 from .store import GraphStore, Transaction, joined
 from .store.protocol import Object
 
-#: Named queries whose parameters only choose rows of one whole answer (their "all" value, "", asks for
-#: every row): the build keeps that answer, and their fast forms choose from it.
-ANSWERS = ("funding_sources", "funding_mix_by_department")
+#: Named queries whose whole answer (every parameter at its "all" value, "") the build keeps: their fast
+#: forms choose rows from it where the parameters only choose rows, and read it as it is where they
+#: would change it (then only for the "all" values: ``#+ all:`` in the fast form, kg.queries.NamedQuery.fast_all).
+ANSWERS = ("funding_sources", "funding_mix_by_department", "findings_by_agency")
 #: The columns of budget_by_agency's rows an observation keeps (the parameter column aside).
 CUBE_COLUMNS = {
     "level": BK.aggregationLevel, "dept": BK.departmentDimension, "unit_code": BK.budgetUnitDimension,
@@ -104,10 +109,21 @@ def answer_quads(store: GraphStore, iris: Iris, graph: NamedNode, queries_dir: P
                     yield Quad(row, COLUMN[column], term, graph)
 
 
+def prefix_quads(store: GraphStore, graph: NamedNode) -> Iterator[Quad]:
+    """Every prefix of every project's budget unit code, the empty one and the whole code included."""
+    projects = {q.subject for q in store.match(None, RDF.type, BK.Project)}
+    for q in store.match(None, BK.budgetUnitCode, None):
+        if q.subject in projects and isinstance(q.object, Literal):
+            code = q.object.value
+            for prefix in dict.fromkeys(code[:n] for n in range(len(code) + 1)):
+                yield Quad(q.subject, BK.unitCodePrefix, Literal(prefix), graph)
+
+
 def quads(store: GraphStore, iris: Iris, graph: NamedNode, queries_dir: Path) -> Iterator[Quad]:
     """The whole analytics graph of ``store`` as it is now."""
     yield from cube_quads(_budget_rows(store, queries_dir), iris, graph)
     yield from answer_quads(store, iris, graph, queries_dir)
+    yield from prefix_quads(store, graph)
 
 
 def refresh(store: GraphStore, iris: Iris, queries_dir: Path, tx: Transaction | None = None) -> int:

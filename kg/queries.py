@@ -275,12 +275,23 @@ class NamedQuery:
     #: The form that reads what the build precomputed (``fast/<name>.rq`` beside the query, if any): it
     #: answers what :attr:`sparql` answers, and is used only while the store's summaries are current.
     fast: str | None = None
+    #: Parameters the fast form answers for only with their "all" value, ``""`` (its ``#+ all:`` line): it
+    #: reads a whole answer the build kept, which other values of these parameters would change.
+    fast_all: tuple[str, ...] = ()
 
-    def text_for(self, store: GraphStore) -> str:
-        """The text to run on ``store``: the fast form while the build's summaries describe the store
-        (:func:`kg.summaries.current`), else the plain text, which reads only the published data."""
-        if self.fast is not None and summaries.current(store):
-            return self.fast
+    def fast_for(self, bindings: dict[str, NamedNode | Literal]) -> str | None:
+        """The fast form, if it answers for these values (see :attr:`fast_all`)."""
+        if self.fast is None or any(bindings.get(p, Literal("")).value != "" for p in self.fast_all):
+            return None
+        return self.fast
+
+    def text_for(self, store: GraphStore, bindings: dict[str, NamedNode | Literal] | None = None) -> str:
+        """The text to run on ``store``: the fast form (when it answers for ``bindings``) while the build's
+        summaries describe the store (:func:`kg.summaries.current`), else the plain text, which reads only
+        the published data."""
+        fast = self.fast_for(bindings if bindings is not None else self.bindings({}))
+        if fast is not None and summaries.current(store):
+            return fast
         return self.sparql
 
     def echoes(self, values: dict[str, str | None]) -> set[str]:
@@ -346,8 +357,24 @@ class NamedQuery:
 
         bindings = self.bindings(values or {})
         bindings = resolve(self.lookups(bindings), bindings, ask)
-        substitutions: dict[str, object] = dict(bindings)
-        return store.query(self.text_for(store), name=self.name, substitutions=substitutions)
+        text = self.text_for(store, bindings)
+        return store.query(text, name=self.name, substitutions=with_zh(text, bindings))
+
+
+def with_zh(text: str, bindings: dict[str, NamedNode | Literal]) -> dict[str, object]:
+    """``bindings``, and for each plain string value ``?x`` whose ``?x_zh`` the query uses, ``?x_zh``: the
+    same text tagged ``@zh``. Labels are tagged ``@zh``; a fast form matches one through the object index
+    with ``?x_zh`` where the plain text compares ``STR(?label) = ?x`` with every label of the store.
+
+    >>> with_zh("SELECT * { ?i bk:level1Label ?category_zh }", {"category": Literal("成本指标")})["category_zh"]
+    <Literal value=成本指标 language=zh>
+    """
+    out: dict[str, object] = dict(bindings)
+    used = set(re.findall(r"[?$]([A-Za-z_][A-Za-z0-9_]*)_zh\b", text))
+    for name, term in bindings.items():
+        if name in used and isinstance(term, Literal) and not term.language and term.datatype == XSD.string:
+            out[f"{name}_zh"] = Literal(term.value, language="zh")
+    return out
 
 
 def resolve(lookups: Iterable[Lookup], bindings: dict[str, NamedNode | Literal],
@@ -421,12 +448,20 @@ def parse_header(name: str, path: Path, text: str) -> NamedQuery:
     tags = tuple(t.strip() for t in meta.get("tags", "").split(",") if t.strip())
     fast_path = path.parent / FAST_DIR / path.name
     fast = fast_path.read_text(encoding="utf-8") if fast_path.is_file() else None
+    fast_all: tuple[str, ...] = ()
     if fast is not None:
+        for line in fast.splitlines():
+            if line.startswith("#+ all:"):
+                fast_all = tuple(line.partition(":")[2].split())
+        unknown = set(fast_all) - {p.name for p in params}
+        if unknown:
+            raise QueryError(name, f"{FAST_DIR}/{path.name}: '#+ all:' names no parameter: "
+                                   f"{', '.join(sorted(unknown))}")
         for p in params:
             if p.name not in re.findall(r"[?$]([A-Za-z_][A-Za-z0-9_]*)", fast):
                 raise QueryError(name, f"{FAST_DIR}/{path.name}: parameter {p.name!r} is not a variable of the query")
     return NamedQuery(name, path, text, meta["title.zh"], meta["title.en"], meta["description"], tuple(params), tags,
-                      fast)
+                      fast, fast_all)
 
 
 def load_all(directory: Path) -> dict[str, NamedQuery]:

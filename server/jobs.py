@@ -31,7 +31,7 @@ from pyoxigraph import (
 from kg import summaries
 from kg.errors import BudgetKGError, QueryError, StoreError
 from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
-from kg.queries import Lookup, resolve
+from kg.queries import Lookup, resolve, with_zh
 from kg.settings import Settings
 from kg.sources import load_manifest
 from kg.store import GraphStore, QueryResult, damage, solutions, store_error, term_value
@@ -192,7 +192,7 @@ class QueryJob:
         substitutions = resolve(self.lookups, bindings,
                                 lambda sparql: solutions(run_query(ctx, sparql, self.name, **opts), self.name))
         sparql = self.fast if self.fast is not None and summaries.current(ctx.kg) else self.sparql
-        result = run_query(ctx, sparql, self.name, dict(substitutions), **opts)
+        result = run_query(ctx, sparql, self.name, with_zh(sparql, substitutions), **opts)
         try:
             if isinstance(result, QuerySolutions):
                 if self.results_format == "table":

@@ -33,6 +33,11 @@ CASES: list[tuple[str, dict[str, str | None]]] = [
     ("funding_mix_by_department", {"department": "341"}),
     ("funding_mix_by_department", {"funding": "中央"}),
     ("funding_mix_by_department", {"funding": "unstated", "department": "341"}),
+    ("projects_by_category", {"category": "时效指标"}),
+    ("projects_by_category", {"category": "满意度指标"}),
+    ("projects_of_agency", {"code": "341"}),
+    ("projects_of_agency", {"code": "3411"}),
+    ("projects_of_agency", {"code": "公安局"}),
 ]
 
 
@@ -54,13 +59,29 @@ def _unordered(data: bytes) -> list[tuple[str, ...]]:
 def _answers(store: EmbeddedStore, name: str, values: dict[str, str | None], text: str) -> bytes:
     q = ALL[name]
     bindings = queries.resolve(q.lookups(q.bindings(values)), q.bindings(values), lambda s: store.query(s))
-    result = store.query(text, substitutions=dict(bindings))
+    result = store.query(text, substitutions=queries.with_zh(text, bindings))
     return result.serialize(format=QueryResultsFormat.CSV) or b""
 
 
 def test_the_heavy_aggregates_have_fast_forms() -> None:
     assert {"budget_by_agency", "shared_goals_across_agencies", "agencies_by_shared_goals", "funding_sources",
-            "funding_mix_by_department"} <= set(FAST)
+            "funding_mix_by_department", "projects_by_category", "findings_by_agency",
+            "projects_of_agency"} <= set(FAST)
+
+
+def test_a_category_no_indicator_has_answers_nothing_either_way(disk_store: EmbeddedStore) -> None:
+    q = ALL["projects_by_category"]
+    assert q.fast is not None
+    for text in (q.fast, q.sparql):
+        assert _answers(disk_store, "projects_by_category", {"category": "没有这个类别"}, text).count(b"\n") == 1
+
+
+def test_a_fast_form_for_all_values_only_runs_for_them(disk_store: EmbeddedStore) -> None:
+    q = ALL["findings_by_agency"]
+    assert q.fast_all == ("rule", "severity")
+    assert q.text_for(disk_store, q.bindings({})) is q.fast
+    assert q.text_for(disk_store, q.bindings({"rule": "CostNotMonetary"})) is q.sparql
+    assert q.text_for(disk_store, q.bindings({"severity": "Warning"})) is q.sparql
 
 
 def test_a_build_leaves_its_analytics_current(disk_store: EmbeddedStore) -> None:
