@@ -19,7 +19,9 @@ aggregate into one graph,
   holds exactly the terms the query returned, so reading it answers exactly what the query would.
 
 * **Whole answers** of some named queries with every parameter at its "all" value (:data:`ANSWERS`:
-  ``funding_sources``, ``funding_mix_by_department``, ``findings_by_agency``): each row a ``bk:AnswerRow``
+  ``funding_sources``, ``funding_mix_by_department``, ``findings_by_agency``, ``agencies_by_shared_goals``
+  with ``min_score`` 0): a ``bk:KeptAnswer`` with what its fast form's ``#+ when:`` needs (the smallest
+  link score), and each row a ``bk:AnswerRow``
   (``bk:answerOf`` the query's name, ``bk:rowNumber`` its place in the answer) with one ``bkcol:<variable>``
   per column, holding the term the query returned.
 
@@ -30,7 +32,7 @@ aggregate into one graph,
 What the links step writes for the same purpose is in the links graph itself (written with the links,
 so never out of step with them): every cross-agency bk:SharedGoalLink carries its concept labels and
 matched goal phrases as one text each (``bk:sharedConceptLabels``, ``bk:matchedPhrases``, sorted, separated
-by " | ") and the budget unit codes of its two projects (``bk:fromBudgetUnitCode``, ``bk:toBudgetUnitCode``).
+by " | ").
 SPARQL leaves the order of a ``GROUP_CONCAT`` undefined; these texts are sorted, so the same store always
 answers the same text.
 
@@ -50,14 +52,23 @@ from pyoxigraph import Literal, NamedNode, Quad, QuerySolutions
 
 from . import queries
 from .iris import Iris, digest
-from .namespaces import BK, COLUMN, QB, RDF, XSD
-from .store import GraphStore, Transaction, joined
+from .namespaces import BK, COLUMN, QB, RDF, XSD, sparql_prefixes
+from .store import GraphStore, Transaction, joined, solutions
 from .store.protocol import Object
 
 #: Named queries whose whole answer (every parameter at its "all" value, "") the build keeps: their fast
 #: forms choose rows from it where the parameters only choose rows, and read it as it is where they
 #: would change it (then only for the "all" values: ``#+ all:`` in the fast form, kg.queries.NamedQuery.fast_all).
-ANSWERS = ("funding_sources", "funding_mix_by_department", "findings_by_agency")
+ANSWERS: dict[str, dict[str, Literal]] = {
+    "funding_sources": {}, "funding_mix_by_department": {}, "findings_by_agency": {},
+    # every link counts when min_score is 0 (and when it is at most the smallest score: the fast form's ASK)
+    "agencies_by_shared_goals": {"min_score": Literal("0", datatype=XSD.decimal)},
+}
+#: Facts about a kept answer that its fast form's ``#+ when:`` ASK reads: (property, SELECT of ``?value``).
+ANSWER_FACTS: dict[str, list[tuple[NamedNode, str]]] = {
+    "agencies_by_shared_goals": [(BK.smallestScore, sparql_prefixes(["bk"]) + """
+        SELECT (MIN(?score) AS ?value) WHERE { ?link a bk:SharedGoalLink ; bk:crossAgency true ; bk:score ?score }""")],
+}
 #: The columns of budget_by_agency's rows an observation keeps (the parameter column aside).
 CUBE_COLUMNS = {
     "level": BK.aggregationLevel, "dept": BK.departmentDimension, "unit_code": BK.budgetUnitDimension,
@@ -92,9 +103,17 @@ def cube_quads(rows: list[dict[str, Object]], iris: Iris, graph: NamedNode) -> I
 
 def answer_quads(store: GraphStore, iris: Iris, graph: NamedNode, queries_dir: Path) -> Iterator[Quad]:
     """The whole answers of the :data:`ANSWERS` queries, one bk:AnswerRow per row, in the query's order."""
-    for name in ANSWERS:
+    for name, values in ANSWERS.items():
         q = queries.get(queries_dir, name)
-        everything = {p.name: Literal("") for p in q.params}
+        everything = {p.name: values.get(p.name, Literal("")) for p in q.params}
+        answer = iris.answer(name)
+        yield Quad(answer, RDF.type, BK.KeptAnswer, graph)
+        yield Quad(answer, BK.answerOf, Literal(name), graph)
+        for prop, sparql in ANSWER_FACTS.get(name, []):
+            fact = solutions(store.query(sparql, name="analytics"), "analytics")
+            value = next(iter(fact))["value"] if fact else None
+            if value is not None:
+                yield Quad(answer, prop, value, graph)
         result = store.query(q.sparql, name="analytics", substitutions=everything)
         assert isinstance(result, QuerySolutions)
         columns = [v.value for v in result.variables if v.value not in everything]

@@ -177,6 +177,10 @@ class Iris:
         """One observation of the budget cube (``key``: a digest of its dimensions)."""
         return NamedNode(f"{self.base}cube/budget/{key}")
 
+    def answer(self, query: str) -> NamedNode:
+        """A named query's whole answer kept by the build (in the analytics graph)."""
+        return NamedNode(f"{self.base}answer/{query}")
+
     def answer_row(self, query: str, number: int) -> NamedNode:
         """Row ``number`` of a named query's answer kept by the build (in the analytics graph)."""
         return NamedNode(f"{self.base}answer/{query}/{number}")

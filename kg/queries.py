@@ -275,24 +275,14 @@ class NamedQuery:
     #: The form that reads what the build precomputed (``fast/<name>.rq`` beside the query, if any): it
     #: answers what :attr:`sparql` answers, and is used only while the store's summaries are current.
     fast: str | None = None
-    #: Parameters the fast form answers for only with their "all" value, ``""`` (its ``#+ all:`` line): it
-    #: reads a whole answer the build kept, which other values of these parameters would change.
-    fast_all: tuple[str, ...] = ()
-
-    def fast_for(self, bindings: dict[str, NamedNode | Literal]) -> str | None:
-        """The fast form, if it answers for these values (see :attr:`fast_all`)."""
-        if self.fast is None or any(bindings.get(p, Literal("")).value != "" for p in self.fast_all):
-            return None
-        return self.fast
+    #: When the fast form answers (its ``#+ when:`` line): an ASK asked with the same values first; the fast
+    #: form runs only if it is true (it reads a whole answer the build kept, which some values would change).
+    fast_when: str | None = None
 
     def text_for(self, store: GraphStore, bindings: dict[str, NamedNode | Literal] | None = None) -> str:
-        """The text to run on ``store``: the fast form (when it answers for ``bindings``) while the build's
-        summaries describe the store (:func:`kg.summaries.current`), else the plain text, which reads only
-        the published data."""
-        fast = self.fast_for(bindings if bindings is not None else self.bindings({}))
-        if fast is not None and summaries.current(store):
-            return fast
-        return self.sparql
+        """The text to run on ``store`` for ``bindings`` (the defaults if ``None``): see :func:`choose`."""
+        values = bindings if bindings is not None else self.bindings({})
+        return choose(self.sparql, self.fast, self.fast_when, values, store.query, store)
 
     def echoes(self, values: dict[str, str | None]) -> set[str]:
         """Parameters left empty (their "all" value): result columns that would only repeat the empty string."""
@@ -359,6 +349,21 @@ class NamedQuery:
         bindings = resolve(self.lookups(bindings), bindings, ask)
         text = self.text_for(store, bindings)
         return store.query(text, name=self.name, substitutions=with_zh(text, bindings))
+
+
+def choose(sparql: str, fast: str | None, when: str | None, bindings: dict[str, NamedNode | Literal],
+           ask: Callable[..., Any], store: GraphStore) -> str:
+    """The text a named query runs: its fast form while the build's analytics describe ``store``
+    (:func:`kg.summaries.current`) and, if the fast form says when it answers (``when``, an ASK), that ASK
+    is true for ``bindings``; else the plain text ``sparql``, which reads only the published data.
+
+    ``ask`` runs a query (``store.query`` or a worker's own runner) with ``substitutions``.
+    """
+    if fast is None or not summaries.current(store):
+        return sparql
+    if when is not None and not bool(ask(when, name="when", substitutions=dict(bindings))):
+        return sparql
+    return fast
 
 
 def with_zh(text: str, bindings: dict[str, NamedNode | Literal]) -> dict[str, object]:
@@ -448,20 +453,17 @@ def parse_header(name: str, path: Path, text: str) -> NamedQuery:
     tags = tuple(t.strip() for t in meta.get("tags", "").split(",") if t.strip())
     fast_path = path.parent / FAST_DIR / path.name
     fast = fast_path.read_text(encoding="utf-8") if fast_path.is_file() else None
-    fast_all: tuple[str, ...] = ()
+    fast_when: str | None = None
     if fast is not None:
         for line in fast.splitlines():
-            if line.startswith("#+ all:"):
-                fast_all = tuple(line.partition(":")[2].split())
-        unknown = set(fast_all) - {p.name for p in params}
-        if unknown:
-            raise QueryError(name, f"{FAST_DIR}/{path.name}: '#+ all:' names no parameter: "
-                                   f"{', '.join(sorted(unknown))}")
+            if line.startswith("#+ when:"):
+                prologue = "\n".join(x for x in fast.splitlines() if x.upper().startswith("PREFIX "))
+                fast_when = prologue + "\n" + line.partition(":")[2].strip()
         for p in params:
             if p.name not in re.findall(r"[?$]([A-Za-z_][A-Za-z0-9_]*)", fast):
                 raise QueryError(name, f"{FAST_DIR}/{path.name}: parameter {p.name!r} is not a variable of the query")
     return NamedQuery(name, path, text, meta["title.zh"], meta["title.en"], meta["description"], tuple(params), tags,
-                      fast, fast_all)
+                      fast, fast_when)
 
 
 def load_all(directory: Path) -> dict[str, NamedQuery]:

@@ -28,10 +28,9 @@ from pyoxigraph import (
     Triple,
 )
 
-from kg import summaries
 from kg.errors import BudgetKGError, QueryError, StoreError
 from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
-from kg.queries import Lookup, resolve, with_zh
+from kg.queries import Lookup, choose, resolve, with_zh
 from kg.settings import Settings
 from kg.sources import load_manifest
 from kg.store import GraphStore, QueryResult, damage, solutions, store_error, term_value
@@ -182,6 +181,8 @@ class QueryJob:
     #: A named query's fast form (:attr:`kg.queries.NamedQuery.fast`): run instead of ``sparql`` while the
     #: store's summaries describe the generation the worker reads (:func:`kg.summaries.current`).
     fast: str | None = None
+    #: When the fast form answers (:attr:`kg.queries.NamedQuery.fast_when`, an ASK).
+    fast_when: str | None = None
 
     @bounded
     def run(self, ctx: Context) -> Answer | Table:
@@ -191,7 +192,8 @@ class QueryJob:
         bindings = cast(dict[str, NamedNode | Literal], dict(self.substitutions))  # terms, as the router made them
         substitutions = resolve(self.lookups, bindings,
                                 lambda sparql: solutions(run_query(ctx, sparql, self.name, **opts), self.name))
-        sparql = self.fast if self.fast is not None and summaries.current(ctx.kg) else self.sparql
+        sparql = choose(self.sparql, self.fast, self.fast_when, substitutions,
+                        lambda text, **kw: run_query(ctx, text, self.name, kw["substitutions"], **opts), ctx.kg)
         result = run_query(ctx, sparql, self.name, with_zh(sparql, substitutions), **opts)
         try:
             if isinstance(result, QuerySolutions):

@@ -147,7 +147,8 @@ async def run_query(request: Request, runtime: Runtime, sparql: str, *, key: str
                     substitutions: tuple[tuple[str, object], ...] = (), default_graphs: tuple[str, ...] | None = None,
                     named_graphs: tuple[str, ...] | None = None, requested: list[str] | None = None,
                     shape: safety.Shape | None = None,
-                    lookups: tuple[Lookup, ...] = (), fast: str | None = None) -> Response:
+                    lookups: tuple[Lookup, ...] = (), fast: str | None = None,
+                    fast_when: str | None = None) -> Response:
     """Check, negotiate, run and answer one query.
 
     ``key`` (:func:`~server.runtime.request_key`) names everything but the format the answer depends on:
@@ -175,7 +176,8 @@ async def run_query(request: Request, runtime: Runtime, sparql: str, *, key: str
     async def answer() -> Response:
         expanded = await expand_query(runtime, sparql)  # bk:search patterns → VALUES blocks (docs/search.md)
         job = QueryJob(expanded, name, substitutions, default_graphs, named_graphs, has_dataset, results_name,
-                       graph_name, settings.max_rows, verify=verify, lookups=lookups, fast=fast)
+                       graph_name, settings.max_rows, verify=verify, lookups=lookups, fast=fast,
+                       fast_when=fast_when)
         return result_response(await runtime.run(job), settings.max_rows)
 
     return await runtime.respond(request, request_key(key, results_name, graph_name), answer)

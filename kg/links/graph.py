@@ -210,8 +210,6 @@ def _compute(store: GraphStore, settings: Settings, ls: LinkSettings, q: LinkQua
                 q.add(node, BK.sharedConceptLabels, string(SEPARATOR.join(labels)))
             if g.phrases:
                 q.add(node, BK.matchedPhrases, string(SEPARATOR.join(sorted(set(g.phrases)))))
-            q.add(node, BK.fromBudgetUnitCode, string(a.unit_code))
-            q.add(node, BK.toBudgetUnitCode, string(b.unit_code))
     report.shared_goal_links = len(goal_links)
     step("shared-goals")
 
