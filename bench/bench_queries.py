@@ -92,11 +92,11 @@ def compare(store: GraphStore, name: str, values: dict[str, str | None], repeat:
     bindings = queries.resolve(q.lookups(q.bindings(values)), q.bindings(values),
                                lambda s: solutions(store.query(s, name=name), name))
     t_named, got = timed(lambda: q.run(store, values), repeat)
-    form = "fast" if q.fast is not None and q.text_for(store, q.bindings(values)) is q.fast else "named"
+    form = "fast" if q.text_for(store, dict(bindings)) is not q.sparql else "named"
     t_plain, want = timed(lambda: store.query(plain, name=name, substitutions=dict(bindings)), repeat)
     same = verdict(got, want)
     shown = ", ".join(f"{k}={v}" for k, v in values.items()) or "(defaults)"
-    rewritten = "yes" if plain_path.is_file() or q.fast is not None else "no"
+    rewritten = "yes" if plain_path.is_file() or q.fast_forms else "no"
     TOTALS[0] += t_plain
     TOTALS[1] += t_named
     return (f"| {name} | {shown} | {rewritten} | {form} | {max(len(got) - 2, 0)} | {t_plain:.3f} | {t_named:.3f} "

@@ -205,6 +205,12 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
         lines.append(f"| {r['n']} | {int(b['quads'])} | {b['seconds']:.1f} | {_f(b.get('links_seconds'), '.1f')} "
                      f"| {tps:,.0f} | {b['peak_mb']:.0f} | {k['seconds']:.1f} | {ktps:,.0f} | {k['peak_mb']:.0f} "
                      f"| {ratio:.2f} | {'yes' if ratio >= 0.5 else 'no'} | {_f(plain)} |")
+    for r in rows:
+        steps = (r.get("build") or {}).get("step_seconds")
+        if steps:
+            lines += ["", f"Derived steps of the {r['n']}-table build (s): "
+                      + ", ".join(f"{name} {sec:.1f}" for name, sec in steps.items())
+                      + f"; the documents before them {_f(r['build'].get('documents_seconds'), '.1f')}."]
     lines += ["", "## Endpoint vs `oxigraph serve-read-only` (target: budgetkg req/s ≥ 0.80 × oxigraph)", "",
               "| tables | target | req/s | p50 ms | p99 ms | errors | ratio to oxigraph | peak MB | target met |",
               "|---:|:--|---:|---:|---:|---:|---:|---:|:--|"]

@@ -45,8 +45,21 @@ from .names import analyse_name
 from .namespaces import PREFIXES, XSD, sparql_prefixes
 from .store import GraphStore, QueryResult, with_values
 
-#: The folder, beside the named queries, of their fast forms (see :attr:`NamedQuery.fast`).
+#: The folder, beside the named queries, of their fast forms (see :attr:`NamedQuery.fast_forms`).
 FAST_DIR = "fast"
+
+
+@dataclass(frozen=True)
+class FastForm:
+    """A text of a named query that reads what the build precomputed (``fast/<name>[.<variant>].rq``).
+
+    It answers what the plain text answers; ``when`` (its ``#+ when:`` line, with the form's prefixes) is
+    an ASK asked with the same values first: the form answers only for values that make it true.
+    """
+
+    sparql: str
+    file: str
+    when: str | None = None
 PARAM_TYPES = ("iri", "string", "zh", "agency", "project", "funding", "integer", "decimal", "boolean", "date")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: xsd:decimal's lexical space (no exponent, no NaN or INF), at most 40 digits.
@@ -272,17 +285,19 @@ class NamedQuery:
     description: str
     params: tuple[Param, ...] = ()
     tags: tuple[str, ...] = field(default_factory=tuple)
-    #: The form that reads what the build precomputed (``fast/<name>.rq`` beside the query, if any): it
-    #: answers what :attr:`sparql` answers, and is used only while the store's summaries are current.
-    fast: str | None = None
-    #: When the fast form answers (its ``#+ when:`` line): an ASK asked with the same values first; the fast
-    #: form runs only if it is true (it reads a whole answer the build kept, which some values would change).
-    fast_when: str | None = None
+    #: The forms that read what the build precomputed (``fast/<name>.rq``, ``fast/<name>.<variant>.rq``),
+    #: tried in order (those with a ``when`` first); used only while the store's summaries are current.
+    fast_forms: tuple[FastForm, ...] = ()
+
+    @property
+    def fast(self) -> str | None:
+        """The fast form that answers for every value (no ``when``), if any."""
+        return next((f.sparql for f in self.fast_forms if f.when is None), None)
 
     def text_for(self, store: GraphStore, bindings: dict[str, NamedNode | Literal] | None = None) -> str:
         """The text to run on ``store`` for ``bindings`` (the defaults if ``None``): see :func:`choose`."""
         values = bindings if bindings is not None else self.bindings({})
-        return choose(self.sparql, self.fast, self.fast_when, values, store.query, store)
+        return choose(self.sparql, self.fast_forms, values, store.query, store)
 
     def echoes(self, values: dict[str, str | None]) -> set[str]:
         """Parameters left empty (their "all" value): result columns that would only repeat the empty string."""
@@ -351,19 +366,21 @@ class NamedQuery:
         return store.query(text, name=self.name, substitutions=with_zh(text, bindings))
 
 
-def choose(sparql: str, fast: str | None, when: str | None, bindings: dict[str, NamedNode | Literal],
+def choose(sparql: str, forms: Iterable[FastForm], bindings: dict[str, NamedNode | Literal],
            ask: Callable[..., Any], store: GraphStore) -> str:
-    """The text a named query runs: its fast form while the build's analytics describe ``store``
-    (:func:`kg.summaries.current`) and, if the fast form says when it answers (``when``, an ASK), that ASK
-    is true for ``bindings``; else the plain text ``sparql``, which reads only the published data.
+    """The text a named query runs: while the build's analytics describe ``store`` (:func:`kg.summaries.current`),
+    the first of its fast ``forms`` whose ``when`` (an ASK) is true for ``bindings``, or that has none; else
+    the plain text ``sparql``, which reads only the published data.
 
     ``ask`` runs a query (``store.query`` or a worker's own runner) with ``substitutions``.
     """
-    if fast is None or not summaries.current(store):
+    forms = list(forms)
+    if not forms or not summaries.current(store):
         return sparql
-    if when is not None and not bool(ask(when, name="when", substitutions=dict(bindings))):
-        return sparql
-    return fast
+    for form in forms:
+        if form.when is None or bool(ask(form.when, name="when", substitutions=dict(bindings))):
+            return form.sparql
+    return sparql
 
 
 def with_zh(text: str, bindings: dict[str, NamedNode | Literal]) -> dict[str, object]:
@@ -451,19 +468,24 @@ def parse_header(name: str, path: Path, text: str) -> NamedQuery:
     if missing:
         raise QueryError(name, f"{path.name}: header lacks {', '.join(missing)}")
     tags = tuple(t.strip() for t in meta.get("tags", "").split(",") if t.strip())
-    fast_path = path.parent / FAST_DIR / path.name
-    fast = fast_path.read_text(encoding="utf-8") if fast_path.is_file() else None
-    fast_when: str | None = None
-    if fast is not None:
-        for line in fast.splitlines():
-            if line.startswith("#+ when:"):
-                prologue = "\n".join(x for x in fast.splitlines() if x.upper().startswith("PREFIX "))
-                fast_when = prologue + "\n" + line.partition(":")[2].strip()
-        for p in params:
-            if p.name not in re.findall(r"[?$]([A-Za-z_][A-Za-z0-9_]*)", fast):
-                raise QueryError(name, f"{FAST_DIR}/{path.name}: parameter {p.name!r} is not a variable of the query")
+    fast_dir = path.parent / FAST_DIR
+    files = [f for f in (fast_dir / path.name, *fast_dir.glob(f"{name}.*.rq")) if f.is_file()]
+    forms = tuple(sorted((_fast_form(name, f, params) for f in files), key=lambda f: (f.when is None, f.file)))
     return NamedQuery(name, path, text, meta["title.zh"], meta["title.en"], meta["description"], tuple(params), tags,
-                      fast, fast_when)
+                      forms)
+
+
+def _fast_form(name: str, path: Path, params: list[Param]) -> FastForm:
+    text = path.read_text(encoding="utf-8")
+    when = None
+    for line in text.splitlines():
+        if line.startswith("#+ when:"):
+            prologue = "\n".join(x for x in text.splitlines() if x.upper().startswith("PREFIX "))
+            when = prologue + "\n" + line.partition(":")[2].strip()
+    for p in params:
+        if p.name not in re.findall(r"[?$]([A-Za-z_][A-Za-z0-9_]*)", text):
+            raise QueryError(name, f"{FAST_DIR}/{path.name}: parameter {p.name!r} is not a variable of the query")
+    return FastForm(text, path.name, when)
 
 
 def load_all(directory: Path) -> dict[str, NamedQuery]:

@@ -30,7 +30,7 @@ from pyoxigraph import (
 
 from kg.errors import BudgetKGError, QueryError, StoreError
 from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
-from kg.queries import Lookup, choose, resolve, with_zh
+from kg.queries import FastForm, Lookup, choose, resolve, with_zh
 from kg.settings import Settings
 from kg.sources import load_manifest
 from kg.store import GraphStore, QueryResult, damage, solutions, store_error, term_value
@@ -178,11 +178,9 @@ class QueryJob:
     #: replaced by what it names, one that names nothing is "no such agency" (with the nearest values)
     #: at once rather than a whole query that finds nothing.
     lookups: tuple[Lookup, ...] = ()
-    #: A named query's fast form (:attr:`kg.queries.NamedQuery.fast`): run instead of ``sparql`` while the
+    #: A named query's fast forms (:attr:`kg.queries.NamedQuery.fast_forms`): one runs instead of ``sparql`` while the
     #: store's summaries describe the generation the worker reads (:func:`kg.summaries.current`).
-    fast: str | None = None
-    #: When the fast form answers (:attr:`kg.queries.NamedQuery.fast_when`, an ASK).
-    fast_when: str | None = None
+    fast: tuple[FastForm, ...] = ()
 
     @bounded
     def run(self, ctx: Context) -> Answer | Table:
@@ -192,7 +190,7 @@ class QueryJob:
         bindings = cast(dict[str, NamedNode | Literal], dict(self.substitutions))  # terms, as the router made them
         substitutions = resolve(self.lookups, bindings,
                                 lambda sparql: solutions(run_query(ctx, sparql, self.name, **opts), self.name))
-        sparql = choose(self.sparql, self.fast, self.fast_when, substitutions,
+        sparql = choose(self.sparql, self.fast, substitutions,
                         lambda text, **kw: run_query(ctx, text, self.name, kw["substitutions"], **opts), ctx.kg)
         result = run_query(ctx, sparql, self.name, with_zh(sparql, substitutions), **opts)
         try:

@@ -107,14 +107,14 @@ def _endpoint(nq: NamedQuery, shape: safety.Shape) -> Any:
             async def page() -> Response:
                 job = QueryJob(nq.sparql, nq.name, subs, results_format="table", graph_format="turtle",
                                max_rows=runtime.settings.max_rows, verify=False, lookups=lookups,
-                               fast=nq.fast, fast_when=nq.fast_when)
+                               fast=nq.fast_forms)
                 result: Table | Answer = await runtime.run(job)
                 return render_named_result(request, runtime, nq, result)
 
             return await runtime.respond(request, request_key(key, fmt.name), page)
         return await run_query(request, runtime, nq.sparql, key=key, name=nq.name, substitutions=subs,
                                requested=requested, shape=shape, lookups=lookups,
-                               fast=nq.fast, fast_when=nq.fast_when)
+                               fast=nq.fast_forms)
 
     run_named_query.__name__ = f"query_{nq.name}"
     return run_named_query

@@ -19,7 +19,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from kg.namespaces import PREFIXES
-from kg.queries import Lookup
+from kg.queries import FastForm, Lookup
 
 from . import formats, safety
 from .errors import BadRequest, PayloadTooLarge, UnacceptableFormat, UnsupportedMediaType
@@ -147,14 +147,13 @@ async def run_query(request: Request, runtime: Runtime, sparql: str, *, key: str
                     substitutions: tuple[tuple[str, object], ...] = (), default_graphs: tuple[str, ...] | None = None,
                     named_graphs: tuple[str, ...] | None = None, requested: list[str] | None = None,
                     shape: safety.Shape | None = None,
-                    lookups: tuple[Lookup, ...] = (), fast: str | None = None,
-                    fast_when: str | None = None) -> Response:
+                    lookups: tuple[Lookup, ...] = (), fast: tuple[FastForm, ...] = ()) -> Response:
     """Check, negotiate, run and answer one query.
 
     ``key`` (:func:`~server.runtime.request_key`) names everything but the format the answer depends on:
-    the query text, the dataset, the parameters. The formats chosen are added to it here. ``fast`` is
-    a named query's fast form (:attr:`kg.queries.NamedQuery.fast`), which the worker runs instead while
-    the store's summaries are current.
+    the query text, the dataset, the parameters. The formats chosen are added to it here. ``fast`` are
+    a named query's fast forms (:attr:`kg.queries.NamedQuery.fast_forms`); the worker runs the first that
+    answers instead while the store's summaries are current (:func:`kg.queries.choose`).
     """
     settings = runtime.settings
     verify = shape is None  # named queries were checked when the server started; their values are RDF terms
@@ -176,8 +175,7 @@ async def run_query(request: Request, runtime: Runtime, sparql: str, *, key: str
     async def answer() -> Response:
         expanded = await expand_query(runtime, sparql)  # bk:search patterns → VALUES blocks (docs/search.md)
         job = QueryJob(expanded, name, substitutions, default_graphs, named_graphs, has_dataset, results_name,
-                       graph_name, settings.max_rows, verify=verify, lookups=lookups, fast=fast,
-                       fast_when=fast_when)
+                       graph_name, settings.max_rows, verify=verify, lookups=lookups, fast=fast)
         return result_response(await runtime.run(job), settings.max_rows)
 
     return await runtime.respond(request, request_key(key, results_name, graph_name), answer)

@@ -21,7 +21,7 @@ from kg.sources import Manifest
 from kg.store import EmbeddedStore
 
 ALL = queries.load_all(Settings.from_env(env={}).queries_dir)
-FAST = sorted(name for name, q in ALL.items() if q.fast is not None)
+FAST = sorted(name for name, q in ALL.items() if q.fast_forms)
 #: Parameters beyond the defaults, chosen to narrow each query (values of the seeds).
 CASES: list[tuple[str, dict[str, str | None]]] = [
     ("budget_by_agency", {"department": "341"}),
@@ -32,6 +32,11 @@ CASES: list[tuple[str, dict[str, str | None]]] = [
     ("agencies_by_shared_goals", {"agency": "341", "min_score": "0"}),
     ("agencies_by_shared_goals", {"agency": "341", "min_score": "0.35"}),
     ("findings_by_agency", {"rule": "CostNotMonetary"}),
+    ("shared_goals_across_agencies", {"agency": "341"}),
+    ("shared_goals_across_agencies", {"agency": "341101", "min_score": "0"}),
+    ("shared_goals_across_agencies", {"agency": "32", "funding": "中央", "min_score": "0"}),
+    ("projects_by_threshold", {"agency": "341"}),
+    ("projects_by_threshold", {"agency": "341", "indicator": "", "category": "满意度指标", "min_value": "90"}),
     ("funding_mix_by_department", {"department": "341"}),
     ("funding_mix_by_department", {"funding": "中央"}),
     ("funding_mix_by_department", {"funding": "unstated", "department": "341"}),
@@ -83,16 +88,17 @@ def test_a_category_no_indicator_has_answers_nothing_either_way(disk_store: Embe
 
 def test_a_fast_form_for_all_values_only_runs_for_them(disk_store: EmbeddedStore) -> None:
     q = ALL["findings_by_agency"]
-    assert q.fast_when is not None
-    assert q.text_for(disk_store, q.bindings({})) is q.fast
+    assert [f.when is not None for f in q.fast_forms] == [True]
+    assert q.text_for(disk_store, q.bindings({})) is q.fast_forms[0].sparql
     assert q.text_for(disk_store, q.bindings({"rule": "CostNotMonetary"})) is q.sparql
     assert q.text_for(disk_store, q.bindings({"severity": "Warning"})) is q.sparql
 
 
 def test_a_build_leaves_its_analytics_current(disk_store: EmbeddedStore) -> None:
     assert summaries.current(disk_store)
-    for name in FAST:
-        assert ALL[name].text_for(disk_store) is ALL[name].fast
+    for name in FAST:  # with their defaults, the forms that say when they answer may decline
+        q = ALL[name]
+        assert q.text_for(disk_store) in {f.sparql for f in q.fast_forms} or all(f.when for f in q.fast_forms)
 
 
 @pytest.mark.parametrize(("name", "values"), [(n, {}) for n in FAST] + CASES,
@@ -101,7 +107,9 @@ def test_the_fast_form_answers_as_the_plain_text(disk_store: EmbeddedStore, name
                                                  values: dict[str, str | None]) -> None:
     q = ALL[name]
     chosen = q.text_for(disk_store, _resolved(disk_store, name, values))
-    assert chosen is q.fast or q.fast_when is not None, "only a fast form that says when it answers declines"
+    forms = {f.sparql: f for f in q.fast_forms}
+    assert chosen in forms or all(f.when is not None for f in q.fast_forms), \
+        "only fast forms that say when they answer decline"
     fast = _answers(disk_store, name, values, chosen)
     plain = _answers(disk_store, name, values, q.sparql)
     assert fast.count(b"\n") > 1, "a case that answers nothing shows nothing"
@@ -117,7 +125,7 @@ def test_a_kept_answer_over_every_link_answers_only_thresholds_that_keep_every_l
     scores = disk_store.query("PREFIX bk: <https://budgetkg.example.org/def/> SELECT ?s WHERE { "
                               "?l a bk:SharedGoalLink ; bk:crossAgency true ; bk:score ?s }")
     smallest = min(Decimal(row["s"].value) for row in scores)
-    assert q.text_for(disk_store, _resolved(disk_store, q.name, {"min_score": str(smallest)})) is q.fast
+    assert q.text_for(disk_store, _resolved(disk_store, q.name, {"min_score": str(smallest)})) is q.fast_forms[0].sparql
     above = str(smallest + Decimal("0.0001"))
     assert q.text_for(disk_store, _resolved(disk_store, q.name, {"min_score": above})) is q.sparql
 
@@ -168,3 +176,11 @@ def test_a_store_without_a_stamp_runs_the_plain_text(seed_store) -> None:
     # an in-memory store (or one behind an endpoint) keeps no stamp: never the fast form
     assert not summaries.current(seed_store)
     assert all(ALL[name].text_for(seed_store) is ALL[name].sparql for name in FAST)
+
+
+def test_a_variant_for_one_agency_answers_first_and_only_for_an_agency(disk_store: EmbeddedStore) -> None:
+    q = ALL["shared_goals_across_agencies"]
+    by_agency = next(f for f in q.fast_forms if f.file.endswith(".by-agency.rq"))
+    assert q.fast_forms[0] is by_agency
+    assert q.text_for(disk_store, _resolved(disk_store, q.name, {"agency": "341"})) is by_agency.sparql
+    assert q.text_for(disk_store, _resolved(disk_store, q.name, {})) is q.fast

@@ -30,7 +30,7 @@ from .helpers import HOST, ROOT, free_port, stop
 #: What building the wheel reads: the project file, its readme, the packages and the folders kg.bundled links to.
 SOURCES = ("pyproject.toml", "README.md", "kg", "server", "budgetkg", *FOLDERS)
 #: The files of each bundled folder the wheel must carry.
-BUNDLED = {"ontology": "*.ttl", "shapes": "*.ttl", "queries": "*.rq", "seeds": "*"}
+BUNDLED = {"ontology": "*.ttl", "shapes": "*.ttl", "queries": "*.rq", "queries/fast": "*.rq", "seeds": "*"}
 
 
 def run(*cmd: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> str:
