@@ -184,7 +184,7 @@ def _column(cells: Sequence[str]) -> list[int] | None:
             kinds.add("number")
     if len(kinds) > 1:
         return None
-    rank = {k: i for i, k in enumerate(sorted(set(keys)))}  # type: ignore[type-var]
+    rank = {k: i for i, k in enumerate(sorted(set(keys)))}
     return [rank[k] for k in keys]
 
 
@@ -504,7 +504,7 @@ def _ordered(store: GraphStore, kind: str, order: str, base: list[list[str]],
     each term's text at every comparison)."""
     optionals, keys = ORDERS[kind][order]
     rows = base
-    for var, path in optionals:
+    for _, path in optionals:
         rows = _left_join(rows, attributes[path])
     names = ["x", "p", *(var for var, _ in optionals)]
     if names[2:] == _sorted_by(keys):

@@ -17,6 +17,7 @@ after each step, so a step reads what the steps before it wrote.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -179,10 +180,8 @@ class FacetsStep(Step):
 
     def run(self, ctx: BuildContext) -> None:
         if facets.file_for(ctx.store, 0) is not None and not ctx.store.read_only:
-            try:
+            with contextlib.suppress(facets.Unsupported):  # the workers then count with SPARQL
                 ctx.state[self.name] = facets.read(ctx.store)
-            except facets.Unsupported:
-                pass
 
     def finish(self, ctx: BuildContext) -> None:
         table = ctx.state.get(self.name)

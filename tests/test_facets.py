@@ -99,7 +99,8 @@ def test_build_keeps_the_table_for_the_generation_it_publishes(stores: dict[str,
     assert store.path is not None
     kept = facets.stored(store)
     assert kept is not None and kept.generation == store.generation
-    assert [p.name for p in store.path.glob(f"{facets.FILE_PREFIX}*")] == [f"{facets.FILE_PREFIX}{store.generation}.npz"]
+    kept_files = [p.name for p in store.path.glob(f"{facets.FILE_PREFIX}*")]
+    assert kept_files == [f"{facets.FILE_PREFIX}{store.generation}.npz"]
     assert facets.stored(stores["memory"]) is None  # a store in memory keeps none: it is read
 
 
@@ -126,8 +127,9 @@ def test_unsupported_store_is_counted_with_sparql(settings: Settings, manifest: 
     """An indicator of two projects cannot be one row: the job counts with SPARQL, and says the same."""
     store = EmbeddedStore(None)
     build(store, manifest.entries[:1], settings, manifest=manifest)
-    store.update("INSERT { GRAPH ?g { ?i bk:ofProject ?q } } WHERE { { SELECT ?i ?g WHERE { GRAPH ?g { ?i a bk:Indicator } "
-                 "} ORDER BY ?i LIMIT 1 } { SELECT ?q WHERE { GRAPH ?h { ?q a bk:Project } } ORDER BY DESC(?q) LIMIT 1 } }",
+    store.update("INSERT { GRAPH ?g { ?i bk:ofProject ?q } } WHERE { "
+                 "{ SELECT ?i ?g WHERE { GRAPH ?g { ?i a bk:Indicator } } ORDER BY ?i LIMIT 1 } "
+                 "{ SELECT ?q WHERE { GRAPH ?h { ?q a bk:Project } } ORDER BY DESC(?q) LIMIT 1 } }",
                  prefixes=PREFIXES)
     with pytest.raises(facets.Unsupported):
         facets.read(store)
