@@ -50,7 +50,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pyoxigraph import QueryResultsFormat
 
-from .namespaces import PREFIXES
+from .namespaces import PREFIXES, XSD
 from .store import GraphStore, solutions
 
 KINDS = ("projects", "indicators")
@@ -122,7 +122,7 @@ class Unsupported(ValueError):
 _KEY = re.compile(r"(DESC|ASC)\(\?(\w+)\)|STRLEN\(STR\(\?(\w+)\)\)|\?(\w+)")
 _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
 _ESCAPED = {"t": "\t", "n": "\n", "r": "\r", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
-_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+_XSD_STRING = XSD.string.value
 
 
 def _unescape(text: str) -> str:
@@ -141,8 +141,8 @@ def _unescape(text: str) -> str:
 def lexical(term: str) -> str:
     """The lexical form of a literal in TSV spelling.
 
-    >>> lexical('"2024"^^<http://www.w3.org/2001/XMLSchema#gYear>'), lexical('"a\\\\b"@zh'), lexical("12")
-    ('2024', 'a\\\\b', '12')
+    >>> lexical('"2024"^^<http://www.w3.org/2001/XMLSchema#gYear>'), lexical('"天津"@zh'), lexical("12")
+    ('2024', '天津', '12')
     """
     if not term.startswith('"'):
         return term
@@ -426,7 +426,7 @@ _ATTRIBUTES = {
 _HAS_INDICATOR = "SELECT ?p ?i WHERE { ?p bk:hasIndicator ?i }"
 _CATEGORY = "SELECT ?i ?v WHERE {{ ?i bk:{} ?v }}"
 _FOCUS_RULE = "SELECT ?x ?v WHERE { ?f sh:focusNode ?x ; bk:auditRule ?v }"
-_NUMERIC = {"http://www.w3.org/2001/XMLSchema#decimal", "http://www.w3.org/2001/XMLSchema#integer"}
+_NUMERIC = {XSD.decimal.value, XSD.integer.value}
 
 
 def _fen(cell: str) -> int:

@@ -330,8 +330,10 @@ def labels_query(terms: Iterable[NamedNode]) -> str:
     '  VALUES ?v { <https://x.example/a> }'
     """
     values = " ".join(str(t) for t in terms)
-    props = " ".join(str(p) for p in LABEL_PROPERTIES)
-    return f"SELECT ?v ?p ?l WHERE {{\n  VALUES ?v {{ {values} }}\n  VALUES ?p {{ {props} }}\n  ?v ?p ?l\n}}"
+    # one branch per property, each a lookup from ?v: a VALUES ?p block joined with ``?v ?p ?l`` was planned as
+    # a scan (2.3 s for the 1,000 budget units of 10,000 tables, against 0.05 s)
+    props = " UNION ".join(f"{{ ?v {p} ?l BIND({p} AS ?p) }}" for p in LABEL_PROPERTIES)
+    return f"SELECT ?v ?p ?l WHERE {{\n  VALUES ?v {{ {values} }}\n  {props}\n}}"
 
 
 def pick_labels(rows: Iterable[tuple[object, object, object]]) -> dict[str, tuple[str, str]]:
