@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import gzip
 import json
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -65,6 +66,24 @@ class Context:
         self.refresh()
         self._lines: dict[str, list[str] | None] = {}
         self._manifest_paths: dict[str, str] | None = None
+        #: key → (store generation, value): see :meth:`per_generation`.
+        self._kept: dict[str, tuple[int, object]] = {}
+        self._lock = threading.Lock()
+
+    def per_generation(self, key: str, make: Callable[[], T]) -> T:
+        """What ``make`` gives, kept while the store stays at the generation it was made at.
+
+        Made once per generation even when threads share this context (they wait for the first); what was
+        made while the store was written is used once and not kept."""
+        with self._lock:
+            generation = self.kg.generation
+            kept = self._kept.get(key)
+            if kept is not None and kept[0] == generation:
+                return cast(T, kept[1])
+            value = make()
+            if self.kg.generation == generation:
+                self._kept[key] = (generation, value)
+            return value
 
     def refresh(self) -> None:
         """Re-read what depends on the store's content (after an update)."""

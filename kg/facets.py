@@ -1,0 +1,622 @@
+"""The facet table: what faceted browsing counts, one row per project and per indicator, counted in memory.
+
+SPARQL on Oxigraph pays an index lookup per solution, and a facet count on ``/indicators`` joins every
+indicator of the view (880,000 at 100,000 tables) with its project's unit, year and funding: seconds,
+whatever the query's shape. The facet values of a thing only change when the store does, so they are
+read once per store generation into numpy columns and counted there:
+
+* **projects**: one row per ``?p a bk:Project``, with the codes of its department (through its budget
+  unit), budget unit, year and funding sources (:data:`NO_VALUE` when it states none), the distinct
+  ``bk:level1``/``bk:level2`` categories of its indicators (``bk:hasIndicator``), the rules of the
+  findings that concern it (``bk:concernsProject``) and its 预算数 in 分 (an exact integer);
+* **indicators**: one row per ``?x a bk:Indicator ; bk:ofProject ?p``, with its project's row, its own
+  categories and the rules of the findings whose focus node it is;
+* each facet's **values** (the terms, as SPARQL TSV spells them) beside, the row columns holding small
+  integer codes into them, several per row as CSR offsets (:class:`Multi`);
+* the **orders** of a page: every row in the order :data:`ORDERS` sorts a view by, as the engine itself
+  sorts them (a thing with two labels sorted by name comes twice, as in SPARQL); a page is this order
+  restricted to the view.
+
+A count is then a mask per chosen facet and a ``bincount`` over the rows that pass the *other* facets'
+choices (:func:`tally`), exactly what ``COUNT(DISTINCT ?x)`` over the same patterns gives. What the
+table cannot say exactly (an indicator of two projects, a 预算数 finer than 分 or not a number) makes
+:func:`read` raise :class:`Unsupported`: the caller counts with SPARQL instead.
+
+**Per generation.** A table describes one store generation (:attr:`FacetTable.generation`). Reading it
+costs seconds at 10,000 tables (``docs/portal.md``), so the build writes it beside an on-disk store
+(:class:`kg.pipeline.FacetsStep`, after the summaries) as :func:`file_for` ``budgetkg-facets-<generation>.npz``;
+:func:`stored` loads it only when its generation is the store's, and any other write leaves it behind
+(a reader then reads the store itself, once per generation).
+
+>>> table = from_rows(0, projects=[("<p1>", 100), ("<p2>", 250)], indicators=[("<i1>", "<p1>")],
+...                   values={"year": [("<p1>", '"2024"'), ("<p2>", '"2025"')]}, orders={})
+>>> t = tally(table, "projects", {"year": [table.code("year", '"2024"')]})
+>>> t.things, t.budget_fen, {table.values["year"][c]: n for c, n in t.counts["year"].items()}
+(1, 100, {'"2024"': 1, '"2025"': 1})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from pyoxigraph import QueryResultsFormat
+
+from .namespaces import PREFIXES, XSD
+from .store import GraphStore, solutions
+
+KINDS = ("projects", "indicators")
+#: Facets of a project (on ``/indicators``: of the indicator's project).
+PROJECT_FACETS = ("department", "unit", "year", "funding")
+#: Facets an indicator has of its own (on ``/projects``: its project has the union of its indicators' and
+#: findings' values).
+OWN_FACETS = ("level1", "level2", "rule")
+FACETS = PROJECT_FACETS + OWN_FACETS
+#: The funding value of a project that states no funding source (no term is spelled so in TSV).
+NO_VALUE = ""
+#: Version of the file's layout: a file of another version is not read.
+VERSION = 1
+FILE_PREFIX = "budgetkg-facets-"
+
+#: How a page of each kind is sorted: sort name → (what it sorts by, each ``OPTIONAL { ?x <path> ?<variable> }``
+#: in turn, and the ORDER BY keys before the final ``?x``). ``server.catalogue`` builds its page queries from
+#: these, and the table keeps every row in each of these orders, so both paths sort alike.
+ORDERS: dict[str, dict[str, tuple[tuple[tuple[str, str], ...], str]]] = {
+    "projects": {
+        "budget": ((("budget", "bk:budget/bk:amountInYuan"),), "DESC(?budget)"),
+        "budget_asc": ((("budget", "bk:budget/bk:amountInYuan"),), "ASC(?budget)"),
+        "name": ((("name", "rdfs:label"),), "?name"),
+        "unit": ((("unit_code", "bk:budgetUnitCode"), ("name", "rdfs:label")), "?unit_code ?name"),
+    },
+    "indicators": {
+        # …/indicator/<position>: within a project, the shorter IRI is the earlier row (no join needed)
+        "position": ((), "?p STRLEN(STR(?x))"),
+        "name": ((("name", "rdfs:label"),), "?name ?p STRLEN(STR(?x))"),
+    },
+}
+#: The pattern of the things of each kind (``?x``, and its project ``?p``).
+BASE = {
+    "projects": "?p a bk:Project . BIND(?p AS ?x)",
+    "indicators": "?x a bk:Indicator ; bk:ofProject ?p .",
+}
+
+
+def order_name(kind: str, sort: str) -> str:
+    """The order of :data:`ORDERS` a page of ``kind`` sorted by ``sort`` uses (indicators: position or name)."""
+    if kind == "indicators":
+        return "name" if sort == "name" else "position"
+    return sort
+
+
+def order_pattern(kind: str, order: str) -> str:
+    """The OPTIONALs that bind what ``order`` sorts by."""
+    return " ".join(f"OPTIONAL {{ ?x {path} ?{var} }}" for var, path in ORDERS[kind][order][0])
+
+
+def order_query(kind: str, order: str) -> str:
+    """Every thing of ``kind`` (``?x ?p``) in ``order``: what a page query sorts, over the whole store."""
+    return (f"SELECT ?x ?p WHERE {{\n  {{ SELECT DISTINCT ?x ?p WHERE {{ {BASE[kind]} }} }}\n  "
+            f"{order_pattern(kind, order)}\n}}\nORDER BY {ORDERS[kind][order][1]} ?x")
+
+
+_KEY_VARIABLE = re.compile(r"\?(\w+)")
+
+
+def _sorted_by(keys: str) -> list[str]:
+    """The variables an ORDER BY sorts by, ``?x`` and ``?p`` aside, first named first."""
+    return [v for v in dict.fromkeys(_KEY_VARIABLE.findall(keys)) if v not in ("x", "p")]
+
+
+class Unsupported(ValueError):
+    """The store holds something the table cannot count exactly (the caller counts with SPARQL)."""
+
+
+_KEY = re.compile(r"(DESC|ASC)\(\?(\w+)\)|STRLEN\(STR\(\?(\w+)\)\)|\?(\w+)")
+_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
+_ESCAPED = {"t": "\t", "n": "\n", "r": "\r", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
+_XSD_STRING = XSD.string.value
+
+
+def _unescape(text: str) -> str:
+    r"""A literal's lexical form from its TSV spelling (``\t`` → tab, ``\u4e2d`` → 中).
+
+    >>> _unescape(r'a\"b\u4e2d')
+    'a"b中'
+    """
+    def one(m: re.Match[str]) -> str:
+        e = m.group(1)
+        return chr(int(e[1:], 16)) if len(e) > 1 else _ESCAPED.get(e, e)
+
+    return _ESCAPE.sub(one, text) if "\\" in text else text
+
+
+def lexical(term: str) -> str:
+    """The lexical form of a literal in TSV spelling.
+
+    >>> lexical('"2024"^^<http://www.w3.org/2001/XMLSchema#gYear>'), lexical('"天津"@zh'), lexical("12")
+    ('2024', '天津', '12')
+    """
+    if not term.startswith('"'):
+        return term
+    return _unescape(term[1:term.rindex('"')])
+
+
+def _column(cells: Sequence[str]) -> list[int] | None:
+    """Each cell's rank in the order SPARQL sorts terms (unbound first, then IRIs, then literals), or ``None``
+    when the column holds terms whose relative order is left to the engine (blank nodes, literals of
+    several kinds: numbers beside strings, or two languages)."""
+    kinds: set[str] = set()
+    keys: list[tuple[int, str] | tuple[int, Decimal]] = []
+    for c in cells:
+        if not c:
+            keys.append((0, ""))
+        elif c.startswith("<"):
+            kinds.add("iri")
+            keys.append((1, c[1:-1]))
+        elif c.startswith('"'):
+            end = c.rindex('"')
+            lexical, suffix = c[1:end], c[end + 1:]
+            datatype = suffix[3:-1] if suffix.startswith("^^<") else ""
+            if datatype in _NUMERIC:
+                kinds.add("number")
+                try:
+                    keys.append((2, Decimal(lexical)))
+                except InvalidOperation:
+                    return None
+            elif datatype in ("", _XSD_STRING):
+                kinds.add(suffix if suffix.startswith("@") else "string")
+                keys.append((2, _unescape(lexical)))
+            else:
+                return None
+        else:
+            try:
+                keys.append((2, Decimal(c)))  # a number spelled bare
+            except InvalidOperation:
+                return None
+            kinds.add("number")
+    if len(kinds) > 1:
+        return None
+    rank = {k: i for i, k in enumerate(sorted(set(keys)))}
+    return [rank[k] for k in keys]
+
+
+def _sort(rows: Sequence[Sequence[str]], keys: str) -> list[str] | None:
+    """The ``?x`` of ``rows`` (``?x ?p`` then :func:`_sorted_by`'s variables, TSV cells) as ``ORDER BY keys ?x``
+    sorts them, or ``None`` when the engine has to sort them (see :func:`_column`)."""
+    names = ["x", "p", *_sorted_by(keys)]
+    columns: list[list[int]] = []
+    for m in _KEY.finditer(keys):
+        direction, var, strlen, plain = m.groups()
+        if strlen:
+            columns.append([len(r[names.index(strlen)]) - 2 for r in rows])  # the IRI without <>
+            continue
+        ranks = _column([r[names.index(var or plain)] for r in rows])
+        if ranks is None:
+            return None
+        columns.append([-k for k in ranks] if direction == "DESC" else ranks)
+    xs = [r[0] for r in rows]
+    order = sorted(range(len(rows)), key=lambda i: (*(col[i] for col in columns), xs[i]))
+    return [xs[i] for i in order]
+
+
+# -- columns ---------------------------------------------------------------------------------------
+
+Codes = NDArray[np.int32]
+
+
+@dataclass(frozen=True)
+class Multi:
+    """Codes of several values per row, CSR style: row ``r`` has ``codes[offsets[r]:offsets[r + 1]]`` (distinct)."""
+
+    offsets: NDArray[np.int64]
+    codes: Codes
+    #: The row of each code (``offsets`` expanded).
+    owner: Codes
+
+    @classmethod
+    def of(cls, offsets: NDArray[np.int64], codes: Codes) -> Multi:
+        rows = len(offsets) - 1
+        owner = np.repeat(np.arange(rows, dtype=np.int32), np.diff(offsets)).astype(np.int32)
+        return cls(offsets.astype(np.int64), codes.astype(np.int32), owner)
+
+    @classmethod
+    def from_pairs(cls, rows: int, pairs: Iterable[tuple[int, int]]) -> Multi:
+        """From (row, code) pairs in any order, repeats allowed."""
+        arr = np.array(list(pairs), dtype=np.int64).reshape(-1, 2)
+        width = int(arr[:, 1].max()) + 1 if len(arr) else 1
+        keys = np.unique(arr[:, 0] * width + arr[:, 1])
+        row, code = keys // width, keys % width
+        offsets = np.zeros(rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row, minlength=rows), out=offsets[1:])
+        return cls.of(offsets, code.astype(np.int32))
+
+    @property
+    def rows(self) -> int:
+        return len(self.offsets) - 1
+
+    def having(self, codes: Sequence[int]) -> NDArray[np.bool_]:
+        """The rows having any of ``codes``."""
+        mask = np.zeros(self.rows, dtype=bool)
+        if codes:
+            mask[self.owner[np.isin(self.codes, np.asarray(codes, dtype=np.int32))]] = True
+        return mask
+
+
+@dataclass(frozen=True)
+class Strings:
+    """Many strings as one UTF-8 blob and offsets (a file holds them without pickling)."""
+
+    blob: NDArray[np.uint8]
+    offsets: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, strings: Sequence[str]) -> Strings:
+        encoded = [s.encode("utf-8") for s in strings]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        return cls(np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> str:
+        return self.blob[self.offsets[i]:self.offsets[i + 1]].tobytes().decode("utf-8")
+
+    def all(self) -> list[str]:
+        data = self.blob.tobytes()
+        off = self.offsets.tolist()
+        return [data[off[i]:off[i + 1]].decode("utf-8") for i in range(len(off) - 1)]
+
+
+@dataclass
+class FacetTable:
+    """The facet values of every project and indicator of one store generation (see the module docstring)."""
+
+    generation: int
+    #: facet → the terms its codes stand for (TSV spelling: ``<iri>``, ``"2024"^^<…#gYear>``; :data:`NO_VALUE`)
+    values: dict[str, list[str]]
+    #: Project rows: IRIs (TSV spelling), 预算数 in 分, and a :class:`Multi` per facet of :data:`FACETS`.
+    project_iris: Strings
+    budget_fen: NDArray[np.int64]
+    project_facets: dict[str, Multi]
+    #: Indicator rows: IRIs, their project's row, and a :class:`Multi` per facet of :data:`OWN_FACETS`.
+    indicator_iris: Strings
+    indicator_project: Codes
+    indicator_facets: dict[str, Multi]
+    #: kind → order name (:data:`ORDERS`) → rows in that order (a row may come more than once).
+    orders: dict[str, dict[str, Codes]]
+    _codes: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    _rows: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: What a caller keeps beside the table for as long as it lives (the labels of its values, say).
+    memo: dict[str, object] = field(default_factory=dict, repr=False)
+
+    def code(self, facet: str, term: str) -> int | None:
+        """The code of ``term`` (TSV spelling) among ``facet``'s values; ``None``: no row has it."""
+        with self._lock:
+            if facet not in self._codes:
+                self._codes[facet] = {t: i for i, t in enumerate(self.values[facet])}
+            return self._codes[facet].get(term)
+
+    def rows(self, kind: str) -> int:
+        return len(self.project_iris) if kind == "projects" else len(self.indicator_iris)
+
+    def row_of(self, kind: str, iri: str) -> int | None:
+        """The row of the thing ``iri`` (TSV spelling) of ``kind``."""
+        with self._lock:
+            if kind not in self._rows:
+                iris = self.project_iris if kind == "projects" else self.indicator_iris
+                self._rows[kind] = {s: i for i, s in enumerate(iris.all())}
+            return self._rows[kind].get(iri)
+
+    def pair(self, kind: str, row: int) -> tuple[str, str]:
+        """The IRIs (without ``<>``) of a row's thing and its project."""
+        if kind == "projects":
+            x = self.project_iris[row][1:-1]
+            return x, x
+        return self.indicator_iris[row][1:-1], self.project_iris[int(self.indicator_project[row])][1:-1]
+
+
+# -- counting --------------------------------------------------------------------------------------
+
+@dataclass
+class Tally:
+    """A view's totals and counts: things (distinct ``?x``), projects, 预算数 in 分, facet → code → count."""
+
+    things: int
+    projects: int
+    budget_fen: int
+    counts: dict[str, dict[int, int]]
+    #: The rows of the view.
+    mask: NDArray[np.bool_]
+
+
+def _passing(table: FacetTable, kind: str, facet: str, codes: Sequence[int]) -> NDArray[np.bool_]:
+    """The rows of ``kind`` that have any of ``codes`` for ``facet``."""
+    if kind == "indicators":
+        if facet in PROJECT_FACETS:
+            return table.project_facets[facet].having(codes)[table.indicator_project]
+        return table.indicator_facets[facet].having(codes)
+    return table.project_facets[facet].having(codes)
+
+
+def _counts(table: FacetTable, kind: str, facet: str, mask: NDArray[np.bool_]) -> dict[int, int]:
+    """Of the rows in ``mask``, how many have each value of ``facet`` (rows have each value once)."""
+    width = len(table.values[facet])
+    if kind == "indicators" and facet in PROJECT_FACETS:
+        col = table.project_facets[facet]
+        per_project = np.bincount(table.indicator_project[mask], minlength=col.rows)
+        n = np.bincount(col.codes, weights=per_project[col.owner], minlength=width).round().astype(np.int64)
+    else:
+        col = table.indicator_facets[facet] if kind == "indicators" else table.project_facets[facet]
+        n = np.bincount(col.codes[mask[col.owner]], minlength=width)
+    return {int(c): int(n[c]) for c in np.flatnonzero(n)}
+
+
+def tally(table: FacetTable, kind: str, chosen: Mapping[str, Sequence[int]], within: NDArray[np.bool_] | None = None,
+          *, facets: bool = True) -> Tally:
+    """Totals of the view ``chosen`` (facet → codes of the values chosen, any of them; a facet given with no
+    codes passes nothing), within the rows ``within``; with ``facets``, each facet's counts over the rows that
+    pass the other facets' choices."""
+    rows = table.rows(kind)
+    base = np.ones(rows, dtype=bool) if within is None else within
+    passing = {f: _passing(table, kind, f, codes) for f, codes in chosen.items()}
+
+    def all_but(skip: str | None) -> NDArray[np.bool_]:
+        mask = base.copy()
+        for f, m in passing.items():
+            if f != skip:
+                mask &= m
+        return mask
+
+    mask = all_but(None)
+    counts = {f: _counts(table, kind, f, all_but(f) if f in passing else mask) for f in FACETS} if facets else {}
+    if kind == "indicators":
+        of_view = np.zeros(len(table.project_iris), dtype=bool)
+        of_view[table.indicator_project[mask]] = True
+    else:
+        of_view = mask
+    return Tally(int(mask.sum()), int(of_view.sum()), int(table.budget_fen[of_view].sum()), counts, mask)
+
+
+def page(table: FacetTable, kind: str, order: str, mask: NDArray[np.bool_], offset: int, limit: int | None,
+         ) -> list[tuple[str, str]]:
+    """The (thing, project) IRIs of rows ``offset…offset+limit`` of the view ``mask`` in ``order``."""
+    ordered = table.orders[kind][order]
+    chosen = ordered[mask[ordered]]
+    end = None if limit is None else offset + limit
+    return [table.pair(kind, int(r)) for r in chosen[offset:end]]
+
+
+def wanyuan(fen: int) -> Decimal:
+    """分 as 万元, spelled as SPARQL's ``SUM(?yuan) / 10000`` spells it (no trailing zeros after the point).
+
+    >>> wanyuan(8790000), wanyuan(1234550), wanyuan(0)
+    (Decimal('8.79'), Decimal('1.23455'), Decimal('0'))
+    """
+    return Decimal(fen) / 100 / 10000
+
+
+# -- reading the store -----------------------------------------------------------------------------
+
+def _tsv(store: GraphStore, sparql: str) -> list[list[str]]:
+    """The rows of a SELECT, as the engine spells them in TSV (serialised in Rust: fast)."""
+    result = solutions(store.query(sparql, name="facets", prefixes=PREFIXES), "facets")
+    data = result.serialize(format=QueryResultsFormat.TSV)
+    assert data is not None  # serialised to bytes, not to a file
+    lines = data.decode("utf-8").split("\n")
+    return [line.split("\t") for line in lines[1:] if line]
+
+
+_ATTRIBUTES = {
+    "department": "SELECT ?p ?v WHERE { ?p bk:budgetUnit ?u . ?u org:subOrganizationOf ?v }",
+    "unit": "SELECT ?p ?v WHERE { ?p bk:budgetUnit ?v }",
+    "year": "SELECT ?p ?v WHERE { ?p bk:budgetYear ?v }",
+    "funding": "SELECT ?p ?v WHERE { ?p bk:fundingSource ?v }",
+    "rule": "SELECT ?p ?v WHERE { ?f bk:concernsProject ?p ; bk:auditRule ?v }",
+}
+_HAS_INDICATOR = "SELECT ?p ?i WHERE { ?p bk:hasIndicator ?i }"
+_CATEGORY = "SELECT ?i ?v WHERE {{ ?i bk:{} ?v }}"
+_FOCUS_RULE = "SELECT ?x ?v WHERE { ?f sh:focusNode ?x ; bk:auditRule ?v }"
+_NUMERIC = {XSD.decimal.value, XSD.integer.value}
+
+
+def _fen(cell: str) -> int:
+    """A 预算数 in 分, from its TSV spelling (``"87900.5"^^<…#decimal>`` or ``87900.5``)."""
+    if cell.startswith('"'):
+        lexical, _, datatype = cell[1:].partition('"^^<')
+        if datatype[:-1] not in _NUMERIC:
+            raise Unsupported(f"a 预算数 that SUM does not add as a decimal: {cell}")
+    else:
+        lexical = cell
+    try:
+        fen = Decimal(lexical) * 100
+    except InvalidOperation:
+        raise Unsupported(f"a 预算数 that is not a number: {cell}") from None
+    if fen != fen.to_integral_value() or "e" in lexical.lower():
+        raise Unsupported(f"a 预算数 finer than 分: {cell}")
+    return int(fen)
+
+
+def from_rows(generation: int, *, projects: Sequence[tuple[str, int]], indicators: Sequence[tuple[str, str]],
+              values: Mapping[str, Iterable[tuple[str, str]]],
+              indicator_values: Mapping[str, Iterable[tuple[str, str]]] | None = None,
+              orders: Mapping[str, Mapping[str, Iterable[str]]]) -> FacetTable:
+    """A table from rows in TSV spelling: projects (IRI, 预算数 in 分), indicators (IRI, project IRI),
+    (project, value) pairs per facet, (indicator, value) pairs per own facet, and each order's thing IRIs."""
+    project_row = {iri: r for r, (iri, _) in enumerate(projects)}
+    indicator_row: dict[str, int] = {}
+    indicator_project = np.zeros(len(indicators), dtype=np.int32)
+    for r, (x, p) in enumerate(indicators):
+        if x in indicator_row:
+            raise Unsupported(f"an indicator of two projects: {x}")
+        if p not in project_row:
+            raise Unsupported(f"an indicator of something that is not a bk:Project: {x}")
+        indicator_row[x] = r
+        indicator_project[r] = project_row[p]
+    codes: dict[str, dict[str, int]] = {f: ({NO_VALUE: 0} if f == "funding" else {}) for f in FACETS}
+
+    def code(facet: str, term: str) -> int:
+        return codes[facet].setdefault(term, len(codes[facet]))
+
+    def multi(facet: str, rows: Mapping[str, int], pairs: Iterable[tuple[str, str]], n: int) -> Multi:
+        found = [(rows[s], code(facet, v)) for s, v in pairs if s in rows]
+        if facet == "funding":
+            stated = {r for r, _ in found}
+            found += [(r, 0) for r in range(n) if r not in stated]
+        return Multi.from_pairs(n, found)
+
+    project_facets = {f: multi(f, project_row, values.get(f, ()), len(projects)) for f in FACETS}
+    indicator_facets = {f: multi(f, indicator_row, (indicator_values or {}).get(f, ()), len(indicators))
+                        for f in OWN_FACETS}
+    row_of = {"projects": project_row, "indicators": indicator_row}
+    ordered = {kind: {name: np.array([row_of[kind][x] for x in xs], dtype=np.int32)
+                      for name, xs in orders.get(kind, {}).items()} for kind in KINDS}
+    return FacetTable(generation, {f: list(codes[f]) for f in FACETS}, Strings.of([p for p, _ in projects]),
+                      np.array([b for _, b in projects], dtype=np.int64), project_facets,
+                      Strings.of([x for x, _ in indicators]), indicator_project, indicator_facets, ordered)
+
+
+def _left_join(rows: Sequence[list[str]], values: Mapping[str, list[str]]) -> list[list[str]]:
+    """``rows`` (``?x`` first) each extended by every value of its ``?x``, or by an unbound cell: OPTIONAL."""
+    return [[*r, v] for r in rows for v in values.get(r[0], [""])]
+
+
+def _by_subject(rows: Iterable[Sequence[str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for s, v in rows:
+        out.setdefault(s, []).append(v)
+    return out
+
+
+def _ordered(store: GraphStore, kind: str, order: str, base: list[list[str]],
+             attributes: dict[str, dict[str, list[str]]]) -> list[str]:
+    """The things of ``kind`` (``base``: distinct ``?x ?p`` rows) in ``order``: sorted here from the values
+    of what it sorts by (``attributes``: path → subject → values), else by the engine (slower: its sort reads
+    each term's text at every comparison)."""
+    optionals, keys = ORDERS[kind][order]
+    rows = base
+    for _, path in optionals:
+        rows = _left_join(rows, attributes[path])
+    names = ["x", "p", *(var for var, _ in optionals)]
+    if names[2:] == _sorted_by(keys):
+        xs = _sort(rows, keys)
+        if xs is not None:
+            return xs
+    return [x for x, _ in _tsv(store, order_query(kind, order))]
+
+
+def read(store: GraphStore) -> FacetTable:
+    """Read the table from the store (a few SELECTs serialised by the engine), at its current generation.
+
+    Each query is one pattern, read whole; the joins (a project's indicators' categories, a thing's
+    sort keys) are made here, with SPARQL's multiplicities. Raises :class:`Unsupported` when the store
+    holds what the table cannot count exactly."""
+    generation = store.generation
+    project_iris = [p for (p,) in _tsv(store, "SELECT DISTINCT ?p WHERE { ?p a bk:Project }")]
+    indicator_type = {x for (x,) in _tsv(store, "SELECT ?x WHERE { ?x a bk:Indicator }")}
+    pairs = _tsv(store, "SELECT ?x ?p WHERE { ?x bk:ofProject ?p }")
+    indicator_rows = [list(r) for r in dict.fromkeys((x, p) for x, p in pairs if x in indicator_type)]
+    paths = {path for kind in ORDERS.values() for optionals, _ in kind.values() for _, path in optionals}
+    attributes = {path: _by_subject(_tsv(store, f"SELECT ?x ?v WHERE {{ ?x {path} ?v }}")) for path in paths}
+    budgets = attributes["bk:budget/bk:amountInYuan"]
+    # every amount of a project, as SUM over the join adds them
+    projects = [(p, sum((_fen(b) for b in budgets.get(p, ())), 0)) for p in project_iris]
+    values: dict[str, list[tuple[str, str]]] = {f: [(p, v) for p, v in _tsv(store, q)] for f, q in _ATTRIBUTES.items()}
+    has = _tsv(store, _HAS_INDICATOR)
+    own: dict[str, list[tuple[str, str]]] = {"rule": [(x, v) for x, v in _tsv(store, _FOCUS_RULE)]}
+    for level in ("level1", "level2"):
+        of_indicator = [(i, v) for i, v in _tsv(store, _CATEGORY.format(level))]
+        own[level] = of_indicator
+        by_indicator = _by_subject(of_indicator)
+        values[level] = [(p, v) for p, i in has for v in by_indicator.get(i, ())]
+    base = {"projects": [[p, p] for p in project_iris], "indicators": indicator_rows}
+    orders = {kind: {name: _ordered(store, kind, name, base[kind], attributes) for name in ORDERS[kind]}
+              for kind in KINDS}
+    if store.generation != generation:
+        raise Unsupported("the store was written while the facet table was read")
+    return from_rows(generation, projects=projects, indicators=[(x, p) for x, p in indicator_rows], values=values,
+                     indicator_values=own, orders=orders)
+
+
+# -- the file beside an on-disk store ----------------------------------------------------------------
+
+def file_for(store: GraphStore, generation: int) -> Path | None:
+    """Where the table of ``generation`` is kept beside an on-disk store (``None``: in memory or remote)."""
+    return None if store.path is None else store.path / f"{FILE_PREFIX}{generation}.npz"
+
+
+def _arrays(table: FacetTable) -> dict[str, NDArray[np.generic]]:
+    out: dict[str, NDArray[np.generic]] = {
+        "version": np.array([VERSION, table.generation], dtype=np.int64),
+        "project_iris.blob": table.project_iris.blob, "project_iris.offsets": table.project_iris.offsets,
+        "indicator_iris.blob": table.indicator_iris.blob, "indicator_iris.offsets": table.indicator_iris.offsets,
+        "budget_fen": table.budget_fen, "indicator_project": table.indicator_project,
+    }
+    for facet, terms in table.values.items():
+        s = Strings.of(terms)
+        out[f"values.{facet}.blob"], out[f"values.{facet}.offsets"] = s.blob, s.offsets
+    for prefix, facets in ("project", table.project_facets), ("indicator", table.indicator_facets):
+        for facet, m in facets.items():
+            out[f"{prefix}.{facet}.offsets"], out[f"{prefix}.{facet}.codes"] = m.offsets, m.codes
+    for kind, orders in table.orders.items():
+        for name, rows in orders.items():
+            out[f"order.{kind}.{name}"] = rows
+    return out
+
+
+def save(table: FacetTable, path: Path) -> None:
+    """Write ``table`` to ``path`` atomically (a reader sees the whole file or none), and remove the tables
+    of other generations beside it."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        np.savez(f, allow_pickle=False, **_arrays(table))
+    os.replace(tmp, path)
+    for old in path.parent.glob(f"{FILE_PREFIX}*.npz"):
+        if old != path:
+            with contextlib.suppress(OSError):
+                old.unlink()
+
+
+def load(path: Path) -> FacetTable:
+    """The table written to ``path`` by :func:`save` (raises :class:`Unsupported` for another layout)."""
+    with np.load(path, allow_pickle=False) as z:
+        a = {k: z[k] for k in z.files}
+    version, generation = (int(v) for v in a["version"])
+    if version != VERSION:
+        raise Unsupported(f"a facet table file of layout {version}, not {VERSION}")
+    values = {f: Strings(a[f"values.{f}.blob"], a[f"values.{f}.offsets"]).all() for f in FACETS}
+
+    def multi(prefix: str, facet: str) -> Multi:
+        return Multi.of(a[f"{prefix}.{facet}.offsets"], a[f"{prefix}.{facet}.codes"])
+
+    orders = {kind: {name: a[f"order.{kind}.{name}"].astype(np.int32) for name in ORDERS[kind]} for kind in KINDS}
+    return FacetTable(generation, values, Strings(a["project_iris.blob"], a["project_iris.offsets"]),
+                      a["budget_fen"].astype(np.int64), {f: multi("project", f) for f in FACETS},
+                      Strings(a["indicator_iris.blob"], a["indicator_iris.offsets"]),
+                      a["indicator_project"].astype(np.int32), {f: multi("indicator", f) for f in OWN_FACETS}, orders)
+
+
+def stored(store: GraphStore) -> FacetTable | None:
+    """The table the build kept for the store's generation, or ``None`` (none kept, or for another generation)."""
+    path = file_for(store, store.generation)
+    if path is None or not path.is_file():
+        return None
+    with contextlib.suppress(OSError, KeyError, ValueError):
+        table = load(path)
+        if table.generation == store.generation:
+            return table
+    return None
+
+
+def current(store: GraphStore) -> FacetTable:
+    """The table of the store's generation: the kept file when there is one, else read from the store."""
+    return stored(store) or read(store)

@@ -1,0 +1,149 @@
+"""The facet table (kg.facets) counts what the SPARQL of faceted browsing counts, page for page.
+
+Every view is run twice through :class:`server.catalogue.CatalogueJob`, counted with SPARQL (the reference)
+and from the table, on the seeds built with their findings, in memory and on disk (where the build keeps
+the table beside the store); then the store is written and the counts follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kg import facets
+from kg.namespaces import PREFIXES
+from kg.pipeline import build, default_steps
+from kg.settings import Settings
+from kg.sources import Manifest
+from kg.store import EmbeddedStore, GraphStore
+from server.catalogue import CatalogueJob, CatalogueView, Selection
+from server.jobs import Context
+
+VIEWS: list[tuple[str, dict[str, list[str]]]] = [
+    ("projects", {}),
+    ("projects", {"department": ["341"]}),
+    ("projects", {"department": ["341"], "funding": ["central"]}),
+    ("projects", {"funding": ["none"], "sort": ["name"], "size": ["25"], "page": ["2"]}),
+    ("projects", {"funding": ["none", "central"], "sort": ["unit"]}),
+    ("projects", {"level1": ["output"], "rule": ["TimelinessAsRate"]}),
+    ("projects", {"level2": ["output-cost", "outcome-social"], "sort": ["budget_asc"]}),
+    ("projects", {"year": ["2024"], "unit": ["341101"], "sort": ["name"]}),
+    ("projects", {"rule": ["CostNotMonetary", "NameIsCategoryHeading"], "page": ["2"], "size": ["25"]}),
+    ("projects", {"q": ["系统"]}),
+    ("projects", {"department": ["999"]}),
+    ("indicators", {}),
+    ("indicators", {"department": ["341"], "level2": ["output-cost"]}),
+    ("indicators", {"rule": ["CostNotMonetary"], "sort": ["name"]}),
+    ("indicators", {"funding": ["none"], "page": ["3"], "level1": ["output", "cost"]}),
+    ("indicators", {"q": ["率"], "year": ["2024"], "sort": ["name"], "page": ["2"]}),
+]
+
+
+def _built(store: GraphStore, settings: Settings, manifest: Manifest) -> GraphStore:
+    build(store, manifest.entries, settings, manifest=manifest, steps=default_steps(findings=True))
+    return store
+
+
+@pytest.fixture(scope="module")
+def stores(settings: Settings, manifest: Manifest, tmp_path_factory: pytest.TempPathFactory,
+           ) -> Iterator[dict[str, GraphStore]]:
+    on_disk = EmbeddedStore(tmp_path_factory.mktemp("facets") / "store")
+    yield {"memory": _built(EmbeddedStore(None), settings, manifest),
+           "disk": _built(on_disk, settings, manifest)}
+    on_disk.close()
+
+
+def both(ctx: Context, sel: Selection, settings: Settings, *, export: bool = False) -> tuple[CatalogueView, ...]:
+    by_sparql = CatalogueJob(sel, settings.base_iri, export=export, table=False).run(ctx)
+    by_table = CatalogueJob(sel, settings.base_iri, export=export).run(ctx)
+    return by_sparql, by_table
+
+
+def assert_same(a: CatalogueView, b: CatalogueView) -> None:
+    assert (a.total, a.projects) == (b.total, b.projects)
+    assert a.budget_wanyuan == b.budget_wanyuan and str(a.budget_wanyuan) == str(b.budget_wanyuan)
+    assert a.facets == b.facets
+    assert a.columns == b.columns and a.rows == b.rows and a.truncated == b.truncated
+
+
+@pytest.mark.parametrize("where", ["memory", "disk"])
+def test_table_counts_pages_and_totals_equal_sparql(stores: dict[str, GraphStore], where: str,
+                                                     settings: Settings) -> None:
+    ctx = Context(stores[where], settings)
+    assert CatalogueJob.facet_table(ctx) is not None  # the table is what the second run counts with
+    seen_rules = False
+    for kind, params in VIEWS:
+        a, b = both(ctx, Selection.from_params(params, kind), settings)
+        assert_same(a, b)
+        seen_rules |= any(v.count for v in a.facets["rule"])
+    assert seen_rules  # the findings were built: the rule facet was compared with counts in it
+    a, _ = both(ctx, Selection.from_params({}, "projects"), settings)
+    assert any(v.value == "none" and v.count for v in a.facets["funding"])
+    assert any(v.count > 1 for v in a.facets["level1"])
+
+
+@pytest.mark.parametrize("kind,params", [("projects", {"department": ["341"], "sort": ["unit"]}),
+                                         ("indicators", {"level1": ["cost"]})])
+def test_table_exports_equal_sparql(stores: dict[str, GraphStore], settings: Settings, kind: str,
+                                    params: dict[str, list[str]]) -> None:
+    ctx = Context(stores["disk"], settings)
+    a, b = both(ctx, Selection.from_params(params, kind), settings, export=True)
+    assert a.rows and not a.truncated
+    assert_same(a, b)
+
+
+def test_build_keeps_the_table_for_the_generation_it_publishes(stores: dict[str, GraphStore]) -> None:
+    store = stores["disk"]
+    assert store.path is not None
+    kept = facets.stored(store)
+    assert kept is not None and kept.generation == store.generation
+    kept_files = [p.name for p in store.path.glob(f"{facets.FILE_PREFIX}*")]
+    assert kept_files == [f"{facets.FILE_PREFIX}{store.generation}.npz"]
+    assert facets.stored(stores["memory"]) is None  # a store in memory keeps none: it is read
+
+
+@pytest.mark.parametrize("where", ["memory", "disk"])
+def test_a_write_changes_the_counts(stores: dict[str, GraphStore], where: str, settings: Settings) -> None:
+    """After a write (a new generation) the counts are the new store's: no table of the old one answers."""
+    store = stores[where]
+    ctx = Context(store, settings)
+    sel = Selection.from_params({"department": ["341"]}, "projects")
+    before = CatalogueJob(sel, settings.base_iri).run(ctx)
+    central = next(v.count for v in before.facets["funding"] if v.value == "central")
+    store.update("DELETE WHERE { GRAPH ?g { ?p bk:fundingSource bkfund:central } }", prefixes=PREFIXES)
+    assert facets.stored(store) is None  # the kept table is of the generation before
+    ctx.refresh()
+    a, b = both(ctx, sel, settings)
+    assert_same(a, b)
+    assert not any(v.value == "central" and v.count for v in b.facets["funding"])
+    unfunded = next((v.count for v in before.facets["funding"] if v.value == "none"), 0)
+    assert next(v.count for v in b.facets["funding"] if v.value == "none") > unfunded
+    assert central > 0 and b.total == before.total
+
+
+def test_unsupported_store_is_counted_with_sparql(settings: Settings, manifest: Manifest) -> None:
+    """An indicator of two projects cannot be one row: the job counts with SPARQL, and says the same."""
+    store = EmbeddedStore(None)
+    build(store, manifest.entries[:1], settings, manifest=manifest)
+    store.update("INSERT { GRAPH ?g { ?i bk:ofProject ?q } } WHERE { "
+                 "{ SELECT ?i ?g WHERE { GRAPH ?g { ?i a bk:Indicator } } ORDER BY ?i LIMIT 1 } "
+                 "{ SELECT ?q WHERE { GRAPH ?h { ?q a bk:Project } } ORDER BY DESC(?q) LIMIT 1 } }",
+                 prefixes=PREFIXES)
+    with pytest.raises(facets.Unsupported):
+        facets.read(store)
+    ctx = Context(store, settings)
+    assert CatalogueJob.facet_table(ctx) is None
+    a, b = both(ctx, Selection.from_params({}, "indicators"), settings)
+    assert_same(a, b)
+
+
+def test_kept_table_file_round_trips(stores: dict[str, GraphStore], tmp_path: Path) -> None:
+    table = facets.read(stores["memory"])
+    facets.save(table, tmp_path / "t.npz")
+    again = facets.load(tmp_path / "t.npz")
+    assert again.values == table.values and again.project_iris.all() == table.project_iris.all()
+    for kind in facets.KINDS:
+        for name in facets.ORDERS[kind]:
+            assert again.orders[kind][name].tolist() == table.orders[kind][name].tolist()
