@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import rdflib
-from rdflib import RDF
 
-from ..namespaces import RDFS
 from .errors import ShapesError
+from .paths import instance_of
 from .shapes_graph import ShapesGraph
 
 
@@ -20,7 +19,7 @@ def focus_patterns(sg: ShapesGraph, shape: rdflib.term.Node) -> tuple[str, str, 
     """
     parts, prefixes = [], []
     for c in sg.all(shape, "targetClass"):
-        parts.append(f"?this <{RDF.type}>/<{RDFS.subClassOf.value}>* {sg.term(c)} .")
+        parts.append(instance_of("?this", sg.term(c)))
     nodes = sg.all(shape, "targetNode")
     if nodes:
         parts.append("VALUES ?this { " + " ".join(sg.term(n) for n in nodes) + " }")

@@ -259,9 +259,15 @@ def _as_query_triples(data: bytes) -> QueryResult:
 
 
 def _ntriples(quads: Writable) -> bytes:
+    """``quads`` as N-Triples, their literals as Oxigraph keeps them (``xsd:positiveInteger`` … become
+    ``xsd:integer``): the server is sent what the embedded store holds, so a query such as a shape's
+    ``DATATYPE(?v) != xsd:integer`` answers the same on both."""
     if isinstance(quads, NQuads):
         quads = quads.quads()
-    return serialize((q.triple for q in quads), format=RdfFormat.N_TRIPLES) or b""
+    tmp = Store()
+    tmp.extend(Quad(q.subject, q.predicate, q.object, DefaultGraph()) for q in quads)
+    return serialize((q.triple for q in tmp.quads_for_pattern(None, None, None, DefaultGraph())),
+                     format=RdfFormat.N_TRIPLES) or b""
 
 
 def _is_budgetkg(http: _Http, root: str) -> bool:

@@ -40,8 +40,11 @@ def compile_logical(sc: Scope) -> None:
             # violated iff every member is; when each member is one constraint, that is a join of their
             # top-level violations (v is bound in the same group)
             singles = [nested.shape_branches(m, v) for m in members]
-            top = None
             if all(len(b) == 1 for b in singles):
                 top = f"{vp} " + " ".join(b[0][1].top for b in singles)
+            else:
+                # no member conforms: one NOT EXISTS per member, not EXISTS over a UNION of NOT EXISTS (which
+                # Virtuoso's compiler refuses)
+                top = f"{vp} FILTER({' && '.join('NOT EXISTS { ' + ' '.join(c) + ' }' for c in conj)})"
             sc.add("Or", f"{vp} FILTER({' && '.join('EXISTS { ' + str(i) + ' }' for i in alternatives)})", {},
                    conform=conform, top=top)

@@ -6,6 +6,7 @@ from rdflib import RDF
 
 from ...namespaces import RDFS
 from ..errors import ShapesError
+from ..paths import instance_of
 from ..report import NUMERIC_TYPES, compact_iri
 from .scope import Scope
 
@@ -20,12 +21,12 @@ def compile_value_type(sc: Scope) -> None:
     sg, v, vp = sc.sg, sc.v, sc.vp
     for c in sg.all(sc.shape, "class"):
         ct = sg.term(c)
-        instance = f"{v} <{RDF.type}>/<{RDFS.subClassOf.value}>* {ct}"
+        instance = instance_of(v, ct)
         # direct type first: the common case needs no walk up the class hierarchy
         nested = (f"{vp} FILTER(NOT EXISTS {{ {v} <{RDF.type}> {ct} }} && "
                   f"NOT EXISTS {{ {v} <{RDF.type}>/<{RDFS.subClassOf.value}>+ {ct} }})")
         sc.add("Class", nested, {"class": compact_iri(str(c))}, top=f"{vp} MINUS {{ {instance} }}",
-               conform=None if sc.prop else [instance + " ."])
+               conform=None if sc.prop else [instance])
     for d in sg.all(sc.shape, "datatype"):
         test = f"!isLiteral({v}) || DATATYPE({v}) != {sg.term(d)}"
         if str(d) in NUMERIC_TYPES:
