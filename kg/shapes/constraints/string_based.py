@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import rdflib
 
+from ..regex import portable_regex
 from ..shapes_graph import integer
 from .scope import Scope
 
@@ -17,8 +18,8 @@ def compile_string_based(sc: Scope) -> None:
                             {key: str(lit)})
     for pat in sg.all(sc.shape, "pattern"):
         flags = sg.one(sc.shape, "flags")
-        args = rdflib.Literal(str(pat)).n3() + (", " + rdflib.Literal(str(flags)).n3() if flags else "")
-        sc.value_filter("Pattern", f"isBlank({v}) || !REGEX(STR({v}), {args})", {"pattern": str(pat)})
+        matches = portable_regex(f"STR({v})", str(pat), str(flags) if flags else None)
+        sc.value_filter("Pattern", f"isBlank({v}) || !{matches}", {"pattern": str(pat)})
     for langs in sg.all(sc.shape, "languageIn"):
         tags = [str(t) for t in sg.items(langs)]
         test = " || ".join(f"langMatches(LANG({v}), {rdflib.Literal(t).n3()})" for t in tags) or "false"
