@@ -100,8 +100,10 @@ def main() -> int:
                     status = r.status_code
                 shot = args.shots / f"q{k}.png"
                 ok = shoot(url + path, shot)
+                shown = shot.resolve()
                 rows.append((k, question, path, status, times[0], times[1],
-                             str(shot.relative_to(ROOT)) if ok else "—"))
+                             (str(shown.relative_to(ROOT)) if shown.is_relative_to(ROOT) else str(shown)) if ok
+                             else "—"))
                 print(rows[-1], flush=True)
     finally:
         proc.terminate()

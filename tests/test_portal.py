@@ -129,3 +129,12 @@ def test_agency_page_has_totals_and_no_project_lines(client: TestClient, seed_st
 def test_docs_are_served_from_this_server(client: TestClient) -> None:
     html = client.get("/docs").text
     assert "cdn" not in html.lower() and "/static/vendor/swagger-ui-bundle.js" in html
+
+
+def test_an_empty_contracts_answer_says_it_needs_imported_contracts(client: TestClient, seed_store: GraphStore) -> None:
+    """The seeds have no procurement data: shared_vendors is empty and says why, not just "0 rows"."""
+    assert scalar(seed_store, "PREFIX bk: <https://budgetkg.example.org/def/> "
+                              "SELECT (COUNT(*) AS ?n) WHERE { ?c a bk:Contract }") == "0"
+    page = client.get("/queries/shared_vendors", headers={"Accept": "text/html"}).text
+    assert 'id="needs-contracts"' in page and "budgetkg contracts import" in page
+    assert 'id="needs-contracts"' not in client.get("/queries/funding_sources", headers={"Accept": "text/html"}).text
