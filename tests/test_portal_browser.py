@@ -114,6 +114,13 @@ def test_named_query_page_draws_a_chart(portal: str, page: Chromium) -> None:
     assert page.screenshot("named-chart").stat().st_size > 30_000
 
 
+def test_the_chart_shows_a_column_that_varies_not_an_echoed_parameter(portal: str, page: Chromium) -> None:
+    """projects_by_threshold echoes min_value in every row; the chart shows the targets themselves."""
+    page.open(f"{portal}/queries/projects_by_threshold?format=html&indicator=&category=%E6%BB%A1%E6%84%8F%E5%BA%A6"
+              "%E6%8C%87%E6%A0%87&min_value=95", ready="document.getElementById('chart').dataset.state === 'drawn'")
+    assert page.js("document.querySelector('#chart select[name=value]').selectedOptions[0].textContent") == "value"
+
+
 def test_editor_shows_simple_values_and_a_chart(portal: str, page: Chromium) -> None:
     page.open(f"{portal}/?run=budget_by_agency&department=341",
               ready="document.getElementById('status').dataset.runState === 'done'")

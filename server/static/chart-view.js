@@ -32,13 +32,18 @@
       return s;
     }
     // label: a name column if there is one, else the first text column with values; value: a budget-like
-    // sum before codes and years (codes are numbers too, but nobody charts them)
+    // sum before codes and years (codes are numbers too, but nobody charts them), of a column that varies
     function filled(i) { return rows.some(function (r) { return r[i] !== "" && r[i] != null; }); }
     var codeLike = /(code|department|year|position|ordinal)$/i;
     var texts = columns.map(function (_, i) { return i; }).filter(function (i) { return !nums[i] && filled(i); });
     var labelIdx = texts.filter(function (i) { return /name|label|title/i.test(columns[i]); })[0];
     if (labelIdx === undefined) labelIdx = texts.length ? texts[0] : columns.findIndex(function (_, i) { return !nums[i]; });
-    var measures = valueCols.filter(function (c) { return !codeLike.test(c); });
+    // a column with one value in every row (a parameter echoed, such as min_value) says nothing as a chart
+    function varies(c) { var i = columns.indexOf(c), first = null;
+      return rows.some(function (r) { var v = r[i]; if (v === "" || v == null) return false;
+        if (first === null) { first = v; return false; } return v !== first; }); }
+    var measures = valueCols.filter(function (c) { return !codeLike.test(c) && varies(c); });
+    if (!measures.length) measures = valueCols.filter(function (c) { return !codeLike.test(c); });
     if (!measures.length) measures = valueCols;
     var preferred = [/budget|wanyuan|amount|yuan/i, /total|sum/i, /count|projects|^n$/i].map(function (re) {
       return measures.filter(function (c) { return re.test(c); })[0];
