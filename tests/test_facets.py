@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from pyoxigraph import NamedNode
 
 from kg import facets
-from kg.namespaces import BK, PREFIXES
+from kg.namespaces import PREFIXES
 from kg.pipeline import build, default_steps
 from kg.settings import Settings
 from kg.sources import Manifest
