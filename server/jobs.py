@@ -923,7 +923,7 @@ def _agency_by_table(ctx: Context, table: facets.FacetTable, a: AgencySummary, u
     for r in found.values():
         r["funding_label"] = labels.get(str(r["funding"])) if r["funding"] is not None else None
     a.projects = [{**found[p.value], **details[p.value]} for p in listed if p.value in found and p.value in details]
-    counted = [{"r": r, "findings": str(n), "projects": str(m)} for r, n, m in
+    counted: list[dict[str, object]] = [{"r": r, "findings": str(n), "projects": str(m)} for r, n, m in
                facets.findings_by_rule(agencies, (u.value for u in units))]
     a.findings = _named_findings(ctx, counted)
     a.partners = _ranked_partners(ctx, facets.partners(table, agencies, mask), own)
