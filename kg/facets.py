@@ -15,7 +15,13 @@ read once per store generation into numpy columns and counted there:
   integer codes into them, several per row as CSR offsets (:class:`Multi`);
 * the **orders** of a page: every row in the order :data:`ORDERS` sorts a view by, as the engine itself
   sorts them (a thing with two labels sorted by name comes twice, as in SPARQL); a page is this order
-  restricted to the view.
+  restricted to the view;
+* the **labels** of the facet values (:func:`pick_labels` over :func:`labels_query`'s rows: what a page shows
+  beside each value, zh and en), so a page reads none per request;
+* what an **agency page** aggregates (:class:`Agencies`): every shared-goal link's projects and best score,
+  every finding's budget units, rule and projects, and which projects have one value of what the page
+  totals (:attr:`FacetTable.single`), so a department's totals, project list, findings and partners are
+  masks and ``bincount`` counts too (``server.jobs.agency_summary``).
 
 A count is then a mask per chosen facet and a ``bincount`` over the rows that pass the *other* facets'
 choices (:func:`tally`), exactly what ``COUNT(DISTINCT ?x)`` over the same patterns gives. What the
@@ -48,9 +54,9 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from pyoxigraph import QueryResultsFormat
+from pyoxigraph import Literal, NamedNode, QueryResultsFormat
 
-from .namespaces import PREFIXES, XSD
+from .namespaces import PREFIXES, RDFS, SKOS, XSD
 from .store import GraphStore, solutions
 
 KINDS = ("projects", "indicators")
@@ -63,7 +69,7 @@ FACETS = PROJECT_FACETS + OWN_FACETS
 #: The funding value of a project that states no funding source (no term is spelled so in TSV).
 NO_VALUE = ""
 #: Version of the file's layout: a file of another version is not read.
-VERSION = 1
+VERSION = 2
 FILE_PREFIX = "budgetkg-facets-"
 
 #: How a page of each kind is sorted: sort name → (what it sorts by, each ``OPTIONAL { ?x <path> ?<variable> }``
@@ -207,6 +213,66 @@ def _sort(rows: Sequence[Sequence[str]], keys: str) -> list[str] | None:
     return [xs[i] for i in order]
 
 
+# -- labels of facet values -------------------------------------------------------------------------
+
+#: Where a facet value's label is read from, first found first (a department: its 简称, then its name, then its code).
+LABEL_PROPERTIES = (SKOS.prefLabel, RDFS.label, SKOS.notation)
+
+
+def labels_query(terms: Iterable[NamedNode]) -> str:
+    """The labels of facet values, one row per (value, label property, label), for :func:`pick_labels`.
+
+    One query for every value of a facet, through the store's interface (not one lookup per value).
+
+    >>> labels_query([NamedNode("https://x.example/a")]).splitlines()[1]
+    '  VALUES ?v { <https://x.example/a> }'
+    """
+    values = " ".join(str(t) for t in terms)
+    # one branch per property, each a lookup from ?v: a VALUES ?p block joined with ``?v ?p ?l`` was planned as
+    # a scan (2.3 s for the 1,000 budget units of 10,000 tables, against 0.05 s)
+    props = " UNION ".join(f"{{ ?v {p} ?l BIND({p} AS ?p) }}" for p in LABEL_PROPERTIES)
+    return f"SELECT ?v ?p ?l WHERE {{\n  VALUES ?v {{ {values} }}\n  {props}\n}}"
+
+
+def pick_labels(rows: Iterable[tuple[object, object, object]]) -> dict[str, tuple[str, str]]:
+    """value IRI → (label, English label), from ``(value, property, label)`` rows.
+
+    Labels are read in :data:`LABEL_PROPERTIES` order: the first Chinese one wins, else the first
+    that is neither Chinese nor English (a code), else the English one; the English label is given
+    beside either of the others only.
+
+    >>> a = NamedNode("https://x.example/a")
+    >>> pick_labels([(a, RDFS.label, Literal("Education", language="en")),
+    ...              (a, SKOS.prefLabel, Literal("市教委", language="zh"))])
+    {'https://x.example/a': ('市教委', 'Education')}
+    """
+    rank = {p.value: i for i, p in enumerate(LABEL_PROPERTIES)}
+    ordered = sorted(enumerate(rows), key=lambda r: (rank.get(getattr(r[1][1], "value", ""), len(rank)), r[0]))
+    found: dict[str, list[str]] = {}
+    for _, (v, _p, o) in ordered:
+        if not isinstance(v, NamedNode) or not isinstance(o, Literal):
+            continue
+        zh_en_other = found.setdefault(v.value, ["", "", ""])
+        if o.language == "zh" and not zh_en_other[0]:
+            zh_en_other[0] = o.value
+        elif o.language == "en" and not zh_en_other[1]:
+            zh_en_other[1] = o.value
+        elif not zh_en_other[2]:
+            zh_en_other[2] = o.value
+    return {iri: (zh or other or en, en if (zh or other) else "") for iri, (zh, en, other) in found.items()}
+
+
+def read_labels(store: GraphStore, iris: Iterable[str], chunk: int = 2000) -> dict[str, tuple[str, str]]:
+    """The labels (:func:`pick_labels`) of the IRIs ``iris`` (without ``<>``), a few queries for all of them."""
+    todo = sorted(set(iris))
+    out: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(todo), chunk):
+        terms = [NamedNode(i) for i in todo[start:start + chunk]]
+        rows = solutions(store.query(labels_query(terms), name="facets"), "facets")
+        out.update(pick_labels((r["v"], r["p"], r["l"]) for r in rows))
+    return out
+
+
 # -- columns ---------------------------------------------------------------------------------------
 
 Codes = NDArray[np.int32]
@@ -276,6 +342,26 @@ class Strings:
         return [data[off[i]:off[i + 1]].decode("utf-8") for i in range(len(off) - 1)]
 
 
+@dataclass(frozen=True)
+class Agencies:
+    """What an agency page aggregates besides its projects' facet values (``server.jobs.agency_summary``).
+
+    Shared-goal links (``bk:SharedGoalLink``): their ``bk:fromProject``/``bk:toProject`` as project rows and
+    their greatest ``bk:score`` (NaN: none). Findings: the budget units they concern (``bk:concernsBudgetUnit``,
+    codes into :attr:`units`), their rules (``bk:auditRule``, codes into :attr:`rules`) and their projects
+    (``bk:concernsProject``, distinct codes: only counted).
+    """
+
+    link_from: Multi
+    link_to: Multi
+    link_score: NDArray[np.float64]
+    units: list[str]
+    rules: list[str]
+    finding_unit: Multi
+    finding_rule: Multi
+    finding_project: Multi
+
+
 @dataclass
 class FacetTable:
     """The facet values of every project and indicator of one store generation (see the module docstring)."""
@@ -293,6 +379,14 @@ class FacetTable:
     indicator_facets: dict[str, Multi]
     #: kind → order name (:data:`ORDERS`) → rows in that order (a row may come more than once).
     orders: dict[str, dict[str, Codes]]
+    #: Facet value IRI (without ``<>``) → (label, English label) as :func:`pick_labels` picks them (values
+    #: without a label are absent).
+    labels: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Per project row: at most one year, funding source, ``bk:budget`` and 预算数 (an agency page's totals then
+    #: read the table; else SPARQL). ``None``: unknown.
+    single: NDArray[np.bool_] | None = None
+    #: What agency pages aggregate (``None``: a link end that is no bk:Project, a term that is no IRI).
+    agencies: Agencies | None = None
     _codes: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     _rows: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -403,6 +497,73 @@ def wanyuan(fen: int) -> Decimal:
     (Decimal('8.79'), Decimal('1.23455'), Decimal('0'))
     """
     return Decimal(fen) / 100 / 10000
+
+
+def _expand(m: Multi, rows: NDArray[np.integer]) -> tuple[NDArray[np.int64], Codes]:
+    """Each code of each of ``rows`` of ``m``: (the index into ``rows`` it belongs to, the code)."""
+    rows = rows.astype(np.int64)
+    starts = m.offsets[rows]
+    lens = m.offsets[rows + 1] - starts
+    at = np.repeat(np.arange(len(rows), dtype=np.int64), lens)
+    pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()), dtype=np.int64)
+    return at, m.codes[pos]
+
+
+def projects_of_units(table: FacetTable, units: Iterable[str]) -> NDArray[np.bool_]:
+    """The project rows whose ``bk:budgetUnit`` is one of ``units`` (IRIs without ``<>``)."""
+    codes = [c for c in (table.code("unit", f"<{u}>") for u in units) if c is not None]
+    return table.project_facets["unit"].having(codes)
+
+
+def one_value(table: FacetTable, facet: str, rows: NDArray[np.integer]) -> Codes:
+    """The code of each project row's value of ``facet`` (its first; -1: none)."""
+    m = table.project_facets[facet]
+    rows = rows.astype(np.int64)
+    has = m.offsets[rows + 1] > m.offsets[rows]
+    out = np.full(len(rows), -1, dtype=np.int32)
+    out[has] = m.codes[m.offsets[rows[has]]]
+    return out
+
+
+def partners(table: FacetTable, agencies: Agencies, projects: NDArray[np.bool_],
+             ) -> list[dict[str, tuple[int, float | None]]]:
+    """Per direction (links from the ``projects``, links to them): the budget unit of each project at the other
+    end → (distinct links, greatest score or ``None``), as ``COUNT(DISTINCT ?link)``/``MAX(?score)`` give."""
+    unit = table.project_facets["unit"]
+    n_links = len(agencies.link_score)
+    out = []
+    for own, other in ((agencies.link_from, agencies.link_to), (agencies.link_to, agencies.link_from)):
+        links = np.zeros(n_links, dtype=bool)
+        links[own.owner[projects[own.codes]]] = True
+        chosen = links[other.owner]
+        link_of, at_other = other.owner[chosen], other.codes[chosen]
+        at, partner = _expand(unit, at_other)
+        keys = np.unique(partner.astype(np.int64) * max(n_links, 1) + link_of[at])
+        partner_of, link = keys // max(n_links, 1), keys % max(n_links, 1)
+        count = np.bincount(partner_of, minlength=len(table.values["unit"]))
+        best = np.full(len(count), np.nan)
+        np.fmax.at(best, partner_of, agencies.link_score[link])
+        out.append({table.values["unit"][c][1:-1]: (int(count[c]), None if np.isnan(best[c]) else float(best[c]))
+                    for c in np.flatnonzero(count)})
+    return out
+
+
+def findings_by_rule(agencies: Agencies, units: Iterable[str]) -> list[tuple[str, int, int]]:
+    """Of the findings that concern any of ``units`` (IRIs without ``<>``): per rule IRI, the distinct findings
+    and distinct projects (``COUNT(DISTINCT …)`` per ``?r``)."""
+    index = {u: i for i, u in enumerate(agencies.units)}
+    codes = [index[f"<{u}>"] for u in units if f"<{u}>" in index]
+    found = agencies.finding_unit.having(codes)
+    rules = agencies.finding_rule
+    chosen = found[rules.owner]
+    finding_of, rule_of = rules.owner[chosen], rules.codes[chosen]
+    n_rules = len(agencies.rules)
+    findings = np.bincount(rule_of, minlength=n_rules)
+    at, project = _expand(agencies.finding_project, finding_of)
+    width = int(agencies.finding_project.codes.max()) + 1 if len(agencies.finding_project.codes) else 1
+    keys = np.unique(rule_of[at].astype(np.int64) * width + project)
+    projects = np.bincount(keys // width, minlength=n_rules)
+    return [(agencies.rules[r][1:-1], int(findings[r]), int(projects[r])) for r in np.flatnonzero(findings)]
 
 
 # -- reading the store -----------------------------------------------------------------------------
@@ -541,10 +702,64 @@ def read(store: GraphStore) -> FacetTable:
     base = {"projects": [[p, p] for p in project_iris], "indicators": indicator_rows}
     orders = {kind: {name: _ordered(store, kind, name, base[kind], attributes) for name in ORDERS[kind]}
               for kind in KINDS}
+    named = {v[1:-1] for f in FACETS if f != "year" for pairs in (values.get(f, ()), own.get(f, ()))
+             for _, v in pairs if v.startswith("<")}
+    labels = read_labels(store, named)
+    years, fundings = _distinct(values["year"]), _distinct(values["funding"])
+    budget_nodes = _distinct(_tsv(store, "SELECT ?x ?b WHERE { ?x bk:budget ?b }"))
+    single = np.array([max(len(years.get(p, ())), len(fundings.get(p, ())), len(budget_nodes.get(p, ())),
+                           len(set(budgets.get(p, ())))) <= 1 for p in project_iris], dtype=bool)
+    agencies = _agencies(store, {p: r for r, p in enumerate(project_iris)})
     if store.generation != generation:
         raise Unsupported("the store was written while the facet table was read")
-    return from_rows(generation, projects=projects, indicators=[(x, p) for x, p in indicator_rows], values=values,
-                     indicator_values=own, orders=orders)
+    table = from_rows(generation, projects=projects, indicators=[(x, p) for x, p in indicator_rows], values=values,
+                      indicator_values=own, orders=orders)
+    table.labels, table.single, table.agencies = labels, single, agencies
+    if agencies is not None and not all(u.startswith("<") for u in table.values["unit"]):
+        table.agencies = None
+    return table
+
+
+def _distinct(pairs: Iterable[Sequence[str]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for s, v in pairs:
+        out.setdefault(s, set()).add(v)
+    return out
+
+
+def _agencies(store: GraphStore, project_row: Mapping[str, int]) -> Agencies | None:
+    """The links and findings agency pages aggregate (see :class:`Agencies`); ``None`` when a shared-goal link
+    has an end that is no bk:Project, or a finding's unit or rule is no IRI (the page then reads SPARQL)."""
+    link_row = {x: i for i, (x,) in enumerate(_tsv(store, "SELECT DISTINCT ?l WHERE { ?l a bk:SharedGoalLink }"))}
+    ends: list[Multi] = []
+    for side in ("fromProject", "toProject"):
+        pairs = []
+        for link, p in _tsv(store, f"SELECT ?l ?p WHERE {{ ?l bk:{side} ?p }}"):
+            if link in link_row:
+                if p not in project_row:
+                    return None
+                pairs.append((link_row[link], project_row[p]))
+        ends.append(Multi.from_pairs(len(link_row), pairs))
+    score = np.full(len(link_row), np.nan)
+    for link, v in _tsv(store, "SELECT ?l ?s WHERE { ?l bk:score ?s }"):
+        if link in link_row:
+            try:
+                x = float(lexical(v))
+            except ValueError:
+                return None
+            score[link_row[link]] = np.fmax(score[link_row[link]], x)
+    finding_row: dict[str, int] = {}
+    codes: dict[str, dict[str, int]] = {"unit": {}, "rule": {}, "project": {}}
+    pairs_of: dict[str, list[tuple[int, int]]] = {}
+    for what, prop in ("unit", "concernsBudgetUnit"), ("rule", "auditRule"), ("project", "concernsProject"):
+        pairs_of[what] = [(finding_row.setdefault(f, len(finding_row)), codes[what].setdefault(v, len(codes[what])))
+                          for f, v in _tsv(store, f"SELECT ?f ?v WHERE {{ ?f bk:{prop} ?v }}")]
+    if not all(t.startswith("<") for what in ("unit", "rule") for t in codes[what]):
+        return None
+    n = len(finding_row)
+    return Agencies(ends[0], ends[1], score, list(codes["unit"]), list(codes["rule"]),
+                    Multi.from_pairs(n, pairs_of["unit"]), Multi.from_pairs(n, pairs_of["rule"]),
+                    Multi.from_pairs(n, pairs_of["project"]))
 
 
 # -- the file beside an on-disk store ----------------------------------------------------------------
@@ -570,7 +785,26 @@ def _arrays(table: FacetTable) -> dict[str, NDArray[np.generic]]:
     for kind, orders in table.orders.items():
         for name, rows in orders.items():
             out[f"order.{kind}.{name}"] = rows
+    labelled = sorted(table.labels)
+    for name, strings in (("iris", labelled), ("zh", [table.labels[i][0] for i in labelled]),
+                          ("en", [table.labels[i][1] for i in labelled])):
+        s = Strings.of(strings)
+        out[f"labels.{name}.blob"], out[f"labels.{name}.offsets"] = s.blob, s.offsets
+    if table.single is not None:
+        out["single"] = table.single
+    ag = table.agencies
+    if ag is not None:
+        out["agencies.link_score"] = ag.link_score
+        for name, strings in ("units", ag.units), ("rules", ag.rules):
+            s = Strings.of(strings)
+            out[f"agencies.{name}.blob"], out[f"agencies.{name}.offsets"] = s.blob, s.offsets
+        for name in _AGENCY_MULTI:
+            kept: Multi = getattr(ag, name)
+            out[f"agencies.{name}.offsets"], out[f"agencies.{name}.codes"] = kept.offsets, kept.codes
     return out
+
+
+_AGENCY_MULTI = ("link_from", "link_to", "finding_unit", "finding_rule", "finding_project")
 
 
 def save(table: FacetTable, path: Path) -> None:
@@ -599,10 +833,23 @@ def load(path: Path) -> FacetTable:
         return Multi.of(a[f"{prefix}.{facet}.offsets"], a[f"{prefix}.{facet}.codes"])
 
     orders = {kind: {name: a[f"order.{kind}.{name}"].astype(np.int32) for name in ORDERS[kind]} for kind in KINDS}
+
+    def strings(name: str) -> list[str]:
+        return Strings(a[f"{name}.blob"], a[f"{name}.offsets"]).all()
+
+    labels = dict(zip(strings("labels.iris"), zip(strings("labels.zh"), strings("labels.en"), strict=True),
+                      strict=True))
+    agencies = None
+    if "agencies.link_score" in a:
+        agencies = Agencies(multi("agencies", "link_from"), multi("agencies", "link_to"),
+                            a["agencies.link_score"].astype(np.float64), strings("agencies.units"),
+                            strings("agencies.rules"), multi("agencies", "finding_unit"),
+                            multi("agencies", "finding_rule"), multi("agencies", "finding_project"))
     return FacetTable(generation, values, Strings(a["project_iris.blob"], a["project_iris.offsets"]),
                       a["budget_fen"].astype(np.int64), {f: multi("project", f) for f in FACETS},
                       Strings(a["indicator_iris.blob"], a["indicator_iris.offsets"]),
-                      a["indicator_project"].astype(np.int32), {f: multi("indicator", f) for f in OWN_FACETS}, orders)
+                      a["indicator_project"].astype(np.int32), {f: multi("indicator", f) for f in OWN_FACETS}, orders,
+                      labels, a["single"].astype(bool) if "single" in a else None, agencies)
 
 
 def stored(store: GraphStore) -> FacetTable | None:

@@ -17,7 +17,7 @@ the indexes work. This module imports no web framework (it runs in worker proces
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -28,11 +28,12 @@ from pyoxigraph import BlankNode, Literal, NamedNode
 
 from kg import facets
 from kg.errors import QueryError
+from kg.facets import labels_query, pick_labels
 from kg.iris import Iris
-from kg.namespaces import CATEGORY, FUNDING, ORG, RDFS, SH, SKOS, XSD
-from kg.store import EmbeddedStore, solutions
+from kg.namespaces import CATEGORY, FUNDING, ORG, SH, XSD
+from kg.store import solutions
 
-from .jobs import Context, DatasetOptions, run_query
+from .jobs import Context, DatasetOptions, facet_table, run_query
 
 KINDS = ("projects", "indicators")
 
@@ -317,53 +318,6 @@ def _key(term: object, facet: str, base_iri: str) -> str:
     return value.rsplit("/", 1)[-1]
 
 
-#: Where a facet value's label is read from, first found first (a department: its 简称, then its name, then its code).
-LABEL_PROPERTIES = (SKOS.prefLabel, RDFS.label, SKOS.notation)
-
-
-def labels_query(terms: Iterable[NamedNode]) -> str:
-    """The labels of facet values, one row per (value, label property, label), for :func:`pick_labels`.
-
-    One query for every value of a facet, through the store's interface (not one lookup per value).
-
-    >>> labels_query([NamedNode("https://x.example/a")]).splitlines()[1]
-    '  VALUES ?v { <https://x.example/a> }'
-    """
-    values = " ".join(str(t) for t in terms)
-    # one branch per property, each a lookup from ?v: a VALUES ?p block joined with ``?v ?p ?l`` was planned as
-    # a scan (2.3 s for the 1,000 budget units of 10,000 tables, against 0.05 s)
-    props = " UNION ".join(f"{{ ?v {p} ?l BIND({p} AS ?p) }}" for p in LABEL_PROPERTIES)
-    return f"SELECT ?v ?p ?l WHERE {{\n  VALUES ?v {{ {values} }}\n  {props}\n}}"
-
-
-def pick_labels(rows: Iterable[tuple[object, object, object]]) -> dict[str, tuple[str, str]]:
-    """value IRI → (label, English label), from ``(value, property, label)`` rows.
-
-    Labels are read in :data:`LABEL_PROPERTIES` order: the first Chinese one wins, else the first
-    that is neither Chinese nor English (a code), else the English one; the English label is given
-    beside either of the others only.
-
-    >>> a = NamedNode("https://x.example/a")
-    >>> pick_labels([(a, RDFS.label, Literal("Education", language="en")),
-    ...              (a, SKOS.prefLabel, Literal("市教委", language="zh"))])
-    {'https://x.example/a': ('市教委', 'Education')}
-    """
-    rank = {p.value: i for i, p in enumerate(LABEL_PROPERTIES)}
-    ordered = sorted(enumerate(rows), key=lambda r: (rank.get(getattr(r[1][1], "value", ""), len(rank)), r[0]))
-    found: dict[str, list[str]] = {}
-    for _, (v, _p, o) in ordered:
-        if not isinstance(v, NamedNode) or not isinstance(o, Literal):
-            continue
-        zh_en_other = found.setdefault(v.value, ["", "", ""])
-        if o.language == "zh" and not zh_en_other[0]:
-            zh_en_other[0] = o.value
-        elif o.language == "en" and not zh_en_other[1]:
-            zh_en_other[1] = o.value
-        elif not zh_en_other[2]:
-            zh_en_other[2] = o.value
-    return {iri: (zh or other or en, en if (zh or other) else "") for iri, (zh, en, other) in found.items()}
-
-
 def _python(term: object) -> Any:
     if term is None:
         return None
@@ -415,6 +369,8 @@ class _Counted:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     unfunded: int = 0
     page: list[tuple[NamedNode, NamedNode]] = field(default_factory=list)
+    #: facet → value key → (label, English label), where the facet table knows them (the rest are queried)
+    labels: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -500,21 +456,43 @@ class CatalogueJob:
         out.page = [(NamedNode(x), NamedNode(p)) for x, p in facets.page(table, sel.kind, order, tally.mask,
                                                                          offset, limit)]
         view.seconds["page"] = time.perf_counter() - t0
+        if not self.export:
+            known = self._table_labels(table)
+            out.labels = {facet: {k: known[facet][k] for k in out.counts.get(facet, {}) if k in known[facet]}
+                          for facet in known}
         return out
 
     @staticmethod
     def facet_table(ctx: Context) -> facets.FacetTable | None:
         """The facet table of the store's generation, kept by the worker (``None``: count with SPARQL)."""
-        if not isinstance(ctx.kg, EmbeddedStore):  # a remote store's generation misses other writers
-            return None
+        return facet_table(ctx)
 
-        def make() -> facets.FacetTable | None:
-            try:
-                return facets.current(ctx.kg)
-            except facets.Unsupported:
-                return None
-
-        return ctx.per_generation("facets", make)
+    def _table_labels(self, table: facets.FacetTable) -> dict[str, dict[str, tuple[str, str]]]:
+        """facet → value key → (label, English label) of every value of the table, from the labels the table
+        keeps: made once per table and base IRI (the value a key stands for is :meth:`Selection.term`'s, as
+        the SPARQL path reads it; a key whose term is not the table's value is left to a query)."""
+        memo_key = f"labels {self.base_iri}"
+        kept = table.memo.get(memo_key)
+        if isinstance(kept, dict):
+            return kept
+        sel = self.selection
+        out: dict[str, dict[str, tuple[str, str]]] = {}
+        for facet in FACETS:
+            if facet == "year":
+                continue
+            known = out[facet] = {}
+            for term in table.values[facet]:
+                if term == facets.NO_VALUE:
+                    continue
+                key = _tsv_key(term, facet)
+                try:
+                    t = sel.term(facet, key, self.base_iri)
+                except ValueError:
+                    continue  # raised again where the page asks for it, as on the SPARQL path
+                if isinstance(t, NamedNode) and table.code(facet, f"<{t.value}>") is not None:
+                    known[key] = table.labels.get(t.value, ("", ""))
+        table.memo[memo_key] = out
+        return out
 
     def run(self, ctx: Context) -> CatalogueView:
         sel = self.selection
@@ -531,10 +509,12 @@ class CatalogueJob:
             counts = counted.counts.get(facet, {})
             labels: dict[str, tuple[str, str]] = {k: (k, "") for k in counts}
             if facet != "year" and counts:
-                terms = {k: sel.term(facet, k, self.base_iri) for k in counts}
-                named = pick_labels((r["v"], r["p"], r["l"]) for r in select(labels_query(
-                    t for t in terms.values() if isinstance(t, NamedNode))))
-                labels = {k: named.get(t.value, ("", "")) for k, t in terms.items()}
+                labels = dict(counted.labels.get(facet, {}))
+                terms = {k: sel.term(facet, k, self.base_iri) for k in counts if k not in labels}
+                if terms:
+                    named = pick_labels((r["v"], r["p"], r["l"]) for r in select(labels_query(
+                        t for t in terms.values() if isinstance(t, NamedNode))))
+                    labels.update({k: named.get(t.value, ("", "")) for k, t in terms.items()})
             values = [FacetValue(k, labels[k][0] or k, labels[k][1], n, k in sel.values(facet))
                       for k, n in counts.items()]
             if facet == "funding" and counted.unfunded:

@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar, Unpack, cast
 
+import numpy as np
 from pyoxigraph import (
     BlankNode,
     DefaultGraph,
@@ -29,12 +30,13 @@ from pyoxigraph import (
     Triple,
 )
 
+from kg import facets
 from kg.errors import BudgetKGError, QueryError, StoreError
 from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
 from kg.queries import FastForm, Lookup, choose, resolve, with_zh
 from kg.settings import Settings
 from kg.sources import load_manifest
-from kg.store import GraphStore, QueryResult, damage, solutions, store_error, term_value
+from kg.store import EmbeddedStore, GraphStore, QueryResult, damage, solutions, store_error, term_value
 from kg.syntax import explain
 
 from . import results, safety
@@ -84,6 +86,12 @@ class Context:
             if self.kg.generation == generation:
                 self._kept[key] = (generation, value)
             return value
+
+    def kept(self, key: str) -> object | None:
+        """What :meth:`per_generation` keeps for ``key`` at the store's generation (``None``: nothing yet)."""
+        with self._lock:
+            kept = self._kept.get(key)
+            return kept[1] if kept is not None and kept[0] == self.kg.generation else None
 
     def refresh(self) -> None:
         """Re-read what depends on the store's content (after an update)."""
@@ -579,6 +587,31 @@ class UpdateJob:
         return Answer(b"", "none")
 
 
+def facet_table(ctx: Context, *, read: bool = True) -> facets.FacetTable | None:
+    """The facet table (:mod:`kg.facets`) of the store's generation, kept by the worker; ``None``: read SPARQL.
+
+    ``read=False``: only a table the worker already has or the build kept beside the store for this generation
+    (reading the store for it takes seconds: more than a page that would use it)."""
+    store = ctx.kg
+    if not isinstance(store, EmbeddedStore):  # a remote store's generation misses other writers
+        return None
+    if not read:
+        kept = ctx.kept("facets")
+        if isinstance(kept, facets.FacetTable):
+            return kept
+        path = facets.file_for(store, store.generation)
+        if path is None or not path.is_file():
+            return None
+
+    def make() -> facets.FacetTable | None:
+        try:
+            return facets.current(store)
+        except facets.Unsupported:
+            return None
+
+    return ctx.per_generation("facets", make)
+
+
 def encode_json(obj: object) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -786,11 +819,14 @@ def _bound_rows(ctx: Context, sparql: str, var: str, terms: Iterable[NamedNode])
     return [{n: None if r[n] is None else term_value(r[n]) for n in names} for r in result]
 
 
-def agency_summary(ctx: Context, node: NamedNode) -> AgencySummary:
+def agency_summary(ctx: Context, node: NamedNode, *, table: bool = True) -> AgencySummary:
     """An agency's page head, read from its budget units down (a department's are found first).
 
-    Every query starts from the units in a ``VALUES`` block: no ``UNION`` of "the agency's own projects"
-    and "its units' projects", which the planner evaluates over the whole store before joining.
+    With the facet table of the store's generation (``table``; :func:`facet_table`, the build's file), its
+    totals, project list, findings and partners are counted from the table (:func:`_agency_by_table`);
+    otherwise with SPARQL, where every query starts from the units in a ``VALUES`` block: no ``UNION`` of
+    "the agency's own projects" and "its units' projects", which the planner evaluates over the whole store
+    before joining. Both give the same summary.
     """
     store = ctx.kg
     a = AgencySummary()
@@ -799,6 +835,9 @@ def agency_summary(ctx: Context, node: NamedNode) -> AgencySummary:
     sub_units = {q.subject.value: q.subject for q in store.match(None, ORG_SUB, node)
                  if isinstance(q.subject, NamedNode)}
     units = [node, *(sub_units[u] for u in sorted(sub_units))]
+    counted = facet_table(ctx, read=False) if table else None
+    if counted is not None and _agency_by_table(ctx, counted, a, units, {node.value, *sub_units}):
+        return a
     # one row per project (a project has at most one stated funding source; keep the first if ever more)
     seen: dict[str, dict[str, object]] = {}
     for r in _bound_rows(ctx, _AGENCY_PROJECT_ROWS, "unit", units):
@@ -810,9 +849,9 @@ def agency_summary(ctx: Context, node: NamedNode) -> AgencySummary:
         r["funding_label"] = funding_labels.get(str(r["funding"])) if r["funding"] is not None else None
         b = Decimal(str(r["budget"])) if r["budget"] is not None else Decimal(0)
         a.total += b
-        for key, table in ((str(r["funding_label"] or "未标明 not stated"), by_funding),
-                           (str(r["year"] or "—"), by_year)):
-            cell = table.setdefault(key, [0, Decimal(0)])
+        for key, totals in ((str(r["funding_label"] or "未标明 not stated"), by_funding),
+                            (str(r["year"] or "—"), by_year)):
+            cell = totals.setdefault(key, [0, Decimal(0)])
             cell[0] += 1
             cell[1] += b
     a.project_count = len(seen)
@@ -828,6 +867,69 @@ def agency_summary(ctx: Context, node: NamedNode) -> AgencySummary:
     return a
 
 
+def _agency_by_table(ctx: Context, table: facets.FacetTable, a: AgencySummary, units: list[NamedNode],
+                     own: set[str]) -> bool:
+    """Fill ``a`` from the facet table as :func:`agency_summary`'s SPARQL would; ``False`` (``a`` untouched but
+    its summary) where the table cannot say the same: a project of the agency with two years, funding sources or
+    budgets (the SPARQL keeps one row of each), or no links and findings kept."""
+    agencies, single = table.agencies, table.single
+    if agencies is None or single is None:
+        return False
+    mask = facets.projects_of_units(table, (u.value for u in units))
+    rows = np.flatnonzero(mask)
+    if not single[rows].all():
+        return False
+    fen = table.budget_fen[rows]
+    year = facets.one_value(table, "year", rows)
+    funding = facets.one_value(table, "funding", rows)
+    funding_iris = {int(c): table.values["funding"][c][1:-1] for c in np.unique(funding)
+                    if c >= 0 and table.values["funding"][c] != facets.NO_VALUE}
+    labels = _funding_labels(ctx.kg, set(funding_iris.values()))
+    by_funding: dict[str, list[Any]] = {}
+    by_year: dict[str, list[Any]] = {}
+    for column, facet, unstated, totals in ((funding, "funding", "未标明 not stated", by_funding),
+                                            (year, "year", "—", by_year)):
+        codes, at = np.unique(column, return_inverse=True)
+        counts = np.bincount(at, minlength=len(codes))
+        sums = np.zeros(len(codes), dtype=np.int64)
+        np.add.at(sums, at, fen)
+        for i, c in enumerate(codes.tolist()):
+            term = table.values[facet][c] if c >= 0 else facets.NO_VALUE
+            if term == facets.NO_VALUE:
+                name = None
+            elif facet == "funding":
+                name = labels.get(funding_iris[c])
+            else:
+                name = facets.lexical(term)
+            cell = totals.setdefault(str(name or unstated), [0, Decimal(0)])
+            cell[0] += int(counts[i])
+            cell[1] += Decimal(int(sums[i])) / 100
+    a.total = Decimal(int(fen.sum())) / 100
+    a.project_count = len(rows)
+    a.by_funding = sorted(by_funding.items(), key=lambda kv: (-kv[1][1], kv[0]))
+    a.by_year = sorted(by_year.items(), reverse=True)
+    # the largest: every project at least as large as the AGENCY_PROJECTS_LISTED-th, then ordered as SPARQL's are
+    if len(rows) > AGENCY_PROJECTS_LISTED:
+        least = np.partition(fen, len(fen) - AGENCY_PROJECTS_LISTED)[len(fen) - AGENCY_PROJECTS_LISTED]
+        candidates = rows[fen >= least]
+    else:
+        candidates = rows
+    ordered = sorted((-int(table.budget_fen[r]), table.project_iris[int(r)][1:-1]) for r in candidates)
+    listed = [NamedNode(iri) for _, iri in ordered[:AGENCY_PROJECTS_LISTED]]
+    found: dict[str, dict[str, object]] = {}
+    for r in _bound_rows(ctx, _AGENCY_PROJECT_ROWS, "project", listed):
+        found.setdefault(str(r["project"]), r)
+    details = {str(d["project"]): d for d in _bound_rows(ctx, _AGENCY_PROJECT_DETAILS, "project", listed)}
+    for r in found.values():
+        r["funding_label"] = labels.get(str(r["funding"])) if r["funding"] is not None else None
+    a.projects = [{**found[p.value], **details[p.value]} for p in listed if p.value in found and p.value in details]
+    counted: list[dict[str, object]] = [{"r": r, "findings": str(n), "projects": str(m)} for r, n, m in
+               facets.findings_by_rule(agencies, (u.value for u in units))]
+    a.findings = _named_findings(ctx, counted)
+    a.partners = _ranked_partners(ctx, facets.partners(table, agencies, mask), own)
+    return True
+
+
 def _funding_labels(store: GraphStore, fundings: set[str]) -> dict[str, str]:
     """The zh label of each funding source concept (a handful per agency)."""
     labels = {}
@@ -841,7 +943,11 @@ def _funding_labels(store: GraphStore, fundings: set[str]) -> dict[str, str]:
 
 def _agency_findings(ctx: Context, units: list[NamedNode]) -> list[dict[str, object]]:
     """Findings about the agency's units per rule, most first (the rules' notation and zh label beside)."""
-    counted = _bound_rows(ctx, _AGENCY_FINDINGS, "unit", units)
+    return _named_findings(ctx, _bound_rows(ctx, _AGENCY_FINDINGS, "unit", units))
+
+
+def _named_findings(ctx: Context, counted: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Counts per rule (``r``, ``findings``, ``projects``) with the rules' notation and zh label, most first."""
     names: dict[str, dict[str, object]] = {}
     for r in _bound_rows(ctx, _RULE_NAMES, "r", (NamedNode(str(c["r"])) for c in counted)):
         names.setdefault(str(r["r"]), r)
@@ -860,15 +966,23 @@ def _partners(ctx: Context, units: list[NamedNode], own: set[str], limit: int = 
     An aggregate per direction from the agency's units (``units``) through their projects to their shared-goal
     links: walking the same links from Python, one index read at a time, costs about twice as much.
     """
+    directions = [{str(r["partner"]): (int(str(r["links"])), float(str(r["best"])) if r["best"] is not None else None)
+                   for r in _bound_rows(ctx, sparql, "unit", units)}
+                  for sparql in (_AGENCY_PARTNERS_FROM, _AGENCY_PARTNERS_TO)]
+    return _ranked_partners(ctx, directions, own, limit)
+
+
+def _ranked_partners(ctx: Context, directions: list[dict[str, tuple[int, float | None]]], own: set[str],
+                     limit: int = 40) -> list[dict[str, object]]:
+    """The partners of both directions (partner unit → (links, best score or None)) summed, ranked, named."""
     links: dict[str, dict[str, float]] = {}
-    for sparql in (_AGENCY_PARTNERS_FROM, _AGENCY_PARTNERS_TO):
-        for r in _bound_rows(ctx, sparql, "unit", units):
-            u = str(r["partner"])
+    for counted in directions:
+        for u, (n, best) in counted.items():
             if u in own:
                 continue
             entry = links.setdefault(u, {"links": 0, "best": 0.0})
-            entry["links"] += int(str(r["links"]))
-            entry["best"] = max(entry["best"], float(str(r["best"])) if r["best"] is not None else 0.0)
+            entry["links"] += n
+            entry["best"] = max(entry["best"], best if best is not None else 0.0)
     ranked = sorted(links.items(), key=lambda kv: (-kv[1]["links"], -kv[1]["best"], kv[0]))[:limit]
     return [{"partner": u, "partner_name": _label(ctx.kg, NamedNode(u)), "links": int(v["links"]),
              "best": round(v["best"], 4)} for u, v in ranked]

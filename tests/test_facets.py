@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pyoxigraph import NamedNode
 
 from kg import facets
 from kg.namespaces import PREFIXES
@@ -18,8 +19,9 @@ from kg.pipeline import build, default_steps
 from kg.settings import Settings
 from kg.sources import Manifest
 from kg.store import EmbeddedStore, GraphStore
+from server import catalogue
 from server.catalogue import CatalogueJob, CatalogueView, Selection
-from server.jobs import Context
+from server.jobs import Context, _agency_by_table, agency_summary, facet_table
 
 VIEWS: list[tuple[str, dict[str, list[str]]]] = [
     ("projects", {}),
@@ -104,6 +106,72 @@ def test_build_keeps_the_table_for_the_generation_it_publishes(stores: dict[str,
     assert facets.stored(stores["memory"]) is None  # a store in memory keeps none: it is read
 
 
+def test_facet_value_labels_come_from_the_table(stores: dict[str, GraphStore], settings: Settings,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The labels a page shows beside each facet value are the table's (no labels query per page), and SPARQL's."""
+    ctx = Context(stores["disk"], settings)
+    table = CatalogueJob.facet_table(ctx)
+    assert table is not None and table.labels
+    views = [Selection.from_params(params, kind) for kind, params in VIEWS]
+    by_sparql = [CatalogueJob(sel, settings.base_iri, table=False).run(ctx) for sel in views]
+
+    def no_query(terms: object) -> str:
+        raise AssertionError("a labels query on the facet-table path")
+
+    monkeypatch.setattr(catalogue, "labels_query", no_query)
+    for sel, a in zip(views, by_sparql, strict=True):
+        assert_same(a, CatalogueJob(sel, settings.base_iri).run(ctx))
+    department = next(v for v in by_sparql[0].facets["department"] if v.value == "341")
+    assert department.label != "341" and any(v.label_en for f in by_sparql[0].facets.values() for v in f)
+
+
+def _agencies(store: GraphStore) -> list[NamedNode]:
+    rows = store.query("SELECT DISTINCT ?a WHERE { { ?a a bk:BudgetUnit } UNION { ?a a bk:Department } } ORDER BY ?a",
+                       prefixes=PREFIXES)
+    return [r["a"] for r in rows]
+
+
+def test_agency_pages_from_the_table_equal_sparql(stores: dict[str, GraphStore], settings: Settings) -> None:
+    """Every budget unit's and department's page head: totals, projects listed, findings and partners counted
+    from the build's table are what the SPARQL path reads."""
+    store = stores["disk"]
+    ctx = Context(store, settings)
+    table = facet_table(ctx, read=False)
+    assert table is not None and table.agencies is not None
+    agencies = _agencies(store)
+    assert any(a.value.endswith("/341") for a in agencies) and len(agencies) > 5
+    seen = {"partners": False, "findings": False, "years": False}
+    for node in agencies:
+        by_sparql = agency_summary(ctx, node, table=False)
+        by_table = agency_summary(ctx, node)
+        assert by_table == by_sparql, node
+        assert _agency_by_table(ctx, table, type(by_sparql)(), [node], {node.value})
+        seen["partners"] |= bool(by_sparql.partners)
+        seen["findings"] |= bool(by_sparql.findings)
+        seen["years"] |= len(by_sparql.by_year) > 1
+    assert all(seen.values()), seen
+
+
+def test_agency_pages_after_a_write_read_sparql(settings: Settings, manifest: Manifest,
+                                                tmp_path: Path) -> None:
+    """A write leaves the build's table behind: agency pages read SPARQL, and say what the store now holds."""
+    store = _built(EmbeddedStore(tmp_path / "store"), settings, manifest)
+    try:
+        ctx = Context(store, settings)
+        node = NamedNode(settings.base_iri + "agency/341")
+        before = agency_summary(ctx, node)
+        assert facet_table(ctx, read=False) is not None
+        store.update("DELETE WHERE { GRAPH ?g { ?p bk:fundingSource bkfund:central } }", prefixes=PREFIXES)
+        ctx.refresh()
+        assert facet_table(ctx, read=False) is None
+        after = agency_summary(ctx, node)
+        assert after == agency_summary(ctx, node, table=False)
+        assert after.total == before.total and after.by_funding != before.by_funding
+        assert "中央" in dict(before.by_funding) and "中央" not in dict(after.by_funding)
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("where", ["memory", "disk"])
 def test_a_write_changes_the_counts(stores: dict[str, GraphStore], where: str, settings: Settings) -> None:
     """After a write (a new generation) the counts are the new store's: no table of the old one answers."""
@@ -144,6 +212,12 @@ def test_kept_table_file_round_trips(stores: dict[str, GraphStore], tmp_path: Pa
     facets.save(table, tmp_path / "t.npz")
     again = facets.load(tmp_path / "t.npz")
     assert again.values == table.values and again.project_iris.all() == table.project_iris.all()
+    assert again.labels == table.labels and table.labels
+    assert table.single is not None and again.single is not None and again.single.tolist() == table.single.tolist()
+    assert table.agencies is not None and again.agencies is not None
+    assert again.agencies.units == table.agencies.units and again.agencies.rules == table.agencies.rules
+    assert again.agencies.link_score.tolist() == pytest.approx(table.agencies.link_score.tolist(), nan_ok=True)
+    assert again.agencies.link_from.codes.tolist() == table.agencies.link_from.codes.tolist()
     for kind in facets.KINDS:
         for name in facets.ORDERS[kind]:
             assert again.orders[kind][name].tolist() == table.orders[kind][name].tolist()
