@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -126,15 +127,19 @@ def _exact(text: str) -> Decimal | None:
 
 def _ranks(terms: Sequence[str], key: str) -> NDArray[np.int64]:
     """Each term's rank in the order SPARQL sorts the column (all one kind, else :class:`Unsupported`)."""
-    kinds = {_kind(t) for t in terms if t != UNBOUND}
-    if len(kinds) > 1 or "other" in kinds or UNBOUND in terms:
+    column = Column.of(terms)  # each distinct term once
+    distinct = column.terms
+    kinds = {_kind(t) for t in distinct if t != UNBOUND}
+    if len(kinds) > 1 or "other" in kinds or UNBOUND in distinct:
         raise Unsupported(f"terms of several kinds, or unbound, in the sorted column {key}: {sorted(kinds)}")
     if kinds == {"number"}:
-        numbers = [number(t) for t in terms]
+        numbers = [number(t) for t in distinct]
         if any(n is None for n in numbers):
             raise Unsupported(f"a number Oxigraph does not hold exactly in {key}")
-        return _rank_of([n for n in numbers if n is not None])
-    return _rank_of([t[1:-1] if t.startswith("<") else lexical(t) for t in terms])
+        ranks = _rank_of([n for n in numbers if n is not None])
+    else:
+        ranks = _rank_of([t[1:-1] if t.startswith("<") else lexical(t) for t in distinct])
+    return ranks[column.codes]
 
 
 def _rank_of(keys: Sequence[_Key]) -> NDArray[np.int64]:
@@ -233,30 +238,41 @@ class AnswerTable:
 
 # -- reading the store -----------------------------------------------------------------------------
 
-def _tsv(store: GraphStore, sparql: str) -> list[list[str]]:
-    """The rows of a SELECT, as the engine spells them in TSV (serialised in Rust: fast)."""
+def _cells(store: GraphStore, sparql: str) -> tuple[int, list[str]]:
+    """The width and the cells of a SELECT's rows, row after row, as the engine spells them in TSV (serialised
+    in Rust: fast; a cell holds no tab or line end, which TSV escapes)."""
     result = solutions(store.query(sparql, name="answers", prefixes=PREFIXES), "answers")
     data = result.serialize(format=QueryResultsFormat.TSV)
     assert data is not None  # serialised to bytes, not to a file
-    return [line.split("\t") for line in data.decode("utf-8").split("\n")[1:] if line]
+    width = len(result.variables)
+    cells = data.decode("utf-8").replace("\n", "\t").split("\t")
+    return width, cells[width:-1]  # no header, nor the empty cell after the last line end
 
 
-def _values(store: GraphStore, path: str) -> dict[str, list[str]]:
-    """Every ``?s <path> ?v``, by subject (TSV spellings)."""
-    out: dict[str, list[str]] = {}
-    for s, v in _tsv(store, f"SELECT ?s ?v WHERE {{ ?s {path} ?v }}"):
-        out.setdefault(s, []).append(v)
-    return out
+def _tsv(store: GraphStore, sparql: str) -> list[tuple[str, ...]]:
+    """The rows of a SELECT (TSV spellings)."""
+    width, cells = _cells(store, sparql)
+    return list(zip(*(cells[k::width] for k in range(width)), strict=True))
 
 
-def _one(values: Mapping[str, list[str]], subject: str | None, path: str) -> str | None:
-    """The one value of ``subject``; :class:`Unsupported` for two (SPARQL would answer a row per value)."""
-    found = values.get(subject) if subject is not None else None
-    if not found:
-        return None
-    if len(found) > 1:
-        raise Unsupported(f"{subject} has {len(found)} values of {path}")
-    return found[0]
+class _Values:
+    """Every ``?s <path> ?v`` by subject: the value of a subject that has one, and the subjects that have more."""
+
+    def __init__(self, store: GraphStore, path: str) -> None:
+        _, cells = _cells(store, f"SELECT ?s ?v WHERE {{ ?s {path} ?v }}")
+        self.path = path
+        self.one = dict(zip(cells[0::2], cells[1::2], strict=True))
+        self.several: set[str] = set()
+        if len(self.one) * 2 < len(cells):
+            self.several = {x for x, n in Counter(cells[0::2]).items() if n > 1}
+
+    def of(self, subjects: Sequence[str | None]) -> list[str | None]:
+        """The value of each subject (``None``: it has none); :class:`Unsupported` when one has several (SPARQL
+        would answer a row per value)."""
+        if self.several and not self.several.isdisjoint(subjects):
+            raise Unsupported(f"a subject has several values of {self.path}")
+        get = self.one.get
+        return [get(x) if x is not None else None for x in subjects]
 
 
 #: The properties the threshold query joins, by the name the table reads them under.
@@ -264,41 +280,42 @@ _PATHS = {"of_project": "bk:ofProject", "indicator_name": "bk:indicatorName", "t
           "unit": "bk:normalizedUnit", "value": "bk:normalizedValue", "raw": "bk:rawValue",
           "level1": "bk:level1Label", "level2": "bk:level2Label", "k1": "bk:level1", "k2": "bk:level2",
           "concept_node": "bk:indicatorConcept", "concept": "skos:prefLabel", "comparator_node": "bk:comparator",
-          "comparator": "skos:notation", "has": "bk:hasIndicator"}
+          "comparator": "skos:notation"}
 _CODED = "SELECT ?p ?code ?name WHERE { ?p bk:budgetUnitCode ?code ; rdfs:label ?name }"
 _MEMBERS = "SELECT ?p ?name ?unit WHERE { ?p a bk:Project ; rdfs:label ?name ; bk:budgetUnitName ?unit }"
+_HAS = "SELECT ?p ?i WHERE { ?p bk:hasIndicator ?i }"
 
 
 def read(store: GraphStore) -> AnswerTable:
     """Read the table from the store at its current generation: single-pattern SELECTs, joined here with
     SPARQL's multiplicities (a value twice where the query would answer two rows raises :class:`Unsupported`)."""
     generation = store.generation
-    v = {name: _values(store, path) for name, path in _PATHS.items()}
+    v = {name: _Values(store, path) for name, path in _PATHS.items()}
     coded: dict[str, tuple[str, str]] = {}
     for subject, code, name in _tsv(store, _CODED):
         if subject in coded:
             raise Unsupported(f"{subject} has several budget unit codes or labels")
         coded[subject] = (code, name)
-    cells: dict[str, list[str]] = {c: [] for c in TARGET_COLUMNS}
-    indicators: list[str] = []
-    for i in v["of_project"]:
-        p = _one(v["of_project"], i, "bk:ofProject")
-        t = _one(v["target"], i, "bk:target")
-        required = {"indicator_name": _one(v["indicator_name"], i, "bk:indicatorName"),
-                    "level1": _one(v["level1"], i, "bk:level1Label"), "level2": _one(v["level2"], i, "bk:level2Label"),
-                    **{c: _one(v[c], t, _PATHS[c]) for c in ("unit", "value", "raw")}}
-        if p is None or p not in coded or any(x is None for x in required.values()):
-            continue  # a pattern of the query matches nothing: no row
-        concept_node = _one(v["concept_node"], i, "bk:indicatorConcept")
-        comparator_node = _one(v["comparator_node"], t, "bk:comparator")
-        row = {"project": p, "unit_code": coded[p][0], "name": coded[p][1], **required,
-               "k1": _one(v["k1"], i, "bk:level1"), "k2": _one(v["k2"], i, "bk:level2"),
-               # where the first step finds nothing, the subject stands in (as in the query)
-               "concept": _one(v["concept"], concept_node or i, "skos:prefLabel"),
-               "comparator": _one(v["comparator"], comparator_node or t, "skos:notation")}
-        for c in TARGET_COLUMNS:
-            cells[c].append(row[c] or UNBOUND)
-        indicators.append(i)
+    indicators = [i for i in v["of_project"].one if i not in v["of_project"].several]
+    if v["of_project"].several:
+        raise Unsupported("an indicator of several projects")
+    col: dict[str, list[str | None]] = {"project": v["of_project"].of(indicators)}
+    col["target"] = v["target"].of(indicators)
+    for c in ("indicator_name", "level1", "level2", "k1", "k2", "concept_node"):
+        col[c] = v[c].of(indicators)
+    for c in ("unit", "value", "raw", "comparator_node"):
+        col[c] = v[c].of(col["target"])
+    # where the first step finds nothing, the subject stands in (as in the query)
+    col["concept"] = v["concept"].of([n or i for n, i in zip(col["concept_node"], indicators, strict=True)])
+    col["comparator"] = v["comparator"].of([n or t for n, t in zip(col["comparator_node"], col["target"],
+                                                                     strict=True)])
+    col["unit_code"] = [coded[p][0] if p in coded else None for p in col["project"]]
+    col["name"] = [coded[p][1] if p in coded else None for p in col["project"]]
+    required = ("project", "unit_code", "name", "indicator_name", "level1", "level2", "unit", "value", "raw")
+    # a row where a pattern of the query matches nothing is no row
+    keep = [r for r, cells in enumerate(zip(*(col[c] for c in required), strict=True)) if None not in cells]
+    cells = {c: [col[c][r] or UNBOUND for r in keep] for c in (*TARGET_COLUMNS,)}
+    indicators = [indicators[r] for r in keep]
     targets = {c: Column.of(cells[c]) for c in TARGET_COLUMNS}
     keys = [_ranks(indicators, "?i")] + [_ranks(cells[c], f"?{c}") for c in ("indicator_name", "name", "unit_code")]
     order = np.lexsort((*keys, -_ranks(cells["value"], "?value")))  # ORDER BY DESC(?value) ?unit_code … ?i
@@ -308,10 +325,12 @@ def read(store: GraphStore) -> AnswerTable:
         if members.setdefault(project, (name, unit)) != (name, unit):
             raise Unsupported(f"{project} has several labels or budget unit names")
     rows = {p: r for r, p in enumerate(members)}
-    pairs = list(dict.fromkeys((p, i) for p in members for i in v["has"].get(p, ())))
-    labelled = dict.fromkeys((k, text) for k, (_, i) in enumerate(pairs)
-                             for level in ("level1", "level2") for term in v[level].get(i, ())
-                             if (text := _text(term)) is not None)
+    pairs = list(dict.fromkeys((p, i) for p, i in _tsv(store, _HAS) if p in rows))
+    levels = (v["level1"], v["level2"])
+    if any(not level.several.isdisjoint(i for _, i in pairs) for level in levels):
+        raise Unsupported("an indicator with several labels of one level")
+    labelled = dict.fromkeys((k, text) for k, (_, i) in enumerate(pairs) for level in levels
+                             if (term := level.one.get(i)) is not None and (text := _text(term)) is not None)
     names = [n for n, _ in members.values()]
     project_rank = np.empty(len(members), dtype=np.int64)
     project_rank[np.lexsort((_ranks(list(members), "?project"), _ranks(names, "?name")))] = np.arange(len(members))
