@@ -92,7 +92,8 @@ def compare(store: GraphStore, name: str, values: dict[str, str | None], repeat:
     bindings = queries.resolve(q.lookups(q.bindings(values)), q.bindings(values),
                                lambda s: solutions(store.query(s, name=name), name))
     t_named, got = timed(lambda: q.run(store, values), repeat)
-    form = "fast" if q.text_for(store, dict(bindings)) is not q.sparql else "named"
+    chosen = q.text_for(store, dict(bindings))
+    form = "table" if isinstance(chosen, queries.FastForm) else "fast" if chosen is not q.sparql else "named"
     t_plain, want = timed(lambda: store.query(plain, name=name, substitutions=dict(bindings)), repeat)
     same = verdict(got, want)
     shown = ", ".join(f"{k}={v}" for k, v in values.items()) or "(defaults)"

@@ -5,7 +5,7 @@ objects it is given; it imports no analysis. This module is where the analyses j
 derived step is a small object with a name, and :func:`default_steps` is the one list of them::
 
     ingest (parse → convert → check) → write (document graphs)
-        → agencies → links → [findings] → analytics → summaries → facet table → search index
+        → agencies → links → [findings] → analytics → summaries → facet table → answer table → search index
 
 :func:`build` is the caller-facing build: ``build(store, entries, settings)`` runs the default
 steps (agencies and links; the search index of an on-disk store), as it always has; the command
@@ -24,7 +24,7 @@ from typing import Any
 
 from pyoxigraph import Literal, NamedNode
 
-from . import analytics, facets, search, summaries
+from . import analytics, answers, facets, search, summaries
 from .audit import refresh_findings
 from .build import BuildContext, BuildReport, Check, Progress, Step, document_graphs
 from .build import build as build_documents
@@ -192,6 +192,32 @@ class FacetsStep(Step):
             facets.save(table, path)
 
 
+@dataclass(frozen=True)
+class AnswersStep(Step):
+    """The answer table (:mod:`kg.answers`) beside an on-disk store: the named queries with large answers
+    (``projects_by_threshold``, ``projects_by_category``) answer from it instead of joining every target.
+
+    Read, like the facet table, once every step that writes the store has run; written for the generation the
+    build publishes once the build has committed. A store in memory, or data the table cannot answer exactly,
+    keeps none: the queries' texts run.
+    """
+
+    name = "answers"
+
+    def run(self, ctx: BuildContext) -> None:
+        if answers.file_for(ctx.store, 0) is not None and not ctx.store.read_only:
+            with contextlib.suppress(answers.Unsupported):  # the queries' texts then answer
+                ctx.state[self.name] = answers.read(ctx.store)
+
+    def finish(self, ctx: BuildContext) -> None:
+        table = ctx.state.get(self.name)
+        generation = ctx.store.generation + 1  # the build is published as the next generation when its block ends
+        path = answers.file_for(ctx.store, generation)
+        if isinstance(table, answers.AnswerTable) and path is not None:
+            table.generation = generation
+            answers.save(table, path)
+
+
 def default_steps(*, links: bool = True, findings: bool = False) -> list[Step]:
     """The derived steps of a build, in order (``links=False``: no links; ``findings``: record the audit)."""
     steps: list[Step] = [AgenciesStep()]
@@ -202,6 +228,7 @@ def default_steps(*, links: bool = True, findings: bool = False) -> list[Step]:
     steps.append(AnalyticsStep())
     steps.append(SummariesStep())
     steps.append(FacetsStep())
+    steps.append(AnswersStep())
     steps.append(SearchIndexStep())
     return steps
 

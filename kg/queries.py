@@ -39,7 +39,7 @@ from typing import Any
 
 from pyoxigraph import Literal, NamedNode, QuerySolutions
 
-from . import summaries
+from . import answers, summaries
 from .errors import NoSuchValue, QueryError, UnknownQuery
 from .names import analyse_name
 from .namespaces import PREFIXES, XSD, sparql_prefixes
@@ -55,11 +55,21 @@ class FastForm:
 
     It answers what the plain text answers; ``when`` (its ``#+ when:`` line, with the form's prefixes) is
     an ASK asked with the same values first: the form answers only for values that make it true.
+
+    A *table form* has no text: ``table`` names the query whose answer :func:`kg.answers.solve` computes from
+    the build's answer table (:mod:`kg.answers`), for any values, while that table is the store's generation's.
     """
 
     sparql: str
     file: str
     when: str | None = None
+    #: The named query :func:`kg.answers.solve` answers from the answer table (a table form), else ``None``.
+    table: str | None = None
+
+    @classmethod
+    def of_table(cls, name: str) -> FastForm:
+        """The table form of the named query ``name`` (one of :data:`kg.answers.FORMS`)."""
+        return cls("", f"{answers.FILE_PREFIX}<generation>.npz", None, name)
 PARAM_TYPES = ("iri", "string", "zh", "agency", "project", "funding", "integer", "decimal", "boolean", "date")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: xsd:decimal's lexical space (no exponent, no NaN or INF), at most 40 digits.
@@ -291,11 +301,12 @@ class NamedQuery:
 
     @property
     def fast(self) -> str | None:
-        """The fast form that answers for every value (no ``when``), if any."""
-        return next((f.sparql for f in self.fast_forms if f.when is None), None)
+        """The fast text that answers for every value (no ``when``), if any (table forms have no text)."""
+        return next((f.sparql for f in self.fast_forms if f.when is None and f.table is None), None)
 
-    def text_for(self, store: GraphStore, bindings: dict[str, NamedNode | Literal] | None = None) -> str:
-        """The text to run on ``store`` for ``bindings`` (the defaults if ``None``): see :func:`choose`."""
+    def text_for(self, store: GraphStore, bindings: dict[str, NamedNode | Literal] | None = None) -> str | FastForm:
+        """The text to run on ``store`` for ``bindings`` (the defaults if ``None``), or the table form that
+        answers instead: see :func:`choose`."""
         values = bindings if bindings is not None else self.bindings({})
         return choose(self.sparql, self.fast_forms, values, store.query, store)
 
@@ -363,22 +374,34 @@ class NamedQuery:
         bindings = self.bindings(values or {})
         bindings = resolve(self.lookups(bindings), bindings, ask)
         text = self.text_for(store, bindings)
+        if isinstance(text, FastForm):
+            table = answers.stored(store)
+            solved = answers.solve(table, self.name, bindings) if table is not None else None
+            if solved is not None:
+                return solved
+            text = self.sparql  # the table is gone, or does not answer these values
         return store.query(text, name=self.name, substitutions=with_zh(text, bindings))
 
 
 def choose(sparql: str, forms: Iterable[FastForm], bindings: dict[str, NamedNode | Literal],
-           ask: Callable[..., Any], store: GraphStore) -> str:
+           ask: Callable[..., Any], store: GraphStore) -> str | FastForm:
     """The text a named query runs: while the build's analytics describe ``store`` (:func:`kg.summaries.current`),
+    its table form if the build kept the answer table of the store's generation (:func:`kg.answers.kept`), else
     the first of its fast ``forms`` whose ``when`` (an ASK) is true for ``bindings``, or that has none; else
     the plain text ``sparql``, which reads only the published data.
 
+    A table form is returned as such: the caller answers with :func:`kg.answers.solve` on the table it loads,
+    and runs ``sparql`` when that answers ``None`` (a table gone since, values it does not compare).
     ``ask`` runs a query (``store.query`` or a worker's own runner) with ``substitutions``.
     """
     forms = list(forms)
     if not forms or not summaries.current(store):
         return sparql
     for form in forms:
-        if form.when is None or bool(ask(form.when, name="when", substitutions=dict(bindings))):
+        if form.table is not None:
+            if answers.kept(store):
+                return form
+        elif form.when is None or bool(ask(form.when, name="when", substitutions=dict(bindings))):
             return form.sparql
     return sparql
 
@@ -471,6 +494,8 @@ def parse_header(name: str, path: Path, text: str) -> NamedQuery:
     fast_dir = path.parent / FAST_DIR
     files = [f for f in (fast_dir / path.name, *fast_dir.glob(f"{name}.*.rq")) if f.is_file()]
     forms = tuple(sorted((_fast_form(name, f, params) for f in files), key=lambda f: (f.when is None, f.file)))
+    if name in answers.FORMS:
+        forms = (FastForm.of_table(name), *forms)  # first: it answers every value
     return NamedQuery(name, path, text, meta["title.zh"], meta["title.en"], meta["description"], tuple(params), tags,
                       forms)
 

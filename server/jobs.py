@@ -30,7 +30,7 @@ from pyoxigraph import (
     Triple,
 )
 
-from kg import facets
+from kg import answers, facets
 from kg.errors import BudgetKGError, QueryError, StoreError
 from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
 from kg.queries import FastForm, Lookup, choose, resolve, with_zh
@@ -217,9 +217,15 @@ class QueryJob:
         bindings = cast(dict[str, NamedNode | Literal], dict(self.substitutions))  # terms, as the router made them
         substitutions = resolve(self.lookups, bindings,
                                 lambda sparql: solutions(run_query(ctx, sparql, self.name, **opts), self.name))
-        sparql = choose(self.sparql, self.fast, substitutions,
+        chosen = choose(self.sparql, self.fast, substitutions,
                         lambda text, **kw: run_query(ctx, text, self.name, kw["substitutions"], **opts), ctx.kg)
-        result = run_query(ctx, sparql, self.name, with_zh(sparql, substitutions), **opts)
+        result: QueryResult | None = None
+        if isinstance(chosen, FastForm):  # a table form: loaded once per generation by each worker
+            table = ctx.per_generation("answers", lambda: answers.stored(ctx.kg))
+            result = answers.solve(table, self.name, substitutions) if table is not None else None
+        sparql = chosen if isinstance(chosen, str) else self.sparql
+        if result is None:
+            result = run_query(ctx, sparql, self.name, with_zh(sparql, substitutions), **opts)
         try:
             if isinstance(result, QuerySolutions):
                 if self.results_format == "table":

@@ -1,0 +1,495 @@
+"""The answer table: the named queries whose answers are large, answered from columns kept per store generation.
+
+``projects_by_threshold`` answers one row per indicator target that passes its filters (63,000 rows of 15
+columns for satisfaction targets at 100,000 tables) and ``projects_by_category`` one row per project (all of
+them for a common category). Oxigraph pays an index lookup per solution and column, so such answers take
+seconds however the SPARQL is written. What they read only changes when the store does, so the build reads it
+once into columns (:func:`read`, a few single-pattern SELECTs serialised by the engine, joined here), and a
+query is then a mask and a permutation over them (:func:`solve`):
+
+* **targets**: one row per solution of the threshold query's patterns without its filters (an indicator, its
+  project, its target), each column a :class:`Column` of codes into the column's terms, kept as SPARQL TSV
+  spells them (``<iri>``, ``"…"@zh``, ``97.5``: lexical form, datatype and language exactly), and
+  :attr:`AnswerTable.target_order`, every row in the query's ORDER BY;
+* **members**: one row per project of the category query (its IRI, name and unit name), its
+  ``bk:hasIndicator`` pairs and, per pair, the texts of the indicator's 一级/二级指标 labels.
+
+The filters run over each column's distinct terms (a unit code prefix, a folded wording, a category by label
+or key), never over the rows one by one, and the answer goes out as a TSV document parsed by pyoxigraph
+(:func:`solve` returns real :class:`~pyoxigraph.QuerySolutions`): the server and the command line serialise it
+as they serialise any answer. Whatever the table cannot answer exactly as the plain text would (a value with
+two labels, a target value that is not a decimal, terms of several kinds in a sorted column) makes
+:func:`read` raise :class:`Unsupported`: no table is kept and the plain text runs.
+
+**Per generation.** The build writes the table beside an on-disk store (:class:`kg.pipeline.AnswersStep`) as
+:func:`file_for` ``budgetkg-answers-<generation>.npz``; :func:`stored` loads it only when its generation is
+the store's, so after any other write the plain text answers (:func:`kg.queries.choose`).
+
+>>> fold("绩效满意度") == fold("绩效满意率") == "绩效满意"
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TypeVar, cast
+
+import numpy as np
+from numpy.typing import NDArray
+from pyoxigraph import Literal, NamedNode, QueryResultsFormat, QuerySolutions, parse_query_results
+
+from .facets import Strings, lexical
+from .namespaces import PREFIXES, XSD
+from .store import GraphStore, solutions
+
+#: The named queries the table answers (their table forms: :attr:`kg.queries.FastForm.table`).
+FORMS = ("projects_by_threshold", "projects_by_category")
+VERSION = 1
+FILE_PREFIX = "budgetkg-answers-"
+#: The unbound cell (no term is spelled so in TSV).
+UNBOUND = ""
+
+#: The threshold query's row columns, in the table (the bound parameters are the others of :data:`THRESHOLD`).
+TARGET_COLUMNS = ("project", "unit_code", "name", "indicator_name", "level1", "level2", "k1", "k2", "concept",
+                  "comparator", "unit", "value", "raw")
+#: The SELECT of each query, in order: a column of the table, or a parameter (repeated on every row).
+THRESHOLD = ("indicator", "unit", "min_value", "agency", "category", "unit_code", "name", "indicator_name",
+             "level1", "level2", "concept", "comparator", "value", "raw", "project")
+CATEGORY = ("category", "project", "name", "unit_name", "indicators")
+
+_NUMERIC = {XSD.decimal.value, XSD.integer.value}
+_INTEGER = XSD.integer.value
+_STRING = XSD.string.value
+#: What Oxigraph's xsd:decimal holds exactly (i128 with 18 fractional digits); beyond it, the table declines.
+_DECIMAL_LIMIT = Decimal("1e20")
+_DECIMAL_DIGITS = 18
+_SATISFACTION = re.compile("满意[度率]")
+#: What a sorted column's terms compare as: all numbers, or all texts.
+_Key = TypeVar("_Key", Decimal, str)
+
+
+class Unsupported(ValueError):
+    """The store holds what the table cannot answer exactly as SPARQL does (the plain text runs)."""
+
+
+def fold(text: str) -> str:
+    """满意度 and 满意率 as one wording (the queries' ``REPLACE(?x, "满意[度率]", "满意")``)."""
+    return _SATISFACTION.sub("满意", text)
+
+
+# -- terms ----------------------------------------------------------------------------------------
+
+def _kind(term: str) -> str:
+    """How SPARQL orders ``term`` (TSV spelling) among others: ``iri``, ``number``, ``@lang``, ``string`` or
+    ``other`` (a kind whose order the table does not reproduce)."""
+    if term.startswith("<"):
+        return "iri"
+    if term.startswith('"'):
+        suffix = term[term.rindex('"') + 1:]
+        if suffix.startswith("@"):
+            return suffix
+        if not suffix or suffix == f"^^<{_STRING}>":
+            return "string"
+        return "number" if suffix[3:-1] in _NUMERIC else "other"
+    return "other" if not term or "e" in term.lower() or term in ("true", "false") else "number"
+
+
+def number(term: str) -> Decimal | None:
+    """The value of an xsd:decimal or xsd:integer term (TSV spelling) as Oxigraph holds it exactly, else ``None``.
+
+    >>> number('"97"^^<http://www.w3.org/2001/XMLSchema#decimal>'), number("97.5"), number('"a"'), number("1e3")
+    (Decimal('97'), Decimal('97.5'), None, None)
+    """
+    if _kind(term) != "number":
+        return None
+    return _exact(lexical(term))
+
+
+def _exact(text: str) -> Decimal | None:
+    if not re.fullmatch(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", text):
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    fraction = text.partition(".")[2]
+    if len(fraction) > _DECIMAL_DIGITS or abs(value) >= _DECIMAL_LIMIT:
+        return None
+    return value
+
+
+def _ranks(terms: Sequence[str], key: str) -> NDArray[np.int64]:
+    """Each term's rank in the order SPARQL sorts the column (all one kind, else :class:`Unsupported`)."""
+    column = Column.of(terms)  # each distinct term once
+    distinct = column.terms
+    kinds = {_kind(t) for t in distinct if t != UNBOUND}
+    if len(kinds) > 1 or "other" in kinds or UNBOUND in distinct:
+        raise Unsupported(f"terms of several kinds, or unbound, in the sorted column {key}: {sorted(kinds)}")
+    if kinds == {"number"}:
+        numbers = [number(t) for t in distinct]
+        if any(n is None for n in numbers):
+            raise Unsupported(f"a number Oxigraph does not hold exactly in {key}")
+        ranks = _rank_of([n for n in numbers if n is not None])
+    else:
+        ranks = _rank_of([t[1:-1] if t.startswith("<") else lexical(t) for t in distinct])
+    return ranks[column.codes]
+
+
+def _rank_of(keys: Sequence[_Key]) -> NDArray[np.int64]:
+    rank = {k: i for i, k in enumerate(sorted(set(keys)))}
+    return np.array([rank[k] for k in keys], dtype=np.int64)
+
+
+def _text(term: str) -> str | None:
+    """``STR()`` of a term (TSV spelling): an IRI's characters, a literal's lexical form; ``None`` for a blank node."""
+    if term.startswith("<"):
+        return term[1:-1]
+    if term.startswith("_:") or term == UNBOUND:
+        return None
+    return lexical(term)
+
+
+# -- columns --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Column:
+    """A column of rows: each row's code into ``terms`` (TSV spelling; :data:`UNBOUND` for an unbound cell)."""
+
+    codes: NDArray[np.int32]
+    terms: list[str]
+    #: ``terms`` as an array, to pick many rows' cells at once.
+    objects: NDArray[np.object_] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, cells: Sequence[str]) -> Column:
+        index: dict[str, int] = {}
+        codes = np.fromiter((index.setdefault(c, len(index)) for c in cells), dtype=np.int32, count=len(cells))
+        return cls.coded(codes, list(index))
+
+    @classmethod
+    def coded(cls, codes: NDArray[np.int32], terms: list[str]) -> Column:
+        objects = np.empty(len(terms), dtype=object)
+        objects[:] = terms
+        return cls(codes, terms, objects)
+
+    def cells(self, rows: NDArray[np.int64]) -> list[str]:
+        """The cells of ``rows``, in their order."""
+        return list(self.objects[self.codes[rows]])
+
+    def where(self, passing: Sequence[bool]) -> NDArray[np.bool_]:
+        """The rows whose term passes (``passing``: one flag per term)."""
+        return np.asarray(passing, dtype=bool)[self.codes] if len(self.terms) else np.zeros(0, dtype=bool)
+
+    def code(self, term: str) -> int | None:
+        try:
+            return self.terms.index(term)
+        except ValueError:
+            return None
+
+
+@dataclass
+class AnswerTable:
+    """What :data:`FORMS` read, for one store generation (see the module docstring)."""
+
+    generation: int
+    #: The threshold query's rows: a :class:`Column` per name of :data:`TARGET_COLUMNS`.
+    targets: dict[str, Column]
+    #: Every target row in the threshold query's ORDER BY.
+    target_order: NDArray[np.int64]
+    #: The category query's projects: ``project``, ``name``, ``unit_name`` (one row per project).
+    projects: dict[str, Column]
+    #: Each project's place in ``ORDER BY ?name ?project``.
+    project_rank: NDArray[np.int64]
+    #: The project row of each distinct ``?project bk:hasIndicator ?i`` pair.
+    pair_project: NDArray[np.int32]
+    #: The texts of the labels (一级 and 二级指标) of each pair's indicator: the pair of each, and the text.
+    label_pair: NDArray[np.int32]
+    labels: Column
+    #: What :func:`solve` derives from the columns once (numbers, folded texts), kept while the table lives.
+    memo: dict[str, object] = field(default_factory=dict, repr=False)
+
+    def texts(self, column: str) -> list[str]:
+        """``STR()`` of each term of a target column ("" for an unbound cell or a blank node), made once."""
+        key = f"text.{column}"
+        if key not in self.memo:
+            self.memo[key] = [_text(t) or "" for t in self.targets[column].terms]
+        return cast(list[str], self.memo[key])
+
+    def folded(self, column: str) -> list[str]:
+        """Each term's text of a target column with 满意度/满意率 folded (:func:`fold`), made once."""
+        key = f"folded.{column}"
+        if key not in self.memo:
+            self.memo[key] = [fold(t) for t in self.texts(column)]
+        return cast(list[str], self.memo[key])
+
+    def numbers(self) -> list[Decimal]:
+        """The value of each term of the ``value`` column (all exact decimals: :func:`read` checked)."""
+        if "numbers" not in self.memo:
+            self.memo["numbers"] = [number(t) for t in self.targets["value"].terms]
+        return cast(list[Decimal], self.memo["numbers"])
+
+
+# -- reading the store -----------------------------------------------------------------------------
+
+def _cells(store: GraphStore, sparql: str) -> tuple[int, list[str]]:
+    """The width and the cells of a SELECT's rows, row after row, as the engine spells them in TSV (serialised
+    in Rust: fast; a cell holds no tab or line end, which TSV escapes)."""
+    result = solutions(store.query(sparql, name="answers", prefixes=PREFIXES), "answers")
+    data = result.serialize(format=QueryResultsFormat.TSV)
+    assert data is not None  # serialised to bytes, not to a file
+    width = len(result.variables)
+    cells = data.decode("utf-8").replace("\n", "\t").split("\t")
+    return width, cells[width:-1]  # no header, nor the empty cell after the last line end
+
+
+def _tsv(store: GraphStore, sparql: str) -> list[tuple[str, ...]]:
+    """The rows of a SELECT (TSV spellings)."""
+    width, cells = _cells(store, sparql)
+    return list(zip(*(cells[k::width] for k in range(width)), strict=True))
+
+
+class _Values:
+    """Every ``?s <path> ?v`` by subject: the value of a subject that has one, and the subjects that have more."""
+
+    def __init__(self, store: GraphStore, path: str) -> None:
+        _, cells = _cells(store, f"SELECT ?s ?v WHERE {{ ?s {path} ?v }}")
+        self.path = path
+        self.one = dict(zip(cells[0::2], cells[1::2], strict=True))
+        self.several: set[str] = set()
+        if len(self.one) * 2 < len(cells):
+            self.several = {x for x, n in Counter(cells[0::2]).items() if n > 1}
+
+    def of(self, subjects: Sequence[str | None]) -> list[str | None]:
+        """The value of each subject (``None``: it has none); :class:`Unsupported` when one has several (SPARQL
+        would answer a row per value)."""
+        if self.several and not self.several.isdisjoint(subjects):
+            raise Unsupported(f"a subject has several values of {self.path}")
+        get = self.one.get
+        return [get(x) if x is not None else None for x in subjects]
+
+
+#: The properties the threshold query joins, by the name the table reads them under.
+_PATHS = {"of_project": "bk:ofProject", "indicator_name": "bk:indicatorName", "target": "bk:target",
+          "unit": "bk:normalizedUnit", "value": "bk:normalizedValue", "raw": "bk:rawValue",
+          "level1": "bk:level1Label", "level2": "bk:level2Label", "k1": "bk:level1", "k2": "bk:level2",
+          "concept_node": "bk:indicatorConcept", "concept": "skos:prefLabel", "comparator_node": "bk:comparator",
+          "comparator": "skos:notation"}
+_CODED = "SELECT ?p ?code ?name WHERE { ?p bk:budgetUnitCode ?code ; rdfs:label ?name }"
+_MEMBERS = "SELECT ?p ?name ?unit WHERE { ?p a bk:Project ; rdfs:label ?name ; bk:budgetUnitName ?unit }"
+_HAS = "SELECT ?p ?i WHERE { ?p bk:hasIndicator ?i }"
+
+
+def read(store: GraphStore) -> AnswerTable:
+    """Read the table from the store at its current generation: single-pattern SELECTs, joined here with
+    SPARQL's multiplicities (a value twice where the query would answer two rows raises :class:`Unsupported`)."""
+    generation = store.generation
+    v = {name: _Values(store, path) for name, path in _PATHS.items()}
+    coded: dict[str, tuple[str, str]] = {}
+    for subject, code, name in _tsv(store, _CODED):
+        if subject in coded:
+            raise Unsupported(f"{subject} has several budget unit codes or labels")
+        coded[subject] = (code, name)
+    indicators = [i for i in v["of_project"].one if i not in v["of_project"].several]
+    if v["of_project"].several:
+        raise Unsupported("an indicator of several projects")
+    col: dict[str, list[str | None]] = {"project": v["of_project"].of(indicators)}
+    col["target"] = v["target"].of(indicators)
+    for c in ("indicator_name", "level1", "level2", "k1", "k2", "concept_node"):
+        col[c] = v[c].of(indicators)
+    for c in ("unit", "value", "raw", "comparator_node"):
+        col[c] = v[c].of(col["target"])
+    # where the first step finds nothing, the subject stands in (as in the query)
+    col["concept"] = v["concept"].of([n or i for n, i in zip(col["concept_node"], indicators, strict=True)])
+    col["comparator"] = v["comparator"].of([n or t for n, t in zip(col["comparator_node"], col["target"],
+                                                                     strict=True)])
+    col["unit_code"] = [coded[p][0] if p in coded else None for p in col["project"]]
+    col["name"] = [coded[p][1] if p in coded else None for p in col["project"]]
+    required = ("project", "unit_code", "name", "indicator_name", "level1", "level2", "unit", "value", "raw")
+    # a row where a pattern of the query matches nothing is no row
+    keep = [r for r, cells in enumerate(zip(*(col[c] for c in required), strict=True)) if None not in cells]
+    cells = {c: [col[c][r] or UNBOUND for r in keep] for c in (*TARGET_COLUMNS,)}
+    indicators = [indicators[r] for r in keep]
+    targets = {c: Column.of(cells[c]) for c in TARGET_COLUMNS}
+    keys = [_ranks(indicators, "?i")] + [_ranks(cells[c], f"?{c}") for c in ("indicator_name", "name", "unit_code")]
+    order = np.lexsort((*keys, -_ranks(cells["value"], "?value")))  # ORDER BY DESC(?value) ?unit_code … ?i
+
+    members: dict[str, tuple[str, str]] = {}
+    for project, name, unit in _tsv(store, _MEMBERS):
+        if members.setdefault(project, (name, unit)) != (name, unit):
+            raise Unsupported(f"{project} has several labels or budget unit names")
+    rows = {p: r for r, p in enumerate(members)}
+    pairs = list(dict.fromkeys((p, i) for p, i in _tsv(store, _HAS) if p in rows))
+    levels = (v["level1"], v["level2"])
+    if any(not level.several.isdisjoint(i for _, i in pairs) for level in levels):
+        raise Unsupported("an indicator with several labels of one level")
+    labelled = dict.fromkeys((k, text) for k, (_, i) in enumerate(pairs) for level in levels
+                             if (term := level.one.get(i)) is not None and (text := _text(term)) is not None)
+    names = [n for n, _ in members.values()]
+    project_rank = np.empty(len(members), dtype=np.int64)
+    project_rank[np.lexsort((_ranks(list(members), "?project"), _ranks(names, "?name")))] = np.arange(len(members))
+    if store.generation != generation:
+        raise Unsupported("the store was written while the answer table was read")
+    return AnswerTable(
+        generation, targets, order.astype(np.int64),
+        {"project": Column.of(list(members)), "name": Column.of(names),
+         "unit_name": Column.of([u for _, u in members.values()])}, project_rank,
+        np.array([rows[p] for p, _ in pairs], dtype=np.int32),
+        np.array([k for k, _ in labelled], dtype=np.int32), Column.of([text for _, text in labelled]))
+
+
+# -- answering -------------------------------------------------------------------------------------
+
+def _plain(term: object) -> str | None:
+    """The text of a plain string parameter (how the queries bind string and agency values), else ``None``."""
+    if isinstance(term, Literal) and not term.language and term.datatype.value == _STRING:
+        return term.value
+    return None
+
+
+def _document(variables: Sequence[str], columns: Sequence[Sequence[str]]) -> QuerySolutions:
+    """Solutions from columns of cells in TSV spelling (a parameter's column is its term repeated)."""
+    lines = ["\t".join(f"?{v}" for v in variables), *("\t".join(row) for row in zip(*columns, strict=True)), ""]
+    result = parse_query_results("\n".join(lines).encode("utf-8"), QueryResultsFormat.TSV)
+    assert isinstance(result, QuerySolutions)  # a TSV document with a header is solutions
+    return result
+
+
+def threshold(table: AnswerTable, bindings: Mapping[str, object]) -> QuerySolutions | None:
+    """``projects_by_threshold`` for ``bindings`` (the terms bound to its parameters, looked up already), or
+    ``None`` for values the table does not compare as Oxigraph does (the plain text answers them)."""
+    indicator, agency, category = (_plain(bindings.get(k)) for k in ("indicator", "agency", "category"))
+    unit, least = bindings.get("unit"), bindings.get("min_value")
+    if indicator is None or agency is None or category is None or not isinstance(unit, NamedNode):
+        return None
+    if not isinstance(least, Literal) or least.datatype.value not in _NUMERIC or least.language:
+        return None
+    bound = _exact(least.value)
+    if bound is None:
+        return None
+    t = table.targets
+    unit_code = t["unit"].code(str(unit))
+    if unit_code is None:
+        mask = np.zeros(len(t["unit"].codes), dtype=bool)
+    else:
+        mask = t["unit"].codes == unit_code
+        mask &= t["value"].where([n >= bound for n in table.numbers()])
+    if agency:  # STRSTARTS(?unit_code, ?agency)
+        mask &= t["unit_code"].where([x.startswith(agency) for x in table.texts("unit_code")])
+    if category:  # a label, or the key (the IRI's last segment) of either level
+        passing = t["level1"].where([x == category for x in table.texts("level1")])
+        passing |= t["level2"].where([x == category for x in table.texts("level2")])
+        for k in ("k1", "k2"):
+            passing |= t[k].where([x.rpartition("/")[2] == category for x in table.texts(k)])
+        mask &= passing
+    if indicator:  # the 三级指标 or its concept's label contains the wording
+        wording = fold(indicator)
+        passing = t["indicator_name"].where([wording in x for x in table.folded("indicator_name")])
+        passing |= t["concept"].where([wording in x for x in table.folded("concept")])
+        mask &= passing
+    rows = table.target_order[mask[table.target_order]]
+    given = {"indicator": bindings["indicator"], "unit": unit, "min_value": least, "agency": bindings["agency"],
+             "category": bindings["category"]}
+    columns = [[str(given[v])] * len(rows) if v in given else t[v].cells(rows) for v in THRESHOLD]
+    return _document(THRESHOLD, columns)
+
+
+def category(table: AnswerTable, bindings: Mapping[str, object]) -> QuerySolutions | None:
+    """``projects_by_category`` for ``bindings``, or ``None`` for a value the table does not compare."""
+    wanted = _plain(bindings.get("category"))
+    if wanted is None:
+        return None
+    code = table.labels.code(wanted)
+    pairs = np.unique(table.label_pair[table.labels.codes == code]) if code is not None else np.zeros(0, np.int32)
+    counts = np.bincount(table.pair_project[pairs], minlength=len(table.project_rank))
+    found = np.flatnonzero(counts)
+    found = found[np.lexsort((table.project_rank[found], -counts[found]))]  # ORDER BY DESC(?indicators) ?name ?project
+    p = table.projects
+    columns = [[str(bindings["category"])] * len(found), p["project"].cells(found), p["name"].cells(found),
+               p["unit_name"].cells(found), [str(n) for n in counts[found].tolist()]]
+    return _document(CATEGORY, columns)
+
+
+_SOLVERS = {"projects_by_threshold": threshold, "projects_by_category": category}
+
+
+def solve(table: AnswerTable, name: str, bindings: Mapping[str, object]) -> QuerySolutions | None:
+    """The answer of the named query ``name`` (one of :data:`FORMS`) for ``bindings``, from ``table``; ``None``
+    when the table does not answer these values (the plain text then runs)."""
+    solver = _SOLVERS.get(name)
+    return solver(table, bindings) if solver is not None else None
+
+
+# -- the file beside an on-disk store ----------------------------------------------------------------
+
+def file_for(store: GraphStore, generation: int) -> Path | None:
+    """Where the table of ``generation`` is kept beside an on-disk store (``None``: in memory or remote)."""
+    return None if store.path is None else store.path / f"{FILE_PREFIX}{generation}.npz"
+
+
+def kept(store: GraphStore) -> bool:
+    """Whether the build kept a table for the store's generation (a check of the file's name, no reading)."""
+    path = file_for(store, store.generation)
+    return path is not None and path.is_file()
+
+
+def _put(out: dict[str, NDArray[np.generic]], key: str, column: Column) -> None:
+    terms = Strings.of(column.terms)
+    out[f"{key}.codes"], out[f"{key}.blob"], out[f"{key}.offsets"] = column.codes, terms.blob, terms.offsets
+
+
+def _take(a: Mapping[str, NDArray[np.generic]], key: str) -> Column:
+    terms = Strings(a[f"{key}.blob"].astype(np.uint8), a[f"{key}.offsets"].astype(np.int64)).all()
+    return Column.coded(a[f"{key}.codes"].astype(np.int32), terms)
+
+
+def save(table: AnswerTable, path: Path) -> None:
+    """Write ``table`` to ``path`` atomically, and remove the tables of other generations beside it."""
+    out: dict[str, NDArray[np.generic]] = {
+        "version": np.array([VERSION, table.generation], dtype=np.int64), "target_order": table.target_order,
+        "project_rank": table.project_rank, "pair_project": table.pair_project, "label_pair": table.label_pair}
+    for c, column in table.targets.items():
+        _put(out, f"targets.{c}", column)
+    for c, column in table.projects.items():
+        _put(out, f"projects.{c}", column)
+    _put(out, "labels", table.labels)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        np.savez(f, allow_pickle=False, **out)
+    os.replace(tmp, path)
+    for old in path.parent.glob(f"{FILE_PREFIX}*.npz"):
+        if old != path:
+            with contextlib.suppress(OSError):
+                old.unlink()
+
+
+def load(path: Path) -> AnswerTable:
+    """The table written to ``path`` by :func:`save` (:class:`Unsupported` for another layout)."""
+    with np.load(path, allow_pickle=False) as z:
+        a = {k: z[k] for k in z.files}
+    version, generation = (int(x) for x in a["version"])
+    if version != VERSION:
+        raise Unsupported(f"an answer table file of layout {version}, not {VERSION}")
+    return AnswerTable(generation, {c: _take(a, f"targets.{c}") for c in TARGET_COLUMNS},
+                       a["target_order"].astype(np.int64),
+                       {c: _take(a, f"projects.{c}") for c in ("project", "name", "unit_name")},
+                       a["project_rank"].astype(np.int64), a["pair_project"].astype(np.int32),
+                       a["label_pair"].astype(np.int32), _take(a, "labels"))
+
+
+def stored(store: GraphStore) -> AnswerTable | None:
+    """The table the build kept for the store's generation, or ``None`` (none kept, or for another generation)."""
+    path = file_for(store, store.generation)
+    if path is None or not path.is_file():
+        return None
+    with contextlib.suppress(OSError, KeyError, ValueError):
+        table = load(path)
+        if table.generation == store.generation:
+            return table
+    return None
