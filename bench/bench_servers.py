@@ -440,8 +440,10 @@ def summary_table(numbers: dict[str, Any]) -> list[str]:
     for t in numbers["targets"]:
         x = s[t]
         for i, (how, ld) in enumerate(loaders[t]):
+            if ld is None and how.startswith("budgetkg build"):
+                ld = {"check": "not run" + (" (--no-virtuoso-build)" if t == "virtuoso" else "")}
             ld = ld or {}
-            check = f" ({ld['check']})" if ld.get("check") else ""
+            check = f" ({ld.get('error', '')[-200:] or ld['check']})" if ld.get("check") else ""
             head = (f"| {LABELS[t] if i == 0 else ''} | {how}{check} | {_s(ld.get('seconds'), '.1f')} "
                     f"| {_s(ld.get('peak_mb'), '.0f')} |")
             if i == 0:
