@@ -35,6 +35,7 @@ has a 300 s timeout; every server is stopped at the end. A script, not a test.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -230,7 +231,7 @@ def compare_counts(want: dict[str, int], got: dict[str, int], unchecked: tuple[s
     >>> compare_counts({"a": 1, "b": 2}, {"a": 3})
     'a: 3 quads, not 1; b: 0 quads, not 2'
     """
-    out = [f"{g}: {got.get(g, 0)} quads, not {n}" for g, n in sorted((want | dict.fromkeys(got, 0)).items())
+    out = [f"{g}: {got.get(g, 0)} quads, not {n}" for g, n in sorted((dict.fromkeys(got, 0) | want).items())
            if not g.endswith(unchecked) and got.get(g, 0) != want.get(g, 0)]
     return "; ".join(out)
 
@@ -245,15 +246,12 @@ def dump(store_dir: str, folder: Path, parts: int) -> tuple[list[Path], dict[str
         counts = counts_of(found, Settings().base_iri)
         files = [folder / f"part{i}.nq" for i in range(parts)]
         sizes = [0] * parts
-        handles = [open(f, "wb") for f in files]
-        try:
+        with contextlib.ExitStack() as stack:
+            handles = [stack.enter_context(open(f, "wb")) for f in files]
             for graph in store.graphs():
                 i = sizes.index(min(sizes))
                 sizes[i] += counts.get(graph.value, 0)
                 serialize(store.quads(graph), output=handles[i], format=RdfFormat.N_QUADS)
-        finally:
-            for h in handles:
-                h.close()
     finally:
         store.close()
     return [f for f, n in zip(files, sizes, strict=True) if n], counts
