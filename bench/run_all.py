@@ -14,7 +14,10 @@ process so that its peak memory (VmHWM) is its own:
    plain SPARQL on ``oxigraph serve-read-only``, answers compared row by row, then the repeated request with
    the cache on (:mod:`bench.bench_named`);
 4. **validate**: ``kg.shapes.validate`` of the whole store with every shape (fast path);
-5. **link**: ``kg.links.compute_links`` (:mod:`bench.bench_links`'s measurement).
+5. **link**: ``kg.links.compute_links`` (:mod:`bench.bench_links`'s measurement);
+6. **servers**: embedded Oxigraph, ``oxigraph serve`` and Virtuoso side by side (:mod:`bench.bench_servers`):
+   loading (the build above, ``oxigraph load``, Virtuoso's bulk loader and ``budgetkg build`` into Virtuoso,
+   the last left out by ``--no-virtuoso-build``), the first request of each named query on each, and memory.
 
 It writes the table, with the ratios to the targets and the machine, to ``bench/results/latest.md``,
 copies it into the README (between ``<!-- bench:start -->`` and ``<!-- bench:end -->``) and prints
@@ -35,7 +38,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STEPS = ("build", "endpoint", "queries", "validate", "links")
+STEPS = ("build", "endpoint", "queries", "validate", "links", "servers")
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.md"
 
 
@@ -152,6 +155,20 @@ def run_queries(store: str, workers: int | None, out: Path) -> dict:
     return json.loads(out.read_text(encoding="utf-8"))
 
 
+def run_servers(store: str, corpus: Path, build: dict | None, out: Path, virtuoso_build: bool) -> dict:
+    """:mod:`bench.bench_servers` on the store, with this run's build time when it measured one."""
+    cmd = [sys.executable, "-m", "bench.bench_servers", "--store", store, "--corpus", str(corpus),
+           "--json", str(out), "--work", str(out.parent)]
+    if build:
+        cmd += ["--build-seconds", str(build["seconds"]), "--build-peak-mb", str(build["peak_mb"])]
+    if not virtuoso_build:
+        cmd.append("--no-virtuoso-build")
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench_servers failed:\n{done.stdout}{done.stderr[-6000:]}")
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
 # -- the report -----------------------------------------------------------------------------------
 def machine() -> str:
     from bench.bench_build import machine as describe
@@ -244,6 +261,7 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
                       f"{k['recycled']} workers were replaced: "
                       f"**{'bounded' if k['bounded'] else 'not shown to be bounded'}**."]
     lines += named_queries(rows)
+    lines += servers(rows)
     lines += ["", "## Validation and goal linking (target: linking close to linear)", "",
               "`budgetkg link` on the built store: reading its inputs from the store with SPARQL, then computing "
               "the links (not writing them). A build that covers the whole store skips the read (it links what it "
@@ -318,6 +336,32 @@ def named_queries(rows: list[dict]) -> list[str]:
     return lines
 
 
+def servers(rows: list[dict]) -> list[str]:
+    """The section of embedded Oxigraph, ``oxigraph serve`` and Virtuoso side by side (:mod:`bench.bench_servers`)."""
+    from bench.bench_servers import case_table, summary_table
+
+    measured = [r for r in rows if r.get("servers")]
+    if not measured:
+        return []
+    lines = ["", "## Embedded Oxigraph, `oxigraph serve` and Virtuoso", "",
+             "Loading: `budgetkg build` into the embedded store (the build above); `oxigraph load` of the store's "
+             "N-Quads into a fresh directory; Virtuoso's bulk loader (`ld_dir`, one `rdf_loader_run()` per dump file "
+             "in parallel, `checkpoint`) into a fresh Virtuoso (`bench/virtuoso-bench.ini`); `budgetkg build` of the "
+             "corpus into another fresh Virtuoso (one Graph Store PUT per document graph). Each loaded store's quads "
+             "are counted per graph against the embedded store's (in brackets). Queries: the cases of the named "
+             "queries above, one first request each, timed by the client, every server fresh with no result cache: "
+             "`budgetkg serve` on the embedded store, `oxigraph serve-read-only` (the plain text), `budgetkg serve "
+             "--store http://…/sparql` in front of the bulk-loaded Virtuoso, and the plain text straight to "
+             "Virtuoso's `/sparql`. Answers are compared row by row with the embedded store's. × oxigraph is "
+             "oxigraph's summed seconds over this server's, on the cases both answered. Peak MB: VmHWM summed over "
+             "the server's process tree (the Virtuoso row: `virtuoso-t` and the budgetkg front with its workers)."]
+    for r in measured:
+        x = r["servers"]
+        lines += ["", f"**{r['n']} tables**", "", *summary_table(x), "", "<details><summary>each case</summary>", "",
+                  *case_table(x["cases"], x["targets"]), "", "</details>"]
+    return lines
+
+
 def merge_rows(runs: list[list[dict]]) -> list[dict]:
     """Rows of several runs as one list, by corpus size; a later run's steps replace an earlier one's.
 
@@ -374,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--query-timeout", type=float, default=60.0,
                     help="endpoint: the budgetkg server's query time limit (some named queries take seconds at 10k)")
     ap.add_argument("--skip", action="append", choices=STEPS, default=[], help="leave a step out (repeatable)")
+    ap.add_argument("--no-virtuoso-build", action="store_true",
+                    help="servers: leave out budgetkg build into Virtuoso (one GSP PUT per document; slow at 100k)")
     ap.add_argument("--work", type=Path, help="keep corpora and stores here (default: a temporary directory)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT,
                     help="where the table goes (the default one is also copied into README.md)")
@@ -430,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
                 "queries": lambda s=str(store), w=work: run_queries(s, a.workers, w / "named.json"),
                 "validate": lambda s=str(store): _phase("validate", s),
                 "links": lambda s=str(store): _phase("links", s),
+                "servers": lambda s=str(store), w=work, c=corpus, r=row: run_servers(
+                    s, c, r.get("build"), w / "servers.json", not a.no_virtuoso_build),
             }
             for step, work_of in steps.items():
                 if step in a.skip:

@@ -252,6 +252,13 @@ def _missing_virtuoso(what: str) -> NoReturn:
     pytest.skip(f"{what} is not installed (scripts/setup-virtuoso.sh installs Debian's virtuoso-opensource)")
 
 
+def require_virtuoso() -> None:
+    """Skip (fail under CI) where ``virtuoso-t`` or ``isql-vt`` is missing."""
+    for command in ("virtuoso-t", "isql-vt"):
+        if shutil.which(command) is None:
+            _missing_virtuoso(command)
+
+
 @contextmanager
 def virtuoso_server(folder: Path) -> Iterator[Virtuoso]:
     """``virtuoso-t`` in the foreground on free loopback ports, with its own ini (:data:`VIRTUOSO_INI`) and
