@@ -64,6 +64,9 @@ ANSWERS: dict[str, dict[str, Literal]] = {
     # every link counts when min_score is 0 (and when it is at most the smallest score: the fast form's ASK)
     "agencies_by_shared_goals": {"min_score": Literal("0", datatype=XSD.decimal)},
 }
+#: Columns of a kept answer that list values (GROUP_CONCAT, column → separator). SPARQL leaves the order inside such
+#: a list to the engine, so a kept list is sorted: the analytics graph is the same whichever engine built it.
+LISTS: dict[str, dict[str, str]] = {"findings_by_agency": {"rules": ", "}}
 #: Facts about a kept answer that its fast form's ``#+ when:`` ASK reads: (property, SELECT of ``?value``).
 ANSWER_FACTS: dict[str, list[tuple[NamedNode, str]]] = {
     "agencies_by_shared_goals": [(BK.smallestScore, sparql_prefixes(["bk"]) + """
@@ -124,6 +127,11 @@ def answer_quads(store: GraphStore, iris: Iris, graph: NamedNode, queries_dir: P
             yield Quad(row, BK.rowNumber, Literal(str(number), datatype=XSD.integer), graph)
             for column in columns:
                 term = sol[column]
+                separator = LISTS.get(name, {}).get(column)
+                if separator is not None and isinstance(term, Literal):
+                    items = sorted(term.value.split(separator)) if term.value else []
+                    term = Literal(separator.join(items), datatype=term.datatype) if term.language is None \
+                        else Literal(separator.join(items), language=term.language)
                 if term is not None:
                     yield Quad(row, COLUMN[column], term, graph)
 
