@@ -15,9 +15,10 @@ query is then a mask and a permutation over them (:func:`solve`):
   ``bk:hasIndicator`` pairs and, per pair, the texts of the indicator's 一级/二级指标 labels.
 
 The filters run over each column's distinct terms (a unit code prefix, a folded wording, a category by label
-or key), never over the rows one by one, and the answer goes out as a TSV document parsed by pyoxigraph
-(:func:`solve` returns real :class:`~pyoxigraph.QuerySolutions`): the server and the command line serialise it
-as they serialise any answer. Whatever the table cannot answer exactly as the plain text would (a value with
+or key), never over the rows one by one. The answer stays in columns (:func:`answer`, a :class:`TableAnswer`): the
+server writes each result format from them, each distinct term spelled once (:func:`server.results.answer_bytes`),
+and :func:`solve` makes real :class:`~pyoxigraph.QuerySolutions` of it (a TSV document parsed by pyoxigraph) for the
+command line. Whatever the table cannot answer exactly as the plain text would (a value with
 two labels, a target value that is not a decimal, terms of several kinds in a sorted column) makes
 :func:`read` raise :class:`Unsupported`: no table is kept and the plain text runs.
 
