@@ -15,9 +15,10 @@ query is then a mask and a permutation over them (:func:`solve`):
   ``bk:hasIndicator`` pairs and, per pair, the texts of the indicator's 一级/二级指标 labels.
 
 The filters run over each column's distinct terms (a unit code prefix, a folded wording, a category by label
-or key), never over the rows one by one, and the answer goes out as a TSV document parsed by pyoxigraph
-(:func:`solve` returns real :class:`~pyoxigraph.QuerySolutions`): the server and the command line serialise it
-as they serialise any answer. Whatever the table cannot answer exactly as the plain text would (a value with
+or key), never over the rows one by one. The answer stays in columns (:func:`answer`, a :class:`TableAnswer`): the
+server writes each result format from them, each distinct term spelled once (:func:`server.results.answer_bytes`),
+and :func:`solve` makes real :class:`~pyoxigraph.QuerySolutions` of it (a TSV document parsed by pyoxigraph) for the
+command line. Whatever the table cannot answer exactly as the plain text would (a value with
 two labels, a target value that is not a decimal, terms of several kinds in a sorted column) makes
 :func:`read` raise :class:`Unsupported`: no table is kept and the plain text runs.
 
@@ -43,11 +44,20 @@ from typing import TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
-from pyoxigraph import Literal, NamedNode, QueryResultsFormat, QuerySolutions, parse_query_results
+from pyoxigraph import (
+    BlankNode,
+    Literal,
+    NamedNode,
+    QueryResultsFormat,
+    QuerySolutions,
+    Store,
+    Triple,
+    parse_query_results,
+)
 
 from .facets import Strings, lexical
 from .namespaces import PREFIXES, XSD
-from .store import GraphStore, solutions
+from .store import GraphStore, solutions, with_values
 
 #: The named queries the table answers (their table forms: :attr:`kg.queries.FastForm.table`).
 FORMS = ("projects_by_threshold", "projects_by_category")
@@ -71,6 +81,8 @@ _STRING = XSD.string.value
 _DECIMAL_LIMIT = Decimal("1e20")
 _DECIMAL_DIGITS = 18
 _SATISFACTION = re.compile("满意[度率]")
+#: A term of a solution.
+Term = NamedNode | BlankNode | Literal | Triple
 #: What a sorted column's terms compare as: all numbers, or all texts.
 _Key = TypeVar("_Key", Decimal, str)
 
@@ -179,9 +191,14 @@ class Column:
         objects[:] = terms
         return cls(codes, terms, objects)
 
-    def cells(self, rows: NDArray[np.int64]) -> list[str]:
-        """The cells of ``rows``, in their order."""
-        return list(self.objects[self.codes[rows]])
+    def take(self, rows: NDArray[np.int64]) -> Column:
+        """The column of ``rows``, in their order (the same terms)."""
+        return Column(self.codes[rows], self.terms, self.objects)
+
+    @classmethod
+    def repeated(cls, term: str, rows: int) -> Column:
+        """``term`` on each of ``rows`` rows (a bound parameter's column)."""
+        return cls.coded(np.zeros(rows, dtype=np.int32), [term])
 
     def where(self, passing: Sequence[bool]) -> NDArray[np.bool_]:
         """The rows whose term passes (``passing``: one flag per term)."""
@@ -354,14 +371,70 @@ def _plain(term: object) -> str | None:
 
 
 def _document(variables: Sequence[str], columns: Sequence[Sequence[str]]) -> QuerySolutions:
-    """Solutions from columns of cells in TSV spelling (a parameter's column is its term repeated)."""
+    """Solutions from columns of cells in TSV spelling."""
     lines = ["\t".join(f"?{v}" for v in variables), *("\t".join(row) for row in zip(*columns, strict=True)), ""]
     result = parse_query_results("\n".join(lines).encode("utf-8"), QueryResultsFormat.TSV)
     assert isinstance(result, QuerySolutions)  # a TSV document with a header is solutions
     return result
 
 
-def threshold(table: AnswerTable, bindings: Mapping[str, object]) -> QuerySolutions | None:
+def terms(spellings: Sequence[str]) -> list[Term | None]:
+    """The RDF term of each TSV spelling (``None`` for :data:`UNBOUND`), read by pyoxigraph's TSV parser: the very
+    terms the solutions of :meth:`TableAnswer.solutions` hold.
+
+    >>> terms(["<http://example.org/a>", '"满意"@zh', "97", ""])
+    [<NamedNode value=http://example.org/a>, <Literal value=满意 language=zh>, <Literal value=97 datatype=<NamedNode
+    value=http://www.w3.org/2001/XMLSchema#integer>>, None]
+    """
+    bound = [t for t in spellings if t != UNBOUND]
+    found = iter([s["t"] for s in _document(["t"], [bound])] if bound else [])
+    return [None if t == UNBOUND else next(found) for t in spellings]
+
+
+@dataclass(frozen=True)
+class TableAnswer:
+    """An answer of the table, column by column: for each variable, a :class:`Column` (each row's code into the
+    column's terms, TSV spellings). :meth:`solutions` makes pyoxigraph solutions of it; the server writes the
+    result formats from the columns, each distinct term spelled once (:func:`server.results.answer_bytes`)."""
+
+    variables: tuple[str, ...]
+    columns: tuple[Column, ...]
+
+    def __len__(self) -> int:
+        return len(self.columns[0].codes) if self.columns else 0
+
+    def head(self, rows: int) -> TableAnswer:
+        """The first ``rows`` rows."""
+        return TableAnswer(self.variables, tuple(Column(c.codes[:rows], c.terms, c.objects) for c in self.columns))
+
+    def distinct(self, k: int) -> tuple[list[str], NDArray[np.intp]]:
+        """The terms of column ``k`` that its rows use, and each row's index into them."""
+        column = self.columns[k]
+        used, at = np.unique(column.codes, return_inverse=True)
+        return list(column.objects[used]), at.reshape(-1)
+
+    def solutions(self) -> QuerySolutions:
+        """The answer as pyoxigraph solutions (what the plain text's query would return)."""
+        return _document(self.variables, [list(c.objects[c.codes]) for c in self.columns])
+
+
+def _echoed(given: Mapping[str, object]) -> dict[str, str]:
+    """The TSV spelling of each bound parameter as the query's answer repeats it: Oxigraph holds a value, not its
+    spelling (``95.00`` comes back ``95``), so the terms are bound in an empty query of an empty store, as the
+    plain text binds them (:func:`kg.store.with_values`), and read back.
+
+    >>> from pyoxigraph import Literal
+    >>> _echoed({"min_value": Literal("095.50", datatype=XSD.decimal), "agency": Literal("")})
+    {'min_value': '95.5', 'agency': '""'}
+    """
+    names = list(given)
+    sparql = with_values(f"SELECT {' '.join('?' + v for v in names)} WHERE {{}}", given)
+    data = solutions(Store().query(sparql), "answers").serialize(format=QueryResultsFormat.TSV)
+    assert data is not None  # serialised to bytes, not to a file
+    return dict(zip(names, data.decode("utf-8").split("\n")[1].split("\t"), strict=True))
+
+
+def threshold(table: AnswerTable, bindings: Mapping[str, object]) -> TableAnswer | None:
     """``projects_by_threshold`` for ``bindings`` (the terms bound to its parameters, looked up already), or
     ``None`` for values the table does not compare as Oxigraph does (the plain text answers them)."""
     indicator, agency, category = (_plain(bindings.get(k)) for k in ("indicator", "agency", "category"))
@@ -396,11 +469,12 @@ def threshold(table: AnswerTable, bindings: Mapping[str, object]) -> QuerySoluti
     rows = table.target_order[mask[table.target_order]]
     given = {"indicator": bindings["indicator"], "unit": unit, "min_value": least, "agency": bindings["agency"],
              "category": bindings["category"]}
-    columns = [[str(given[v])] * len(rows) if v in given else t[v].cells(rows) for v in THRESHOLD]
-    return _document(THRESHOLD, columns)
+    echoed = _echoed(given)
+    return TableAnswer(THRESHOLD, tuple(Column.repeated(echoed[v], len(rows)) if v in given else t[v].take(rows)
+                                        for v in THRESHOLD))
 
 
-def category(table: AnswerTable, bindings: Mapping[str, object]) -> QuerySolutions | None:
+def category(table: AnswerTable, bindings: Mapping[str, object]) -> TableAnswer | None:
     """``projects_by_category`` for ``bindings``, or ``None`` for a value the table does not compare."""
     wanted = _plain(bindings.get("category"))
     if wanted is None:
@@ -411,19 +485,27 @@ def category(table: AnswerTable, bindings: Mapping[str, object]) -> QuerySolutio
     found = np.flatnonzero(counts)
     found = found[np.lexsort((table.project_rank[found], -counts[found]))]  # ORDER BY DESC(?indicators) ?name ?project
     p = table.projects
-    columns = [[str(bindings["category"])] * len(found), p["project"].cells(found), p["name"].cells(found),
-               p["unit_name"].cells(found), [str(n) for n in counts[found].tolist()]]
-    return _document(CATEGORY, columns)
+    numbers, at = np.unique(counts[found], return_inverse=True)
+    counted = Column.coded(at.reshape(-1).astype(np.int32), [str(n) for n in numbers.tolist()])
+    echoed = _echoed({"category": bindings["category"]})["category"]
+    return TableAnswer(CATEGORY, (Column.repeated(echoed, len(found)), p["project"].take(found),
+                                  p["name"].take(found), p["unit_name"].take(found), counted))
 
 
 _SOLVERS = {"projects_by_threshold": threshold, "projects_by_category": category}
 
 
-def solve(table: AnswerTable, name: str, bindings: Mapping[str, object]) -> QuerySolutions | None:
-    """The answer of the named query ``name`` (one of :data:`FORMS`) for ``bindings``, from ``table``; ``None``
-    when the table does not answer these values (the plain text then runs)."""
+def answer(table: AnswerTable, name: str, bindings: Mapping[str, object]) -> TableAnswer | None:
+    """The answer of the named query ``name`` (one of :data:`FORMS`) for ``bindings``, from ``table``, column by
+    column; ``None`` when the table does not answer these values (the plain text then runs)."""
     solver = _SOLVERS.get(name)
     return solver(table, bindings) if solver is not None else None
+
+
+def solve(table: AnswerTable, name: str, bindings: Mapping[str, object]) -> QuerySolutions | None:
+    """:func:`answer` as pyoxigraph solutions, or ``None``."""
+    found = answer(table, name, bindings)
+    return found.solutions() if found is not None else None
 
 
 # -- the file beside an on-disk store ----------------------------------------------------------------

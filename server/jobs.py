@@ -219,13 +219,13 @@ class QueryJob:
                                 lambda sparql: solutions(run_query(ctx, sparql, self.name, **opts), self.name))
         chosen = choose(self.sparql, self.fast, substitutions,
                         lambda text, **kw: run_query(ctx, text, self.name, kw["substitutions"], **opts), ctx.kg)
-        result: QueryResult | None = None
         if isinstance(chosen, FastForm):  # a table form: loaded once per generation by each worker
             table = ctx.per_generation("answers", lambda: answers.stored(ctx.kg))
-            result = answers.solve(table, self.name, substitutions) if table is not None else None
+            found = answers.answer(table, self.name, substitutions) if table is not None else None
+            if found is not None:
+                return self._written(found)
         sparql = chosen if isinstance(chosen, str) else self.sparql
-        if result is None:
-            result = run_query(ctx, sparql, self.name, with_zh(sparql, substitutions), **opts)
+        result = run_query(ctx, sparql, self.name, with_zh(sparql, substitutions), **opts)
         try:
             if isinstance(result, QuerySolutions):
                 if self.results_format == "table":
@@ -247,6 +247,15 @@ class QueryJob:
             return Answer(body, self.graph_format, n, cut)
         except (OSError, RuntimeError) as exc:  # evaluation is lazy: errors surface while reading
             raise QueryError(self.name, f"evaluation failed: {exc}") from None
+
+    def _written(self, found: answers.TableAnswer) -> Answer | Table:
+        """An answer of the answer table, written from its columns as :meth:`run` writes any SELECT result."""
+        if self.results_format == "table":
+            return Table(*results.answer_table(found, self.max_rows))
+        if self.results_format is None:
+            raise UnacceptableFormat("a SELECT result", [f.media_type for f in _result_offers()])
+        body, n, cut = results.answer_bytes(found, self.results_format, self.max_rows)
+        return Answer(body, self.results_format, n, cut)
 
 
 def _result_offers() -> tuple:

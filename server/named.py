@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 
 from kg.errors import UnknownQuery
 from kg.namespaces import PREFIXES
@@ -138,8 +139,19 @@ def render_named_result(request: Request, runtime: Runtime, nq: NamedQuery, resu
         hidden = nq.echoes(dict(values))
         keep = [i for i, v in enumerate(result.variables) if v not in hidden]
         shown = [result.variables[i] for i in keep]
+        # each distinct term written once (term.html), however many cells show it: an answer of thousands of rows
+        # repeats its parameters, units and projects on row after row
+        term_html = runtime.templates.get_template("term.html")
+        written: dict[object, Markup] = {}
+
+        def cell(t: object) -> Markup:
+            html = written.get(t)
+            if html is None:
+                html = written[t] = Markup(term_html.render(t=link.pyterm(t)))
+            return html
+
         ctx.update(variables=shown, headers=[(COLUMN_LABELS.get(v), v) for v in shown], truncated=result.truncated,
-                   rows=[[link.pyterm(row[i]) for i in keep] for row in result.rows])
+                   rows=[[cell(row[i]) for i in keep] for row in result.rows])
         plain_rows = [["" if row[i] is None else getattr(row[i], "value", str(row[i])) for i in keep]
                       for row in result.rows]
         ctx.update(chart_data=json_script({"columns": shown, "rows": plain_rows}),

@@ -16,10 +16,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
-from itertools import islice
+from collections.abc import Callable, Sequence
+from functools import partial
+from itertools import chain, islice, repeat
+from typing import TypeVar, cast
 from xml.sax.saxutils import escape, quoteattr
 
+import numpy as np
 from pyoxigraph import (
     BlankNode,
     Literal,
@@ -34,6 +37,8 @@ from pyoxigraph import (
     serialize,
 )
 
+from kg import answers
+from kg.answers import UNBOUND, TableAnswer
 from kg.namespaces import PREFIXES, SPARQL_RESULTS, XSD
 
 #: Plain literals have this datatype; the result formats leave it out.
@@ -49,6 +54,7 @@ WITH_PREFIXES = {"turtle", "trig", "rdfxml"}
 
 #: A term of a solution or of a triple (RDF 1.2: a triple may be the object of another).
 Term = NamedNode | BlankNode | Literal | Triple
+T = TypeVar("T")
 
 
 def term_json(t: Term) -> dict[str, object]:
@@ -104,6 +110,31 @@ def term_tsv(t: Term | None) -> str:
     return "" if t is None else str(t)
 
 
+#: How the JSON results are written (compact, UTF-8 as is).
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_document(names: list[str]) -> tuple[str, str]:
+    """The JSON results document around its bindings: what comes before the first and after the last."""
+    empty = _JSON.encode({"head": {"vars": names}, "results": {"bindings": []}})
+    return empty[:-3], empty[-3:]
+
+
+def _json_binding(name: str, t: Term) -> str:
+    """``"name":{…}``: a binding as it stands in a solution's object."""
+    return _JSON.encode({name: term_json(t)})[1:-1]
+
+
+def _xml_document(names: list[str]) -> tuple[str, str]:
+    head = "".join([f'<?xml version="1.0" encoding="UTF-8"?>\n<sparql xmlns={quoteattr(str(SPARQL_RESULTS))}>'
+                    "<head>", *(f"<variable name={quoteattr(n)}/>" for n in names), "</head><results>"])
+    return head, "</results></sparql>\n"
+
+
+def _xml_binding(name: str, t: Term) -> str:
+    return f"<binding name={quoteattr(name)}>{term_xml(t)}</binding>"
+
+
 def select_bytes(result: QuerySolutions, fmt: str, max_rows: int) -> tuple[bytes, int, bool]:
     """``(body, rows written, truncated)`` for a SELECT result in ``fmt`` (json, xml, csv, tsv)."""
     names = [v.value for v in result.variables]
@@ -121,18 +152,18 @@ def select_bytes(result: QuerySolutions, fmt: str, max_rows: int) -> tuple[bytes
                     b[n] = term_json(t)
             bindings.append(b)
         doc = {"head": {"vars": names}, "results": {"bindings": bindings}}
-        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        body = _JSON.encode(doc).encode("utf-8")
     elif fmt == "xml":
-        parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<sparql xmlns={quoteattr(str(SPARQL_RESULTS))}>'
-                 "<head>", *(f"<variable name={quoteattr(n)}/>" for n in names), "</head><results>"]
+        head, tail = _xml_document(names)
+        parts = [head]
         for sol in rows:
             parts.append("<result>")
             for n in names:
                 t = sol[n]
                 if t is not None:
-                    parts.append(f"<binding name={quoteattr(n)}>{term_xml(t)}</binding>")
+                    parts.append(_xml_binding(n, t))
             parts.append("</result>")
-        parts.append("</results></sparql>\n")
+        parts.append(tail)
         body = "".join(parts).encode("utf-8")
     elif fmt == "csv":
         buf = io.StringIO()
@@ -155,6 +186,95 @@ def select_table(result: QuerySolutions, max_rows: int) -> tuple[list[str], list
     rows = list(islice(result, max_rows + 1))
     truncated = len(rows) > max_rows
     return names, [[sol[n] for n in names] for sol in rows[:max_rows]], truncated
+
+
+def _cells(answer: TableAnswer, k: int, spell: Callable[[Term | None], T]) -> list[T]:
+    """Column ``k`` of ``answer``, each cell as ``spell`` writes its term: each distinct term read and spelled once."""
+    used, at = answer.distinct(k)
+    spelled = np.empty(len(used), dtype=object)
+    spelled[:] = [spell(t) for t in answers.terms(used)]
+    return cast(list[T], spelled[at].tolist())
+
+
+#: What a CSV field is quoted for (the delimiter, the quote, a line end); any other field is written as it is.
+_CSV_SPECIAL = frozenset(',"\r\n')
+
+
+def _csv_field(value: str, alone: bool) -> str:
+    """``value`` as :mod:`csv` writes it in a row (``alone``: the row's only field, where "" is written ``""``)."""
+    if not value:
+        return '""' if alone else ""
+    if not _CSV_SPECIAL.intersection(value):
+        return value
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerow([value])
+    return buf.getvalue()[:-2]
+
+
+def _json_cell(lead: str, name: str, t: Term | None) -> str:
+    return "" if t is None else lead + _json_binding(name, t)
+
+
+def _xml_cell(name: str, t: Term | None) -> str:
+    return "" if t is None else _xml_binding(name, t)
+
+
+def _csv_cell(lead: str, alone: bool, t: Term | None) -> str:
+    return lead + _csv_field(term_csv(t), alone)
+
+
+def _tsv_cell(lead: str, t: Term | None) -> str:
+    return lead + term_tsv(t)
+
+
+def answer_bytes(answer: TableAnswer, fmt: str, max_rows: int) -> tuple[bytes, int, bool]:
+    """:func:`select_bytes` for an answer of the answer table (:class:`kg.answers.TableAnswer`), byte for byte,
+    written from its columns: each distinct term of a column spelled once (with what stands between it and the
+    cell before), and the document one join of those spellings, row after row."""
+    truncated = len(answer) > max_rows
+    if truncated:
+        answer = answer.head(max_rows)
+    names, n = list(answer.variables), len(answer)
+    width = len(names)
+
+    def column(k: int, spell: Callable[[Term | None], str]) -> list[bytes]:
+        return _cells(answer, k, lambda t: spell(t).encode("utf-8"))
+
+    if fmt == "json":
+        head, tail = _json_document(names)
+        if width and UNBOUND in answer.distinct(0)[0]:  # the first cell may be unbound: commas placed row by row
+            columns = [column(k, partial(_json_cell, "", v)) for k, v in enumerate(names)]
+            body = b"".join(b"{" + b",".join(filter(None, row)) + b"}," for row in zip(*columns, strict=True))
+        else:  # a solution's object: "{", each bound cell with a comma before all but the first, "},"
+            columns = [column(k, partial(_json_cell, "," if k else "{", v)) for k, v in enumerate(names)]
+            body = b"".join(chain.from_iterable(zip(*columns, repeat(b"},", n), strict=True)))
+        return head.encode("utf-8") + body[:-1] + tail.encode("utf-8"), n, truncated
+    if fmt == "xml":
+        head, tail = _xml_document(names)
+        columns = [column(k, partial(_xml_cell, v)) for k, v in enumerate(names)]
+        rows = zip(repeat(b"<result>", n), *columns, repeat(b"</result>", n), strict=True)
+        return head.encode("utf-8") + b"".join(chain.from_iterable(rows)) + tail.encode("utf-8"), n, truncated
+    if fmt == "csv":
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\r\n").writerow(names)
+        columns = [column(k, partial(_csv_cell, "," if k else "", width == 1)) for k in range(width)]
+        rows = zip(*columns, repeat(b"\r\n", n), strict=True)
+        return buf.getvalue().encode("utf-8") + b"".join(chain.from_iterable(rows)), n, truncated
+    if fmt == "tsv":
+        columns = [column(k, partial(_tsv_cell, "\t" if k else "")) for k in range(width)]
+        rows = zip(*columns, repeat(b"\n", n), strict=True)
+        header = "\t".join("?" + v for v in names) + "\n"
+        return header.encode("utf-8") + b"".join(chain.from_iterable(rows)), n, truncated
+    raise ValueError(f"no SELECT result format {fmt!r}")
+
+
+def answer_table(answer: TableAnswer, max_rows: int) -> tuple[list[str], list[list[object]], bool]:
+    """:func:`select_table` for an answer of the answer table: each distinct term made once."""
+    truncated = len(answer) > max_rows
+    if truncated:
+        answer = answer.head(max_rows)
+    columns = [_cells(answer, k, lambda t: t) for k in range(len(answer.variables))]
+    return list(answer.variables), [list(row) for row in zip(*columns, strict=True)], truncated
 
 
 def boolean_bytes(result: QueryBoolean, fmt: str) -> bytes:
