@@ -137,10 +137,10 @@ def portable_regex(expr: str, pattern: str, flags: str | None = None) -> str:
 
 
 def byte_safe(pattern: str) -> bool:
-    """Whether ``pattern`` matches the same texts byte by byte as by character: ASCII, with no atom (``.``, a
-    negated class, ``\\W`` ``\\S`` ``\\D`` ``\\P``) that could match one byte of a multi-byte character.
+    r"""Whether ``pattern`` matches the same texts byte by byte as by character: ASCII, with no atom (``.``, a
+    negated class, ``\W`` ``\S`` ``\D`` ``\P``) that could match one byte of a multi-byte character.
 
-    >>> byte_safe("^[0-9]{6}$"), byte_safe("^.本"), byte_safe("[^a]"), byte_safe("a\\.b")
+    >>> byte_safe("^[0-9]{6}$"), byte_safe("^.本"), byte_safe("[^a]"), byte_safe(r"a\.b")
     (True, False, False, True)
     """
     if not pattern.isascii():
