@@ -60,8 +60,8 @@ from .namespaces import PREFIXES, XSD
 from .store import GraphStore, solutions, with_values
 
 #: The named queries the table answers (their table forms: :attr:`kg.queries.FastForm.table`).
-FORMS = ("projects_by_threshold", "projects_by_category")
-VERSION = 1
+FORMS = ("projects_by_threshold", "projects_by_category", "shared_goals_across_agencies")
+VERSION = 2
 FILE_PREFIX = "budgetkg-answers-"
 #: The unbound cell (no term is spelled so in TSV).
 UNBOUND = ""
@@ -73,6 +73,11 @@ TARGET_COLUMNS = ("project", "unit_code", "name", "indicator_name", "level1", "l
 THRESHOLD = ("indicator", "unit", "min_value", "agency", "category", "unit_code", "name", "indicator_name",
              "level1", "level2", "concept", "comparator", "value", "raw", "project")
 CATEGORY = ("category", "project", "name", "unit_name", "indicators")
+GOALS = ("agency", "min_score", "funding", "score", "unit_a", "name_a", "unit_b", "name_b", "concept_score",
+         "goal_score", "concepts", "phrases", "link")
+#: The shared-goal query's row columns, in the table (the parameters of :data:`GOALS` are the others).
+LINK_COLUMNS = ("link", "score", "unit_a", "name_a", "unit_b", "name_b", "concept_score", "goal_score", "concepts",
+                "phrases")
 
 _NUMERIC = {XSD.decimal.value, XSD.integer.value}
 _INTEGER = XSD.integer.value
@@ -212,6 +217,39 @@ class Column:
 
 
 @dataclass
+class GoalLinks:
+    """The rows of ``shared_goals_across_agencies`` without its filters: one per cross-agency shared-goal link that
+    has its flattened concept labels (what the SPARQL fast form reads), with both projects' codes and names."""
+
+    #: A :class:`Column` per name of :data:`LINK_COLUMNS` (``phrases`` :data:`UNBOUND` where the link has none).
+    columns: dict[str, Column]
+    #: Every row in the query's ORDER BY (``DESC(?score) ?unit_a ?name_a ?name_b ?link``).
+    order: NDArray[np.int64]
+    #: Each row's two projects: codes into ``funded``'s universe of projects (``ends[0]`` from, ``ends[1]`` to).
+    ends: NDArray[np.int32]
+    #: ``?p bk:fundingSource ?fs`` of the projects of ``ends``: the project of each pair, and the source.
+    funded: NDArray[np.int32]
+    sources: Column
+    #: ``?fs skos:prefLabel ?fl`` of those sources: the source of each pair (a code into ``sources.terms``), the label.
+    label_source: NDArray[np.int32]
+    labels: Column
+    memo: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+
+    def scores(self) -> list[Decimal]:
+        """The value of each term of the ``score`` column (all exact decimals: :func:`read` checked)."""
+        if "scores" not in self.memo:
+            self.memo["scores"] = [number(t) for t in self.columns["score"].terms]
+        return cast(list[Decimal], self.memo["scores"])
+
+    def codes(self, column: str) -> list[str]:
+        """The lexical form of each term of a unit code column (all string literals: :func:`read` checked)."""
+        key = f"codes.{column}"
+        if key not in self.memo:
+            self.memo[key] = [lexical(t) for t in self.columns[column].terms]
+        return cast(list[str], self.memo[key])
+
+
+@dataclass
 class AnswerTable:
     """What :data:`FORMS` read, for one store generation (see the module docstring)."""
 
@@ -229,6 +267,8 @@ class AnswerTable:
     #: The texts of the labels (一级 and 二级指标) of each pair's indicator: the pair of each, and the text.
     label_pair: NDArray[np.int32]
     labels: Column
+    #: The shared-goal links (``None``: the store holds what they cannot answer exactly; that query's texts run).
+    goals: GoalLinks | None = None
     #: What :func:`solve` derives from the columns once (numbers, folded texts), kept while the table lives.
     memo: dict[str, object] = field(default_factory=dict, repr=False)
 
@@ -303,6 +343,56 @@ _MEMBERS = "SELECT ?p ?name ?unit WHERE { ?p a bk:Project ; rdfs:label ?name ; b
 _HAS = "SELECT ?p ?i WHERE { ?p bk:hasIndicator ?i }"
 
 
+#: The properties of a shared-goal link the query joins, by the column (or step) the table reads them under.
+_LINK_PATHS = {"concepts": "bk:sharedConceptLabels", "score": "bk:score", "concept_score": "bk:conceptScore",
+               "goal_score": "bk:goalTextScore", "from": "bk:fromProject", "to": "bk:toProject",
+               "phrases": "bk:matchedPhrases"}
+_TYPED = "SELECT ?l WHERE { ?l a bk:SharedGoalLink }"
+_CROSS = "SELECT ?l WHERE { ?l bk:crossAgency true }"
+_FUNDED = "SELECT ?p ?fs WHERE { ?p bk:fundingSource ?fs }"
+_FUNDING_LABELS = "SELECT ?fs ?fl WHERE { ?fs skos:prefLabel ?fl }"
+
+
+def _goals(store: GraphStore, coded: Mapping[str, tuple[str, str]]) -> GoalLinks:
+    """The rows of the shared-goal query's fast form without its filters (see :class:`GoalLinks`); ``coded``: the
+    code and name of each project that has one of each."""
+    v = {name: _Values(store, path) for name, path in _LINK_PATHS.items()}
+    if v["concepts"].several:
+        raise Unsupported("a link with several flattened concept label texts")
+    typed, cross = (Counter(_cells(store, sparql)[1]) for sparql in (_TYPED, _CROSS))
+    links = [x for x in v["concepts"].one if typed[x] and cross[x]]
+    if any(typed[x] > 1 or cross[x] > 1 for x in links):
+        raise Unsupported("a link typed, or marked cross-agency, twice")
+    col = {c: v[c].of(links) for c in ("score", "concept_score", "goal_score", "from", "to", "phrases")}
+    col["concepts"] = v["concepts"].of(links)
+    required = ("score", "concept_score", "goal_score", "from", "to")
+    # a row where a pattern of the query matches nothing is no row
+    keep = [r for r, cells in enumerate(zip(*(col[c] for c in required), strict=True))
+            if None not in cells and cells[3] in coded and cells[4] in coded]
+    cells: dict[str, list[str]] = {c: [col[c][r] or UNBOUND for r in keep]
+                                   for c in ("score", "concept_score", "goal_score", "concepts", "phrases")}
+    cells["link"] = [links[r] for r in keep]
+    ends = {side: [col[side][r] or UNBOUND for r in keep] for side in ("from", "to")}
+    for side, end in (("a", "from"), ("b", "to")):
+        cells[f"unit_{side}"] = [coded[p][0] for p in ends[end]]
+        cells[f"name_{side}"] = [coded[p][1] for p in ends[end]]
+        if any(_kind(t) != "string" and not _kind(t).startswith("@") for t in set(cells[f"unit_{side}"])):
+            raise Unsupported("a budget unit code that is no string (STRSTARTS would fail on it)")
+    if any(number(t) is None for t in set(cells["score"])):
+        raise Unsupported("a link score that is not a decimal Oxigraph holds exactly")
+    keys = [_ranks(cells[c], f"?{c}") for c in ("link", "name_b", "name_a", "unit_a")]
+    order = np.lexsort((*keys, -_ranks(cells["score"], "?score")))  # ORDER BY DESC(?score) ?unit_a … ?link
+    projects = Column.of(ends["from"] + ends["to"])
+    index = {p: k for k, p in enumerate(projects.terms)}
+    funding = list(dict.fromkeys((index[p], fs) for p, fs in _tsv(store, _FUNDED) if p in index))
+    sources = Column.of([fs for _, fs in funding])
+    at = {fs: k for k, fs in enumerate(sources.terms)}
+    labels = list(dict.fromkeys((at[fs], fl) for fs, fl in _tsv(store, _FUNDING_LABELS) if fs in at))
+    return GoalLinks({c: Column.of(cells[c]) for c in LINK_COLUMNS}, order.astype(np.int64),
+                     projects.codes.reshape(2, -1), np.array([p for p, _ in funding], dtype=np.int32), sources,
+                     np.array([k for k, _ in labels], dtype=np.int32), Column.of([fl for _, fl in labels]))
+
+
 def read(store: GraphStore) -> AnswerTable:
     """Read the table from the store at its current generation: single-pattern SELECTs, joined here with
     SPARQL's multiplicities (a value twice where the query would answer two rows raises :class:`Unsupported`)."""
@@ -351,6 +441,10 @@ def read(store: GraphStore) -> AnswerTable:
     names = [n for n, _ in members.values()]
     project_rank = np.empty(len(members), dtype=np.int64)
     project_rank[np.lexsort((_ranks(list(members), "?project"), _ranks(names, "?name")))] = np.arange(len(members))
+    try:
+        goals: GoalLinks | None = _goals(store, coded)
+    except Unsupported:
+        goals = None  # that query's texts answer; the others still answer from the table
     if store.generation != generation:
         raise Unsupported("the store was written while the answer table was read")
     return AnswerTable(
@@ -358,7 +452,7 @@ def read(store: GraphStore) -> AnswerTable:
         {"project": Column.of(list(members)), "name": Column.of(names),
          "unit_name": Column.of([u for _, u in members.values()])}, project_rank,
         np.array([rows[p] for p, _ in pairs], dtype=np.int32),
-        np.array([k for k, _ in labelled], dtype=np.int32), Column.of([text for _, text in labelled]))
+        np.array([k for k, _ in labelled], dtype=np.int32), Column.of([text for _, text in labelled]), goals)
 
 
 # -- answering -------------------------------------------------------------------------------------
@@ -492,7 +586,39 @@ def category(table: AnswerTable, bindings: Mapping[str, object]) -> TableAnswer 
                                   p["name"].take(found), p["unit_name"].take(found), counted))
 
 
-_SOLVERS = {"projects_by_threshold": threshold, "projects_by_category": category}
+def goals(table: AnswerTable, bindings: Mapping[str, object]) -> TableAnswer | None:
+    """``shared_goals_across_agencies`` for ``bindings``, or ``None`` for values the table does not compare as Oxigraph
+    does (or a store whose links it does not hold): the query's texts answer them."""
+    g = table.goals
+    agency, funding, least = _plain(bindings.get("agency")), _plain(bindings.get("funding")), bindings.get("min_score")
+    if g is None or agency is None or funding is None:
+        return None
+    if not isinstance(least, Literal) or least.datatype.value not in _NUMERIC or least.language:
+        return None
+    bound = _exact(least.value)
+    if bound is None:
+        return None
+    c = g.columns
+    mask = c["score"].where([n >= bound for n in g.scores()])  # FILTER(?score >= ?min_score)
+    if agency:  # STRSTARTS(?unit_a, ?agency) || STRSTARTS(?unit_b, ?agency)
+        mask &= (c["unit_a"].where([x.startswith(agency) for x in g.codes("unit_a")])
+                 | c["unit_b"].where([x.startswith(agency) for x in g.codes("unit_b")]))
+    if funding:  # either project has a source whose IRI ends with /<funding> or that has it as a label
+        passing = np.array([(x := _text(t)) is not None and x.endswith("/" + funding) for t in g.sources.terms],
+                           dtype=bool)
+        passing[g.label_source[g.labels.where([_text(t) == funding for t in g.labels.terms])]] = True
+        funded = np.zeros(int(g.ends.max(initial=-1)) + 1, dtype=bool)
+        funded[g.funded[passing[g.sources.codes]]] = True
+        mask &= funded[g.ends[0]] | funded[g.ends[1]]
+    rows = g.order[mask[g.order]]
+    given = {k: bindings[k] for k in ("agency", "min_score", "funding")}
+    echoed = _echoed(given)
+    return TableAnswer(GOALS, tuple(Column.repeated(echoed[v], len(rows)) if v in given else c[v].take(rows)
+                                    for v in GOALS))
+
+
+_SOLVERS = {"projects_by_threshold": threshold, "projects_by_category": category,
+            "shared_goals_across_agencies": goals}
 
 
 def answer(table: AnswerTable, name: str, bindings: Mapping[str, object]) -> TableAnswer | None:
@@ -541,6 +667,14 @@ def save(table: AnswerTable, path: Path) -> None:
     for c, column in table.projects.items():
         _put(out, f"projects.{c}", column)
     _put(out, "labels", table.labels)
+    if table.goals is not None:
+        g = table.goals
+        out |= {"goals.order": g.order, "goals.ends": g.ends, "goals.funded": g.funded,
+                "goals.label_source": g.label_source}
+        for c, column in g.columns.items():
+            _put(out, f"goals.{c}", column)
+        _put(out, "goals.sources", g.sources)
+        _put(out, "goals.labels", g.labels)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("wb") as f:
         np.savez(f, allow_pickle=False, **out)
@@ -558,11 +692,17 @@ def load(path: Path) -> AnswerTable:
     version, generation = (int(x) for x in a["version"])
     if version != VERSION:
         raise Unsupported(f"an answer table file of layout {version}, not {VERSION}")
+    goals = None
+    if "goals.order" in a:
+        goals = GoalLinks({c: _take(a, f"goals.{c}") for c in LINK_COLUMNS}, a["goals.order"].astype(np.int64),
+                          a["goals.ends"].astype(np.int32), a["goals.funded"].astype(np.int32),
+                          _take(a, "goals.sources"), a["goals.label_source"].astype(np.int32),
+                          _take(a, "goals.labels"))
     return AnswerTable(generation, {c: _take(a, f"targets.{c}") for c in TARGET_COLUMNS},
                        a["target_order"].astype(np.int64),
                        {c: _take(a, f"projects.{c}") for c in ("project", "name", "unit_name")},
                        a["project_rank"].astype(np.int64), a["pair_project"].astype(np.int32),
-                       a["label_pair"].astype(np.int32), _take(a, "labels"))
+                       a["label_pair"].astype(np.int32), _take(a, "labels"), goals)
 
 
 def stored(store: GraphStore) -> AnswerTable | None:

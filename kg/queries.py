@@ -379,27 +379,29 @@ class NamedQuery:
             solved = answers.solve(table, self.name, bindings) if table is not None else None
             if solved is not None:
                 return solved
-            text = self.sparql  # the table is gone, or does not answer these values
+            # the table is gone, or does not answer these values: the texts do
+            chosen = choose(self.sparql, self.fast_forms, bindings, store.query, store, tables=False)
+            text = chosen if isinstance(chosen, str) else self.sparql
         return store.query(text, name=self.name, substitutions=with_zh(text, bindings))
 
 
 def choose(sparql: str, forms: Iterable[FastForm], bindings: dict[str, NamedNode | Literal],
-           ask: Callable[..., Any], store: GraphStore) -> str | FastForm:
+           ask: Callable[..., Any], store: GraphStore, *, tables: bool = True) -> str | FastForm:
     """The text a named query runs: while the build's analytics describe ``store`` (:func:`kg.summaries.current`),
     its table form if the build kept the answer table of the store's generation (:func:`kg.answers.kept`), else
     the first of its fast ``forms`` whose ``when`` (an ASK) is true for ``bindings``, or that has none; else
     the plain text ``sparql``, which reads only the published data.
 
     A table form is returned as such: the caller answers with :func:`kg.answers.solve` on the table it loads,
-    and runs ``sparql`` when that answers ``None`` (a table gone since, values it does not compare).
-    ``ask`` runs a query (``store.query`` or a worker's own runner) with ``substitutions``.
+    and, when that answers ``None`` (a table gone since, values it does not compare), asks again with
+    ``tables=False``: the text to run instead (a fast form's, else ``sparql``). ``ask`` runs a query (``store.query`` or a worker's own runner) with ``substitutions``.
     """
     forms = list(forms)
     if not forms or not summaries.current(store):
         return sparql
     for form in forms:
         if form.table is not None:
-            if answers.kept(store):
+            if tables and answers.kept(store):
                 return form
         elif form.when is None or bool(ask(form.when, name="when", substitutions=dict(bindings))):
             return form.sparql

@@ -224,6 +224,10 @@ class QueryJob:
             found = answers.answer(table, self.name, substitutions) if table is not None else None
             if found is not None:
                 return self._written(found)
+            # the table does not answer these values: the texts do (a fast form's, else the plain text)
+            chosen = choose(self.sparql, self.fast, substitutions,
+                            lambda text, **kw: run_query(ctx, text, self.name, kw["substitutions"], **opts), ctx.kg,
+                            tables=False)
         sparql = chosen if isinstance(chosen, str) else self.sparql
         result = run_query(ctx, sparql, self.name, with_zh(sparql, substitutions), **opts)
         try:
