@@ -1,8 +1,11 @@
 """The answer table (kg.answers): projects_by_threshold and projects_by_category answer from it exactly what their
-plain SPARQL answers (same rows, same order, same terms) for any values, and only while it is the store's."""
+plain SPARQL answers (same rows, same order, same terms) for any values, and only while it is the store's;
+shared_goals_across_agencies answers byte for byte what its SPARQL fast form answers, and what its plain text
+answers but for the order within a GROUP_CONCAT list."""
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,7 +23,8 @@ from pyoxigraph import Literal, QueryResultsFormat
 from bench.synth import generate
 from kg import answers, queries, summaries
 from kg.errors import NoSuchValue
-from kg.pipeline import build
+from kg.links.graph import SEPARATOR
+from kg.pipeline import build, default_steps
 from kg.settings import Settings
 from kg.sources import Manifest, load_manifest
 from kg.store import EmbeddedStore, GraphStore
@@ -29,6 +33,7 @@ from server.app import create_app
 
 ALL = queries.load_all(Settings.from_env(env={}).queries_dir)
 THRESHOLD, CATEGORY = ALL["projects_by_threshold"], ALL["projects_by_category"]
+GOALS = ALL["shared_goals_across_agencies"]
 #: A few hundred examples in all: each runs the plain SPARQL once.
 EXAMPLES = hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -37,6 +42,17 @@ EXAMPLES = hsettings(max_examples=40, deadline=None, suppress_health_check=[Heal
 def seeds(tmp_path_factory: pytest.TempPathFactory, settings: Settings, manifest: Manifest) -> Iterator[EmbeddedStore]:
     store = EmbeddedStore(tmp_path_factory.mktemp("answers") / "store")
     build(store, manifest.entries, settings, manifest=manifest)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def seeds_without_table(tmp_path_factory: pytest.TempPathFactory, settings: Settings,
+                        manifest: Manifest) -> Iterator[EmbeddedStore]:
+    """The seeds built without the answers step: the analytics are current, the fast forms' texts answer."""
+    store = EmbeddedStore(tmp_path_factory.mktemp("texts") / "store")
+    build(store, manifest.entries, settings, manifest=manifest,
+          steps=[s for s in default_steps() if s.name != "answers"])
     yield store
     store.close()
 
@@ -282,3 +298,156 @@ def test_the_server_answers_from_the_table_in_every_format_as_from_the_text(
     assert got.headers["etag"] == want.headers["etag"]
     if fmt != "html":
         assert got.headers["x-result-rows"] == want.headers["x-result-rows"] != "0"
+
+
+# -- shared_goals_across_agencies ------------------------------------------------------------------
+
+def _fast_text(store: GraphStore, bindings: dict) -> str:
+    """The SPARQL the query runs where the table does not answer (a fast form's text while the analytics are
+    current)."""
+    text = queries.choose(GOALS.sparql, GOALS.fast_forms, bindings, store.query, store, tables=False)
+    assert isinstance(text, str) and text != GOALS.sparql
+    return text
+
+
+def _unordered(data: bytes) -> list[tuple[str, ...]]:
+    """CSV rows, each " | "-separated list sorted (SPARQL leaves GROUP_CONCAT's order undefined)."""
+    rows = csv.reader(data.decode("utf-8").splitlines())
+    return [tuple(SEPARATOR.join(sorted(cell.split(SEPARATOR))) for cell in row) for row in rows]
+
+
+def _same_goals(store: GraphStore, bindings: dict, plain: bool = True) -> int:
+    """Assert the table answers ``bindings`` byte for byte as the SPARQL fast form does (CSV, TSV, JSON), and as the
+    plain text does but for the order within its lists; the rows."""
+    assert isinstance(GOALS.text_for(store, bindings), queries.FastForm)
+    fast = _fast_text(store, bindings)
+    for fmt in (QueryResultsFormat.CSV, QueryResultsFormat.TSV, QueryResultsFormat.JSON):
+        want = store.query(fast, substitutions=bindings).serialize(format=fmt) or b""
+        assert _table(store, GOALS, bindings, fmt) == want
+    got = _table(store, GOALS, bindings, QueryResultsFormat.CSV)
+    if plain:
+        assert _unordered(got) == _unordered(_plain(store, GOALS, bindings, QueryResultsFormat.CSV))
+    return got.count(b"\n") - 1
+
+
+def _scores(store: GraphStore) -> list[Decimal]:
+    sparql = ("PREFIX bk: <https://budgetkg.example.org/def/> SELECT ?s WHERE { ?l a bk:SharedGoalLink ; "
+              "bk:crossAgency true ; bk:score ?s }")
+    return sorted({Decimal(row[0].value) for row in store.query(sparql)})
+
+
+def _goal_values(store: GraphStore) -> st.SearchStrategy[dict[str, str | None]]:
+    """Parameters of shared_goals_across_agencies: the store's scores, codes and funding words, their neighbours,
+    the boundaries, empty and unknown values."""
+    scores = _scores(store)
+    near = st.sampled_from(scores).flatmap(lambda v: st.sampled_from(
+        [str(v), str(v + Decimal("0.0001")), str(v - Decimal("0.0001")), f"{v}000"]))
+    edges = [str(scores[0]), str(scores[-1]), str(scores[-1] + Decimal("0.001")), "0", "1", "-1", "0.35", "2"]
+    codes = _vocabulary(store)["code"]
+    prefixes = st.sampled_from(codes).flatmap(lambda c: st.integers(1, len(c)).map(lambda n: c[:n]))
+    words = sorted({*queries.FUNDING_KEYS, *queries.FUNDING_WORDS})
+    return st.fixed_dictionaries({}, optional={
+        "agency": st.one_of(st.none(), st.just(""), prefixes, st.just("9999999"), st.just("公安局")),
+        "min_score": st.one_of(st.none(), near, st.sampled_from(edges)),
+        "funding": st.one_of(st.none(), st.just(""), st.sampled_from(words), st.just("没有的资金")),
+    })
+
+
+@pytest.mark.parametrize("corpus", ["seeds", "synthetic"])
+@pytest.mark.parametrize("values", [
+    {}, {"min_score": "0"}, {"min_score": "0.5"}, {"agency": "341"}, {"agency": "341101", "min_score": "0"},
+    {"agency": "32", "funding": "中央", "min_score": "0"}, {"funding": "general-bond"}, {"funding": "一般债券"},
+    {"min_score": "0.35000"}, {"min_score": "+0.6"}, {"min_score": "1"},
+], ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) or "defaults")
+def test_shared_goals_answer_as_the_fast_form(corpus: str, values: dict[str, str | None],
+                                              request: pytest.FixtureRequest) -> None:
+    store: EmbeddedStore = request.getfixturevalue(corpus)
+    try:
+        bindings = _bound(store, GOALS, values)
+    except NoSuchValue:
+        assert corpus == "synthetic"  # a seed's code the synthetic corpus does not have
+        return
+    _same_goals(store, bindings)
+
+
+@pytest.mark.parametrize("corpus", ["seeds", "synthetic"])
+def test_any_shared_goals_answer_as_the_fast_form(corpus: str, request: pytest.FixtureRequest) -> None:
+    store: EmbeddedStore = request.getfixturevalue(corpus)
+    answered = []
+
+    @EXAMPLES
+    @given(values=_goal_values(store))
+    def check(values: dict[str, str | None]) -> None:
+        try:
+            bindings = _bound(store, GOALS, values)
+        except NoSuchValue:
+            return  # refused before either path runs
+        answered.append(_same_goals(store, bindings, plain=corpus == "seeds"))
+
+    check()
+    assert any(n > 1 for n in answered), "some cases answer rows"
+
+
+@pytest.mark.parametrize("funding", ["中央", "Central government funds", "central", "bond", "", "中央 ", "x"])
+def test_a_funding_source_bound_as_a_label_or_a_key_is_compared_as_sparql_does(seeds: EmbeddedStore,
+                                                                              funding: str) -> None:
+    """The filter reads a key at the end of the IRI or a label of the source: bound directly, each is answered."""
+    bindings = {**_bound(seeds, GOALS, {"min_score": "0"}), "funding": Literal(funding)}
+    assert _same_goals(seeds, bindings) >= 0
+
+
+def test_the_smallest_and_largest_scores_are_boundaries(synthetic: EmbeddedStore) -> None:
+    scores = _scores(synthetic)
+    every = _same_goals(synthetic, _bound(synthetic, GOALS, {"min_score": str(scores[0])}), plain=False)
+    assert every == _same_goals(synthetic, _bound(synthetic, GOALS, {"min_score": "0"}), plain=False) > 1
+    above = str(scores[0] + Decimal("0.000001"))
+    assert _same_goals(synthetic, _bound(synthetic, GOALS, {"min_score": above}), plain=False) < every
+    top = _same_goals(synthetic, _bound(synthetic, GOALS, {"min_score": str(scores[-1])}), plain=False)
+    assert top >= 1
+    assert _same_goals(synthetic, _bound(synthetic, GOALS, {"min_score": f"{scores[-1]}0001"}), plain=False) == 0
+
+
+def test_a_score_the_table_cannot_compare_runs_the_texts(seeds: EmbeddedStore) -> None:
+    """A bound Oxigraph's decimals do not hold exactly: the table declines and the fast form answers."""
+    table = answers.stored(seeds)
+    assert table is not None
+    for least in ("0.0000000000000000001", "1" * 30):
+        bindings = _bound(seeds, GOALS, {"min_score": least})
+        assert answers.solve(table, GOALS.name, bindings) is None
+        want = seeds.query(_fast_text(seeds, bindings), substitutions=bindings)
+        assert GOALS.run(seeds, {"min_score": least}).serialize(format=QueryResultsFormat.CSV) == \
+            want.serialize(format=QueryResultsFormat.CSV)
+
+
+def test_a_table_without_the_links_leaves_them_to_the_fast_form(seeds: EmbeddedStore) -> None:
+    """Links the table cannot answer exactly are left out of it (the others still answer from it): the query then
+    runs its fast form, not its plain text."""
+    table = answers.stored(seeds)
+    path = answers.file_for(seeds, seeds.generation)
+    assert table is not None and table.goals is not None and path is not None
+    answers.save(replace(table, goals=None), path)
+    try:
+        bindings = _bound(seeds, GOALS, {})
+        assert answers.solve(answers.stored(seeds) or table, GOALS.name, bindings) is None
+        want = seeds.query(_fast_text(seeds, bindings), substitutions=bindings).serialize(format=QueryResultsFormat.CSV)
+        assert GOALS.run(seeds).serialize(format=QueryResultsFormat.CSV) == want
+        assert _same(seeds, CATEGORY, {"category": "时效指标"}) > 0
+    finally:
+        answers.save(table, path)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "json", "xml", "html"])
+@pytest.mark.parametrize("params", [{}, {"agency": "341", "min_score": "0"}, {"funding": "中央", "min_score": "0.2"},
+                                    {"min_score": "0.99"}], ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()))
+def test_the_server_answers_shared_goals_from_the_table_as_from_the_fast_form(
+        seeds: EmbeddedStore, seeds_without_table: EmbeddedStore, settings: Settings, params: dict[str, str],
+        fmt: str) -> None:
+    assert not answers.kept(seeds_without_table) and summaries.current(seeds_without_table)
+    with TestClient(create_app(settings, store=seeds)) as table, \
+            TestClient(create_app(settings, store=seeds_without_table)) as text:
+        got, want = (c.get("/queries/shared_goals_across_agencies", params={**params, "format": fmt})
+                     for c in (table, text))
+    assert got.status_code == want.status_code == 200
+    assert got.content == want.content
+    if fmt != "html":
+        assert got.headers["x-result-rows"] == want.headers["x-result-rows"]

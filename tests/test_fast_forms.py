@@ -140,7 +140,11 @@ def test_the_texts_behind_a_table_form_answer_as_the_plain_text(disk_store: Embe
     bindings = _resolved(disk_store, name, values)
     for form in q.fast_forms[1:]:
         if form.when is None or bool(disk_store.query(form.when, substitutions=dict(bindings))):
-            assert _answers(disk_store, name, values, form.sparql) == plain
+            fast = _answers(disk_store, name, values, form.sparql)
+            if "GROUP_CONCAT" in q.sparql:  # its order is SPARQL's to choose; the fast forms' lists are sorted
+                assert _unordered(fast) == _unordered(plain)
+            else:
+                assert fast == plain
 
 
 def test_a_kept_answer_over_every_link_answers_only_thresholds_that_keep_every_link(
@@ -203,8 +207,14 @@ def test_a_store_without_a_stamp_runs_the_plain_text(seed_store) -> None:
 
 
 def test_a_variant_for_one_agency_answers_first_and_only_for_an_agency(disk_store: EmbeddedStore) -> None:
+    # the texts behind the table form, as they answer where the table does not
     q = ALL["shared_goals_across_agencies"]
-    by_agency = next(f for f in q.fast_forms if f.file.endswith(".by-agency.rq"))
-    assert q.fast_forms[0] is by_agency
-    assert q.text_for(disk_store, _resolved(disk_store, q.name, {"agency": "341"})) is by_agency.sparql
-    assert q.text_for(disk_store, _resolved(disk_store, q.name, {})) is q.fast
+    texts = [f for f in q.fast_forms if f.table is None]
+    by_agency = next(f for f in texts if f.file.endswith(".by-agency.rq"))
+    assert texts[0] is by_agency
+
+    def chosen(values: dict[str, str | None]) -> str | queries.FastForm:
+        return queries.choose(q.sparql, texts, _resolved(disk_store, q.name, values), disk_store.query, disk_store)
+
+    assert chosen({"agency": "341"}) is by_agency.sparql
+    assert chosen({}) is q.fast
