@@ -195,7 +195,8 @@ class FacetsStep(Step):
 @dataclass(frozen=True)
 class AnswersStep(Step):
     """The answer table (:mod:`kg.answers`) beside an on-disk store: the named queries with large answers
-    (``projects_by_threshold``, ``projects_by_category``) answer from it instead of joining every target.
+    (``projects_by_threshold``, ``projects_by_category``, ``shared_goals_across_agencies``) answer from it instead
+    of joining every target or link.
 
     Read, like the facet table, once every step that writes the store has run; written for the generation the
     build publishes once the build has committed. A store in memory, or data the table cannot answer exactly,
