@@ -20,13 +20,13 @@ query is then a mask and a permutation over them (:func:`solve`):
   (a property with two values, a score that is no exact decimal, a unit code that is no string) leave ``goals``
   ``None``: the other queries still answer from the table, this one from its fast forms.
 
-The filters run over each column's distinct terms (a unit code prefix, a folded wording, a category by label
-or key, a funding source by key or label), never over the rows one by one. The answer stays in columns (:func:`answer`, a :class:`TableAnswer`): the
-server writes each result format from them, each distinct term spelled once (:func:`server.results.answer_bytes`),
-and :func:`solve` makes real :class:`~pyoxigraph.QuerySolutions` of it (a TSV document parsed by pyoxigraph) for the
-command line. Whatever the table cannot answer exactly as the plain text would (a value with
-two labels, a target value that is not a decimal, terms of several kinds in a sorted column) makes
-:func:`read` raise :class:`Unsupported`: no table is kept and the plain text runs.
+The filters run over each column's distinct terms (a unit code prefix, a folded wording, a category by label or key,
+a funding source by key or label), never over the rows one by one. The answer stays in columns (:func:`answer`, a
+:class:`TableAnswer`): the server writes each result format from them, each distinct term spelled once
+(:func:`server.results.answer_bytes`), and :func:`solve` makes real :class:`~pyoxigraph.QuerySolutions` of it (a TSV
+document parsed by pyoxigraph) for the command line. Whatever the table cannot answer exactly as the plain text
+would (a value with two labels, a target value that is not a decimal, terms of several kinds in a sorted column)
+makes :func:`read` raise :class:`Unsupported`: no table is kept and the plain text runs.
 
 **Per generation.** The build writes the table beside an on-disk store (:class:`kg.pipeline.AnswersStep`) as
 :func:`file_for` ``budgetkg-answers-<generation>.npz``; :func:`stored` loads it only when its generation is
