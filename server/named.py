@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
-from kg.errors import UnknownQuery
+from kg.errors import NoSuchValue, UnknownQuery
 from kg.namespaces import PREFIXES
 from kg.queries import COLUMN_LABELS, NamedQuery, closest
 
@@ -97,11 +97,18 @@ def _endpoint(nq: NamedQuery, shape: safety.Shape) -> Any:
         if nq.name in runtime.refused:
             raise runtime.refused[nq.name]
         values = _values(request)
-        bindings = nq.bindings(values)
-        subs = tuple(bindings.items())
-        lookups = tuple(nq.lookups(bindings))
         requested = request.query_params.getlist("format")
         fmt = negotiate(request, offers, requested)
+        if fmt is formats.HTML:
+            # a value that names nothing (or several things) is shown in the page, with its nearest values as links
+            try:
+                bindings = nq.bindings(values)
+            except NoSuchValue as exc:
+                return render_named_result(request, runtime, nq, None, problem=exc)
+        else:
+            bindings = nq.bindings(values)
+        subs = tuple(bindings.items())
+        lookups = tuple(nq.lookups(bindings))
         # the values as given, not only their RDF terms: the page shows them in its form and links
         key = request_key("queries", nq.name, sorted(values.items()))
         if fmt is formats.HTML:
@@ -109,7 +116,10 @@ def _endpoint(nq: NamedQuery, shape: safety.Shape) -> Any:
                 job = QueryJob(nq.sparql, nq.name, subs, results_format="table", graph_format="turtle",
                                max_rows=runtime.settings.max_rows, verify=False, lookups=lookups,
                                fast=nq.fast_forms)
-                result: Table | Answer = await runtime.run(job)
+                try:
+                    result: Table | Answer = await runtime.run(job)
+                except NoSuchValue as exc:
+                    return render_named_result(request, runtime, nq, None, problem=exc)
                 return render_named_result(request, runtime, nq, result)
 
             return await runtime.respond(request, request_key(key, fmt.name), page)
@@ -127,13 +137,22 @@ def render_queries(request: Request, runtime: Runtime) -> HTMLResponse:
     return runtime.render(request, "queries.html", queries=[describe(q, root) for q in runtime.queries.values()])
 
 
-def render_named_result(request: Request, runtime: Runtime, nq: NamedQuery, result: Table | Answer) -> HTMLResponse:
-    """A named query's result as a page: a table (with a chart when the assets are there), or the graph's text."""
+def render_named_result(request: Request, runtime: Runtime, nq: NamedQuery, result: Table | Answer | None,
+                        problem: NoSuchValue | None = None) -> HTMLResponse:
+    """A named query's result as a page: a table (with a chart when the assets are there), or the graph's text;
+    or, for a ``problem`` value (HTTP 404), the form with what matched nothing and the nearest values as links."""
     link = Linker(request, runtime, compact=True)
     values = {k: v for k, v in request.query_params.items() if k != "format"}
     ctx: dict[str, Any] = {"q": nq, "values": values, "max_rows": runtime.settings.max_rows,
                            "params": [{"name": p.name, "type": p.type, "description": p.description,
                                        "value": values.get(p.name, p.default or "")} for p in nq.params]}
+    base = f"{runtime.root(request)}queries/{nq.name}?"
+    ctx["downloads"] = {f: base + urlencode({**values, "format": f}) for f in ("csv", "tsv", "json", "xml")}
+    if problem is not None:
+        ctx.update(variables=[], rows=[], truncated=False, problem=problem,
+                   choices=[(v, base + urlencode({**values, problem.param: v, "format": "html"}))
+                            for v in problem.nearest])
+        return runtime.render(request, "named_result.html", status=404, **ctx)
     if isinstance(result, Table):
         # for people: no column that only repeats an empty parameter, and Chinese headers
         hidden = nq.echoes(dict(values))
@@ -157,9 +176,8 @@ def render_named_result(request: Request, runtime: Runtime, nq: NamedQuery, resu
         ctx.update(chart_data=json_script({"columns": shown, "rows": plain_rows}),
                    chart_assets=vendor_present("chart.umd.js"))
     else:
+        assert result is not None
         ctx.update(variables=[], rows=[], truncated=result.truncated, text=result.body.decode("utf-8"))
-    ctx["downloads"] = {f: f"{runtime.root(request)}queries/{nq.name}?{urlencode({**values, 'format': f})}"
-                        for f in ("csv", "tsv", "json", "xml")}
     return runtime.render(request, "named_result.html", **ctx)
 
 

@@ -7,6 +7,7 @@ run on the same store. tests/test_portal_browser.py loads the same pages in head
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 from decimal import Decimal
@@ -138,3 +139,20 @@ def test_an_empty_contracts_answer_says_it_needs_imported_contracts(client: Test
     page = client.get("/queries/shared_vendors", headers={"Accept": "text/html"}).text
     assert 'id="needs-contracts"' in page and "budgetkg contracts import" in page
     assert 'id="needs-contracts"' not in client.get("/queries/funding_sources", headers={"Accept": "text/html"}).text
+
+
+def test_a_name_that_fits_several_projects_is_answered_with_links_to_each(client: TestClient) -> None:
+    """The page, not a line of text: the form, what matched several things, and one link per candidate."""
+    r = client.get("/queries/indicators_of_project?name=信息化&format=html")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert 'id="no-such-value"' in r.text and "<form" in r.text
+    links = re.findall(r'<ul class="choices">(.*?)</ul>', r.text, re.S)[0]
+    names = re.findall(r'<a href="[^"]*">([^<]+)</a>', links)
+    assert len(names) > 1 and all("信息化" in n for n in names)
+    first = html.unescape(re.findall(r'<a href="([^"]*)">', links)[0])
+    chosen = client.get(first)
+    assert chosen.status_code == 200 and names[0] in chosen.text
+    # a name that matches nothing offers the nearest; a machine format still gets the plain 404
+    assert 'id="no-such-value"' in client.get("/queries/indicators_of_project?name=没有这个项目&format=html").text
+    plain = client.get("/queries/indicators_of_project?name=信息化&format=csv")
+    assert plain.status_code == 404 and "matches more than one project" in plain.text
