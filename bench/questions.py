@@ -27,16 +27,18 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: (question, path) — what a new analyst asks, and the page that answers it.
-QUESTIONS = [
+#: (question, path[, status]) — what a new analyst asks, and the page that answers it (200 unless said).
+QUESTIONS: list[tuple[str, str] | tuple[str, str, int]] = [
     ("各部门、各预算单位的预算及合计 (budget per department and unit, with totals)",
      "/queries/budget_by_agency"),
     ("专项债项目及金额 (special-bond projects with amounts)", "/projects?" + urlencode({"funding": "special-bond"})),
     ("中央资金项目及金额 (centrally funded projects with amounts)", "/projects?" + urlencode({"funding": "central"})),
     ("跨单位的共同目标 (shared goals across agencies)", "/queries/shared_goals_across_agencies"),
     ("共用供应商 (shared vendors)", "/queries/shared_vendors"),
-    ("人口证件工作经费的指标 (the indicators of 人口证件工作经费)",
-     "/queries/indicators_of_project?" + urlencode({"name": "人口证件"})),
+    ("人口证件工作经费的指标：先输入“人口证件” (the indicators of 人口证件工作经费: a partial name first, answered "
+     "with every project it fits as links)", "/queries/indicators_of_project?" + urlencode({"name": "人口证件"}), 404),
+    ("人口证件工作经费的指标 (the indicators of 人口证件工作经费, one of those links)",
+     "/queries/indicators_of_project?" + urlencode({"name": "人口证件工作经费", "format": "html"})),
     ("满意度目标 ≥ 95 % (satisfaction targets of 95 % or more)",
      "/queries/projects_by_threshold?" + urlencode({"category": "满意度指标", "indicator": "", "min_value": "95"})),
     ("成本上限之和超过预算 (cost caps that do not add up)",
@@ -91,7 +93,7 @@ def main() -> int:
     rows = []
     try:
         with httpx.Client(base_url=url, timeout=120, headers={"Accept": "text/html"}) as client:
-            for k, (question, path) in enumerate(QUESTIONS, start=1):
+            for k, (question, path, *expected) in enumerate(QUESTIONS, start=1):
                 times, status = [], 0
                 for _ in range(2):
                     t0 = time.perf_counter()
@@ -101,7 +103,7 @@ def main() -> int:
                 shot = args.shots / f"q{k}.png"
                 ok = shoot(url + path, shot)
                 shown = shot.resolve()
-                rows.append((k, question, path, status, times[0], times[1],
+                rows.append((k, question, path, status, (expected or [200])[0], times[0], times[1],
                              (str(shown.relative_to(ROOT)) if shown.is_relative_to(ROOT) else str(shown)) if ok
                              else "—"))
                 print(rows[-1], flush=True)
@@ -113,10 +115,11 @@ def main() -> int:
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
              f"{os.cpu_count()} CPUs. Each page asked twice through a real `budgetkg serve` (cold, then warm).", "",
              "| # | question | page | status | first s | again s | screenshot |", "|---:|---|---|---:|---:|---:|---|"]
-    lines += [f"| {k} | {q} | `{p}` | {s} | {a:.2f} | {b:.2f} | {shot} |" for k, q, p, s, a, b, shot in rows]
+    lines += [f"| {k} | {q} | `{p}` | {s}{'' if s == want else f' (expected {want})'} | {a:.2f} | {b:.2f} | {shot} |"
+              for k, q, p, s, want, a, b, shot in rows]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return 0 if all(r[3] == 200 for r in rows) else 1
+    return 0 if all(r[3] == r[4] for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@
     // label: a name column if there is one, else the first text column with values; value: a budget-like
     // sum before codes and years (codes are numbers too, but nobody charts them), of a column that varies
     function filled(i) { return rows.some(function (r) { return r[i] !== "" && r[i] != null; }); }
-    var codeLike = /(code|department|year|position|ordinal)$/i;
+    var codeLike = /(code|department|dept|year|position|ordinal|^unit|^unit_[a-z])$/i;
     var texts = columns.map(function (_, i) { return i; }).filter(function (i) { return !nums[i] && filled(i); });
     var labelIdx = texts.filter(function (i) { return /name|label|title/i.test(columns[i]); })[0];
     if (labelIdx === undefined) labelIdx = texts.length ? texts[0] : columns.findIndex(function (_, i) { return !nums[i]; });
