@@ -107,7 +107,7 @@ WRITE_TIMEOUT = 600.0
 #: a staging graph, then moved in by one SPARQL Update (see the module docstring).
 WRITE_CHUNK = 100_000
 #: Seconds a request may outlive its timeout before it is given up (the time httpx takes to notice).
-GRACE = 5.0
+GRACE = 1.0
 #: A staged graph is kept in memory up to this many bytes of N-Triples, then on disk.
 SPOOL_BYTES = 32 * 1024 * 1024
 
