@@ -7,7 +7,10 @@ Protocol PUT, and the budgetkg server in remote mode answers /sparql and a named
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -218,3 +221,32 @@ def test_one_url_reads_a_budgetkg_server(seed_disk: Path) -> None:
             assert code == 2 and f"{url}" in output.decode() and "a budgetkg server, read-only" in output.decode()
         with pytest.raises(StoreError, match="a budgetkg server, read-only"):
             open_store(url).update("INSERT DATA { <urn:x> <urn:y> <urn:z> }")
+
+
+def test_a_request_answered_a_trickle_at_a_time_is_given_up_at_its_timeout() -> None:
+    """httpx's timeouts bound each wait for a byte; a server that sends one byte at a time, never
+    finishing, must still make the request fail (as a store error naming the URL), not hang."""
+    listener = socket.socket()
+    listener.bind((HOST, 0))
+    listener.listen(1)
+    url = f"http://{HOST}:{listener.getsockname()[1]}/sparql"
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000000\r\n\r\n")
+            while not stop.wait(0.1):
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"x")
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    try:
+        with pytest.raises(StoreError, match=rf"query at {re.escape(url)} timed out: no complete answer within 1 s"):
+            RemoteStore(url, read_only=True, timeout=1.0)
+    finally:
+        stop.set()
+        server.join(5)
+        listener.close()

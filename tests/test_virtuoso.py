@@ -11,6 +11,7 @@ exception.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pyoxigraph import Literal, RdfFormat, parse
+from pyoxigraph import Literal, NamedNode, Quad, RdfFormat, parse
 from typer.testing import CliRunner
 
 from budgetkg.cli import app
@@ -238,3 +239,43 @@ def test_validation_finds_what_the_embedded_store_finds(built: Virtuoso, disk: P
         del report["source"], report["seconds"]
     assert reports[0]["findings"], "the seeds have findings"
     assert reports[0] == reports[1]
+
+
+def test_a_graph_larger_than_a_request_is_sent_in_parts_and_moved_in(virtuoso: Virtuoso,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``write_chunk`` triples a graph is POSTed in parts into a staging graph and swapped in by one
+    MOVE, new or replacing an existing one; the server then holds what the embedded store holds, and no
+    staging graph is left."""
+    graph = NamedNode("https://budgetkg.example.org/id/graph/chunked")
+
+    def content(n: int, tag: str) -> list[Quad]:
+        return [Quad(NamedNode(f"https://budgetkg.example.org/id/s{i % 37}"), NamedNode(f"https://e/p{i % 5}"),
+                     Literal(f"{tag} {i} 值"), graph) for i in range(n)]
+
+    store = RemoteStore(virtuoso.sparql_auth, virtuoso.sparql_auth, virtuoso.gsp_auth, write_chunk=100,
+                        credentials=Credentials("digest", virtuoso.user, virtuoso.password))
+    local = EmbeddedStore(None)
+    try:
+        sent: list[tuple[str, str]] = []
+        send = store._http._send
+
+        def counted(method: str, url: str, what: str, **kw: object) -> httpx.Response:
+            sent.append((method, str(kw.get("params", {}))))
+            return send(method, url, what, **kw)
+
+        monkeypatch.setattr(store._http, "_send", counted)
+        for n, tag in ((1050, "first"), (730, "second")):  # written new, then replaced (staged and swapped)
+            for s in (store, local):
+                with s.transaction() as tx:
+                    tx.replace(graph, content(n, tag))
+            assert store.dump_sorted_nquads(graph) == local.dump_sorted_nquads(graph)
+            assert len(list(store.quads(graph))) == n
+        posts = [m for m, params in sent if m == "POST" and "staging" in params]
+        assert len(posts) == 11 + 8 and not [m for m, params in sent if m == "PUT" and "chunked" in params]
+        assert graph in store.graphs()
+        leftover = "SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } FILTER(STRSTARTS(STR(?g), 'urn:budgetkg:staging:')) }"
+        assert not list(store.query(leftover, default_graph=[], named_graphs=[]))
+    finally:
+        with contextlib.suppress(StoreError):
+            store.remove_graph(graph)
+        store.close()

@@ -22,24 +22,37 @@
   part of a repr, a log line or an error message.
 * **Answers are never cut**: a server that says it truncated a result (budgetkg's ``X-Truncated``,
   Virtuoso's ``X-SPARQL-MaxRows``) makes the request fail with a :class:`~kg.errors.StoreError`.
-* **Writes** are Graph Store Protocol requests: a graph is written or replaced by **one**
-  ``PUT ?graph=<iri>`` whose body is the whole graph as N-Triples — one operation on the server,
-  never one ``INSERT DATA`` per triple. Removal is one ``DELETE``.
+* **Writes** are Graph Store Protocol requests: a graph of at most ``write_chunk`` triples (default
+  :data:`WRITE_CHUNK`) is written or replaced by **one** ``PUT ?graph=<iri>`` whose body is the whole graph
+  as N-Triples — one operation on the server, never one ``INSERT DATA`` per triple. A larger graph is
+  POSTed in parts of ``write_chunk`` triples into a fresh staging graph, then swapped in by **one** SPARQL
+  Update ``MOVE <staging> TO <graph>`` (a graph with a blank node always goes in one ``PUT``: a server
+  names the blank nodes of each request apart). Removal is one ``DELETE``.
+* **Graphs are listed** by ``GRAPH ?g {}``, else (Virtuoso answers that with nothing) by a ``GROUP BY ?g``
+  over every quad — never ``SELECT DISTINCT ?g``, which Virtuoso 7.2 turns into its
+  ``SPARQL_SELECT_KNOWN_GRAPHS`` procedure: minutes at 3.6 million quads, and the list is made again
+  after every write.
 * **Dumps** GET each graph (``GET ?graph=<iri>``, N-Triples; ``CONSTRUCT`` without a Graph Store URL), its
   literals canonical as Oxigraph keeps them (Virtuoso keeps ``xsd:positiveInteger`` where Oxigraph stores
   ``xsd:integer``). Virtuoso does not keep ``xsd:duration`` lexical forms (``P1M`` comes back as ``1``,
   ``P7D`` as ``604800.0``): that is lost on the server, not mended here (docs/scale.md).
 
 How atomic a :class:`~kg.store.transaction.Transaction` is here: staged content is kept locally
-(a temporary file, never a server-side staging graph) and each swap is one ``PUT``, which the
-server applies as one request: a graph is never seen half-written. There is no transaction across
-requests in the SPARQL protocols, so a commit swaps graph after graph: a failure (or a killed
-budgetkg) in the middle of a commit leaves the graphs swapped so far swapped; a failure before the
-commit leaves the server as it was, apart from graphs the transaction created, which the rollback
-deletes. There is no journal: a large graph is one large ``PUT``.
+(a temporary file) until the swap, and each swap is one request the server applies as one: a ``PUT``,
+or for a large graph the ``MOVE`` from its staging graph. A graph is never seen half-written: the parts
+POSTed before the ``MOVE`` are in a staging graph no budgetkg query reads (:meth:`RemoteStore.graphs`
+leaves staging graphs out, and every query then names the published graphs); a reader of the server's
+whole dataset (Virtuoso's ``/sparql`` without a dataset) may see the staging graph while it fills. A
+failed part removes the staging graph; one left by a killed budgetkg is removed when a store is next
+opened for writing (:meth:`RemoteStore.drop_staging`). There is no transaction across requests in the
+SPARQL protocols, so a commit swaps graph after graph: a failure (or a killed budgetkg) in the middle of
+a commit leaves the graphs swapped so far swapped; a failure before the commit leaves the server as it
+was, apart from graphs the transaction created, which the rollback deletes.
 
-Every request has a timeout (``Settings.query_timeout`` for queries, longer for bulk writes) and
-failures raise :class:`~kg.errors.StoreError` naming the URL.
+Every request has a timeout (``Settings.query_timeout`` for queries, :data:`WRITE_TIMEOUT` for a bulk
+write) that bounds the **whole** request, not only each wait for a byte (httpx's own timeouts; a server
+that reads or answers a trickle at a time would never trip them): past it the request is given up and
+:class:`~kg.errors.StoreError` raised naming the URL, as every failure is.
 
 Example::
 
@@ -50,7 +63,10 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import io
+import itertools
 import tempfile
+import threading
 import uuid
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,8 +101,13 @@ from .transaction import Journal, NQuads, Transaction, Writable
 RESULTS_JSON = "application/sparql-results+json"
 N_TRIPLES = "application/n-triples"
 FORM = "application/x-www-form-urlencoded"
-#: Seconds a bulk write (one PUT of a whole document graph) may take.
+#: Seconds a bulk write (one PUT of a whole document graph, one part of a large graph, one MOVE) may take.
 WRITE_TIMEOUT = 600.0
+#: Triples a graph is sent in by one request: a larger graph is POSTed in parts of this many triples into
+#: a staging graph, then moved in by one SPARQL Update (see the module docstring).
+WRITE_CHUNK = 100_000
+#: Seconds a request may outlive its timeout before it is given up (the time httpx takes to notice).
+GRACE = 1.0
 #: A staged graph is kept in memory up to this many bytes of N-Triples, then on disk.
 SPOOL_BYTES = 32 * 1024 * 1024
 
@@ -154,22 +175,49 @@ class _Http:
         self.query_url = query_url
         self.update_url = update_url
         self.gsp_url = gsp_url
+        self.timeout = timeout
         #: Whether graphs read are passed through Oxigraph (see :meth:`get_graph`); not needed from Oxigraph.
         self.canonical = True
-        self.client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-                                   headers={"User-Agent": "budgetkg"},
-                                   auth=credentials.auth() if credentials is not None else None)
+        self._credentials = credentials
+        self.client = self._client()
+
+    def _client(self) -> httpx.Client:
+        return httpx.Client(timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+                            headers={"User-Agent": "budgetkg"},
+                            auth=self._credentials.auth() if self._credentials is not None else None)
 
     def close(self) -> None:
         self.client.close()
 
     def _send(self, method: str, url: str, what: str, **kw: Any) -> httpx.Response:
-        try:
-            r = self.client.request(method, url, **kw)
-        except httpx.TimeoutException:
+        """One request, given up (:class:`StoreError`) once it has taken its whole timeout.
+
+        httpx's timeouts bound each wait for the network, not the request: it runs in a thread of its own
+        and is abandoned at its deadline (the thread ends when httpx notices; its connection is not reused).
+        """
+        limit = float(kw.get("timeout", self.timeout))
+        outcome: list[httpx.Response | BaseException] = []
+        client = self.client
+
+        def run() -> None:
+            try:
+                outcome.append(client.request(method, url, **kw))
+            except BaseException as exc:  # handed to the caller's thread
+                outcome.append(exc)
+
+        worker = threading.Thread(target=run, name="budgetkg-request", daemon=True)
+        worker.start()
+        worker.join(limit + GRACE)
+        if not outcome:
+            self.client = self._client()  # the abandoned request keeps the old one until it ends
+            raise StoreError(f"{what} at {shown(url)} timed out: no complete answer within {limit:.0f} s")
+        r = outcome[0]
+        if isinstance(r, httpx.TimeoutException):
             raise StoreError(f"{what} at {shown(url)} timed out") from None
-        except httpx.HTTPError as exc:
-            raise StoreError(f"{what} at {shown(url)} failed: {exc}") from None
+        if isinstance(r, httpx.HTTPError):
+            raise StoreError(f"{what} at {shown(url)} failed: {r}") from None
+        if isinstance(r, BaseException):
+            raise r
         if r.status_code == 200 and (cut := next((h for h in TRUNCATED_HEADERS if h in r.headers), None)):
             raise StoreError(f"{what} at {shown(url)}: the server cut the answer short ({cut}: {r.headers[cut]}); "
                              "raise its row limit (budgetkg: BUDGETKG_MAX_ROWS; Virtuoso: ResultSetMaxRows)")
@@ -243,6 +291,14 @@ class _Http:
         if r.status_code >= 300:
             self._fail(r, f"writing graph {graph.value}")
 
+    def post_graph(self, graph: NamedNode, body: bytes) -> None:
+        """Add ``body`` (N-Triples) to ``graph`` in one Graph Store Protocol POST."""
+        url = self._gsp()
+        r = self._send("POST", url, f"writing graph {graph.value}", params={"graph": graph.value}, content=body,
+                       headers={"Content-Type": N_TRIPLES}, timeout=WRITE_TIMEOUT)
+        if r.status_code >= 300:
+            self._fail(r, f"writing graph {graph.value}")
+
     def delete_graph(self, graph: NamedNode) -> None:
         url = self._gsp()
         r = self._send("DELETE", url, f"removing graph {graph.value}", params={"graph": graph.value},
@@ -268,6 +324,13 @@ def _ntriples(quads: Writable) -> bytes:
     tmp.extend(Quad(q.subject, q.predicate, q.object, DefaultGraph()) for q in quads)
     return serialize((q.triple for q in tmp.quads_for_pattern(None, None, None, DefaultGraph())),
                      format=RdfFormat.N_TRIPLES) or b""
+
+
+def _parts(body: bytes, size: int) -> Iterator[bytes]:
+    """N-Triples ``body`` (one triple a line) in parts of at most ``size`` triples."""
+    lines = io.BytesIO(body)
+    while part := b"".join(itertools.islice(lines, size)):
+        yield part
 
 
 def _is_budgetkg(http: _Http, root: str) -> bool:
@@ -296,8 +359,12 @@ class RemoteStore:
     def __init__(self, query_url: str, update_url: str | None = None, gsp_url: str | None = None, *,
                  read_only: bool = False, timeout: float = 10.0, oxigraph: bool = False,
                  base: str = DEFAULT_BASE_IRI, credentials: Credentials | None = None,
-                 writes: str | None = None) -> None:
+                 writes: str | None = None, write_chunk: int = WRITE_CHUNK) -> None:
         self.path: Path | None = None
+        if write_chunk < 1:
+            raise StoreError(f"write_chunk must be a positive number of triples, not {write_chunk}")
+        #: Triples sent by one request; a larger graph goes in parts and one MOVE (see the module docstring).
+        self.write_chunk = write_chunk
         self.url = query_url
         #: Why this endpoint takes no write whatever was asked (None: it takes them unless ``read_only``).
         self.writes_refused = writes
@@ -394,7 +461,8 @@ class RemoteStore:
     def _server_graphs(self) -> list[NamedNode]:
         """Every named graph on the server (``GRAPH ?g {}``, else the graphs that hold a triple)."""
         graphs: list[NamedNode] = []
-        for q in ("SELECT ?g WHERE { GRAPH ?g {} }", "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }"):
+        # not SELECT DISTINCT ?g: Virtuoso runs that as a procedure that takes minutes on millions of quads
+        for q in ("SELECT ?g WHERE { GRAPH ?g {} }", "SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"):
             graphs = [g for s in _solutions(self._http.query(q, [], {}, "graphs"))
                       if isinstance(g := s["g"], NamedNode)]
             if graphs:
@@ -538,9 +606,25 @@ class RemoteStore:
         with self.batch():
             self._generations.changed()
             try:
-                self._http.put_graph(graph, _ntriples(quads))
+                self._replace_graph(graph, _ntriples(quads))
             finally:
                 self.invalidate()
+
+    def _replace_graph(self, graph: NamedNode, body: bytes) -> None:
+        """Make ``graph`` hold ``body`` (N-Triples): one PUT, or past :attr:`write_chunk` triples POSTs into a
+        fresh staging graph and one ``MOVE`` (see the module docstring)."""
+        if body.count(b"\n") <= self.write_chunk or not self._http.update_url or b"_:" in body:
+            self._http.put_graph(graph, body)  # "_:" may be a blank node: its triples must go in one request
+            return
+        staging = self.staging_graph()
+        try:
+            for part in _parts(body, self.write_chunk):
+                self._http.post_graph(staging, part)
+            self._http.update(f"MOVE <{staging.value}> TO <{graph.value}>")
+        except BaseException:
+            with contextlib.suppress(StoreError):
+                self._http.delete_graph(staging)
+            raise
 
     def stage(self, quads: Writable) -> None:
         """Keep the content of a staging graph locally until :meth:`swap` PUTs it (nothing is sent now)."""
@@ -556,7 +640,7 @@ class RemoteStore:
             spool.write(_ntriples(qs))
 
     def swap(self, graph: NamedNode, staging: NamedNode) -> None:
-        """Replace ``graph`` by what was staged in ``staging``: one PUT of the whole graph."""
+        """Replace ``graph`` by what was staged in ``staging``: one PUT, or its parts and one MOVE."""
         self._check_writable()
         spool = self._spools.pop(staging.value, None)
         with self.batch():
@@ -566,7 +650,7 @@ class RemoteStore:
                     self._http.put_graph(graph, b"")
                 else:
                     spool.seek(0)
-                    self._http.put_graph(graph, spool.read())
+                    self._replace_graph(graph, spool.read())
             finally:
                 if spool is not None:
                     spool.close()
