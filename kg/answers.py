@@ -39,7 +39,6 @@ True
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -61,6 +60,7 @@ from pyoxigraph import (
     parse_query_results,
 )
 
+from . import tablefile
 from .facets import Strings, lexical
 from .namespaces import PREFIXES, XSD
 from .store import GraphStore, solutions, with_values
@@ -666,7 +666,7 @@ def _take(a: Mapping[str, NDArray[np.generic]], key: str) -> Column:
 def save(table: AnswerTable, path: Path) -> None:
     """Write ``table`` to ``path`` atomically, and remove the tables of other generations beside it."""
     out: dict[str, NDArray[np.generic]] = {
-        "version": np.array([VERSION, table.generation], dtype=np.int64), "target_order": table.target_order,
+        "target_order": table.target_order,
         "project_rank": table.project_rank, "pair_project": table.pair_project, "label_pair": table.label_pair}
     for c, column in table.targets.items():
         _put(out, f"targets.{c}", column)
@@ -681,21 +681,12 @@ def save(table: AnswerTable, path: Path) -> None:
             _put(out, f"goals.{c}", column)
         _put(out, "goals.sources", g.sources)
         _put(out, "goals.labels", g.labels)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        np.savez(f, allow_pickle=False, **out)
-    os.replace(tmp, path)
-    for old in path.parent.glob(f"{FILE_PREFIX}*.npz"):
-        if old != path:
-            with contextlib.suppress(OSError):
-                old.unlink()
+    tablefile.save(path, FILE_PREFIX, VERSION, table.generation, out)
 
 
 def load(path: Path) -> AnswerTable:
     """The table written to ``path`` by :func:`save` (:class:`Unsupported` for another layout)."""
-    with np.load(path, allow_pickle=False) as z:
-        a = {k: z[k] for k in z.files}
-    version, generation = (int(x) for x in a["version"])
+    version, generation, a = tablefile.load(path)
     if version != VERSION:
         raise Unsupported(f"an answer table file of layout {version}, not {VERSION}")
     goals = None

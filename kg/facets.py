@@ -44,7 +44,6 @@ costs seconds at 10,000 tables (``docs/portal.md``), so the build writes it besi
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,6 +55,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pyoxigraph import Literal, NamedNode, QueryResultsFormat
 
+from . import tablefile
 from .namespaces import PREFIXES, RDFS, SKOS, XSD
 from .store import GraphStore, solutions
 
@@ -771,7 +771,6 @@ def file_for(store: GraphStore, generation: int) -> Path | None:
 
 def _arrays(table: FacetTable) -> dict[str, NDArray[np.generic]]:
     out: dict[str, NDArray[np.generic]] = {
-        "version": np.array([VERSION, table.generation], dtype=np.int64),
         "project_iris.blob": table.project_iris.blob, "project_iris.offsets": table.project_iris.offsets,
         "indicator_iris.blob": table.indicator_iris.blob, "indicator_iris.offsets": table.indicator_iris.offsets,
         "budget_fen": table.budget_fen, "indicator_project": table.indicator_project,
@@ -810,21 +809,12 @@ _AGENCY_MULTI = ("link_from", "link_to", "finding_unit", "finding_rule", "findin
 def save(table: FacetTable, path: Path) -> None:
     """Write ``table`` to ``path`` atomically (a reader sees the whole file or none), and remove the tables
     of other generations beside it."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        np.savez(f, allow_pickle=False, **_arrays(table))
-    os.replace(tmp, path)
-    for old in path.parent.glob(f"{FILE_PREFIX}*.npz"):
-        if old != path:
-            with contextlib.suppress(OSError):
-                old.unlink()
+    tablefile.save(path, FILE_PREFIX, VERSION, table.generation, _arrays(table))
 
 
 def load(path: Path) -> FacetTable:
     """The table written to ``path`` by :func:`save` (raises :class:`Unsupported` for another layout)."""
-    with np.load(path, allow_pickle=False) as z:
-        a = {k: z[k] for k in z.files}
-    version, generation = (int(v) for v in a["version"])
+    version, generation, a = tablefile.load(path)
     if version != VERSION:
         raise Unsupported(f"a facet table file of layout {version}, not {VERSION}")
     values = {f: Strings(a[f"values.{f}.blob"], a[f"values.{f}.offsets"]).all() for f in FACETS}
