@@ -38,7 +38,6 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -704,11 +703,4 @@ def load(path: Path) -> AnswerTable:
 
 def stored(store: GraphStore) -> AnswerTable | None:
     """The table the build kept for the store's generation, or ``None`` (none kept, or for another generation)."""
-    path = file_for(store, store.generation)
-    if path is None or not path.is_file():
-        return None
-    with contextlib.suppress(OSError, KeyError, ValueError):
-        table = load(path)
-        if table.generation == store.generation:
-            return table
-    return None
+    return tablefile.stored(file_for(store, store.generation), store.generation, load)

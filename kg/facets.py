@@ -43,7 +43,6 @@ costs seconds at 10,000 tables (``docs/portal.md``), so the build writes it besi
 
 from __future__ import annotations
 
-import contextlib
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -844,14 +843,7 @@ def load(path: Path) -> FacetTable:
 
 def stored(store: GraphStore) -> FacetTable | None:
     """The table the build kept for the store's generation, or ``None`` (none kept, or for another generation)."""
-    path = file_for(store, store.generation)
-    if path is None or not path.is_file():
-        return None
-    with contextlib.suppress(OSError, KeyError, ValueError):
-        table = load(path)
-        if table.generation == store.generation:
-            return table
-    return None
+    return tablefile.stored(file_for(store, store.generation), store.generation, load)
 
 
 def current(store: GraphStore) -> FacetTable:

@@ -8,12 +8,31 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+
+
+class _OfGeneration(Protocol):
+    generation: int
+
+
+T = TypeVar("T", bound=_OfGeneration)
+
+
+def stored(path: Path | None, generation: int, load: Callable[[Path], T]) -> T | None:
+    """The table at ``path`` if it holds ``generation`` (the store's), else ``None``: no file, an unreadable one,
+    another layout or another generation."""
+    if path is None or not path.is_file():
+        return None
+    with contextlib.suppress(OSError, KeyError, ValueError):
+        table = load(path)
+        if table.generation == generation:
+            return table
+    return None
 
 
 def save(path: Path, prefix: str, version: int, generation: int, arrays: Mapping[str, NDArray[np.generic]]) -> None:
