@@ -30,7 +30,7 @@ from pyoxigraph import (
     Triple,
 )
 
-from kg import answers, facets
+from kg import answers, facets, partners
 from kg.errors import BudgetKGError, QueryError, StoreError
 from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
 from kg.queries import FastForm, Lookup, choose, resolve, with_zh
@@ -934,19 +934,54 @@ def _agency_by_table(ctx: Context, table: facets.FacetTable, a: AgencySummary, u
     else:
         candidates = rows
     ordered = sorted((-int(table.budget_fen[r]), table.project_iris[int(r)][1:-1]) for r in candidates)
-    listed = [NamedNode(iri) for _, iri in ordered[:AGENCY_PROJECTS_LISTED]]
-    found: dict[str, dict[str, object]] = {}
-    for r in _bound_rows(ctx, _AGENCY_PROJECT_ROWS, "project", listed):
-        found.setdefault(str(r["project"]), r)
-    details = {str(d["project"]): d for d in _bound_rows(ctx, _AGENCY_PROJECT_DETAILS, "project", listed)}
-    for r in found.values():
+    listed = tuple(iri for _, iri in ordered[:AGENCY_PROJECTS_LISTED])
+    if len(units) > 1:  # a department's list: the same at every visit of its page while the store stays as it is
+        rows_of = ctx.per_generation(f"listed {units[0].value}", lambda: _listed_rows(ctx, listed))
+        a.projects = [dict(r) for r in (rows_of if rows_of[0] == listed else _listed_rows(ctx, listed))[1]]
+    else:
+        a.projects = _listed_rows(ctx, listed)[1]
+    for r in a.projects:
         r["funding_label"] = labels.get(str(r["funding"])) if r["funding"] is not None else None
-    a.projects = [{**found[p.value], **details[p.value]} for p in listed if p.value in found and p.value in details]
     counted: list[dict[str, object]] = [{"r": r, "findings": str(n), "projects": str(m)} for r, n, m in
                facets.findings_by_rule(agencies, (u.value for u in units))]
     a.findings = _named_findings(ctx, counted)
-    a.partners = _ranked_partners(ctx, facets.partners(table, agencies, mask), own)
+    links = _unit_links(table)
+    if links is None:
+        a.partners = _ranked_partners(ctx, facets.partners(table, agencies, mask), own)
+    else:
+        def code(iri: str) -> int | None:
+            return table.code("unit", f"<{iri}>")
+
+        ranked = partners.ranked(links, (c for c in map(code, (u.value for u in units)) if c is not None),
+                                 {c for c in map(code, own) if c is not None}, lambda c: table.values["unit"][c][1:-1])
+        a.partners = [{"partner": u, "partner_name": _label(ctx.kg, NamedNode(u)), "links": n, "best": round(best, 4)}
+                      for u, n, best in ranked]
     return True
+
+
+def _listed_rows(ctx: Context, listed: tuple[str, ...]) -> tuple[tuple[str, ...], list[dict[str, object]]]:
+    """The rows of the project table of an agency page for the projects ``listed`` (IRIs, in the page's order), as
+    :data:`_AGENCY_PROJECT_ROWS` and :data:`_AGENCY_PROJECT_DETAILS` give them, with ``listed`` beside them."""
+    nodes = [NamedNode(iri) for iri in listed]
+    found: dict[str, dict[str, object]] = {}
+    for r in _bound_rows(ctx, _AGENCY_PROJECT_ROWS, "project", nodes):
+        found.setdefault(str(r["project"]), r)
+    details = {str(d["project"]): d for d in _bound_rows(ctx, _AGENCY_PROJECT_DETAILS, "project", nodes)}
+    return listed, [{**found[p], **details[p]} for p in listed if p in found and p in details]
+
+
+def _unit_links(table: facets.FacetTable) -> partners.UnitLinks | None:
+    """The shared-goal links between budget units of ``table`` (:func:`kg.partners.index`), counted once per table
+    and kept beside it; ``None``: the per-unit sums could count a link twice (a project of two units)."""
+    if "unit links" not in table.memo:
+        unit = table.project_facets["unit"]
+        links = None
+        if table.agencies is not None and (unit.rows == 0 or int(np.diff(unit.offsets).max()) <= 1):
+            first = facets.one_value(table, "unit", np.arange(unit.rows))
+            links = partners.index(first, len(table.values["unit"]), table.agencies)
+        table.memo["unit links"] = links
+    kept = table.memo["unit links"]
+    return kept if isinstance(kept, partners.UnitLinks) else None
 
 
 def _funding_labels(store: GraphStore, fundings: set[str]) -> dict[str, str]:
