@@ -20,21 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pyoxigraph import QueryBoolean, QueryResultsFormat, QuerySolutions, QueryTriples, RdfFormat, serialize
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from budgetkg.options import BaseOpt, StoreOpt, diagnose_damage, err, fail, load_settings, out
 from kg.errors import BudgetKGError, ValidationError
-from kg.model import to_plain
-from kg.namespaces import PREFIXES
-from kg.parse import parse_file
-from kg.search import expand as expand_search
-from kg.settings import Settings
-from kg.sources import Manifest, adhoc_entry, load_manifest
 
-if TYPE_CHECKING:  # the store and the named queries are imported by the commands that read them
+if TYPE_CHECKING:  # the store, the named queries and pyoxigraph are imported by the commands that use them
+    from pyoxigraph import RdfFormat
+
     from kg.queries import NamedQuery
+    from kg.settings import Settings
     from kg.store import GraphStore
 
 app = typer.Typer(
@@ -62,10 +56,11 @@ class GraphFormat(StrEnum):
     jsonld = "jsonld"
 
 
-_RDF_FORMATS = {
-    "nquads": RdfFormat.N_QUADS, "trig": RdfFormat.TRIG, "turtle": RdfFormat.TURTLE,
-    "ntriples": RdfFormat.N_TRIPLES, "rdfxml": RdfFormat.RDF_XML,
-}
+def _rdf_formats() -> dict[str, RdfFormat]:
+    from pyoxigraph import RdfFormat  # pyoxigraph: loaded by the commands that write RDF, not for --help
+
+    return {"nquads": RdfFormat.N_QUADS, "trig": RdfFormat.TRIG, "turtle": RdfFormat.TURTLE,
+            "ntriples": RdfFormat.N_TRIPLES, "rdfxml": RdfFormat.RDF_XML}
 
 
 
@@ -89,6 +84,8 @@ def _emit_rows(header: list[str], rows: list[list[str]], fmt: TableFormat, title
         w.writerows(rows)
         sys.stdout.write(buf.getvalue())
     else:
+        from rich.table import Table  # rich's tables: loaded when one is printed
+
         t = Table(title=title, show_lines=False)
         for h in header:
             t.add_column(h, overflow="fold")
@@ -124,9 +121,12 @@ def build(
     not in the manifest needs --year. Any unreadable document stops the build and leaves the
     store as it was.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from kg.pipeline import build as run_build  # numpy and scipy (the links step)
     from kg.pipeline import default_steps
     from kg.shapes import structural_check  # rdflib
+    from kg.sources import Manifest, adhoc_entry, load_manifest
 
     settings = load_settings(store=store, base_iri=base_iri, manifest=manifest, workers=workers)
     try:
@@ -255,6 +255,8 @@ def query(
     ``--allow-service`` is given; such a query is refused with exit code 2.
     """
     from kg import queries as named_queries  # the store's modules (httpx)
+    from kg.namespaces import PREFIXES
+    from kg.search import expand as expand_search  # the search index (sqlite3)
 
     settings = load_settings(store=store)
     kg_store = _open(settings, read_only=True)
@@ -291,6 +293,7 @@ def query(
 def _refuse_outbound(text: str, settings: Settings, allow_service: bool) -> None:
     """Refuse a query that would fetch something (SERVICE, LOAD) unless ``--allow-service``, and one past the
     server's size limits, which would overflow Oxigraph's parser (the same checks as ``budgetkg serve``)."""
+    from kg.namespaces import PREFIXES
     from server import safety
 
     try:
@@ -305,6 +308,10 @@ def _refuse_outbound(text: str, settings: Settings, allow_service: bool) -> None
 
 def _print_result(result: object, fmt: str, named: NamedQuery | None = None,
                   values: dict[str, str | None] | None = None) -> None:
+    from pyoxigraph import QueryBoolean, QueryResultsFormat, QuerySolutions, QueryTriples, RdfFormat, serialize
+
+    from kg.namespaces import PREFIXES
+
     if isinstance(result, QueryBoolean):
         if fmt == "json":
             sys.stdout.write(json.dumps({"head": {}, "boolean": bool(result)}) + "\n")
@@ -312,7 +319,7 @@ def _print_result(result: object, fmt: str, named: NamedQuery | None = None,
             out.print("true" if result else "false")
         return
     if isinstance(result, QueryTriples):
-        rdf = {"table": RdfFormat.TURTLE, **_RDF_FORMATS}.get(fmt)
+        rdf = {"table": RdfFormat.TURTLE, **_rdf_formats()}.get(fmt)
         if rdf is None:
             raise fail(f"--format {fmt}: a graph result can be turtle, ntriples, nquads or rdfxml")
         sys.stdout.buffer.write(serialize(result, format=rdf, prefixes=PREFIXES) if rdf is RdfFormat.TURTLE
@@ -345,7 +352,9 @@ def export(
     store: StoreOpt = None,
 ) -> None:
     """Dump the store (all published graphs, or one) as RDF."""
-    from pyoxigraph import NamedNode
+    from pyoxigraph import NamedNode, serialize
+
+    from kg.namespaces import PREFIXES
 
     settings = load_settings(store=store)
     kg_store = _open(settings, read_only=True)
@@ -362,11 +371,11 @@ def export(
     elif fmt is GraphFormat.nquads and sort:
         data = kg_store.dump_sorted_nquads(g)
     elif fmt in (GraphFormat.nquads, GraphFormat.trig):
-        data = serialize(kg_store.quads(g), format=_RDF_FORMATS[fmt.value],
+        data = serialize(kg_store.quads(g), format=_rdf_formats()[fmt.value],
                          **({"prefixes": PREFIXES} if fmt is GraphFormat.trig else {})) or b""
     else:
         triples = (q.triple for q in kg_store.quads(g))
-        data = serialize(triples, format=_RDF_FORMATS[fmt.value],
+        data = serialize(triples, format=_rdf_formats()[fmt.value],
                          **({"prefixes": PREFIXES} if fmt is GraphFormat.turtle else {})) or b""
     kg_store.close()
     if output is None:
@@ -406,11 +415,15 @@ def parse(
 
     try:
         check_size(file, str(file), load_settings().max_document_mb)
+        from kg.parse import parse_file  # the parser (regular expressions, names): loaded when it runs
+
         records, warnings = parse_file(file, year)
     except BudgetKGError as exc:
         raise fail(exc) from None
     for w in warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    from kg.model import to_plain
+
     sys.stdout.write(json.dumps([to_plain(r) for r in records], ensure_ascii=False, indent=1) + "\n")
 
 
@@ -463,7 +476,7 @@ def restore(
     store: StoreOpt = None,
 ) -> None:
     """Load a dump into a new, empty store folder (after a store was damaged)."""
-    from pyoxigraph import Store
+    from pyoxigraph import RdfFormat, Store
     from pyoxigraph import parse as parse_rdf
 
     settings = load_settings(store=store)

@@ -6,13 +6,14 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from kg.settings import Settings
+if TYPE_CHECKING:  # the settings bring pyoxigraph (kg.namespaces): loaded when a command runs, not for --help
+    from kg.settings import Settings
 
 #: Width of tables written to a file or a pipe (``budgetkg validate > report.txt``): wide enough that
 #: no column is folded into a few characters; a terminal gets its own width.
@@ -38,6 +39,8 @@ def load_settings(**options: Any) -> Settings:
     A value that does not parse (``BUDGETKG_MAX_ROWS=many``) is a usage error: exit 2 with the
     variable named, never a traceback.
     """
+    from kg.settings import Settings
+
     try:
         return Settings.from_env(**options)
     except ValueError as exc:
@@ -54,6 +57,7 @@ def diagnose_damage(callback: Callable[..., Any]) -> Callable[..., Any]:
             return callback(*args, **kwargs)
         except (RuntimeError, OSError) as exc:
             from kg.errors import DamagedStore
+            from kg.settings import Settings
             from kg.store import damage
 
             if not damage(exc):

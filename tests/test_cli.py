@@ -63,9 +63,10 @@ def test_every_command_explains_itself(words: tuple[str, ...]) -> None:
 
 
 #: Libraries that only some commands need, each loaded when such a command runs. ``budgetkg --help`` once loaded
-#: numpy and scipy (the links), rdflib (the shapes) and httpx (a remote store) before reading its arguments.
+#: numpy and scipy (the links), rdflib (the shapes) and httpx (a remote store) before reading its arguments, and
+#: pyoxigraph (through the settings' namespaces) and sqlite3 (the search index).
 HEAVY = ("numpy", "scipy", "rdflib", "httpx", "pyshacl", "networkx", "matplotlib", "jieba", "tantivy", "openpyxl",
-         "fastapi", "uvicorn")
+         "fastapi", "starlette", "uvicorn", "jinja2", "pyoxigraph", "sqlite3")
 
 
 def test_the_command_line_loads_no_heavy_library_before_a_command_runs(tmp_path: Path) -> None:
@@ -89,6 +90,15 @@ def test_the_command_line_loads_no_heavy_library_before_a_command_runs(tmp_path:
     codes, heavy = json.loads(report.read_text())
     assert codes == [0] * len(helps)
     assert heavy == []
+
+
+def test_search_limit_is_the_index_limit() -> None:
+    """``budgetkg search --limit`` takes at most what the index answers (the command spells the number itself, so
+    that ``--help`` does not load the index)."""
+    from budgetkg.commands import search as command
+    from kg import search
+
+    assert command.MAX_HITS == search.MAX_HITS
 
 
 def test_stats_json(built: Path) -> None:

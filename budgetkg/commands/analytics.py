@@ -19,16 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.table import Table
 
 from budgetkg.options import BaseOpt, StoreOpt, err, fail, load_settings, out
 from kg.errors import BudgetKGError
-from kg.iris import Iris
-from kg.settings import Settings
 
 if TYPE_CHECKING:  # imported by the commands that run them
     from kg.contracts import ImportReport
     from kg.links import LinkReport
+    from kg.settings import Settings
     from kg.store import GraphStore
 
 T = TypeVar("T")
@@ -78,6 +76,8 @@ def _rows(header: list[str], rows: list[list[str]], fmt: ReportFormat, title: st
         w.writerows(rows)
         sys.stdout.write(buf.getvalue())
     else:
+        from rich.table import Table  # rich's tables: loaded when one is printed
+
         t = Table(title=title)
         for h in header:
             t.add_column(h, overflow="fold")
@@ -111,6 +111,7 @@ def link(
     defaults (docs/analytics.md). The links graph is replaced atomically.
     """
     from kg import integrity  # the store's modules (httpx)
+    from kg.iris import Iris
     from kg.links import LinkSettings, refresh_links  # numpy and scipy (shared goals)
 
     settings = load_settings(store=store, base_iri=base_iri)

@@ -13,15 +13,19 @@ import io
 import json
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from budgetkg.options import StoreOpt, err, fail, load_settings, out
-from kg import search as fulltext
 from kg.errors import BudgetKGError
+
+if TYPE_CHECKING:  # the search index (sqlite3, the tokenizer) is imported when a search runs, not for --help
+    from kg import search as fulltext
+
+#: The most hits one search prints (:data:`kg.search.MAX_HITS`; tests/test_cli.py checks they agree).
+MAX_HITS = 10_000
 
 
 class SearchFormat(StrEnum):
@@ -40,7 +44,7 @@ def search_command(
                                                      "occur), e.g. 视频监控 or '信息化 运维'.")] = None,
     store: StoreOpt = None,
     fmt: Annotated[SearchFormat, typer.Option("--format", help="table, json or csv.")] = SearchFormat.table,
-    limit: Annotated[int, typer.Option(min=1, max=fulltext.MAX_HITS, help="Most hits to print.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_HITS, help="Most hits to print.")] = 20,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many hits (paging).")] = 0,
     kind: Annotated[list[str] | None, typer.Option(help="Only these kinds: project, unit, department, vendor "
                                                         "(repeatable).")] = None,
@@ -51,6 +55,7 @@ def search_command(
     """Find projects, budget units and vendors by Chinese words in their names, uses of funds, goals and
     indicators; hits are ranked name matches first, with file:line and a highlighted snippet.
     """
+    from kg import search as fulltext
     from kg.store import open_store  # httpx (a remote store): loaded when a search runs, not for --help
 
     settings = load_settings(store=store)
@@ -78,6 +83,7 @@ def search_command(
 
 def emit(result: fulltext.SearchResult, fmt: SearchFormat) -> None:
     """Print a result as a table (snippets highlighted), JSON or CSV."""
+    from kg import search as fulltext
     if result.repaired:
         err.print(f"note: {len(result.repaired)} documents were not indexed as the store holds them; they were "
                   "searched from the store (run 'budgetkg search --refresh' to update the index)", highlight=False)
@@ -95,6 +101,8 @@ def emit(result: fulltext.SearchResult, fmt: SearchFormat) -> None:
         sys.stdout.write(buf.getvalue())
         return
     shown = f"{result.offset + 1}–{result.offset + len(result.hits)}" if result.hits else "0"
+    from rich.table import Table  # rich's tables: loaded when one is printed
+
     t = Table(title=f"{result.total} hits for {escape(result.query)} (showing {shown})", show_lines=False)
     for h in ("kind", "name", "where", "snippet"):
         t.add_column(h, overflow="fold")

@@ -23,14 +23,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from budgetkg.options import StoreOpt, err, fail, load_settings, out
 from kg.errors import BudgetKGError, DamagedStore, StoreError
-from kg.ontology import ontology_quads
-from kg.settings import Settings
 
 if TYPE_CHECKING:  # imported by the command when it runs
+    from kg.settings import Settings
     from kg.shapes import Finding, ValidationReport
     from kg.store import GraphStore
 
@@ -102,6 +100,8 @@ def validate_command(
         if file is not None:
             if not file.is_file():
                 raise fail(f"{file}: no such file")
+            from kg.ontology import ontology_quads  # pyoxigraph: loaded when a file is validated
+
             report = validate(file, shape_set, engine=engine.value, extra=ontology_quads(settings))
         else:
             kg_store = _open(settings, record)
@@ -165,6 +165,8 @@ def _print(shown: ValidationReport, full: ValidationReport, kinds: list[str], li
     groups: dict[tuple[str, str], list[Finding]] = defaultdict(list)
     for f in shown.findings:
         groups[(f.severity, f.rule)].append(f)
+    from rich.table import Table  # rich's tables: loaded when one is printed
+
     order = sorted(groups, key=lambda k: (SEVERITIES.index(k[0]), -len(groups[k]), k[1]))
     for sev, rule_iri in order:
         items = groups[(sev, rule_iri)]
