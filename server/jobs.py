@@ -453,11 +453,14 @@ class DescribeJob:
         for q in store.match(node):
             view.outgoing.append((q.predicate.value, plain(q.object), gname(q.graph_name)))
         n_in = 0
+        sub_units: dict[str, NamedNode] = {}  # an agency's units (org:subOrganizationOf), for its summary
         for q in store.match(object=node):
             if isinstance(q.subject, NamedNode):
                 n_in += 1
                 if n_in <= MAX_INCOMING:
                     view.incoming.append((q.subject.value, q.predicate.value, gname(q.graph_name)))
+                if q.predicate == ORG_SUB:
+                    sub_units[q.subject.value] = q.subject
         view.incoming_total = n_in
         if self.iri in ctx.published:
             view.is_graph = True
@@ -481,7 +484,7 @@ class DescribeJob:
         if BK.Project.value in view.types:
             view.project = project_summary(ctx, node)
         elif BK.BudgetUnit.value in view.types or BK.Department.value in view.types:
-            view.agency = agency_summary(ctx, node)
+            view.agency = agency_summary(ctx, node, sub_units=sub_units)
             view.sources = [s for s in view.sources if s[5] is None]  # not one of its projects' lines
         return view
 
@@ -838,21 +841,24 @@ def _bound_rows(ctx: Context, sparql: str, var: str, terms: Iterable[NamedNode])
     return [{n: None if r[n] is None else term_value(r[n]) for n in names} for r in result]
 
 
-def agency_summary(ctx: Context, node: NamedNode, *, table: bool = True) -> AgencySummary:
+def agency_summary(ctx: Context, node: NamedNode, *, table: bool = True,
+                   sub_units: dict[str, NamedNode] | None = None) -> AgencySummary:
     """An agency's page head, read from its budget units down (a department's are found first).
 
     With the facet table of the store's generation (``table``; :func:`facet_table`, the build's file), its
     totals, project list, findings and partners are counted from the table (:func:`_agency_by_table`);
     otherwise with SPARQL, where every query starts from the units in a ``VALUES`` block: no ``UNION`` of
     "the agency's own projects" and "its units' projects", which the planner evaluates over the whole store
-    before joining. Both give the same summary.
+    before joining. Both give the same summary. ``sub_units``: the subjects of ``org:subOrganizationOf <node>``
+    (IRI → node), when the caller has read them already.
     """
     store = ctx.kg
     a = AgencySummary()
     rows = _rows(ctx, _AGENCY_SUMMARY, node)
     a.summary = rows[0] if rows else {}
-    sub_units = {q.subject.value: q.subject for q in store.match(None, ORG_SUB, node)
-                 if isinstance(q.subject, NamedNode)}
+    if sub_units is None:
+        sub_units = {q.subject.value: q.subject for q in store.match(None, ORG_SUB, node)
+                     if isinstance(q.subject, NamedNode)}
     units = [node, *(sub_units[u] for u in sorted(sub_units))]
     counted = facet_table(ctx, read=False) if table else None
     if counted is not None and _agency_by_table(ctx, counted, a, units, {node.value, *sub_units}):

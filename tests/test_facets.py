@@ -21,7 +21,7 @@ from kg.sources import Manifest
 from kg.store import EmbeddedStore, GraphStore
 from server import catalogue
 from server.catalogue import CatalogueJob, CatalogueView, Selection
-from server.jobs import Context, _agency_by_table, agency_summary, facet_table
+from server.jobs import Context, DescribeJob, _agency_by_table, _unit_links, agency_summary, facet_table
 
 VIEWS: list[tuple[str, dict[str, list[str]]]] = [
     ("projects", {}),
@@ -150,6 +150,25 @@ def test_agency_pages_from_the_table_equal_sparql(stores: dict[str, GraphStore],
         seen["findings"] |= bool(by_sparql.findings)
         seen["years"] |= len(by_sparql.by_year) > 1
     assert all(seen.values()), seen
+
+
+def test_department_pages_from_what_the_worker_keeps_equal_sparql(stores: dict[str, GraphStore],
+                                                                  settings: Settings) -> None:
+    """A department's page head, read again (its listed projects kept for the generation, its partners added up
+    from the unit-to-unit link counts kept with the table) and through the entity page's job, is what SPARQL reads."""
+    store = stores["disk"]
+    ctx = Context(store, settings)
+    table = facet_table(ctx, read=False)
+    assert table is not None and _unit_links(table) is not None
+    departments = [a for a in _agencies(store) if len(a.value.rsplit("/", 1)[-1]) == 3]
+    assert departments
+    for node in departments:
+        by_sparql = agency_summary(ctx, node, table=False)
+        assert agency_summary(ctx, node) == by_sparql, node
+        assert agency_summary(ctx, node) == by_sparql, node
+        page = DescribeJob(node.value).run(ctx)
+        assert page.agency == by_sparql, node
+    assert any(agency_summary(ctx, node, table=False).partners for node in departments)
 
 
 def test_agency_pages_after_a_write_read_sparql(settings: Settings, manifest: Manifest,
