@@ -8,9 +8,10 @@ each one's HTML page twice with httpx, one client, one request at a time. Every 
 otherwise answer the second fetch); the second fetch is the warm one a reader sees. Prints p50, p90
 and max (ms) per page kind, for the first and the second fetch, and the slowest page::
 
-    python -m bench.bench_pages --store /tmp/p10k-store --samples 20
+    python -m bench.bench_pages --store /tmp/p10k-store --samples 20 [--out bench/results/pages-10k.md]
 
-A script, not a test; docs/fast-sparql.md keeps its latest numbers.
+``--out`` also writes the table as Markdown, with the machine, the store and the load average before and after
+the run (a shared machine's load shows in the times). A script, not a test.
 """
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ def main() -> None:
     ap.add_argument("--store", required=True)
     ap.add_argument("--samples", type=int, default=20, help="pages of each kind")
     ap.add_argument("--workers", type=int, default=2, help="worker processes of the server")
+    ap.add_argument("--out", type=Path, help="also write the table to this Markdown file")
     args = ap.parse_args()
     base_iri = Settings.from_env().base_iri
+    load_before = os.getloadavg()[0]
     picked = pick(args.store, args.samples)
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -82,8 +85,9 @@ def main() -> None:
         wait_for(port, "/health", proc)
         headers = {"Accept": "text/html", "Cache-Control": "no-cache"}
         slowest = (0.0, "")
-        print("| page | pages | first p50 | first p90 | first max | warm p50 | warm p90 | warm max |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        lines = ["| page | pages | first p50 | first p90 | first max | warm p50 | warm p90 | warm max |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        print("\n".join(lines))
         with httpx.Client(base_url=f"http://{HOST}:{port}", headers=headers, timeout=120) as client:
             for kind, _ in KINDS:
                 times: list[list[float]] = [[], []]
@@ -100,10 +104,28 @@ def main() -> None:
                 if not times[0]:
                     continue
                 cells = [f"{f(t):.1f}" for t in times for f in (statistics.median, lambda v: percentile(v, 0.9), max)]
-                print(f"| {kind} | {len(times[0])} | " + " | ".join(cells) + " |")
+                lines.append(f"| {kind} | {len(times[0])} | " + " | ".join(cells) + " |")
+                print(lines[-1])
         print(f"slowest: {slowest[1]} {slowest[0]:.0f} ms")
+        if args.out:
+            write(args.out, args, lines, slowest, (load_before, os.getloadavg()[0]))
     finally:
         stop(proc)
+
+
+def write(out: Path, args: argparse.Namespace, lines: list[str], slowest: tuple[float, str],
+          load: tuple[float, float]) -> None:
+    """The table as Markdown, with how it was measured."""
+    from bench.bench_build import machine
+
+    text = [f"# Entity pages — {time.strftime('%Y-%m-%d')}", "",
+            f"Machine: {machine()}; load average {load[0]:.1f} before the run, {load[1]:.1f} after "
+            "(a shared machine: other work ran beside it).", "",
+            f"`python -m bench.bench_pages --store {args.store} --samples {args.samples} --workers {args.workers}`: "
+            "each page fetched twice as HTML with `Cache-Control: no-cache` (computed each time), times in ms "
+            "as the client saw them. The second fetch may reach the other worker process.", "",
+            *lines, "", f"Slowest: `{slowest[1]}` {slowest[0]:.0f} ms.", ""]
+    out.write_text("\n".join(text), encoding="utf-8")
 
 
 if __name__ == "__main__":
