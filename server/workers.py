@@ -32,6 +32,10 @@ killed by hand) costs the request nothing when another worker can answer: the jo
 more, to another worker; if that one goes too the client gets 503 with ``Retry-After``. Only a job
 that ran past the time limit is not retried.
 
+A large answer of the answer table comes in chunks (:class:`server.results.Streamed`): the worker sends each on
+as it is written, and the server joins them into the :class:`~server.jobs.Answer` it hands over, so a worker never
+holds the whole document, nor a pickled copy of it, under its memory limit.
+
 An in-memory store (tests, embedding) cannot be shared between processes; :class:`ThreadPool`
 runs its jobs in threads instead. A query that times out there is answered 503 at once but its
 thread runs on to its end, holding one of the pool's ``size`` slots: at most ``size`` runaway
