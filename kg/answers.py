@@ -44,7 +44,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -60,13 +60,13 @@ from pyoxigraph import (
 )
 
 from . import tablefile
-from .facets import Strings, lexical
+from .facets import Strings, lexical, pick
 from .namespaces import PREFIXES, XSD
 from .store import GraphStore, solutions, with_values
 
 #: The named queries the table answers (their table forms: :attr:`kg.queries.FastForm.table`).
 FORMS = ("projects_by_threshold", "projects_by_category", "shared_goals_across_agencies")
-VERSION = 2
+VERSION = 3
 FILE_PREFIX = "budgetkg-answers-"
 #: The unbound cell (no term is spelled so in TSV).
 UNBOUND = ""
@@ -182,12 +182,14 @@ def _text(term: str) -> str | None:
 
 @dataclass(frozen=True)
 class Column:
-    """A column of rows: each row's code into ``terms`` (TSV spelling; :data:`UNBOUND` for an unbound cell)."""
+    """A column of rows: each row's code into ``terms`` (TSV spelling; :data:`UNBOUND` for an unbound cell).
+
+    ``terms`` is a list, or (a table loaded from its file) a :class:`~kg.facets.Strings` view of the file that
+    decodes only the terms read: an answer decodes the terms its rows use (:meth:`spell`), a filter the terms of
+    the column it filters."""
 
     codes: NDArray[np.int32]
-    terms: list[str]
-    #: ``terms`` as an array, to pick many rows' cells at once.
-    objects: NDArray[np.object_] = field(repr=False, compare=False)
+    terms: Sequence[str]
 
     @classmethod
     def of(cls, cells: Sequence[str]) -> Column:
@@ -196,14 +198,22 @@ class Column:
         return cls.coded(codes, list(index))
 
     @classmethod
-    def coded(cls, codes: NDArray[np.int32], terms: list[str]) -> Column:
-        objects = np.empty(len(terms), dtype=object)
-        objects[:] = terms
-        return cls(codes, terms, objects)
+    def coded(cls, codes: NDArray[np.int32], terms: Sequence[str]) -> Column:
+        return cls(codes, terms)
+
+    @property
+    def objects(self) -> NDArray[np.object_]:
+        """Every term in an array, to pick many rows' cells at once (decodes them all: :meth:`spell` decodes
+        only some)."""
+        return _objects(self.spell(np.arange(len(self.terms))))
+
+    def spell(self, codes: NDArray[np.integer]) -> list[str]:
+        """The terms of ``codes`` (each code's term decoded once per code given)."""
+        return pick(self.terms, codes)
 
     def take(self, rows: NDArray[np.int64]) -> Column:
         """The column of ``rows``, in their order (the same terms)."""
-        return Column(self.codes[rows], self.terms, self.objects)
+        return Column(self.codes[rows], self.terms)
 
     @classmethod
     def repeated(cls, term: str, rows: int) -> Column:
@@ -215,10 +225,18 @@ class Column:
         return np.asarray(passing, dtype=bool)[self.codes] if len(self.terms) else np.zeros(0, dtype=bool)
 
     def code(self, term: str) -> int | None:
+        if isinstance(self.terms, Strings):
+            return self.terms.find(term)
         try:
             return self.terms.index(term)
         except ValueError:
             return None
+
+
+def _objects(terms: Sequence[str]) -> NDArray[np.object_]:
+    objects = np.empty(len(terms), dtype=object)
+    objects[:] = terms
+    return objects
 
 
 @dataclass
@@ -504,17 +522,21 @@ class TableAnswer:
 
     def head(self, rows: int) -> TableAnswer:
         """The first ``rows`` rows."""
-        return TableAnswer(self.variables, tuple(Column(c.codes[:rows], c.terms, c.objects) for c in self.columns))
+        return TableAnswer(self.variables, tuple(Column(c.codes[:rows], c.terms) for c in self.columns))
 
     def distinct(self, k: int) -> tuple[list[str], NDArray[np.intp]]:
         """The terms of column ``k`` that its rows use, and each row's index into them."""
         column = self.columns[k]
         used, at = np.unique(column.codes, return_inverse=True)
-        return list(column.objects[used]), at.reshape(-1)
+        return column.spell(used), at.reshape(-1)
 
     def solutions(self) -> QuerySolutions:
         """The answer as pyoxigraph solutions (what the plain text's query would return)."""
-        return _document(self.variables, [list(c.objects[c.codes]) for c in self.columns])
+        cells = []
+        for k in range(len(self.columns)):
+            used, at = self.distinct(k)
+            cells.append(_objects(used)[at].tolist())
+        return _document(self.variables, cells)
 
 
 def _echoed(given: Mapping[str, object]) -> dict[str, str]:
@@ -653,13 +675,12 @@ def kept(store: GraphStore) -> bool:
 
 
 def _put(out: dict[str, NDArray[np.generic]], key: str, column: Column) -> None:
-    terms = Strings.of(column.terms)
+    terms = column.terms if isinstance(column.terms, Strings) else Strings.of(column.terms)
     out[f"{key}.codes"], out[f"{key}.blob"], out[f"{key}.offsets"] = column.codes, terms.blob, terms.offsets
 
 
-def _take(a: Mapping[str, NDArray[np.generic]], key: str) -> Column:
-    terms = Strings(a[f"{key}.blob"].astype(np.uint8), a[f"{key}.offsets"].astype(np.int64)).all()
-    return Column.coded(a[f"{key}.codes"].astype(np.int32), terms)
+def _take(a: Mapping[str, Any], key: str) -> Column:
+    return Column(a[f"{key}.codes"], Strings(a[f"{key}.blob"], a[f"{key}.offsets"]))
 
 
 def save(table: AnswerTable, path: Path) -> None:
@@ -684,21 +705,19 @@ def save(table: AnswerTable, path: Path) -> None:
 
 
 def load(path: Path) -> AnswerTable:
-    """The table written to ``path`` by :func:`save` (:class:`Unsupported` for another layout)."""
+    """The table written to ``path`` by :func:`save` (:class:`Unsupported` for another layout): its arrays are views
+    of the file mapped into memory, its terms :class:`~kg.facets.Strings` of it, decoded when an answer reads them."""
     version, generation, a = tablefile.load(path)
     if version != VERSION:
         raise Unsupported(f"an answer table file of layout {version}, not {VERSION}")
     goals = None
     if "goals.order" in a:
-        goals = GoalLinks({c: _take(a, f"goals.{c}") for c in LINK_COLUMNS}, a["goals.order"].astype(np.int64),
-                          a["goals.ends"].astype(np.int32), a["goals.funded"].astype(np.int32),
-                          _take(a, "goals.sources"), a["goals.label_source"].astype(np.int32),
+        goals = GoalLinks({c: _take(a, f"goals.{c}") for c in LINK_COLUMNS}, a["goals.order"], a["goals.ends"],
+                          a["goals.funded"], _take(a, "goals.sources"), a["goals.label_source"],
                           _take(a, "goals.labels"))
-    return AnswerTable(generation, {c: _take(a, f"targets.{c}") for c in TARGET_COLUMNS},
-                       a["target_order"].astype(np.int64),
-                       {c: _take(a, f"projects.{c}") for c in ("project", "name", "unit_name")},
-                       a["project_rank"].astype(np.int64), a["pair_project"].astype(np.int32),
-                       a["label_pair"].astype(np.int32), _take(a, "labels"), goals)
+    return AnswerTable(generation, {c: _take(a, f"targets.{c}") for c in TARGET_COLUMNS}, a["target_order"],
+                       {c: _take(a, f"projects.{c}") for c in ("project", "name", "unit_name")}, a["project_rank"],
+                       a["pair_project"], a["label_pair"], _take(a, "labels"), goals)
 
 
 def stored(store: GraphStore) -> AnswerTable | None:

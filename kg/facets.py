@@ -45,10 +45,11 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,7 +69,7 @@ FACETS = PROJECT_FACETS + OWN_FACETS
 #: The funding value of a project that states no funding source (no term is spelled so in TSV).
 NO_VALUE = ""
 #: Version of the file's layout: a file of another version is not read.
-VERSION = 2
+VERSION = 3
 FILE_PREFIX = "budgetkg-facets-"
 
 #: How a page of each kind is sorted: sort name → (what it sorts by, each ``OPTIONAL { ?x <path> ?<variable> }``
@@ -315,12 +316,20 @@ class Multi:
         return mask
 
 
-@dataclass(frozen=True)
-class Strings:
-    """Many strings as one UTF-8 blob and offsets (a file holds them without pickling)."""
+class Strings(Sequence[str]):
+    """Many strings as one UTF-8 blob and offsets (a file holds them without pickling), decoded one by one as they
+    are read: a table loaded from a file (a view of it, :mod:`kg.tablefile`) decodes only the strings asked for.
 
-    blob: NDArray[np.uint8]
-    offsets: NDArray[np.int64]
+    >>> s = Strings.of(["<a>", "中文", ""])
+    >>> len(s), s[1], s.take([2, 0]), s.find("中文"), s.find("x"), list(s)
+    (3, '中文', ['', '<a>'], 1, None, ['<a>', '中文', ''])
+    """
+
+    __slots__ = ("blob", "offsets")
+
+    def __init__(self, blob: NDArray[np.uint8], offsets: NDArray[np.int64]) -> None:
+        self.blob = blob
+        self.offsets = offsets
 
     @classmethod
     def of(cls, strings: Sequence[str]) -> Strings:
@@ -332,13 +341,112 @@ class Strings:
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    def __getitem__(self, i: int) -> str:
-        return self.blob[self.offsets[i]:self.offsets[i + 1]].tobytes().decode("utf-8")
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return self.take(range(len(self))[i])
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(i)
+        i %= n
+        return str(self.blob.data[int(self.offsets[i]):int(self.offsets[i + 1])], "utf-8")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.all())
+
+    def take(self, indices: Iterable[int] | NDArray[np.integer]) -> list[str]:
+        """The strings at ``indices`` (each decoded, nothing else)."""
+        at = np.asarray(indices if isinstance(indices, np.ndarray) else list(indices), dtype=np.int64)
+        starts, ends = self.offsets[at].tolist(), self.offsets[at + 1].tolist()
+        blob = self.blob.data
+        return [str(blob[a:b], "utf-8") for a, b in zip(starts, ends, strict=True)]
 
     def all(self) -> list[str]:
-        data = self.blob.tobytes()
-        off = self.offsets.tolist()
-        return [data[off[i]:off[i + 1]].decode("utf-8") for i in range(len(off) - 1)]
+        return self.take(np.arange(len(self)))
+
+    def find(self, text: str) -> int | None:
+        """The index of the first string equal to ``text`` (``None``: none is), decoding none of them."""
+        key = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+        lengths = np.diff(self.offsets)
+        candidates = np.flatnonzero(lengths == len(key))
+        if not len(key):
+            return int(candidates[0]) if len(candidates) else None
+        starts = self.offsets[candidates]
+        for first in range(0, len(candidates), 4096):  # the candidates' bytes, a block of them at a time
+            at = starts[first:first + 4096, None] + np.arange(len(key))
+            same = np.flatnonzero((self.blob[at] == key).all(axis=1))
+            if len(same):
+                return int(candidates[first + same[0]])
+        return None
+
+    def index(self, value: object, start: int = 0, stop: int | None = None) -> int:
+        found = self.find(value) if isinstance(value, str) and start == 0 and stop is None else None
+        if found is None:
+            if start != 0 or stop is not None:
+                return super().index(value, start, len(self) if stop is None else stop)
+            raise ValueError(f"{value!r} is not among the strings")
+        return found
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, str) and self.find(value) is not None
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the same strings in order, as :class:`Strings` or as a list or tuple."""
+        if isinstance(other, Strings):
+            return bool(np.array_equal(self.offsets, other.offsets) and np.array_equal(self.blob, other.blob))
+        if isinstance(other, list | tuple):
+            return len(other) == len(self) and self.all() == list(other)
+        return NotImplemented
+
+
+def pick(strings: Sequence[str], indices: NDArray[np.integer]) -> list[str]:
+    """The strings at ``indices`` (of :class:`Strings`: only those decoded)."""
+    if isinstance(strings, Strings):
+        return strings.take(indices)
+    return [strings[i] for i in indices.tolist()]
+
+
+class Labels(Mapping[str, tuple[str, str]]):
+    """Facet value IRI → (label, English label), kept as three :class:`Strings` with the IRIs sorted: a lookup is a
+    binary search that decodes a few IRIs, and only the labels found are decoded."""
+
+    def __init__(self, iris: Strings, zh: Strings, en: Strings) -> None:
+        self.iris, self.zh, self.en = iris, zh, en
+
+    @classmethod
+    def of(cls, labels: Mapping[str, tuple[str, str]]) -> Labels:
+        iris = sorted(labels)
+        return cls(Strings.of(iris), Strings.of([labels[i][0] for i in iris]), Strings.of([labels[i][1] for i in iris]))
+
+    def _at(self, iri: str) -> int | None:
+        lo, hi = 0, len(self.iris)
+        while lo < hi:  # UTF-8 sorts as the code points do: the IRIs were sorted as str
+            mid = (lo + hi) // 2
+            if self.iris[mid] < iri:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo if lo < len(self.iris) and self.iris[lo] == iri else None
+
+    def __getitem__(self, iri: str) -> tuple[str, str]:
+        at = self._at(iri) if isinstance(iri, str) else None
+        if at is None:
+            raise KeyError(iri)
+        return self.zh[at], self.en[at]
+
+    def __contains__(self, iri: object) -> bool:
+        return isinstance(iri, str) and self._at(iri) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.iris)
+
+    def __len__(self) -> int:
+        return len(self.iris)
 
 
 @dataclass(frozen=True)
@@ -354,8 +462,8 @@ class Agencies:
     link_from: Multi
     link_to: Multi
     link_score: NDArray[np.float64]
-    units: list[str]
-    rules: list[str]
+    units: Sequence[str]
+    rules: Sequence[str]
     finding_unit: Multi
     finding_rule: Multi
     finding_project: Multi
@@ -367,7 +475,7 @@ class FacetTable:
 
     generation: int
     #: facet → the terms its codes stand for (TSV spelling: ``<iri>``, ``"2024"^^<…#gYear>``; :data:`NO_VALUE`)
-    values: dict[str, list[str]]
+    values: dict[str, Sequence[str]]
     #: Project rows: IRIs (TSV spelling), 预算数 in 分, and a :class:`Multi` per facet of :data:`FACETS`.
     project_iris: Strings
     budget_fen: NDArray[np.int64]
@@ -380,7 +488,7 @@ class FacetTable:
     orders: dict[str, dict[str, Codes]]
     #: Facet value IRI (without ``<>``) → (label, English label) as :func:`pick_labels` picks them (values
     #: without a label are absent).
-    labels: dict[str, tuple[str, str]] = field(default_factory=dict)
+    labels: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     #: Per project row: at most one year, funding source, ``bk:budget`` and 预算数 (an agency page's totals then
     #: read the table; else SPARQL). ``None``: unknown.
     single: NDArray[np.bool_] | None = None
@@ -542,8 +650,9 @@ def partners(table: FacetTable, agencies: Agencies, projects: NDArray[np.bool_],
         count = np.bincount(partner_of, minlength=len(table.values["unit"]))
         best = np.full(len(count), np.nan)
         np.fmax.at(best, partner_of, agencies.link_score[link])
-        out.append({table.values["unit"][c][1:-1]: (int(count[c]), None if np.isnan(best[c]) else float(best[c]))
-                    for c in np.flatnonzero(count)})
+        found = np.flatnonzero(count)
+        out.append({unit[1:-1]: (int(count[c]), None if np.isnan(best[c]) else float(best[c]))
+                    for c, unit in zip(found.tolist(), pick(table.values["unit"], found), strict=True)})
     return out
 
 
@@ -562,7 +671,9 @@ def findings_by_rule(agencies: Agencies, units: Iterable[str]) -> list[tuple[str
     width = int(agencies.finding_project.codes.max()) + 1 if len(agencies.finding_project.codes) else 1
     keys = np.unique(rule_of[at].astype(np.int64) * width + project)
     projects = np.bincount(keys // width, minlength=n_rules)
-    return [(agencies.rules[r][1:-1], int(findings[r]), int(projects[r])) for r in np.flatnonzero(findings)]
+    ruled = np.flatnonzero(findings)
+    return [(rule[1:-1], int(findings[r]), int(projects[r]))
+            for r, rule in zip(ruled.tolist(), pick(agencies.rules, ruled), strict=True)]
 
 
 # -- reading the store -----------------------------------------------------------------------------
@@ -768,37 +879,39 @@ def file_for(store: GraphStore, generation: int) -> Path | None:
     return None if store.path is None else store.path / f"{FILE_PREFIX}{generation}.npz"
 
 
+def _put(out: dict[str, NDArray[np.generic]], key: str, strings: Sequence[str]) -> None:
+    s = strings if isinstance(strings, Strings) else Strings.of(strings)
+    out[f"{key}.blob"], out[f"{key}.offsets"] = s.blob, s.offsets
+
+
+def _put_multi(out: dict[str, NDArray[np.generic]], key: str, m: Multi) -> None:
+    out[f"{key}.offsets"], out[f"{key}.codes"], out[f"{key}.owner"] = m.offsets, m.codes, m.owner
+
+
 def _arrays(table: FacetTable) -> dict[str, NDArray[np.generic]]:
-    out: dict[str, NDArray[np.generic]] = {
-        "project_iris.blob": table.project_iris.blob, "project_iris.offsets": table.project_iris.offsets,
-        "indicator_iris.blob": table.indicator_iris.blob, "indicator_iris.offsets": table.indicator_iris.offsets,
-        "budget_fen": table.budget_fen, "indicator_project": table.indicator_project,
-    }
+    out: dict[str, NDArray[np.generic]] = {"budget_fen": table.budget_fen, "indicator_project": table.indicator_project}
+    _put(out, "project_iris", table.project_iris)
+    _put(out, "indicator_iris", table.indicator_iris)
     for facet, terms in table.values.items():
-        s = Strings.of(terms)
-        out[f"values.{facet}.blob"], out[f"values.{facet}.offsets"] = s.blob, s.offsets
+        _put(out, f"values.{facet}", terms)
     for prefix, facets in ("project", table.project_facets), ("indicator", table.indicator_facets):
         for facet, m in facets.items():
-            out[f"{prefix}.{facet}.offsets"], out[f"{prefix}.{facet}.codes"] = m.offsets, m.codes
+            _put_multi(out, f"{prefix}.{facet}", m)
     for kind, orders in table.orders.items():
         for name, rows in orders.items():
             out[f"order.{kind}.{name}"] = rows
-    labelled = sorted(table.labels)
-    for name, strings in (("iris", labelled), ("zh", [table.labels[i][0] for i in labelled]),
-                          ("en", [table.labels[i][1] for i in labelled])):
-        s = Strings.of(strings)
-        out[f"labels.{name}.blob"], out[f"labels.{name}.offsets"] = s.blob, s.offsets
+    labels = table.labels if isinstance(table.labels, Labels) else Labels.of(table.labels)
+    for name, strings in ("iris", labels.iris), ("zh", labels.zh), ("en", labels.en):
+        _put(out, f"labels.{name}", strings)
     if table.single is not None:
         out["single"] = table.single
     ag = table.agencies
     if ag is not None:
         out["agencies.link_score"] = ag.link_score
-        for name, strings in ("units", ag.units), ("rules", ag.rules):
-            s = Strings.of(strings)
-            out[f"agencies.{name}.blob"], out[f"agencies.{name}.offsets"] = s.blob, s.offsets
+        for name, terms in ("units", ag.units), ("rules", ag.rules):
+            _put(out, f"agencies.{name}", terms)
         for name in _AGENCY_MULTI:
-            kept: Multi = getattr(ag, name)
-            out[f"agencies.{name}.offsets"], out[f"agencies.{name}.codes"] = kept.offsets, kept.codes
+            _put_multi(out, f"agencies.{name}", getattr(ag, name))
     return out
 
 
@@ -812,33 +925,29 @@ def save(table: FacetTable, path: Path) -> None:
 
 
 def load(path: Path) -> FacetTable:
-    """The table written to ``path`` by :func:`save` (raises :class:`Unsupported` for another layout)."""
+    """The table written to ``path`` by :func:`save` (raises :class:`Unsupported` for another layout): its arrays
+    are views of the file mapped into memory and its strings :class:`Strings` of them, decoded when read."""
     version, generation, a = tablefile.load(path)
     if version != VERSION:
         raise Unsupported(f"a facet table file of layout {version}, not {VERSION}")
-    values = {f: Strings(a[f"values.{f}.blob"], a[f"values.{f}.offsets"]).all() for f in FACETS}
+
+    def strings(name: str) -> Strings:
+        return Strings(a[f"{name}.blob"], a[f"{name}.offsets"])
 
     def multi(prefix: str, facet: str) -> Multi:
-        return Multi.of(a[f"{prefix}.{facet}.offsets"], a[f"{prefix}.{facet}.codes"])
+        return Multi(a[f"{prefix}.{facet}.offsets"], a[f"{prefix}.{facet}.codes"], a[f"{prefix}.{facet}.owner"])
 
-    orders = {kind: {name: a[f"order.{kind}.{name}"].astype(np.int32) for name in ORDERS[kind]} for kind in KINDS}
-
-    def strings(name: str) -> list[str]:
-        return Strings(a[f"{name}.blob"], a[f"{name}.offsets"]).all()
-
-    labels = dict(zip(strings("labels.iris"), zip(strings("labels.zh"), strings("labels.en"), strict=True),
-                      strict=True))
+    orders = {kind: {name: a[f"order.{kind}.{name}"] for name in ORDERS[kind]} for kind in KINDS}
+    labels = Labels(strings("labels.iris"), strings("labels.zh"), strings("labels.en"))
     agencies = None
     if "agencies.link_score" in a:
-        agencies = Agencies(multi("agencies", "link_from"), multi("agencies", "link_to"),
-                            a["agencies.link_score"].astype(np.float64), strings("agencies.units"),
-                            strings("agencies.rules"), multi("agencies", "finding_unit"),
+        agencies = Agencies(multi("agencies", "link_from"), multi("agencies", "link_to"), a["agencies.link_score"],
+                            strings("agencies.units"), strings("agencies.rules"), multi("agencies", "finding_unit"),
                             multi("agencies", "finding_rule"), multi("agencies", "finding_project"))
-    return FacetTable(generation, values, Strings(a["project_iris.blob"], a["project_iris.offsets"]),
-                      a["budget_fen"].astype(np.int64), {f: multi("project", f) for f in FACETS},
-                      Strings(a["indicator_iris.blob"], a["indicator_iris.offsets"]),
-                      a["indicator_project"].astype(np.int32), {f: multi("indicator", f) for f in OWN_FACETS}, orders,
-                      labels, a["single"].astype(bool) if "single" in a else None, agencies)
+    return FacetTable(generation, {f: strings(f"values.{f}") for f in FACETS}, strings("project_iris"),
+                      a["budget_fen"], {f: multi("project", f) for f in FACETS}, strings("indicator_iris"),
+                      a["indicator_project"], {f: multi("indicator", f) for f in OWN_FACETS}, orders,
+                      labels, a.get("single"), agencies)
 
 
 def stored(store: GraphStore) -> FacetTable | None:

@@ -208,9 +208,11 @@ class QueryJob:
     #: A named query's fast forms (:attr:`kg.queries.NamedQuery.fast_forms`): one runs instead of ``sparql`` while the
     #: store's summaries describe the generation the worker reads (:func:`kg.summaries.current`).
     fast: tuple[FastForm, ...] = ()
+    #: Rows a chunk of an answer table's answer holds (:func:`server.results.answer_chunks`).
+    chunk_rows: int = results.CHUNK_ROWS
 
     @bounded
-    def run(self, ctx: Context) -> Answer | Table:
+    def run(self, ctx: Context) -> Answer | Table | results.Streamed:
         if self.verify:
             safety.verify(self.sparql, ctx.settings.service_allowlist, PREFIXES)
         opts = ctx.dataset_options(self.default_graphs, self.named_graphs, self.own_dataset)
@@ -252,14 +254,16 @@ class QueryJob:
         except (OSError, RuntimeError) as exc:  # evaluation is lazy: errors surface while reading
             raise QueryError(self.name, f"evaluation failed: {exc}") from None
 
-    def _written(self, found: answers.TableAnswer) -> Answer | Table:
-        """An answer of the answer table, written from its columns as :meth:`run` writes any SELECT result."""
+    def _written(self, found: answers.TableAnswer) -> Table | results.Streamed:
+        """An answer of the answer table, written from its columns as :meth:`run` writes any SELECT result: in
+        chunks, which the executor sends on as they are written and hands over as an :class:`Answer`
+        (:mod:`server.workers`)."""
         if self.results_format == "table":
             return Table(*results.answer_table(found, self.max_rows))
         if self.results_format is None:
             raise UnacceptableFormat("a SELECT result", [f.media_type for f in _result_offers()])
-        body, n, cut = results.answer_bytes(found, self.results_format, self.max_rows)
-        return Answer(body, self.results_format, n, cut)
+        chunks, n, cut = results.answer_chunks(found, self.results_format, self.max_rows, self.chunk_rows)
+        return results.Streamed(self.results_format, n, cut, chunks)
 
 
 def _result_offers() -> tuple:

@@ -16,13 +16,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 from itertools import chain, islice, repeat
 from typing import TypeVar, cast
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
+from numpy.typing import NDArray
 from pyoxigraph import (
     BlankNode,
     Literal,
@@ -188,12 +190,24 @@ def select_table(result: QuerySolutions, max_rows: int) -> tuple[list[str], list
     return names, [[sol[n] for n in names] for sol in rows[:max_rows]], truncated
 
 
-def _cells(answer: TableAnswer, k: int, spell: Callable[[Term | None], T]) -> list[T]:
-    """Column ``k`` of ``answer``, each cell as ``spell`` writes its term: each distinct term read and spelled once."""
+def _spelled(answer: TableAnswer, k: int, spell: Callable[[Term | None], T],
+             ) -> tuple[NDArray[np.object_], NDArray[np.int32]]:
+    """Column ``k`` of ``answer`` as each distinct term that its rows use, read and spelled once (``spell``), and
+    each row's index into those spellings."""
     used, at = answer.distinct(k)
     spelled = np.empty(len(used), dtype=object)
     spelled[:] = [spell(t) for t in answers.terms(used)]
+    return spelled, at.astype(np.int32)
+
+
+def _cells(answer: TableAnswer, k: int, spell: Callable[[Term | None], T]) -> list[T]:
+    """Column ``k`` of ``answer``, each cell as ``spell`` writes its term: each distinct term read and spelled once."""
+    spelled, at = _spelled(answer, k, spell)
     return cast(list[T], spelled[at].tolist())
+
+
+#: Rows written at a time by :func:`answer_chunks`: a chunk of about a MB, whatever the answer's size.
+CHUNK_ROWS = 2_000
 
 
 #: What a CSV field is quoted for (the delimiter, the quote, a line end); any other field is written as it is.
@@ -227,45 +241,101 @@ def _tsv_cell(lead: str, t: Term | None) -> str:
     return lead + term_tsv(t)
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """A SELECT result written in chunks as they are read (:func:`answer_chunks`): a worker sends each on as it
+    comes (:mod:`server.workers`), so it holds no whole copy of a large answer's document."""
+
+    format: str
+    rows: int
+    truncated: bool
+    chunks: Iterator[bytes]
+
+    def body(self) -> bytes:
+        """The whole document (the chunks joined)."""
+        return b"".join(self.chunks)
+
+
 def answer_bytes(answer: TableAnswer, fmt: str, max_rows: int) -> tuple[bytes, int, bool]:
-    """:func:`select_bytes` for an answer of the answer table (:class:`kg.answers.TableAnswer`), byte for byte,
-    written from its columns: each distinct term of a column spelled once (with what stands between it and the
-    cell before), and the document one join of those spellings, row after row."""
+    """:func:`select_bytes` for an answer of the answer table (:class:`kg.answers.TableAnswer`), byte for byte:
+    :func:`answer_chunks` joined."""
+    chunks, n, truncated = answer_chunks(answer, fmt, max_rows)
+    return b"".join(chunks), n, truncated
+
+
+def answer_chunks(answer: TableAnswer, fmt: str, max_rows: int, rows: int = CHUNK_ROWS,
+                  ) -> tuple[Iterator[bytes], int, bool]:
+    """``(chunks, rows written, truncated)``: :func:`select_bytes`'s document for an answer of the answer table, in
+    chunks of ``rows`` rows, written from its columns: each distinct term of a column spelled once (with what stands
+    between it and the cell before), each chunk one join of those spellings, row after row. Besides the spellings,
+    only one chunk's cells are held at a time."""
     truncated = len(answer) > max_rows
     if truncated:
         answer = answer.head(max_rows)
+    if fmt not in ("json", "xml", "csv", "tsv"):
+        raise ValueError(f"no SELECT result format {fmt!r}")
+    return _chunks(answer, fmt, max(1, rows)), len(answer), truncated
+
+
+_Spelled = tuple[NDArray[np.object_], NDArray[np.int32]]
+
+
+def _chunks(answer: TableAnswer, fmt: str, size: int) -> Iterator[bytes]:
+    """The document of :func:`answer_chunks`, chunk after chunk."""
     names, n = list(answer.variables), len(answer)
     width = len(names)
 
-    def column(k: int, spell: Callable[[Term | None], str]) -> list[bytes]:
-        return _cells(answer, k, lambda t: spell(t).encode("utf-8"))
+    def column(k: int, spell: Callable[[Term | None], str]) -> _Spelled:
+        return _spelled(answer, k, lambda t: spell(t).encode("utf-8"))
+
+    def cells(columns: list[_Spelled], start: int) -> list[list[bytes]]:
+        return [spelled[at[start:start + size]].tolist() for spelled, at in columns]
+
+    def rows(columns: list[_Spelled], lead: bytes | None, end: bytes) -> Iterator[bytes]:
+        """Row after row, ``size`` at a time: ``lead``, each column's cell, ``end``."""
+        for start in range(0, n, size):
+            m = min(size, n - start)
+            parts = [repeat(lead, m)] if lead is not None else []
+            yield b"".join(chain.from_iterable(zip(*parts, *cells(columns, start), repeat(end, m), strict=True)))
 
     if fmt == "json":
         head, tail = _json_document(names)
+        yield head.encode("utf-8")
         if width and UNBOUND in answer.distinct(0)[0]:  # the first cell may be unbound: commas placed row by row
-            columns = [column(k, partial(_json_cell, "", v)) for k, v in enumerate(names)]
-            body = b"".join(b"{" + b",".join(filter(None, row)) + b"}," for row in zip(*columns, strict=True))
+            unbound = [column(k, partial(_json_cell, "", v)) for k, v in enumerate(names)]
+            body: Iterator[bytes] = (b"".join(b"{" + b",".join(filter(None, row)) + b"},"
+                                              for row in zip(*cells(unbound, start), strict=True))
+                                     for start in range(0, n, size))
         else:  # a solution's object: "{", each bound cell with a comma before all but the first, "},"
-            columns = [column(k, partial(_json_cell, "," if k else "{", v)) for k, v in enumerate(names)]
-            body = b"".join(chain.from_iterable(zip(*columns, repeat(b"},", n), strict=True)))
-        return head.encode("utf-8") + body[:-1] + tail.encode("utf-8"), n, truncated
-    if fmt == "xml":
+            body = rows([column(k, partial(_json_cell, "," if k else "{", v)) for k, v in enumerate(names)], None,
+                        b"},")
+        yield from _last_comma_dropped(body)
+        yield tail.encode("utf-8")
+    elif fmt == "xml":
         head, tail = _xml_document(names)
-        columns = [column(k, partial(_xml_cell, v)) for k, v in enumerate(names)]
-        rows = zip(repeat(b"<result>", n), *columns, repeat(b"</result>", n), strict=True)
-        return head.encode("utf-8") + b"".join(chain.from_iterable(rows)) + tail.encode("utf-8"), n, truncated
-    if fmt == "csv":
+        yield head.encode("utf-8")
+        yield from rows([column(k, partial(_xml_cell, v)) for k, v in enumerate(names)], b"<result>", b"</result>")
+        yield tail.encode("utf-8")
+    elif fmt == "csv":
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\r\n").writerow(names)
-        columns = [column(k, partial(_csv_cell, "," if k else "", width == 1)) for k in range(width)]
-        rows = zip(*columns, repeat(b"\r\n", n), strict=True)
-        return buf.getvalue().encode("utf-8") + b"".join(chain.from_iterable(rows)), n, truncated
-    if fmt == "tsv":
-        columns = [column(k, partial(_tsv_cell, "\t" if k else "")) for k in range(width)]
-        rows = zip(*columns, repeat(b"\n", n), strict=True)
-        header = "\t".join("?" + v for v in names) + "\n"
-        return header.encode("utf-8") + b"".join(chain.from_iterable(rows)), n, truncated
-    raise ValueError(f"no SELECT result format {fmt!r}")
+        yield buf.getvalue().encode("utf-8")
+        yield from rows([column(k, partial(_csv_cell, "," if k else "", width == 1)) for k in range(width)], None,
+                        b"\r\n")
+    else:
+        yield ("\t".join("?" + v for v in names) + "\n").encode("utf-8")
+        yield from rows([column(k, partial(_tsv_cell, "\t" if k else "")) for k in range(width)], None, b"\n")
+
+
+def _last_comma_dropped(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """``chunks``, the last byte of the last one left out (the comma after the last solution)."""
+    last = b""
+    for chunk in chunks:
+        if last:
+            yield last
+        last = chunk
+    if last:
+        yield last[:-1]
 
 
 def answer_table(answer: TableAnswer, max_rows: int) -> tuple[list[str], list[list[object]], bool]:

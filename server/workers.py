@@ -32,6 +32,10 @@ killed by hand) costs the request nothing when another worker can answer: the jo
 more, to another worker; if that one goes too the client gets 503 with ``Retry-After``. Only a job
 that ran past the time limit is not retried.
 
+A large answer of the answer table comes in chunks (:class:`server.results.Streamed`): the worker sends each on
+as it is written, and the server joins them into the :class:`~server.jobs.Answer` it hands over, so a worker never
+holds the whole document, nor a pickled copy of it, under its memory limit.
+
 An in-memory store (tests, embedding) cannot be shared between processes; :class:`ThreadPool`
 runs its jobs in threads instead. A query that times out there is answered 503 at once but its
 thread runs on to its end, holding one of the pool's ``size`` slots: at most ``size`` runaway
@@ -63,8 +67,9 @@ from kg.settings import Settings
 from kg.store import GenerationWatch, GraphStore, is_remote, open_store
 
 from . import limits
-from .errors import Busy, QueryTimeout, StoreChanged, WorkerFailure, WorkerLost
-from .jobs import Context, UpdateJob
+from .errors import Busy, OverMemory, QueryTimeout, StoreChanged, WorkerFailure, WorkerLost
+from .jobs import Answer, Context, UpdateJob
+from .results import Streamed
 from .sandbox import Confinement, confine
 
 log = logging.getLogger("budgetkg.server")
@@ -135,19 +140,43 @@ def worker_main(conn: Any, settings: Settings, writable: bool, sandbox: Confinem
             return
         try:
             job = pickle.loads(data)
-            out: tuple[str, object] = ("ok", job.run(ctx))
+            result = job.run(ctx)
+            out: tuple[str, object] = ("ok", result)
         except BudgetKGError as exc:
             out = ("error", _pack(exc))
         except Exception:
             out = ("bug", traceback.format_exc())
         try:
-            conn.send_bytes(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
+            if isinstance(out[1], Streamed):
+                _stream(conn, out[1], settings)
+            else:
+                conn.send_bytes(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
         except (BrokenPipeError, OSError):
             return
 
 
-def _decode(reply: bytes) -> Any:
-    kind, payload = pickle.loads(reply)
+def _stream(conn: Any, result: Streamed, settings: Settings) -> None:
+    """Send a result written in chunks as they are written: ``("stream", (format, rows, truncated))``, then each
+    chunk as it is (a message of its bytes, no pickle), then an empty message and how the writing ended (``("ok",
+    None)``, or the error raised while writing). The worker holds one chunk at a time, never the whole document."""
+    conn.send_bytes(pickle.dumps(("stream", (result.format, result.rows, result.truncated))))
+    try:
+        for chunk in result.chunks:
+            if chunk:
+                conn.send_bytes(chunk)
+        end: tuple[str, object] = ("ok", None)
+    except MemoryError:
+        end = ("error", _pack(OverMemory(settings.worker_memory_mb)))
+    except BudgetKGError as exc:
+        end = ("error", _pack(exc))
+    except Exception:
+        end = ("bug", traceback.format_exc())
+    conn.send_bytes(b"")
+    conn.send_bytes(pickle.dumps(end))
+
+
+def _decode(reply: tuple[str, Any]) -> Any:
+    kind, payload = reply
     if kind == "ok":
         return payload
     if kind == "error":
@@ -195,6 +224,31 @@ class _Worker:
         try:
             return await asyncio.wait_for(self._roundtrip(payload), timeout)
         except TimeoutError:  # an OSError too: let it through as what it is
+            raise
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            raise _Lost from None
+
+    async def _answer(self, payload: bytes) -> tuple[str, Any]:
+        kind, result = pickle.loads(await self._roundtrip(payload))
+        if kind != "stream":
+            return kind, result
+        fmt, rows, truncated = result
+        chunks = []  # a streamed result (see _stream): its chunks, until an empty message
+        while chunk := await self._roundtrip(None):
+            chunks.append(chunk)
+        kind, result = pickle.loads(await self._roundtrip(None))
+        if kind != "ok":
+            return kind, result
+        body = b"".join(chunks)
+        chunks.clear()
+        return "ok", Answer(body, fmt, rows, truncated)
+
+    async def job(self, payload: bytes, timeout: float) -> tuple[str, Any]:
+        """Send a pickled job and await its outcome, ``(kind, payload)``, at most ``timeout`` s in all (a result
+        streamed in chunks read to its end: an :class:`~server.jobs.Answer`)."""
+        try:
+            return await asyncio.wait_for(self._answer(payload), timeout)
+        except TimeoutError:
             raise
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             raise _Lost from None
@@ -483,7 +537,7 @@ class ProcessPool:
             w = await self._take(loop.time() + timeout, timeout)
             self._busy.add(w)
             try:
-                reply = await w.call(payload, timeout)
+                reply = await w.job(payload, timeout)
             except TimeoutError:
                 self.timeouts += 1
                 log.warning("query over %.1f s: killing worker %s", timeout, w.pid)
@@ -520,7 +574,7 @@ class ProcessPool:
         async with self._update_lock:
             w = await self._spawn(writable=True)
             try:
-                reply = await w.call(pickle.dumps(job), timeout)
+                reply = await w.job(pickle.dumps(job), timeout)
             except TimeoutError:
                 self.timeouts += 1
                 raise QueryTimeout(timeout) from None
@@ -561,6 +615,13 @@ class ProcessPool:
             "timeouts": self.timeouts, "recycled": self.recycled, "retired": self.retired, "retries": self.retries,
             "generation": self.observe(), "label": list(self.label), "writing": self._watch.writing(),
         }
+
+
+def _whole(result: Any) -> Any:
+    """``result``, a result written in chunks joined into an :class:`~server.jobs.Answer`."""
+    if isinstance(result, Streamed):
+        return Answer(result.body(), result.format, result.rows, result.truncated)
+    return result
 
 
 class ThreadPool:
@@ -612,7 +673,7 @@ class ThreadPool:
             raise Busy(timeout) from None
         loop = asyncio.get_running_loop()
         generation = self.store.generation  # what the job reads is at least this generation
-        fut = loop.run_in_executor(self._pool, lambda: job.run(self._context()))
+        fut = loop.run_in_executor(self._pool, lambda: _whole(job.run(self._context())))
         fut.add_done_callback(lambda _f: slots.release())  # the slot is free only when the thread is
         try:
             return await asyncio.wait_for(asyncio.shield(fut), timeout), generation

@@ -5,6 +5,7 @@ answers but for the order within a GROUP_CONCAT list."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 from collections.abc import Iterator
@@ -30,6 +31,8 @@ from kg.sources import Manifest, load_manifest
 from kg.store import EmbeddedStore, GraphStore
 from server import results
 from server.app import create_app
+from server.jobs import Answer, QueryJob
+from server.workers import ProcessPool
 
 ALL = queries.load_all(Settings.from_env(env={}).queries_dir)
 THRESHOLD, CATEGORY = ALL["projects_by_threshold"], ALL["projects_by_category"]
@@ -451,3 +454,40 @@ def test_the_server_answers_shared_goals_from_the_table_as_from_the_fast_form(
     assert got.content == want.content
     if fmt != "html":
         assert got.headers["x-result-rows"] == want.headers["x-result-rows"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "json", "xml"])
+def test_an_answer_written_in_chunks_is_the_whole_document(fmt: str) -> None:
+    """Chunk after chunk, whatever their size, the document is the one the solutions make, byte for byte."""
+    found = _awkward(400)
+    for rows in (1, 7, 400, 1000):
+        for cap in (0, 5, 400):
+            chunks, n, cut = results.answer_chunks(found, fmt, cap, rows=rows)
+            assert (b"".join(chunks), n, cut) == results.select_bytes(found.solutions(), fmt, cap)
+
+
+def test_a_large_answer_comes_whole_from_a_worker_process_in_chunks(synthetic: EmbeddedStore,
+                                                                     settings: Settings) -> None:
+    """shared_goals_across_agencies with its defaults, answered by a worker process that sends it on chunk by chunk
+    (many chunks): every row arrives, as the fast form's text answers them."""
+    bindings = _bound(synthetic, GOALS, {})
+    want = synthetic.query(_fast_text(synthetic, bindings), substitutions=bindings).serialize(
+        format=QueryResultsFormat.CSV) or b""
+    rows = want.count(b"\n") - 1
+    assert rows > 100
+    job = QueryJob(GOALS.sparql, GOALS.name, tuple(bindings.items()), results_format="csv", max_rows=10 * rows,
+                   verify=False, lookups=tuple(GOALS.lookups(bindings)), fast=GOALS.fast_forms, chunk_rows=10)
+    assert synthetic.path is not None
+
+    async def run() -> Answer:
+        pool = ProcessPool(replace(settings, store=str(synthetic.path)), size=1)
+        await pool.start()
+        try:
+            answer, _ = await pool.run(job, 60)
+        finally:
+            await pool.close()
+        return answer
+
+    answer = asyncio.run(run())
+    assert isinstance(answer, Answer) and (answer.rows, answer.truncated) == (rows, False)
+    assert answer.body == want
