@@ -45,15 +45,18 @@ store is at the generation the build published (:func:`kg.summaries.current`). A
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from pyoxigraph import Literal, NamedNode, Quad, QuerySolutions
+import numpy as np
+from pyoxigraph import Literal, NamedNode, Quad
 
-from . import queries
+from . import answers, kept, queries
+from .answers import UNBOUND, Column, TableAnswer
 from .iris import Iris, digest
 from .namespaces import BK, COLUMN, QB, RDF, XSD, sparql_prefixes
-from .store import GraphStore, Transaction, joined, solutions
+from .store import GraphStore, Transaction, joined
 from .store.protocol import Object
 
 #: Named queries whose whole answer (every parameter at its "all" value, "") the build keeps: their fast
@@ -80,15 +83,78 @@ CUBE_COLUMNS = {
 }
 
 
-def _budget_rows(store: GraphStore, queries_dir: Path) -> list[dict[str, Object]]:
+@dataclass
+class Solved:
+    """What the analytics graph is written from: the whole answers of named queries over the store (every parameter
+    at its "all" value, terms as the engine spells them in TSV: :func:`kg.kept.whole`), with the facts of
+    :data:`ANSWER_FACTS`; kept in memory by the build for :mod:`kg.kept`."""
+
+    #: By query name: budget_by_agency (the cube's rows), the :data:`ANSWERS` (lists sorted, :data:`LISTS`) and,
+    #: when asked for, projects_of_agency (every project).
+    wholes: dict[str, TableAnswer]
+    #: By query name: each fact's property and value (TSV spelling).
+    facts: dict[str, list[tuple[NamedNode, str]]]
+
+
+def _sorted_lists(name: str, answer: TableAnswer) -> TableAnswer:
+    """``answer`` with each list of :data:`LISTS` sorted (one term per distinct list, spelled by the engine)."""
+    separators = LISTS.get(name, {})
+    columns = list(answer.columns)
+    for k, variable in enumerate(answer.variables):
+        separator = separators.get(variable)
+        if separator is None:
+            continue
+        column = columns[k]
+        found = answers.terms(column.terms)
+        again = []
+        for term in found:
+            if isinstance(term, Literal):
+                items = sorted(term.value.split(separator)) if term.value else []
+                term = Literal(separator.join(items), datatype=term.datatype) if term.language is None \
+                    else Literal(separator.join(items), language=term.language)
+            again.append(term)
+        spelled = kept.spelled({f"t{i}": t for i, t in enumerate(again) if t is not None})
+        columns[k] = Column.of([spelled[f"t{i}"] if t is not None else UNBOUND for i, t in enumerate(again)]
+                               ).take(column.codes.astype(np.int64))
+    return TableAnswer(answer.variables, tuple(columns))
+
+
+def solve(store: GraphStore, queries_dir: Path, *, projects: bool = False) -> Solved:
+    """Run the named queries the analytics graph (and the kept answers) hold, over the whole store as it is now;
+    ``projects``: projects_of_agency too (only the kept answers hold it)."""
+    wholes: dict[str, TableAnswer] = {}
+    facts: dict[str, list[tuple[NamedNode, str]]] = {}
     q = queries.get(queries_dir, "budget_by_agency")  # the named query defines the cube's rows
-    result = store.query(q.sparql, name="analytics", substitutions={"department": Literal("")})
-    assert isinstance(result, QuerySolutions)
-    names = [v.value for v in result.variables]
-    return [{n: sol[n] for n in names if sol[n] is not None} for sol in result]
+    wholes[q.name] = kept.whole(store, q.sparql, {"department": Literal("")})
+    for name, values in ANSWERS.items():
+        q = queries.get(queries_dir, name)
+        everything = {p.name: values.get(p.name, Literal("")) for p in q.params}
+        facts[name] = []
+        for prop, sparql in ANSWER_FACTS.get(name, []):
+            fact = kept.whole(store, sparql)
+            value = fact.columns[0].terms[fact.columns[0].codes[0]] if len(fact) else UNBOUND
+            if value != UNBOUND:
+                facts[name].append((prop, value))
+        wholes[name] = _sorted_lists(name, kept.whole(store, q.sparql, everything))
+    if projects:
+        q = queries.get(queries_dir, "projects_of_agency")
+        wholes[q.name] = kept.whole(store, q.sparql, {"code": Literal("")})  # every project's code starts with ""
+    return Solved(wholes, facts)
 
 
-def cube_quads(rows: list[dict[str, Object]], iris: Iris, graph: NamedNode) -> Iterator[Quad]:
+def _rows(answer: TableAnswer) -> Iterator[dict[str, Object]]:
+    """Each row of ``answer`` as its bound variables' terms (each distinct spelling parsed once)."""
+    found = [answers.terms(c.terms) for c in answer.columns]
+    for r in range(len(answer)):
+        row = {}
+        for variable, column, terms in zip(answer.variables, answer.columns, found, strict=True):
+            term = terms[column.codes[r]]
+            if term is not None:
+                row[variable] = term
+        yield row
+
+
+def cube_quads(rows: Iterable[dict[str, Object]], iris: Iris, graph: NamedNode) -> Iterator[Quad]:
     """The budget cube's observations for ``rows`` of budget_by_agency (department = all)."""
     cube = iris.budget_cube
     yield Quad(cube, RDF.type, QB.DataSet, graph)
@@ -104,7 +170,7 @@ def cube_quads(rows: list[dict[str, Object]], iris: Iris, graph: NamedNode) -> I
                 yield Quad(obs, prop, term, graph)
 
 
-def answer_quads(store: GraphStore, iris: Iris, graph: NamedNode, queries_dir: Path) -> Iterator[Quad]:
+def answer_quads(solved: Solved, iris: Iris, graph: NamedNode, queries_dir: Path) -> Iterator[Quad]:
     """The whole answers of the :data:`ANSWERS` queries, one bk:AnswerRow per row, in the query's order."""
     for name, values in ANSWERS.items():
         q = queries.get(queries_dir, name)
@@ -112,28 +178,18 @@ def answer_quads(store: GraphStore, iris: Iris, graph: NamedNode, queries_dir: P
         answer = iris.answer(name)
         yield Quad(answer, RDF.type, BK.KeptAnswer, graph)
         yield Quad(answer, BK.answerOf, Literal(name), graph)
-        for prop, sparql in ANSWER_FACTS.get(name, []):
-            fact = solutions(store.query(sparql, name="analytics"), "analytics")
-            value = next(iter(fact))["value"] if fact else None
-            if value is not None:
-                yield Quad(answer, prop, value, graph)
-        result = store.query(q.sparql, name="analytics", substitutions=everything)
-        assert isinstance(result, QuerySolutions)
-        columns = [v.value for v in result.variables if v.value not in everything]
-        for number, sol in enumerate(result, start=1):
-            row = iris.answer_row(name, number)
-            yield Quad(row, RDF.type, BK.AnswerRow, graph)
-            yield Quad(row, BK.answerOf, Literal(name), graph)
-            yield Quad(row, BK.rowNumber, Literal(str(number), datatype=XSD.integer), graph)
-            for column in columns:
-                term = sol[column]
-                separator = LISTS.get(name, {}).get(column)
-                if separator is not None and isinstance(term, Literal):
-                    items = sorted(term.value.split(separator)) if term.value else []
-                    term = Literal(separator.join(items), datatype=term.datatype) if term.language is None \
-                        else Literal(separator.join(items), language=term.language)
-                if term is not None:
-                    yield Quad(row, COLUMN[column], term, graph)
+        for prop, value in solved.facts.get(name, []):
+            term = answers.terms([value])[0]
+            if term is not None:
+                yield Quad(answer, prop, term, graph)
+        for number, row in enumerate(_rows(solved.wholes[name]), start=1):
+            subject = iris.answer_row(name, number)
+            yield Quad(subject, RDF.type, BK.AnswerRow, graph)
+            yield Quad(subject, BK.answerOf, Literal(name), graph)
+            yield Quad(subject, BK.rowNumber, Literal(str(number), datatype=XSD.integer), graph)
+            for column, term in row.items():
+                if column not in everything:
+                    yield Quad(subject, COLUMN[column], term, graph)
 
 
 def prefix_quads(store: GraphStore, graph: NamedNode) -> Iterator[Quad]:
@@ -146,15 +202,20 @@ def prefix_quads(store: GraphStore, graph: NamedNode) -> Iterator[Quad]:
                 yield Quad(q.subject, BK.unitCodePrefix, Literal(prefix), graph)
 
 
-def quads(store: GraphStore, iris: Iris, graph: NamedNode, queries_dir: Path) -> Iterator[Quad]:
-    """The whole analytics graph of ``store`` as it is now."""
-    yield from cube_quads(_budget_rows(store, queries_dir), iris, graph)
-    yield from answer_quads(store, iris, graph, queries_dir)
+def quads(store: GraphStore, iris: Iris, graph: NamedNode, queries_dir: Path,
+          solved: Solved | None = None) -> Iterator[Quad]:
+    """The whole analytics graph of ``store`` as it is now (from ``solved``, :func:`solve` of it, if given)."""
+    solved = solved if solved is not None else solve(store, queries_dir)
+    yield from cube_quads(_rows(solved.wholes["budget_by_agency"]), iris, graph)
+    yield from answer_quads(solved, iris, graph, queries_dir)
     yield from prefix_quads(store, graph)
 
 
-def refresh(store: GraphStore, iris: Iris, queries_dir: Path, tx: Transaction | None = None) -> int:
-    """Rewrite the analytics graph from the published graphs (part of ``tx``, a build's); its size."""
+def refresh(store: GraphStore, iris: Iris, queries_dir: Path, tx: Transaction | None = None,
+            solved: Solved | None = None) -> int:
+    """Rewrite the analytics graph from the published graphs (part of ``tx``, a build's); its size. ``solved``:
+    :func:`solve` of the store as it is (else solved here)."""
     graph = iris.analytics_graph
+    solved = solved if solved is not None else solve(store, queries_dir)
     with joined(store, tx) as t:
-        return t.replace(graph, lambda target: list(quads(store, iris, target, queries_dir)))
+        return t.replace(graph, lambda target: list(quads(store, iris, target, queries_dir, solved)))

@@ -5,7 +5,8 @@ objects it is given; it imports no analysis. This module is where the analyses j
 derived step is a small object with a name, and :func:`default_steps` is the one list of them::
 
     ingest (parse → convert → check) → write (document graphs)
-        → agencies → links → [findings] → analytics → summaries → facet table → answer table → search index
+        → agencies → links → [findings] → analytics (and kept answers) → summaries → facet table → answer table
+        → search index
 
 :func:`build` is the caller-facing build: ``build(store, entries, settings)`` runs the default
 steps (agencies and links; the search index of an on-disk store), as it always has; the command
@@ -24,14 +25,14 @@ from typing import Any
 
 from pyoxigraph import Literal, NamedNode
 
-from . import analytics, answers, facets, search, summaries
+from . import analytics, answers, facets, kept, search, summaries
 from .audit import refresh_findings
 from .build import BuildContext, BuildReport, Check, Progress, Step, document_graphs
 from .build import build as build_documents
 from .iris import Iris
 from .links import DocumentLinks, LinkInputs, document_links, refresh_links
 from .model import ParsedDocument, SourceEntry
-from .namespaces import sparql_prefixes
+from .namespaces import BK, sparql_prefixes
 from .rdf import agency_quads
 from .settings import Settings
 from .sources import Manifest
@@ -140,12 +141,30 @@ class SearchIndexStep(Step):
 
 @dataclass(frozen=True)
 class AnalyticsStep(Step):
-    """The analytics graph (:mod:`kg.analytics`): the budget cube the named queries' fast forms read."""
+    """The analytics graph (:mod:`kg.analytics`): the budget cube the named queries' fast forms read, and beside
+    an on-disk store the same answers as columns (:mod:`kg.kept`), from the solutions the graph is written from.
+
+    The kept answers are written, like the answer table, for the generation the build publishes once the build has
+    committed; a store in memory keeps none (the fast forms' texts answer).
+    """
 
     name = "analytics"
 
     def run(self, ctx: BuildContext) -> None:
-        analytics.refresh(ctx.store, ctx.iris, ctx.settings.queries_dir, ctx.tx)
+        keep = kept.file_for(ctx.store, 0) is not None and not ctx.store.read_only
+        solved = analytics.solve(ctx.store, ctx.settings.queries_dir, projects=keep)
+        analytics.refresh(ctx.store, ctx.iris, ctx.settings.queries_dir, ctx.tx, solved)
+        if keep:
+            smallest = dict(solved.facts.get("agencies_by_shared_goals", [])).get(BK.smallestScore)
+            ctx.state[self.name] = kept.of(solved.wholes, smallest)
+
+    def finish(self, ctx: BuildContext) -> None:
+        table = ctx.state.get(self.name)
+        generation = ctx.store.generation + 1  # the build is published as the next generation when its block ends
+        path = kept.file_for(ctx.store, generation)
+        if isinstance(table, kept.KeptTable) and path is not None:
+            table.generation = generation
+            kept.save(table, path)
 
 
 @dataclass(frozen=True)

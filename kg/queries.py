@@ -31,7 +31,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -39,7 +39,7 @@ from typing import Any
 
 from pyoxigraph import Literal, NamedNode, QuerySolutions
 
-from . import answers, summaries
+from . import answers, kept, summaries
 from .errors import NoSuchValue, QueryError, UnknownQuery
 from .names import analyse_name
 from .namespaces import PREFIXES, XSD, sparql_prefixes
@@ -382,6 +382,9 @@ class NamedQuery:
             # the table is gone, or does not answer these values: the texts do
             chosen = choose(self.sparql, self.fast_forms, bindings, store.query, store, tables=False)
             text = chosen if isinstance(chosen, str) else self.sparql
+        found = kept_answer(self.name, self.sparql, text, bindings, lambda: kept.stored(store))
+        if found is not None:
+            return found.solutions()
         return store.query(text, name=self.name, substitutions=with_zh(text, bindings))
 
 
@@ -407,6 +410,19 @@ def choose(sparql: str, forms: Iterable[FastForm], bindings: dict[str, NamedNode
         elif form.when is None or bool(ask(form.when, name="when", substitutions=dict(bindings))):
             return form.sparql
     return sparql
+
+
+def kept_answer(name: str, sparql: str, chosen: str, bindings: Mapping[str, object],
+                load: Callable[[], kept.KeptTable | None]) -> answers.TableAnswer | None:
+    """The answer of the named query ``name`` from the build's kept answers (:mod:`kg.kept`), where :func:`choose`
+    chose one of its fast forms (``chosen`` is not its plain text ``sparql``: the analytics describe the store, and
+    the values are those the form answers) and the kept answers of the store's generation answer these values
+    (``load``: :func:`kg.kept.stored`, or a worker's copy of it); else ``None``: ``chosen`` runs.
+    """
+    if name not in kept.FORMS or chosen == sparql:
+        return None
+    table = load()
+    return kept.answer(table, name, bindings) if table is not None else None
 
 
 def with_zh(text: str, bindings: dict[str, NamedNode | Literal]) -> dict[str, object]:

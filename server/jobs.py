@@ -30,10 +30,10 @@ from pyoxigraph import (
     Triple,
 )
 
-from kg import answers, facets, partners
+from kg import answers, facets, kept, partners
 from kg.errors import BudgetKGError, QueryError, StoreError
 from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
-from kg.queries import FastForm, Lookup, choose, resolve, with_zh
+from kg.queries import FastForm, Lookup, choose, kept_answer, resolve, with_zh
 from kg.settings import Settings
 from kg.sources import load_manifest
 from kg.store import EmbeddedStore, GraphStore, QueryResult, damage, solutions, store_error, term_value
@@ -231,6 +231,10 @@ class QueryJob:
                             lambda text, **kw: run_query(ctx, text, self.name, kw["substitutions"], **opts), ctx.kg,
                             tables=False)
         sparql = chosen if isinstance(chosen, str) else self.sparql
+        kept_found = kept_answer(self.name, self.sparql, sparql, substitutions,
+                                 lambda: ctx.per_generation("kept", lambda: kept.stored(ctx.kg)))
+        if kept_found is not None:  # the build's kept answers of the fast form chosen: loaded once per generation
+            return self._written(kept_found)
         result = run_query(ctx, sparql, self.name, with_zh(sparql, substitutions), **opts)
         try:
             if isinstance(result, QuerySolutions):
