@@ -29,6 +29,11 @@ aggregate into one graph,
   ``""``, ``"3"``, ``"34"`` … ``"341101"``), so the projects of a department or unit code prefix are one
   lookup (``projects_of_agency``).
 
+**The same rows as columns.** The graph is written from the queries' solutions as the engine spelled them
+(:func:`solve`, :class:`Solved`); the build keeps those solutions, with projects_of_agency over every project, as
+columns beside an on-disk store (:mod:`kg.kept`), and the named queries answer from them wherever their fast forms
+would read this graph.
+
 What the links step writes for the same purpose is in the links graph itself (written with the links,
 so never out of step with them): every cross-agency bk:SharedGoalLink carries its concept labels and
 matched goal phrases as one text each (``bk:sharedConceptLabels``, ``bk:matchedPhrases``, sorted, separated

@@ -398,7 +398,8 @@ def choose(sparql: str, forms: Iterable[FastForm], bindings: dict[str, NamedNode
     A table form is returned as such: the caller answers with :func:`kg.answers.solve` on the table it loads,
     and, when that answers ``None`` (a table gone since, values it does not compare), asks again with
     ``tables=False``: the text to run instead (a fast form's, else ``sparql``).
-    ``ask`` runs a query (``store.query`` or a worker's own runner) with ``substitutions``.
+    ``ask`` runs a query (``store.query`` or a worker's own runner) with ``substitutions``. Where the text is a
+    fast form, the build's kept answers may answer instead, from columns (:func:`kept_answer`).
     """
     forms = list(forms)
     if not forms or not summaries.current(store):
