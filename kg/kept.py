@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -213,8 +214,9 @@ def _prefixed(column: Column, prefix: str) -> NDArray[np.bool_]:
 
 def _equal(column: Column, term: str) -> NDArray[np.bool_]:
     """The rows whose term ``=`` ``term`` (a plain string's spelling): the same spelling (a text of another kind
-    is not equal, or an error, in SPARQL: no row)."""
-    return column.where([t == term for t in column.terms])
+    is not equal, or an error, in SPARQL: no row). Each term is once in a column: none is decoded to find it."""
+    code = column.code(term)
+    return column.codes == code if code is not None else np.zeros(len(column.codes), dtype=bool)
 
 
 def _answer(kept: Kept, rows: NDArray[np.int64] | None, echoed: Mapping[str, str]) -> TableAnswer:
@@ -229,10 +231,9 @@ def _with_total(column: Column, rows: NDArray[np.int64], totals: NDArray[np.int6
     """``column`` at ``rows``, then at ``totals`` (the department rows), each relabelled ``term`` unless ``None``."""
     if term is None:
         return column.take(np.concatenate([rows, totals]))
-    code = column.code(term)
-    terms = column.terms if code is not None else [*column.terms, term]
-    at = np.full(len(totals), len(column.terms) if code is None else code, dtype=np.int32)
-    return Column.coded(np.concatenate([column.codes[rows], at]), terms)
+    used, at = np.unique(column.codes[rows], return_inverse=True)  # only the terms of these rows are decoded
+    codes = np.concatenate([at.reshape(-1), np.full(len(totals), len(used))]).astype(np.int32)
+    return Column.coded(codes, [*column.spell(used), term])
 
 
 def budget(table: KeptTable, kept: Kept, bindings: Mapping[str, object]) -> TableAnswer | None:
@@ -327,12 +328,13 @@ def file_for(store: GraphStore, generation: int) -> Path | None:
 
 
 def _put(out: dict[str, NDArray[np.generic]], key: str, terms: Sequence[str]) -> None:
-    strings = Strings.of(terms)
+    strings = terms if isinstance(terms, Strings) else Strings.of(terms)
     out[f"{key}.blob"], out[f"{key}.offsets"] = strings.blob, strings.offsets
 
 
-def _take(a: Mapping[str, NDArray[np.generic]], key: str) -> list[str]:
-    return Strings(a[f"{key}.blob"].astype(np.uint8), a[f"{key}.offsets"].astype(np.int64)).all()
+def _take(a: Mapping[str, Any], key: str) -> Strings:
+    """The strings at ``key``: a view of the file, each decoded when read."""
+    return Strings(a[f"{key}.blob"], a[f"{key}.offsets"])
 
 
 def save(table: KeptTable, path: Path) -> None:
@@ -348,7 +350,8 @@ def save(table: KeptTable, path: Path) -> None:
 
 
 def load(path: Path) -> KeptTable:
-    """The kept answers written to ``path`` by :func:`save` (:class:`~kg.answers.Unsupported`: another layout)."""
+    """The kept answers written to ``path`` by :func:`save` (:class:`~kg.answers.Unsupported`: another layout): the
+    columns are views of the file mapped into memory, their terms decoded when an answer reads them."""
     version, generation, a = tablefile.load(path)
     if version != VERSION:
         raise Unsupported(f"a kept answers file of layout {version}, not {VERSION}")
@@ -357,9 +360,9 @@ def load(path: Path) -> KeptTable:
         if f"{name}.variables.blob" not in a:
             continue
         variables = tuple(_take(a, f"{name}.variables"))
-        kept[name] = Kept(variables, {v: Column.coded(a[f"{name}.{v}.codes"].astype(np.int32), _take(a, f"{name}.{v}"))
+        kept[name] = Kept(variables, {v: Column(a[f"{name}.{v}.codes"], _take(a, f"{name}.{v}"))
                                       for v in variables if v not in params})
-    smallest = _take(a, "smallest")
+    smallest = list(_take(a, "smallest"))
     return KeptTable(generation, kept, smallest[0] if smallest else None)
 
 
