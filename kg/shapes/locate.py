@@ -13,12 +13,24 @@ from ..rdf import term_value
 from .data import Dataset
 from .report import Finding, Term
 
+#: The value properties whose owner (a project, or a funding row of one) a value node is located at.
+_AMOUNTS = ("budget", "fiscalFunds", "otherFunds", "totalFunding", "amount", "amountReceived")
+#: What :class:`Locator` reads of a node: the objects of these predicates …
+_OUT = (RDF.type, BK.ofProject, BK.target, PROV.wasDerivedFrom, DCTERMS.identifier, BK.lineStart, RDFS.label,
+        BK.budgetUnit, BK.budgetUnitCode, BK.budgetUnitName, BK.level1Label, BK.level2Label, BK.indicatorName,
+        BK.rawValue, BK.goalText, BK.fundingLabel, BK.agencyCode)
+#: … and the subjects that point at it by these.
+_IN = (BK.target, BK.hasGoal, BK.hasFundingAllocation, *(BK[p] for p in _AMOUNTS))
+#: Where it goes from a node (besides the subjects of :data:`_IN`): its project, target and document.
+_ONWARD = (BK.ofProject, BK.target, PROV.wasDerivedFrom)
+
 
 class Locator:
     """Where a node is in the source documents: its project, row (indicator, goal, funding row) and line.
 
     Index look-ups, memoised: a finding costs a few dozen of them, where one SPARQL query over many
-    focus nodes (``VALUES``) made Oxigraph scan whole predicates.
+    focus nodes (``VALUES``) made Oxigraph scan whole predicates. On a remote store, where each look-up
+    is a request, :meth:`prefetch` reads them in bulk first.
     """
 
     def __init__(self, data: Dataset) -> None:
@@ -32,6 +44,21 @@ class Locator:
 
     def subj(self, p: NamedNode, o: Term) -> Any:
         return next(iter(self.data.subjects(p, o)), None)
+
+    def prefetch(self, nodes: list[Term]) -> None:
+        """Read what locating ``nodes`` reads, in bulk (:meth:`Dataset.prefetch`; nothing on a local store): the
+        nodes' facts, then those of the nodes they lead to (projects, rows, targets, documents), round by round
+        until no new node: a few rounds of requests, however many findings there are."""
+        if not self.data.bulk:
+            return
+        seen: set[Term] = set()
+        todo = list(dict.fromkeys(n for n in nodes if isinstance(n, NamedNode)))
+        while todo:
+            self.data.prefetch(todo, _OUT, _IN)
+            seen.update(todo)
+            onward = [o for n in todo for p in _ONWARD for o in self.data.objects(n, p)]
+            onward += [s for n in todo for p in _IN for s in self.data.subjects(p, n)]
+            todo = [n for n in dict.fromkeys(onward) if isinstance(n, NamedNode) and n not in seen]
 
     def place(self, node: Term) -> tuple[Term | None, Term | None]:
         """(project, row) of a node; row is None for a project itself."""
@@ -48,7 +75,7 @@ class Locator:
             elif (p := self.subj(BK.hasGoal, node) or self.subj(BK.hasFundingAllocation, node)) is not None:
                 project, row = p, node
             else:
-                for prop in ("budget", "fiscalFunds", "otherFunds", "totalFunding", "amount", "amountReceived"):
+                for prop in _AMOUNTS:
                     if (owner := self.subj(BK[prop], node)) is not None:
                         if prop.startswith("amount"):
                             project, row = self.subj(BK.hasFundingAllocation, owner), owner
@@ -95,6 +122,7 @@ class Locator:
 def locate(data: Dataset, findings: list[Finding]) -> list[Finding]:
     """Fill in project, budget unit, document, file, line and detail of each finding."""
     where = Locator(data)
+    where.prefetch([*(f.focus for f in findings), *(f.value for f in findings if isinstance(f.value, NamedNode))])
     out = []
     for f in findings:
         project, row_node = where.place(f.focus)
