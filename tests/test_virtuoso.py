@@ -208,7 +208,7 @@ def test_part_of_an_answer_is_an_error_naming_the_servers_message(built: Virtuos
 
     monkeypatch.setattr(store._http, "client", httpx.Client(transport=httpx.MockTransport(partial)))
     try:
-        with pytest.raises(StoreError, match="part of the answer only .S1TAT: RC...: Returning incomplete"):
+        with pytest.raises(StoreError, match=re.escape("part of the answer only (S1TAT: RC...: Returning incomplete")):
             store.query("SELECT ?s WHERE { ?s ?p ?o }")
     finally:
         store.close()
