@@ -21,7 +21,13 @@
 * **Authentication** (:class:`Credentials`): basic, digest or bearer, on every request. The secret is never
   part of a repr, a log line or an error message.
 * **Answers are never cut**: a server that says it truncated a result (budgetkg's ``X-Truncated``,
-  Virtuoso's ``X-SPARQL-MaxRows``) makes the request fail with a :class:`~kg.errors.StoreError`.
+  Virtuoso's ``X-SPARQL-MaxRows``) or answered with part of it (Virtuoso's ``X-SQL-State: S1TAT``: stopped at
+  its ``MaxQueryExecutionTime``, the rows found so far) makes the request fail with a
+  :class:`~kg.errors.StoreError` naming the server's message.
+* **A server's error is the user's at once**: a query the server rejects (Virtuoso answers HTTP 500 for
+  its own limits, e.g. ``Exceeded 1000000000 bytes in transitive temp memory``) fails as soon as the answer
+  comes, with the server's message in the :class:`~kg.errors.StoreError` (the budgetkg server's 503);
+  nothing is retried.
 * **Writes** are Graph Store Protocol requests: a graph of at most ``write_chunk`` triples (default
   :data:`WRITE_CHUNK`) is written or replaced by **one** ``PUT ?graph=<iri>`` whose body is the whole graph
   as N-Triples — one operation on the server, never one ``INSERT DATA`` per triple. A larger graph is
@@ -240,6 +246,10 @@ class _Http:
                        headers={"Accept": f"{RESULTS_JSON}, {N_TRIPLES};q=0.9", "Content-Type": FORM})
         if r.status_code != 200:
             self._fail(r, "query", name)
+        if state := r.headers.get("x-sql-state"):  # Virtuoso's "anytime" answer: what it found in its time
+            raise StoreError(f"query at {shown(self.query_url)}: the server returned part of the answer only "
+                             f"({state}: {r.headers.get('x-sql-message', '').strip()[:300]}); raise its "
+                             "MaxQueryExecutionTime (Virtuoso) or make the query cheaper")
         kind = r.headers.get("content-type", "").split(";")[0].strip()
         try:
             if kind in (N_TRIPLES, "text/plain"):
