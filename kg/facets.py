@@ -21,7 +21,8 @@ read once per store generation into numpy columns and counted there:
 * what an **agency page** aggregates (:class:`Agencies`): every shared-goal link's projects and best score,
   every finding's budget units, rule and projects, and which projects have one value of what the page
   totals (:attr:`FacetTable.single`), so a department's totals, project list, findings and partners are
-  masks and ``bincount`` counts too (``server.jobs.agency_summary``).
+  masks and ``bincount`` counts too (``server.jobs.agency_summary``); and what its project list shows of each
+  project (:class:`Listing`: name, budget unit code and name, 预算数 as written), so the list reads no SPARQL.
 
 A count is then a mask per chosen facet and a ``bincount`` over the rows that pass the *other* facets'
 choices (:func:`tally`), exactly what ``COUNT(DISTINCT ?x)`` over the same patterns gives. What the
@@ -49,7 +50,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import overload
+from typing import ClassVar, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -69,7 +70,7 @@ FACETS = PROJECT_FACETS + OWN_FACETS
 #: The funding value of a project that states no funding source (no term is spelled so in TSV).
 NO_VALUE = ""
 #: Version of the file's layout: a file of another version is not read.
-VERSION = 3
+VERSION = 4
 FILE_PREFIX = "budgetkg-facets-"
 
 #: How a page of each kind is sorted: sort name → (what it sorts by, each ``OPTIONAL { ?x <path> ?<variable> }``
@@ -469,6 +470,44 @@ class Agencies:
     finding_project: Multi
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What an agency page's project list shows of each project row, as the terms are written (TSV spelling, ``""``:
+    none): its ``rdfs:label``, ``bk:budgetUnitCode``, ``bk:budgetUnitName`` and ``bk:budget/bk:amountInYuan``;
+    :attr:`single` says the row has at most one of each (else the page reads the row with SPARQL)."""
+
+    name: Strings
+    unit_code: Strings
+    unit_name: Strings
+    budget: Strings
+    single: NDArray[np.bool_]
+
+    #: The columns, as the page's rows name them (``server.jobs``' ``_AGENCY_PROJECT_DETAILS``, ``?budget``).
+    COLUMNS: ClassVar[tuple[str, ...]] = ("name", "unit_code", "unit_name", "budget")
+
+    def rows(self, rows: Sequence[int] | NDArray[np.integer]) -> list[dict[str, str | None]]:
+        """Each of ``rows``' values (:func:`term_value`'s text of the term; ``None``: none), decoding only those."""
+        at = np.asarray(rows, dtype=np.int64)
+        columns = [[term_value(t) for t in getattr(self, c).take(at)] for c in self.COLUMNS]
+        return [dict(zip(self.COLUMNS, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def term_value(term: str) -> str | None:
+    """A term in TSV spelling as :func:`kg.store.term_value` gives the term: an IRI, a blank node's label, a literal's
+    lexical form; ``None`` for ``""`` (unbound).
+
+    >>> term_value("<http://e/x>"), term_value('"天津"@zh'), term_value("12"), term_value("")
+    ('http://e/x', '天津', '12', None)
+    """
+    if not term:
+        return None
+    if term.startswith("<"):
+        return term[1:-1]
+    if term.startswith("_:"):
+        return term[2:]
+    return lexical(term)
+
+
 @dataclass
 class FacetTable:
     """The facet values of every project and indicator of one store generation (see the module docstring)."""
@@ -494,6 +533,8 @@ class FacetTable:
     single: NDArray[np.bool_] | None = None
     #: What agency pages aggregate (``None``: a link end that is no bk:Project, a term that is no IRI).
     agencies: Agencies | None = None
+    #: What an agency page's project list shows of each project row (``None``: not read).
+    listing: Listing | None = None
     _codes: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     _rows: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -820,14 +861,31 @@ def read(store: GraphStore) -> FacetTable:
     single = np.array([max(len(years.get(p, ())), len(fundings.get(p, ())), len(budget_nodes.get(p, ())),
                            len(set(budgets.get(p, ())))) <= 1 for p in project_iris], dtype=bool)
     agencies = _agencies(store, {p: r for r, p in enumerate(project_iris)})
+    listing = _listing(project_iris, [attributes["rdfs:label"], attributes["bk:budgetUnitCode"],
+                                      _by_subject(_tsv(store, "SELECT ?x ?v WHERE { ?x bk:budgetUnitName ?v }")),
+                                      budgets])
     if store.generation != generation:
         raise Unsupported("the store was written while the facet table was read")
     table = from_rows(generation, projects=projects, indicators=[(x, p) for x, p in indicator_rows], values=values,
                       indicator_values=own, orders=orders)
-    table.labels, table.single, table.agencies = labels, single, agencies
+    table.labels, table.single, table.agencies, table.listing = labels, single, agencies, listing
     if agencies is not None and not all(u.startswith("<") for u in table.values["unit"]):
         table.agencies = None
     return table
+
+
+def _listing(project_iris: Sequence[str], columns: Sequence[Mapping[str, Sequence[str]]]) -> Listing:
+    """The :class:`Listing` of the projects from each column's values (subject → terms, TSV spelling)."""
+    single = np.ones(len(project_iris), dtype=bool)
+    kept: list[list[str]] = [[] for _ in columns]
+    for r, p in enumerate(project_iris):
+        for k, column in enumerate(columns):
+            found = column.get(p, ())
+            if len(found) > 1 and len(set(found)) > 1:
+                single[r] = False
+            kept[k].append(found[0] if found else "")
+    name, code, unit, budget = (Strings.of(c) for c in kept)
+    return Listing(name, code, unit, budget, single)
 
 
 def _distinct(pairs: Iterable[Sequence[str]]) -> dict[str, set[str]]:
@@ -905,6 +963,10 @@ def _arrays(table: FacetTable) -> dict[str, NDArray[np.generic]]:
         _put(out, f"labels.{name}", strings)
     if table.single is not None:
         out["single"] = table.single
+    if table.listing is not None:
+        for name in Listing.COLUMNS:
+            _put(out, f"listing.{name}", getattr(table.listing, name))
+        out["listing.single"] = table.listing.single
     ag = table.agencies
     if ag is not None:
         out["agencies.link_score"] = ag.link_score
@@ -944,10 +1006,14 @@ def load(path: Path) -> FacetTable:
         agencies = Agencies(multi("agencies", "link_from"), multi("agencies", "link_to"), a["agencies.link_score"],
                             strings("agencies.units"), strings("agencies.rules"), multi("agencies", "finding_unit"),
                             multi("agencies", "finding_rule"), multi("agencies", "finding_project"))
+    listing = None
+    if "listing.single" in a:
+        name, code, unit, budget = (strings(f"listing.{c}") for c in Listing.COLUMNS)
+        listing = Listing(name, code, unit, budget, a["listing.single"])
     return FacetTable(generation, {f: strings(f"values.{f}") for f in FACETS}, strings("project_iris"),
                       a["budget_fen"], {f: multi("project", f) for f in FACETS}, strings("indicator_iris"),
                       a["indicator_project"], {f: multi("indicator", f) for f in OWN_FACETS}, orders,
-                      labels, a.get("single"), agencies)
+                      labels, a.get("single"), agencies, listing)
 
 
 def stored(store: GraphStore) -> FacetTable | None:

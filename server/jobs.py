@@ -908,7 +908,9 @@ def _agency_by_table(ctx: Context, table: facets.FacetTable, a: AgencySummary, u
     agencies, single = table.agencies, table.single
     if agencies is None or single is None:
         return False
-    mask = facets.projects_of_units(table, (u.value for u in units))
+    codes = {u: table.code("unit", f"<{u}>") for u in own.union(u.value for u in units)}
+    unit_codes = [c for c in (codes[u.value] for u in units) if c is not None]
+    mask = table.project_facets["unit"].having(unit_codes)
     rows = np.flatnonzero(mask)
     if not single[rows].all():
         return False
@@ -922,11 +924,11 @@ def _agency_by_table(ctx: Context, table: facets.FacetTable, a: AgencySummary, u
     by_year: dict[str, list[Any]] = {}
     for column, facet, unstated, totals in ((funding, "funding", "未标明 not stated", by_funding),
                                             (year, "year", "—", by_year)):
-        codes, at = np.unique(column, return_inverse=True)
-        counts = np.bincount(at, minlength=len(codes))
-        sums = np.zeros(len(codes), dtype=np.int64)
+        values, at = np.unique(column, return_inverse=True)
+        counts = np.bincount(at, minlength=len(values))
+        sums = np.zeros(len(values), dtype=np.int64)
         np.add.at(sums, at, fen)
-        for i, c in enumerate(codes.tolist()):
+        for i, c in enumerate(values.tolist()):
             term = table.values[facet][c] if c >= 0 else facets.NO_VALUE
             if term == facets.NO_VALUE:
                 name = None
@@ -947,13 +949,9 @@ def _agency_by_table(ctx: Context, table: facets.FacetTable, a: AgencySummary, u
         candidates = rows[fen >= least]
     else:
         candidates = rows
-    ordered = sorted((-int(table.budget_fen[r]), table.project_iris[int(r)][1:-1]) for r in candidates)
-    listed = tuple(iri for _, iri in ordered[:AGENCY_PROJECTS_LISTED])
-    if len(units) > 1:  # a department's list: the same at every visit of its page while the store stays as it is
-        rows_of = ctx.per_generation(f"listed {units[0].value}", lambda: _listed_rows(ctx, listed))
-        a.projects = [dict(r) for r in (rows_of if rows_of[0] == listed else _listed_rows(ctx, listed))[1]]
-    else:
-        a.projects = _listed_rows(ctx, listed)[1]
+    iris = (p[1:-1] for p in table.project_iris.take(candidates))
+    ordered = sorted(zip((-table.budget_fen[candidates]).tolist(), iris, candidates.tolist(), strict=True))
+    a.projects = _listed(ctx, table, [(iri, r) for _, iri, r in ordered[:AGENCY_PROJECTS_LISTED]])
     for r in a.projects:
         r["funding_label"] = labels.get(str(r["funding"])) if r["funding"] is not None else None
     counted: list[dict[str, object]] = [{"r": r, "findings": str(n), "projects": str(m)} for r, n, m in
@@ -963,25 +961,47 @@ def _agency_by_table(ctx: Context, table: facets.FacetTable, a: AgencySummary, u
     if links is None:
         a.partners = _ranked_partners(ctx, facets.partners(table, agencies, mask), own)
     else:
-        def code(iri: str) -> int | None:
-            return table.code("unit", f"<{iri}>")
-
-        ranked = partners.ranked(links, (c for c in map(code, (u.value for u in units)) if c is not None),
-                                 {c for c in map(code, own) if c is not None}, lambda c: table.values["unit"][c][1:-1])
+        ranked = partners.ranked(links, unit_codes, {c for c in (codes[u] for u in own) if c is not None},
+                                 lambda c: table.values["unit"][c][1:-1])
         a.partners = [{"partner": u, "partner_name": _label(ctx.kg, NamedNode(u)), "links": n, "best": round(best, 4)}
                       for u, n, best in ranked]
     return True
 
 
-def _listed_rows(ctx: Context, listed: tuple[str, ...]) -> tuple[tuple[str, ...], list[dict[str, object]]]:
+def _listed(ctx: Context, table: facets.FacetTable, listed: list[tuple[str, int]]) -> list[dict[str, object]]:
+    """The rows of an agency page's project table for the projects ``listed`` ((IRI, project row), in the page's
+    order), from the table's :class:`~kg.facets.Listing` as :func:`_listed_rows` reads them with SPARQL (which it
+    does when a listed project has two names, codes or unit names: the query keeps one of them)."""
+    listing = table.listing
+    rows = np.array([r for _, r in listed], dtype=np.int64)
+    if listing is None or not listing.single[rows].all():
+        return _listed_rows(ctx, [iri for iri, _ in listed])
+    years = facets.one_value(table, "year", rows).tolist()
+    fundings = facets.one_value(table, "funding", rows).tolist()
+
+    @functools.cache
+    def value(facet: str, code: int) -> str | None:
+        return facets.term_value(table.values[facet][code]) if code >= 0 else None
+
+    out: list[dict[str, object]] = []
+    for (iri, _), shown, year, funding in zip(listed, listing.rows(rows), years, fundings, strict=True):
+        if shown["name"] is None:  # no rdfs:label: the details' query finds no row for it
+            continue
+        out.append({"project": iri, "year": value("year", year), "budget": shown["budget"],
+                    "funding": value("funding", funding), "name": shown["name"], "unit_code": shown["unit_code"],
+                    "unit_name": shown["unit_name"]})
+    return out
+
+
+def _listed_rows(ctx: Context, listed: list[str]) -> list[dict[str, object]]:
     """The rows of the project table of an agency page for the projects ``listed`` (IRIs, in the page's order), as
-    :data:`_AGENCY_PROJECT_ROWS` and :data:`_AGENCY_PROJECT_DETAILS` give them, with ``listed`` beside them."""
+    :data:`_AGENCY_PROJECT_ROWS` and :data:`_AGENCY_PROJECT_DETAILS` give them."""
     nodes = [NamedNode(iri) for iri in listed]
     found: dict[str, dict[str, object]] = {}
     for r in _bound_rows(ctx, _AGENCY_PROJECT_ROWS, "project", nodes):
         found.setdefault(str(r["project"]), r)
     details = {str(d["project"]): d for d in _bound_rows(ctx, _AGENCY_PROJECT_DETAILS, "project", nodes)}
-    return listed, [{**found[p], **details[p]} for p in listed if p in found and p in details]
+    return [{**found[p], **details[p]} for p in listed if p in found and p in details]
 
 
 def _unit_links(table: facets.FacetTable) -> partners.UnitLinks | None:

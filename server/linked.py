@@ -120,7 +120,9 @@ def _readable(request: Request, runtime: Runtime, view: EntityView) -> dict[str,
                                    "kind": "partner", "href": href(pid)}})
             edges.append({"data": {"id": f"e{len(edges)}", "source": view.iri, "target": pid,
                                    "weight": int(str(partner["links"]))}})
-        extra.update(total=ag.total, by_funding=ag.by_funding, by_year=ag.by_year,
+        # the project table's rows with their links and amounts made here: a department lists hundreds
+        projects = [{**p, "href": href(p["project"]), "wan": wan_yuan(p["budget"])} for p in ag.projects]
+        extra.update(total=ag.total, by_funding=ag.by_funding, by_year=ag.by_year, projects=projects,
                      browse_href=f"{root}projects?{facet}={code}",
                      neighbourhood=json.dumps({"nodes": nodes, "edges": edges}, ensure_ascii=False))
     return extra

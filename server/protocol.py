@@ -16,7 +16,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, unquote_to_bytes
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from kg.namespaces import PREFIXES
 from kg.queries import FastForm, Lookup
@@ -27,6 +27,7 @@ from .formats import Format
 from .jobs import Answer, QueryJob
 from .runtime import Runtime, request_key
 from .textsearch import expand_query
+from .workers import Streaming
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -128,14 +129,25 @@ def query_text(sparql: str) -> str:
     return sparql.strip(" \t\r\n")  # the grammar's WS only: another space character may be an error to report
 
 
-def result_response(answer: Answer, max_rows: int | None = None) -> Response:
-    """An HTTP response for a serialised result, saying when rows were cut off."""
+def result_response(answer: Answer | Streaming, max_rows: int | None = None) -> Response:
+    """An HTTP response for a serialised result, saying when rows were cut off.
+
+    A :class:`~server.workers.Streaming` answer (a large answer of the answer table) is sent as it is written: a
+    :class:`~starlette.responses.StreamingResponse` with the same status, headers (but ``Content-Length``: the
+    body goes in chunks) and bytes as the whole answer's. It is not kept in the result cache (which keeps whole
+    bodies); its ``ETag`` comes from the store generation and the request as any answer's
+    (:meth:`server.runtime.Runtime.respond`), so ``If-None-Match`` still answers 304 without running it. When
+    the answer cannot be finished after its headers were sent, the iteration raises and the server cuts the
+    connection before the body's end: the client sees a broken answer, never a complete-looking 200
+    (:mod:`server.workers`)."""
     fmt = _FORMAT_BY_NAME[answer.format]
     headers = {"Vary": "Accept", "X-Result-Rows": str(answer.rows)}
     if answer.truncated:
         headers["X-Truncated"] = "true"
         if max_rows is not None:
             headers["X-Row-Limit"] = str(max_rows)
+    if isinstance(answer, Streaming):
+        return StreamingResponse(answer.chunks, media_type=fmt.content_type, headers=headers)
     return Response(answer.body, media_type=fmt.content_type, headers=headers)
 
 

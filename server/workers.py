@@ -33,8 +33,15 @@ more, to another worker; if that one goes too the client gets 503 with ``Retry-A
 that ran past the time limit is not retried.
 
 A large answer of the answer table comes in chunks (:class:`server.results.Streamed`): the worker sends each on
-as it is written, and the server joins them into the :class:`~server.jobs.Answer` it hands over, so a worker never
-holds the whole document, nor a pickled copy of it, under its memory limit.
+as it is written, so a worker never holds the whole document, nor a pickled copy of it, under its memory limit.
+An answer that has ended by :data:`WHOLE_BYTES` is handed over whole, as an :class:`~server.jobs.Answer` (it
+can be kept in the result cache); a larger one as a :class:`Streaming`, whose chunks the server sends on to the
+client as they come (:func:`server.protocol.result_response`), the worker busy with it until its last chunk.
+The job's time limit covers the whole stream. Once the first chunk has gone to the client the status (200) and
+headers are sent: a failure after that (the worker's error while writing, the time limit, the worker gone) is
+raised from the iteration, so the HTTP connection is cut before the end of the body (no last chunk of the
+chunked transfer) and the client sees an incomplete answer, never a complete-looking one; the worker is then
+replaced. A stream the server stops reading (the client went away) also replaces its worker.
 
 An in-memory store (tests, embedding) cannot be shared between processes; :class:`ThreadPool`
 runs its jobs in threads instead. A query that times out there is answered 503 at once but its
@@ -56,7 +63,9 @@ import subprocess
 import sys
 import threading
 import traceback
+from collections.abc import AsyncIterable, AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Protocol
@@ -77,6 +86,8 @@ log = logging.getLogger("budgetkg.server")
 
 #: How many times a job is run again because a newer store generation was seen while it ran.
 STALE_RERUNS = 3
+#: A result written in chunks that ends within this many bytes is handed over whole; a longer one is streamed.
+WHOLE_BYTES = 1 << 20
 
 
 class Executor(Protocol):
@@ -228,14 +239,18 @@ class _Worker:
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             raise _Lost from None
 
-    async def _answer(self, payload: bytes) -> tuple[str, Any]:
+    async def _answer(self, payload: bytes, whole: int) -> tuple[str, Any]:
         kind, result = pickle.loads(await self._roundtrip(payload))
         if kind != "stream":
             return kind, result
         fmt, rows, truncated = result
         chunks = []  # a streamed result (see _stream): its chunks, until an empty message
+        size = 0
         while chunk := await self._roundtrip(None):
             chunks.append(chunk)
+            size += len(chunk)
+            if size > whole:  # more to come: the rest is read while the client is sent what came
+                return "stream", (fmt, rows, truncated, chunks)
         kind, result = pickle.loads(await self._roundtrip(None))
         if kind != "ok":
             return kind, result
@@ -243,11 +258,26 @@ class _Worker:
         chunks.clear()
         return "ok", Answer(body, fmt, rows, truncated)
 
-    async def job(self, payload: bytes, timeout: float) -> tuple[str, Any]:
-        """Send a pickled job and await its outcome, ``(kind, payload)``, at most ``timeout`` s in all (a result
-        streamed in chunks read to its end: an :class:`~server.jobs.Answer`)."""
+    async def next_chunk(self, timeout: float) -> bytes | tuple[str, Any]:
+        """The next message of a result being streamed: a chunk, or (the stream's end) how its writing ended."""
         try:
-            return await asyncio.wait_for(self._answer(payload), timeout)
+            chunk = await asyncio.wait_for(self._roundtrip(None), timeout)
+            if chunk:
+                return chunk
+            end: tuple[str, Any] = pickle.loads(await asyncio.wait_for(self._roundtrip(None), timeout))
+            return end
+        except TimeoutError:
+            raise
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            raise _Lost from None
+
+    async def job(self, payload: bytes, timeout: float, whole: int | None = None) -> tuple[str, Any]:
+        """Send a pickled job and await its outcome, ``(kind, payload)``, at most ``timeout`` s in all. A result
+        streamed in chunks is read to its end (an :class:`~server.jobs.Answer`), or with ``whole`` until it is
+        longer than ``whole`` bytes: then ``("stream", (format, rows, truncated, the chunks so far))``, the rest
+        to be read with :meth:`next_chunk`."""
+        try:
+            return await asyncio.wait_for(self._answer(payload, (1 << 62) if whole is None else whole), timeout)
         except TimeoutError:
             raise
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
@@ -342,13 +372,90 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+@dataclass(frozen=True)
+class Streaming:
+    """A result written in chunks, longer than :data:`WHOLE_BYTES`, handed over while its worker still writes it:
+    ``chunks`` gives each chunk as it comes, and raises if the answer cannot be finished (see the module)."""
+
+    format: str
+    rows: int
+    truncated: bool
+    chunks: AsyncIterable[bytes]
+
+
+class _Stream:
+    """The chunks of a result its worker is still sending: those read already, then each as it comes, within the
+    job's deadline. Its worker goes back to the pool after the last chunk, and is replaced when the stream fails
+    or is left unread (the worker would otherwise still be writing into its socket)."""
+
+    def __init__(self, pool: ProcessPool, worker: _Worker, first: list[bytes], deadline: float,
+                 timeout: float) -> None:
+        self.pool, self.worker, self.first = pool, worker, first
+        self.deadline, self.timeout = deadline, timeout
+        self.finished = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        ended = False
+        try:
+            while self.first:
+                yield self.first.pop(0)
+            while True:
+                left = self.deadline - loop.time()
+                if left <= 0:
+                    raise TimeoutError
+                message = await self.worker.next_chunk(left)
+                if isinstance(message, bytes):
+                    yield message
+                    continue
+                ended = True
+                self._finish(ok=message[0] == "ok")
+                _decode(message)  # raises the error the worker met while writing
+                return
+        except TimeoutError:
+            self.pool.timeouts += 1
+            log.warning("query over %.1f s while its answer was sent: killing worker %s", self.timeout,
+                        self.worker.pid)
+            raise QueryTimeout(self.timeout) from None
+        except _Lost:
+            raise WorkerLost from None
+        finally:
+            if not ended:
+                self._finish(ok=False)
+
+    def _finish(self, *, ok: bool) -> None:
+        """Hand the worker back (``ok``: the stream ended as written) or replace it."""
+        if self.finished:
+            return
+        self.finished = True
+        self.pool._busy.discard(self.worker)
+        if ok:
+            self.pool._release(self.worker)
+        else:
+            self.pool._replace(self.worker)
+
+    def __del__(self) -> None:
+        if not self.finished:  # never read (a 304 made of a fresh answer, a client gone before the body)
+            self.finished = True
+            self.worker.kill()
+            self.pool._busy.discard(self.worker)
+            with contextlib.suppress(RuntimeError):  # no event loop left (the server is stopping)
+                self.pool._replace(self.worker)
+
+
 class ProcessPool:
     """``size`` worker processes over the on-disk store at ``settings.store``."""
 
     mode = "process"
 
-    def __init__(self, settings: Settings, size: int | None = None, spawn_timeout: float = 60.0) -> None:
+    def __init__(self, settings: Settings, size: int | None = None, spawn_timeout: float = 60.0,
+                 whole_bytes: int = WHOLE_BYTES) -> None:
         self.settings = settings
+        #: A result written in chunks that ends within this many bytes is handed over whole, a longer one streamed.
+        self.whole_bytes = whole_bytes
         # a few more workers than cores: replies travelling back and requests being decoded leave a
         # core idle otherwise, and one runaway query does not halve the capacity (~50 MB each)
         self.size = max(1, size or (os.cpu_count() or 1) + 2)
@@ -536,8 +643,9 @@ class ProcessPool:
             self.observe()
             w = await self._take(loop.time() + timeout, timeout)
             self._busy.add(w)
+            deadline = loop.time() + timeout
             try:
-                reply = await w.job(payload, timeout)
+                reply = await w.job(payload, timeout, self.whole_bytes)
             except TimeoutError:
                 self.timeouts += 1
                 log.warning("query over %.1f s: killing worker %s", timeout, w.pid)
@@ -563,6 +671,10 @@ class ProcessPool:
                 if stale > STALE_RERUNS:
                     raise StoreChanged(stale)
                 continue
+            if reply[0] == "stream":  # the worker stays busy until the stream's end (Streaming)
+                fmt, rows, truncated, chunks = reply[1]
+                self._busy.add(w)
+                return Streaming(fmt, rows, truncated, _Stream(self, w, chunks, deadline, timeout)), w.generation
             self._release(w)
             return _decode(reply), w.generation
 

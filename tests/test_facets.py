@@ -19,7 +19,7 @@ from kg.pipeline import build, default_steps
 from kg.settings import Settings
 from kg.sources import Manifest
 from kg.store import EmbeddedStore, GraphStore
-from server import catalogue
+from server import catalogue, jobs
 from server.catalogue import CatalogueJob, CatalogueView, Selection
 from server.jobs import Context, DescribeJob, _agency_by_table, _unit_links, agency_summary, facet_table
 
@@ -154,7 +154,7 @@ def test_agency_pages_from_the_table_equal_sparql(stores: dict[str, GraphStore],
 
 def test_department_pages_from_what_the_worker_keeps_equal_sparql(stores: dict[str, GraphStore],
                                                                   settings: Settings) -> None:
-    """A department's page head, read again (its listed projects kept for the generation, its partners added up
+    """A department's page head, read again (its listed projects read from the table's listing, its partners added up
     from the unit-to-unit link counts kept with the table) and through the entity page's job, is what SPARQL reads."""
     store = stores["disk"]
     ctx = Context(store, settings)
@@ -240,3 +240,63 @@ def test_kept_table_file_round_trips(stores: dict[str, GraphStore], tmp_path: Pa
     for kind in facets.KINDS:
         for name in facets.ORDERS[kind]:
             assert again.orders[kind][name].tolist() == table.orders[kind][name].tolist()
+
+
+def test_listed_projects_come_from_the_table(stores: dict[str, GraphStore], settings: Settings,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A department's listed projects (name, unit code and name, year, budget and funding as written) are read from
+    the table's listing columns, no SPARQL, and are what SPARQL reads."""
+    store = stores["disk"]
+    ctx = Context(store, settings)
+    table = facet_table(ctx)  # the build's, or read at the store's generation (a test before may have written)
+    assert table is not None and table.listing is not None and table.listing.single.all()
+    departments = [a for a in _agencies(store) if len(a.value.rsplit("/", 1)[-1]) == 3]
+    by_sparql = {node: agency_summary(ctx, node, table=False) for node in departments}
+
+    def no_sparql(*_: object) -> None:
+        raise AssertionError("the listed projects were read with SPARQL")
+
+    monkeypatch.setattr(jobs, "_listed_rows", no_sparql)
+    for node in departments:
+        by_table = agency_summary(ctx, node)
+        assert by_table.projects == by_sparql[node].projects and by_table.projects, node
+        assert all(p["name"] for p in by_table.projects)
+        assert any(p["budget"] and p["unit_code"] and p["unit_name"] and p["year"] for p in by_table.projects)
+
+
+def test_kept_listing_round_trips(stores: dict[str, GraphStore], tmp_path: Path) -> None:
+    table = facets.read(stores["memory"])
+    facets.save(table, tmp_path / "t.npz")
+    again = facets.load(tmp_path / "t.npz")
+    assert table.listing is not None and again.listing is not None
+    rows = list(range(len(table.project_iris)))
+    assert again.listing.rows(rows) == table.listing.rows(rows)
+    assert again.listing.single.tolist() == table.listing.single.tolist()
+
+
+def test_listed_projects_after_a_write_read_sparql(settings: Settings, manifest: Manifest, tmp_path: Path) -> None:
+    """A project renamed, or given a second name: the page lists what the store holds now (the build's table is of
+    the generation before; a table read again marks the project with two names, whose row SPARQL reads)."""
+    store = _built(EmbeddedStore(tmp_path / "store"), settings, manifest)
+    try:
+        ctx = Context(store, settings)
+        node = NamedNode(settings.base_iri + "agency/341")
+        before = agency_summary(ctx, node)
+        first = str(before.projects[0]["project"])
+        store.update(f"DELETE {{ GRAPH ?g {{ <{first}> rdfs:label ?n }} }} INSERT {{ GRAPH ?g {{ <{first}> rdfs:label "
+                     f'"改名的项目"@zh }} }} WHERE {{ GRAPH ?g {{ <{first}> rdfs:label ?n }} }}', prefixes=PREFIXES)
+        ctx.refresh()
+        assert facet_table(ctx, read=False) is None
+        after = agency_summary(ctx, node)
+        assert after == agency_summary(ctx, node, table=False)
+        assert after.projects[0]["name"] == "改名的项目" and before.projects[0]["name"] != "改名的项目"
+        extra = f"{settings.base_iri}graph/extra"
+        store.update(f'INSERT DATA {{ GRAPH <{extra}> {{ <{first}> rdfs:label "又一个名字"@zh }} }}', prefixes=PREFIXES)
+        ctx.refresh()
+        table = facet_table(ctx)  # read from the store at this generation
+        assert table is not None and table.listing is not None
+        row = table.row_of("projects", f"<{first}>")
+        assert row is not None and not table.listing.single[row]
+        assert agency_summary(ctx, node) == agency_summary(ctx, node, table=False)
+    finally:
+        store.close()
