@@ -19,9 +19,10 @@ after each step, so a step reads what the steps before it wrote.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from pyoxigraph import Literal, NamedNode
 
@@ -139,6 +140,25 @@ class SearchIndexStep(Step):
         ctx.state[self.name].commit()
 
 
+class _Table(Protocol):
+    generation: int
+
+
+_T = TypeVar("_T", bound=_Table)
+
+
+def _publish_table(ctx: BuildContext, step: str, kind: type[_T], file_for: Callable[[GraphStore, int], Path | None],
+                   save: Callable[[_T, Path], None]) -> None:
+    """Write the table ``step`` read (``ctx.state``), if any, beside the store for the generation the build
+    publishes: the next one, when the build's block ends (a step's ``finish`` runs once the build has committed)."""
+    table = ctx.state.get(step)
+    generation = ctx.store.generation + 1
+    path = file_for(ctx.store, generation)
+    if isinstance(table, kind) and path is not None:
+        table.generation = generation
+        save(table, path)
+
+
 @dataclass(frozen=True)
 class AnalyticsStep(Step):
     """The analytics graph (:mod:`kg.analytics`): the budget cube the named queries' fast forms read, and beside
@@ -159,12 +179,7 @@ class AnalyticsStep(Step):
             ctx.state[self.name] = kept.of(solved.wholes, smallest)
 
     def finish(self, ctx: BuildContext) -> None:
-        table = ctx.state.get(self.name)
-        generation = ctx.store.generation + 1  # the build is published as the next generation when its block ends
-        path = kept.file_for(ctx.store, generation)
-        if isinstance(table, kept.KeptTable) and path is not None:
-            table.generation = generation
-            kept.save(table, path)
+        _publish_table(ctx, self.name, kept.KeptTable, kept.file_for, kept.save)
 
 
 @dataclass(frozen=True)
@@ -203,12 +218,7 @@ class FacetsStep(Step):
                 ctx.state[self.name] = facets.read(ctx.store)
 
     def finish(self, ctx: BuildContext) -> None:
-        table = ctx.state.get(self.name)
-        generation = ctx.store.generation + 1  # the build is published as the next generation when its block ends
-        path = facets.file_for(ctx.store, generation)
-        if isinstance(table, facets.FacetTable) and path is not None:
-            table.generation = generation
-            facets.save(table, path)
+        _publish_table(ctx, self.name, facets.FacetTable, facets.file_for, facets.save)
 
 
 @dataclass(frozen=True)
@@ -230,12 +240,7 @@ class AnswersStep(Step):
                 ctx.state[self.name] = answers.read(ctx.store)
 
     def finish(self, ctx: BuildContext) -> None:
-        table = ctx.state.get(self.name)
-        generation = ctx.store.generation + 1  # the build is published as the next generation when its block ends
-        path = answers.file_for(ctx.store, generation)
-        if isinstance(table, answers.AnswerTable) and path is not None:
-            table.generation = generation
-            answers.save(table, path)
+        _publish_table(ctx, self.name, answers.AnswerTable, answers.file_for, answers.save)
 
 
 def default_steps(*, links: bool = True, findings: bool = False) -> list[Step]:

@@ -1,5 +1,5 @@
-"""Shared fixtures: settings, the manifest, a store built once from the bundled seeds, a remote Oxigraph server,
-a Virtuoso server.
+"""Shared fixtures: settings, the manifest, a store built once from the bundled seeds, a 300-table synthetic store,
+a remote Oxigraph server, a Virtuoso server.
 
 Plain functions and constants the tests share are in ``tests/helpers.py``.
 """
@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.synth import generate
 from kg.pipeline import build
 from kg.settings import Settings
 from kg.sources import Manifest, load_manifest
@@ -35,6 +36,19 @@ def seed_store(settings: Settings, manifest: Manifest) -> GraphStore:
     store = EmbeddedStore(None)
     build(store, manifest.entries, settings, manifest=manifest)
     return store
+
+
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> Iterator[EmbeddedStore]:
+    """300 synthetic tables built on disk (bench.synth: many units and departments, repeated names, every
+    category, findings), with the build's tables beside them (read it, don't write)."""
+    root = tmp_path_factory.mktemp("synth")
+    generate(300, root / "docs", seed=16, tables_per_doc=50, bond_every=100)
+    corpus = load_manifest(root / "docs" / "manifest.toml")
+    store = EmbeddedStore(root / "store")
+    build(store, corpus.entries, settings, manifest=corpus)
+    yield store
+    store.close()
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,12 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from pyoxigraph import Literal, QueryResultsFormat
 
-from bench.synth import generate
 from kg import answers, queries, summaries
 from kg.errors import NoSuchValue
 from kg.links.graph import SEPARATOR
 from kg.pipeline import build, default_steps
 from kg.settings import Settings
-from kg.sources import Manifest, load_manifest
+from kg.sources import Manifest
 from kg.store import EmbeddedStore, GraphStore
 from server import results
 from server.app import create_app
@@ -56,18 +55,6 @@ def seeds_without_table(tmp_path_factory: pytest.TempPathFactory, settings: Sett
     store = EmbeddedStore(tmp_path_factory.mktemp("texts") / "store")
     build(store, manifest.entries, settings, manifest=manifest,
           steps=[s for s in default_steps() if s.name != "answers"])
-    yield store
-    store.close()
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> Iterator[EmbeddedStore]:
-    """300 synthetic tables (bench.synth): many units, repeated names, every category."""
-    root = tmp_path_factory.mktemp("synth")
-    generate(300, root / "docs", seed=16, tables_per_doc=50, bond_every=100)
-    corpus = load_manifest(root / "docs" / "manifest.toml")
-    store = EmbeddedStore(root / "store")
-    build(store, corpus.entries, settings, manifest=corpus)
     yield store
     store.close()
 

@@ -19,12 +19,11 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from pyoxigraph import Literal, QueryResultsFormat
 
-from bench.synth import generate
 from kg import answers, kept, queries, summaries
 from kg.errors import NoSuchValue
 from kg.pipeline import build
 from kg.settings import Settings
-from kg.sources import Manifest, load_manifest
+from kg.sources import Manifest
 from kg.store import EmbeddedStore, GraphStore
 from server.app import create_app
 
@@ -52,18 +51,6 @@ def seeds_without_kept(tmp_path_factory: pytest.TempPathFactory, settings: Setti
     path = kept.file_for(store, store.generation)
     assert path is not None
     path.unlink()
-    yield store
-    store.close()
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> Iterator[EmbeddedStore]:
-    """300 synthetic tables (bench.synth): many units and departments, repeated names, findings."""
-    root = tmp_path_factory.mktemp("synth")
-    generate(300, root / "docs", seed=16, tables_per_doc=50, bond_every=100)
-    corpus = load_manifest(root / "docs" / "manifest.toml")
-    store = EmbeddedStore(root / "store")
-    build(store, corpus.entries, settings, manifest=corpus)
     yield store
     store.close()
 
