@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import rdflib
 
+from .defaults import bound_defaults
 from .errors import ShapesError
 from .paths import instance_of
 from .shapes_graph import ShapesGraph
@@ -31,7 +32,7 @@ def focus_patterns(sg: ShapesGraph, shape: rdflib.term.Node) -> tuple[str, str, 
         select = sg.one(t, "select")
         if select is None or sg.deactivated(t):
             raise ShapesError(f"{shape}: only SPARQL-based targets (sh:SPARQLTarget with sh:select) are supported")
-        parts.append("{ " + str(select) + " }")
+        parts.append("{ " + bound_defaults(str(select)) + " }")
         prefixes.extend(sg.prefixes(t))
     body = " UNION ".join("{ " + p + " }" for p in parts)
     inline = parts[0] if len(parts) == 1 and not parts[0].startswith("{") else body

@@ -1,7 +1,8 @@
 """SPARQL-based constraints (SHACL 5): sh:sparql on a node shape, run as a sub-query joined with its targets.
 
 A rule runs once for the whole graph instead of once per focus node; the result's value is
-``?value`` when the query selects one, else the focus node (SHACL 5.3.2).
+``?value`` when the query selects one, else the focus node (SHACL 5.3.2). A default for an unbound variable
+(``COALESCE(?f, 0)``) is written as every engine evaluates it alike (:func:`kg.shapes.defaults.bound_defaults`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 import rdflib
 
 from ..compiled import Constraint
+from ..defaults import bound_defaults
 from ..errors import ShapesError
 from ..report import Rule
 from ..shapes_graph import ShapesGraph, prologue
@@ -27,7 +29,7 @@ def sparql_constraints(sg: ShapesGraph, shape: rdflib.term.Node, rule: Rule, tar
         select = sg.one(sparql_node, "select")
         if select is None:
             raise ShapesError(f"{shape}: sh:sparql without sh:select")
-        text = str(select)
+        text = bound_defaults(str(select))
         if re.search(r"[$?](currentShape|shapesGraph|PATH)\b", text):
             raise ShapesError(f"{shape}: $currentShape, $shapesGraph and $PATH are not supported")
         sparql = f"{prologue(target_prefixes + sg.prefixes(sparql_node))}SELECT * WHERE {{ {target} {{ {text} }} }}"
