@@ -11,13 +11,13 @@ import contextlib
 import re
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-from pyoxigraph import NamedNode, QuerySolutions
+from pyoxigraph import NamedNode, QuerySolutions, Triple
 
 from kg import queries as named_queries
 from kg.errors import StoreError
@@ -88,6 +88,58 @@ def test_dumps_are_the_same_up_to_blank_node_labels(remote: RemoteStore, seed_st
     there, here = remote.dump_sorted_nquads(), seed_store.dump_sorted_nquads()
     assert canon(there) == canon(here)
     assert [x for x in there.splitlines() if b"_:" not in x] == [x for x in here.splitlines() if b"_:" not in x]
+
+
+def test_a_graph_larger_than_a_request_is_read_in_pages(remote: RemoteStore, oxigraph_url: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``read_chunk`` triples a graph is read by predicate, a large predicate by ranges of its subjects' MD5
+    (blank nodes in a page of their own): the same quads, blank nodes as the server names them, as one request."""
+    paged = RemoteStore.for_oxigraph(oxigraph_url, read_only=True, read_chunk=300)
+    reads: list[int] = []
+    read_triples = paged._http.read_triples
+
+    def counted(graph: NamedNode, where: str | None = None) -> list[Triple]:
+        found = read_triples(graph, where)
+        reads.append(len(found))
+        return found
+
+    monkeypatch.setattr(paged._http, "read_triples", counted)
+    try:
+        for graph in remote.graphs():
+            assert paged.dump_sorted_nquads(graph) == remote.dump_sorted_nquads(graph), graph
+        assert len(reads) > 3 * len(remote.graphs()) and max(reads) < 2 * 300
+        assert len(paged) == len(remote) == sum(1 for _ in remote.quads())
+    finally:
+        paged.close()
+
+
+def test_a_graph_read_short_is_an_error_never_a_short_dump(remote: RemoteStore, oxigraph_url: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page that answers fewer triples than the server counts (a write between the pages, a cut answer) fails
+    the read, naming the graph, in one request or in pages."""
+    graph = max(remote.graphs(), key=lambda g: sum(1 for _ in remote.quads(g)))
+    for chunk in (None, 300):
+        store = RemoteStore.for_oxigraph(oxigraph_url, read_only=True, read_chunk=chunk)
+        monkeypatch.setattr(store._http, "read_triples", _second_read_short(store._http.read_triples))
+        try:
+            with pytest.raises(StoreError, match=re.escape(graph.value)):
+                for _ in range(2):
+                    list(store.quads(graph))
+        finally:
+            store.close()
+
+
+def _second_read_short(read: Callable[[NamedNode, str | None], list[Triple]]
+                       ) -> Callable[[NamedNode, str | None], list[Triple]]:
+    """``read`` but for its second answer, which lacks a triple."""
+    calls: list[int] = []
+
+    def short(graph: NamedNode, where: str | None = None) -> list[Triple]:
+        calls.append(1)
+        found = read(graph, where)
+        return found[:-1] if len(calls) == 2 else found
+
+    return short
 
 
 def test_validation_finds_what_the_embedded_store_finds(remote: RemoteStore, seed_store: GraphStore,

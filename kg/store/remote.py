@@ -112,6 +112,10 @@ WRITE_TIMEOUT = 600.0
 #: Triples a graph is sent in by one request: a larger graph is POSTed in parts of this many triples into
 #: a staging graph, then moved in by one SPARQL Update (see the module docstring).
 WRITE_CHUNK = 100_000
+#: Triples a graph is read in by one request: a larger graph is read in pages of about this many triples, by
+#: predicate (see the module docstring). Virtuoso answers no Graph Store GET or CONSTRUCT of more triples than its
+#: ``MaxVectorSize`` (1,000,000 by default): "FRVEC: array … over max vector length".
+READ_CHUNK = 200_000
 #: Seconds a request may outlive its timeout before it is given up (the time httpx takes to notice).
 GRACE = 1.0
 #: A staged graph is kept in memory up to this many bytes of N-Triples, then on disk.
@@ -182,7 +186,7 @@ class _Http:
         self.update_url = update_url
         self.gsp_url = gsp_url
         self.timeout = timeout
-        #: Whether graphs read are passed through Oxigraph (see :meth:`get_graph`); not needed from Oxigraph.
+        #: Whether graphs read are passed through Oxigraph (see :meth:`as_quads`); not needed from Oxigraph.
         self.canonical = True
         self._credentials = credentials
         self.client = self._client()
@@ -270,25 +274,32 @@ class _Http:
             raise StoreError(f"no Graph Store Protocol URL for {shown(self.query_url)}: set BUDGETKG_GSP_URL")
         return self.gsp_url
 
-    def get_graph(self, graph: NamedNode) -> Iterator[Quad]:
-        """The triples of ``graph``: one Graph Store Protocol GET, or, with a query endpoint only, a CONSTRUCT."""
-        if self.gsp_url is None:
-            sparql = f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH <{graph.value}> {{ ?s ?p ?o }} }}"
-            r = self._send("POST", self.query_url, "reading a graph", content=urlencode({"query": sparql}),
-                           headers={"Accept": N_TRIPLES, "Content-Type": FORM}, timeout=WRITE_TIMEOUT)
-        else:
+    def read_triples(self, graph: NamedNode, where: str | None = None) -> list[Triple]:
+        """The triples of ``graph``: every one by a Graph Store Protocol GET (a CONSTRUCT with a query endpoint
+        only), or those matching ``where`` (patterns over ``?s ?p ?o``, one page of a large graph) by a CONSTRUCT."""
+        if where is None and self.gsp_url is not None:
             r = self._send("GET", self.gsp_url, "reading a graph", params={"graph": graph.value},
                            headers={"Accept": N_TRIPLES}, timeout=WRITE_TIMEOUT)
+        else:
+            sparql = f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH <{graph.value}> {{ {where or '?s ?p ?o'} }} }}"
+            r = self._send("POST", self.query_url, "reading a graph", content=urlencode({"query": sparql}),
+                           headers={"Accept": N_TRIPLES, "Content-Type": FORM}, timeout=WRITE_TIMEOUT)
         if r.status_code == 404:
-            return
+            return []
         if r.status_code != 200:
             self._fail(r, f"reading graph {graph.value}")
-        quads = (Quad(t.subject, t.predicate, t.object, graph) for t in parse(r.content, format=RdfFormat.N_TRIPLES))
+        try:
+            return list(parse(r.content, format=RdfFormat.N_TRIPLES))
+        except SyntaxError as exc:
+            raise StoreError(f"cannot read graph {graph.value} from {shown(r.url)}: {exc}") from None
+
+    def as_quads(self, triples: list[Triple], graph: NamedNode) -> Iterator[Quad]:
+        """``triples`` in ``graph``, their literals as Oxigraph keeps them (when :attr:`canonical`): Virtuoso returns
+        xsd:positiveInteger (and the other types derived from xsd:integer) as sent, Oxigraph stores xsd:integer."""
+        quads = (Quad(t.subject, t.predicate, t.object, graph) for t in triples)
         if not self.canonical:
             yield from quads
             return
-        # literals as Oxigraph keeps them, whatever the server kept: Virtuoso returns xsd:positiveInteger
-        # (and the other types derived from xsd:integer) as sent, Oxigraph stores them as xsd:integer
         tmp = Store()
         tmp.extend(quads)
         yield from tmp.quads_for_pattern(None, None, None, graph)
@@ -343,6 +354,56 @@ def _parts(body: bytes, size: int) -> Iterator[bytes]:
         yield part
 
 
+@dataclass(frozen=True)
+class _Page:
+    """One request of a graph read in pages: the patterns it reads (``None``: the whole graph) and the predicates
+    whose triples have all been read once it is."""
+
+    where: str | None
+    complete: tuple[NamedNode, ...]
+
+
+def _pages(counts: Mapping[NamedNode, int], size: int) -> list[_Page]:
+    """Pages of at most about ``size`` triples for a graph of ``counts`` triples per predicate: predicates together
+    (a ``VALUES ?p``) up to ``size``; a predicate of more split by the MD5 of its subjects' IRIs into ranges (and
+    one page more for its other subjects, blank nodes), which needs no ``ORDER BY`` (Virtuoso sorts at most 10,000
+    rows for a ``LIMIT``/``OFFSET``) and no stable order of the server's.
+
+    >>> p = lambda name: NamedNode(f"http://e/{name}")
+    >>> [(x.where, len(x.complete)) for x in _pages({p("a"): 5, p("b"): 4, p("c"): 2}, 8)]
+    [('VALUES ?p { <http://e/a> } ?s ?p ?o', 1), ('VALUES ?p { <http://e/b> <http://e/c> } ?s ?p ?o', 2)]
+    >>> [x.where.split("?s ?p ?o ")[1] for x in _pages({p("a"): 20}, 8)]  # doctest: +NORMALIZE_WHITESPACE
+    ['BIND(MD5(STR(?s)) AS ?h) FILTER(?h < "55555555")',
+     'BIND(MD5(STR(?s)) AS ?h) FILTER(?h >= "55555555" && ?h < "aaaaaaaa")',
+     'BIND(MD5(STR(?s)) AS ?h) FILTER(?h >= "aaaaaaaa")', 'FILTER(!isIRI(?s))']
+    """
+    pages: list[_Page] = []
+    group: list[NamedNode] = []
+    filled = 0
+
+    def values(predicates: list[NamedNode]) -> str:
+        return "VALUES ?p { " + " ".join(f"<{q.value}>" for q in predicates) + " } ?s ?p ?o"
+
+    for predicate in sorted(counts, key=lambda q: q.value):
+        n = counts[predicate]
+        if group and filled + n > size:
+            pages.append(_Page(values(group), tuple(group)))
+            group, filled = [], 0
+        if n <= size:
+            group.append(predicate)
+            filled += n
+            continue
+        ranges = -(-n // size)  # the hash spreads subjects about evenly; a page may hold somewhat more than size
+        bounds = [f"{(1 << 32) * k // ranges:08x}" for k in range(1, ranges)]
+        for lo, hi in zip([None, *bounds], [*bounds, None], strict=True):
+            test = " && ".join(t for t in (lo and f'?h >= "{lo}"', hi and f'?h < "{hi}"') if t)
+            pages.append(_Page(f"{values([predicate])} BIND(MD5(STR(?s)) AS ?h) FILTER({test})", ()))
+        pages.append(_Page(f"{values([predicate])} FILTER(!isIRI(?s))", (predicate,)))
+    if group:
+        pages.append(_Page(values(group), tuple(group)))
+    return pages
+
+
 def _is_budgetkg(http: _Http, root: str) -> bool:
     """Whether ``root`` is a budgetkg server: its ``/health`` answers JSON with ``ok`` and ``base_iri``."""
     try:
@@ -369,12 +430,17 @@ class RemoteStore:
     def __init__(self, query_url: str, update_url: str | None = None, gsp_url: str | None = None, *,
                  read_only: bool = False, timeout: float = 10.0, oxigraph: bool = False,
                  base: str = DEFAULT_BASE_IRI, credentials: Credentials | None = None,
-                 writes: str | None = None, write_chunk: int = WRITE_CHUNK) -> None:
+                 writes: str | None = None, write_chunk: int = WRITE_CHUNK,
+                 read_chunk: int | None = READ_CHUNK) -> None:
         self.path: Path | None = None
-        if write_chunk < 1:
-            raise StoreError(f"write_chunk must be a positive number of triples, not {write_chunk}")
+        if write_chunk < 1 or (read_chunk is not None and read_chunk < 1):
+            raise StoreError(f"write_chunk and read_chunk must be positive numbers of triples, not {write_chunk} "
+                             f"and {read_chunk}")
         #: Triples sent by one request; a larger graph goes in parts and one MOVE (see the module docstring).
         self.write_chunk = write_chunk
+        #: Triples read by one request; a larger graph is read in pages (None: in one request, as from a budgetkg
+        #: server, whose ``/store`` pages on its side and whose ``/sparql`` answers at most its row limit).
+        self.read_chunk = read_chunk
         self.url = query_url
         #: Why this endpoint takes no write whatever was asked (None: it takes them unless ``read_only``).
         self.writes_refused = writes
@@ -416,6 +482,8 @@ class RemoteStore:
                 root = root[: -len("/sparql")]
                 budgetkg = _is_budgetkg(probe, root)
                 gsp, why = (f"{root}/store", "a budgetkg server") if budgetkg else (None, "a SPARQL query endpoint")
+                if budgetkg:
+                    kw.setdefault("read_chunk", None)
                 return cls(url.rstrip("/"), None, gsp, credentials=credentials, timeout=timeout,
                            writes=f"{shown(url)} is {why}, read-only", **kw)
             if path:
@@ -425,6 +493,7 @@ class RemoteStore:
         finally:
             probe.close()
         if r.status_code in (404, 405):
+            kw.setdefault("read_chunk", None)
             return cls(f"{root}/sparql", None, f"{root}/store", credentials=credentials, timeout=timeout,
                        writes=f"{shown(url)} is a budgetkg server, read-only", **kw)
         return cls.for_oxigraph(root, credentials=credentials, timeout=timeout, **kw)
@@ -538,7 +607,7 @@ class RemoteStore:
               object: Object | None = None, graph: GraphName | None = None) -> Iterator[Quad]:
         """Quads matching a pattern, found by a SELECT (a whole graph by one Graph Store Protocol GET)."""
         if isinstance(graph, NamedNode) and subject is None and predicate is None and object is None:
-            yield from self._http.get_graph(graph)
+            yield from self._read_graph(graph)
             return
         bound: dict[str, Any] = {k: v for k, v in (("s", subject), ("p", predicate), ("o", object))
                                     if v is not None}
@@ -557,13 +626,52 @@ class RemoteStore:
 
     def quads(self, graph: NamedNode | None = None) -> Iterator[Quad]:
         for g in [graph] if graph is not None else self.graphs():
-            yield from self._http.get_graph(g)
+            yield from self._read_graph(g)
+
+    def _predicate_counts(self, graph: NamedNode) -> dict[NamedNode, int]:
+        """Triples of ``graph`` per predicate, as the server counts them."""
+        sparql = f"SELECT ?p (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph.value}> {{ ?s ?p ?o }} }} GROUP BY ?p"
+        counts: dict[NamedNode, int] = {}
+        for row in _solutions(self._http.query(sparql, [], {}, "graph size")):
+            p, n = row["p"], row["n"]
+            if isinstance(p, NamedNode) and n is not None:
+                counts[p] = int(n.value)
+        return counts
+
+    def _read_graph(self, graph: NamedNode) -> Iterator[Quad]:
+        """The quads of ``graph``: one request, or past :attr:`read_chunk` triples in pages (:func:`_pages`). What
+        is read must add up to what the server counts, predicate by predicate, else :class:`StoreError`: a graph is
+        never read short (a write between the pages, a server that cut an answer)."""
+        counts = self._predicate_counts(graph)
+        total = sum(counts.values())
+        if not total:
+            return
+        if self.read_chunk is None or total <= self.read_chunk:
+            pages = [_Page(None, tuple(counts))]
+        else:
+            pages = _pages(counts, self.read_chunk)
+        read: dict[NamedNode, int] = dict.fromkeys(counts, 0)
+        for page in pages:
+            triples = self._http.read_triples(graph, page.where)
+            for t in triples:
+                read[t.predicate] = read.get(t.predicate, 0) + 1
+            short = [f"{p.value}: {read.get(p, 0)} of {counts[p]}" for p in page.complete
+                     if read.get(p, 0) != counts[p]]
+            if short or sum(read.values()) > total:
+                raise StoreError(f"graph {graph.value} at {shown(self.url)} did not read as the server counts it "
+                                 f"({'; '.join(short) or f'more than {total} triples'}): it changed while it was "
+                                 "read, or the server cut an answer; read it again")
+            yield from self._http.as_quads(triples, graph)
+        if sum(read.values()) != total:
+            raise StoreError(f"graph {graph.value} at {shown(self.url)}: {sum(read.values())} triples read in "
+                             f"{len(pages)} requests, the server counts {total}; read it again")
 
     def __iter__(self) -> Iterator[Quad]:
         return self.quads()
 
     def __len__(self) -> int:
-        return sum(1 for _ in self.quads())
+        """Quads in the published graphs, as the server counts them (nothing is read)."""
+        return sum(sum(self._predicate_counts(g).values()) for g in self.graphs())
 
     def dump_sorted_nquads(self, graph: NamedNode | None = None) -> bytes:
         return sorted_nquads(self.quads(graph))
