@@ -38,10 +38,17 @@
   over every quad — never ``SELECT DISTINCT ?g``, which Virtuoso 7.2 turns into its
   ``SPARQL_SELECT_KNOWN_GRAPHS`` procedure: minutes at 3.6 million quads, and the list is made again
   after every write.
-* **Dumps** GET each graph (``GET ?graph=<iri>``, N-Triples; ``CONSTRUCT`` without a Graph Store URL), its
-  literals canonical as Oxigraph keeps them (Virtuoso keeps ``xsd:positiveInteger`` where Oxigraph stores
-  ``xsd:integer``). Virtuoso does not keep ``xsd:duration`` lexical forms (``P1M`` comes back as ``1``,
-  ``P7D`` as ``604800.0``): that is lost on the server, not mended here (docs/scale.md).
+* **Graphs are read** (dumps, exports, ``/store`` of a budgetkg server in front) by one ``GET ?graph=<iri>``
+  (N-Triples; a ``CONSTRUCT`` without a Graph Store URL) up to ``read_chunk`` triples (default
+  :data:`READ_CHUNK`); a larger graph in pages of about that many, each a ``CONSTRUCT``: its predicates
+  together (``VALUES ?p``), a predicate of more by ranges of ``MD5(STR(?s))`` and one page for its blank-node
+  subjects. No page needs an ``ORDER BY`` (``LIMIT``/``OFFSET`` is not stable without one, and Virtuoso sorts
+  at most 10,000 rows for it) and a server names a blank node alike in every answer. The server counts the
+  graph's triples per predicate first (one ``GROUP BY ?p``); what is read must add up to that, predicate by
+  predicate, else :class:`~kg.errors.StoreError` (a write between the pages, a cut answer): never a short
+  export. Literals are made canonical as Oxigraph keeps them (Virtuoso keeps ``xsd:positiveInteger`` where
+  Oxigraph stores ``xsd:integer``). Virtuoso does not keep ``xsd:duration`` lexical forms (``P1M`` comes back
+  as ``1``, ``P7D`` as ``604800.0``): that is lost on the server, not mended here (docs/scale.md).
 
 How atomic a :class:`~kg.store.transaction.Transaction` is here: staged content is kept locally
 (a temporary file) until the swap, and each swap is one request the server applies as one: a ``PUT``,
