@@ -486,3 +486,20 @@ class Trap:
         self._stop = True
         self._thread.join(2)
         self.sock.close()
+
+
+def built_seeds(folder: Path, settings: Settings, manifest: Any, **build_options: Any) -> EmbeddedStore:
+    """The bundled seeds built into a new embedded store under ``folder`` (``build_options`` go to the build)."""
+    from kg.pipeline import build
+
+    store = EmbeddedStore(folder / "store")
+    build(store, manifest.entries, settings, manifest=manifest, **build_options)
+    return store
+
+
+def bound_values(store: GraphStore, q: Any, values: dict[str, str | None]) -> dict:
+    """A named query's bindings for ``values``, its look-ups (labels to IRIs) answered by ``store``."""
+    from kg import queries
+
+    bindings = q.bindings(values)
+    return queries.resolve(q.lookups(bindings), bindings, lambda s: store.query(s))

@@ -32,6 +32,7 @@ from server import results
 from server.app import create_app
 from server.jobs import Answer, QueryJob
 from server.workers import ProcessPool
+from tests.helpers import bound_values, built_seeds
 
 ALL = queries.load_all(Settings.from_env(env={}).queries_dir)
 THRESHOLD, CATEGORY = ALL["projects_by_threshold"], ALL["projects_by_category"]
@@ -42,8 +43,7 @@ EXAMPLES = hsettings(max_examples=40, deadline=None, suppress_health_check=[Heal
 
 @pytest.fixture(scope="module")
 def seeds(tmp_path_factory: pytest.TempPathFactory, settings: Settings, manifest: Manifest) -> Iterator[EmbeddedStore]:
-    store = EmbeddedStore(tmp_path_factory.mktemp("answers") / "store")
-    build(store, manifest.entries, settings, manifest=manifest)
+    store = built_seeds(tmp_path_factory.mktemp("answers"), settings, manifest)
     yield store
     store.close()
 
@@ -52,16 +52,10 @@ def seeds(tmp_path_factory: pytest.TempPathFactory, settings: Settings, manifest
 def seeds_without_table(tmp_path_factory: pytest.TempPathFactory, settings: Settings,
                         manifest: Manifest) -> Iterator[EmbeddedStore]:
     """The seeds built without the answers step: the analytics are current, the fast forms' texts answer."""
-    store = EmbeddedStore(tmp_path_factory.mktemp("texts") / "store")
-    build(store, manifest.entries, settings, manifest=manifest,
-          steps=[s for s in default_steps() if s.name != "answers"])
+    store = built_seeds(tmp_path_factory.mktemp("texts"), settings, manifest,
+                        steps=[s for s in default_steps() if s.name != "answers"])
     yield store
     store.close()
-
-
-def _bound(store: GraphStore, q: queries.NamedQuery, values: dict[str, str | None]) -> dict:
-    bindings = q.bindings(values)
-    return queries.resolve(q.lookups(bindings), bindings, lambda s: store.query(s))
 
 
 def _plain(store: GraphStore, q: queries.NamedQuery, bindings: dict, fmt: QueryResultsFormat) -> bytes:
@@ -79,7 +73,7 @@ def _table(store: GraphStore, q: queries.NamedQuery, bindings: dict, fmt: QueryR
 def _same(store: GraphStore, q: queries.NamedQuery, values: dict[str, str | None]) -> int:
     """Assert the table answers ``values`` as the plain text does (CSV byte for byte, JSON rows); the rows."""
     try:
-        bindings = _bound(store, q, values)
+        bindings = bound_values(store, q, values)
     except NoSuchValue:
         return 0  # refused before either path runs
     assert isinstance(q.text_for(store, bindings), queries.FastForm)
@@ -152,7 +146,7 @@ def test_a_build_keeps_the_table_of_its_generation(corpus: str, request: pytest.
 def test_thresholds_answer_as_the_plain_text(corpus: str, values: dict[str, str | None],
                                              request: pytest.FixtureRequest) -> None:
     store: EmbeddedStore = request.getfixturevalue(corpus)
-    q, bindings = THRESHOLD, _bound(store, THRESHOLD, values)
+    q, bindings = THRESHOLD, bound_values(store, THRESHOLD, values)
     table = answers.stored(store)
     assert table is not None
     if answers.solve(table, q.name, bindings) is None:  # a bound Oxigraph's decimals do not hold: the text runs
@@ -203,10 +197,10 @@ def test_after_a_write_the_plain_text_answers_until_the_next_build(tmp_path: Pat
         DELETE { GRAPH ?g { ?t bk:normalizedValue ?v } } INSERT { GRAPH ?g { ?t bk:normalizedValue 100.0 } }
         WHERE { GRAPH ?g { ?i bk:level1Label "满意度指标"@zh ; bk:target ?t . ?t bk:normalizedValue ?v } }""")
     assert not answers.kept(store) and answers.stored(store) is None
-    assert THRESHOLD.text_for(store, _bound(store, THRESHOLD, values)) is THRESHOLD.sparql
+    assert THRESHOLD.text_for(store, bound_values(store, THRESHOLD, values)) is THRESHOLD.sparql
     after = THRESHOLD.run(store, values).serialize(format=QueryResultsFormat.CSV) or b""
     assert after != before and b",100," in after
-    assert after == _plain(store, THRESHOLD, _bound(store, THRESHOLD, values), QueryResultsFormat.CSV)
+    assert after == _plain(store, THRESHOLD, bound_values(store, THRESHOLD, values), QueryResultsFormat.CSV)
     build(store, manifest.entries, settings, manifest=manifest)  # the documents again: the table is current
     assert isinstance(THRESHOLD.text_for(store), queries.FastForm)
     assert THRESHOLD.run(store, values).serialize(format=QueryResultsFormat.CSV) == before
@@ -220,7 +214,7 @@ def test_a_store_in_memory_keeps_no_table(seed_store: GraphStore) -> None:
 
 def test_a_bound_value_comes_back_as_the_engine_holds_it(seeds: EmbeddedStore) -> None:
     """The answer repeats ``min_value`` as Oxigraph does (95.00 is the decimal 95), not as it was typed."""
-    bindings = _bound(seeds, THRESHOLD, {"min_value": "95.00"})
+    bindings = bound_values(seeds, THRESHOLD, {"min_value": "95.00"})
     solved = _table(seeds, THRESHOLD, bindings, QueryResultsFormat.TSV)
     assert solved.split(b"\n")[1].split(b"\t")[2] == b'"95"^^<http://www.w3.org/2001/XMLSchema#decimal>'
     assert solved == _plain(seeds, THRESHOLD, bindings, QueryResultsFormat.TSV)
@@ -353,7 +347,7 @@ def test_shared_goals_answer_as_the_fast_form(corpus: str, values: dict[str, str
                                               request: pytest.FixtureRequest) -> None:
     store: EmbeddedStore = request.getfixturevalue(corpus)
     try:
-        bindings = _bound(store, GOALS, values)
+        bindings = bound_values(store, GOALS, values)
     except NoSuchValue:
         assert corpus == "synthetic"  # a seed's code the synthetic corpus does not have
         return
@@ -369,7 +363,7 @@ def test_any_shared_goals_answer_as_the_fast_form(corpus: str, request: pytest.F
     @given(values=_goal_values(store))
     def check(values: dict[str, str | None]) -> None:
         try:
-            bindings = _bound(store, GOALS, values)
+            bindings = bound_values(store, GOALS, values)
         except NoSuchValue:
             return  # refused before either path runs
         answered.append(_same_goals(store, bindings, plain=corpus == "seeds"))
@@ -382,19 +376,19 @@ def test_any_shared_goals_answer_as_the_fast_form(corpus: str, request: pytest.F
 def test_a_funding_source_bound_as_a_label_or_a_key_is_compared_as_sparql_does(seeds: EmbeddedStore,
                                                                               funding: str) -> None:
     """The filter reads a key at the end of the IRI or a label of the source: bound directly, each is answered."""
-    bindings = {**_bound(seeds, GOALS, {"min_score": "0"}), "funding": Literal(funding)}
+    bindings = {**bound_values(seeds, GOALS, {"min_score": "0"}), "funding": Literal(funding)}
     assert _same_goals(seeds, bindings) >= 0
 
 
 def test_the_smallest_and_largest_scores_are_boundaries(synthetic: EmbeddedStore) -> None:
     scores = _scores(synthetic)
-    every = _same_goals(synthetic, _bound(synthetic, GOALS, {"min_score": str(scores[0])}), plain=False)
-    assert every == _same_goals(synthetic, _bound(synthetic, GOALS, {"min_score": "0"}), plain=False) > 1
+    every = _same_goals(synthetic, bound_values(synthetic, GOALS, {"min_score": str(scores[0])}), plain=False)
+    assert every == _same_goals(synthetic, bound_values(synthetic, GOALS, {"min_score": "0"}), plain=False) > 1
     above = str(scores[0] + Decimal("0.000001"))
-    assert _same_goals(synthetic, _bound(synthetic, GOALS, {"min_score": above}), plain=False) < every
-    top = _same_goals(synthetic, _bound(synthetic, GOALS, {"min_score": str(scores[-1])}), plain=False)
+    assert _same_goals(synthetic, bound_values(synthetic, GOALS, {"min_score": above}), plain=False) < every
+    top = _same_goals(synthetic, bound_values(synthetic, GOALS, {"min_score": str(scores[-1])}), plain=False)
     assert top >= 1
-    assert _same_goals(synthetic, _bound(synthetic, GOALS, {"min_score": f"{scores[-1]}0001"}), plain=False) == 0
+    assert _same_goals(synthetic, bound_values(synthetic, GOALS, {"min_score": f"{scores[-1]}0001"}), plain=False) == 0
 
 
 def test_a_score_the_table_cannot_compare_runs_the_texts(seeds: EmbeddedStore) -> None:
@@ -402,7 +396,7 @@ def test_a_score_the_table_cannot_compare_runs_the_texts(seeds: EmbeddedStore) -
     table = answers.stored(seeds)
     assert table is not None
     for least in ("0.0000000000000000001", "1" * 30):
-        bindings = _bound(seeds, GOALS, {"min_score": least})
+        bindings = bound_values(seeds, GOALS, {"min_score": least})
         assert answers.solve(table, GOALS.name, bindings) is None
         want = seeds.query(_fast_text(seeds, bindings), substitutions=bindings)
         assert GOALS.run(seeds, {"min_score": least}).serialize(format=QueryResultsFormat.CSV) == \
@@ -417,7 +411,7 @@ def test_a_table_without_the_links_leaves_them_to_the_fast_form(seeds: EmbeddedS
     assert table is not None and table.goals is not None and path is not None
     answers.save(replace(table, goals=None), path)
     try:
-        bindings = _bound(seeds, GOALS, {})
+        bindings = bound_values(seeds, GOALS, {})
         assert answers.solve(answers.stored(seeds) or table, GOALS.name, bindings) is None
         want = seeds.query(_fast_text(seeds, bindings), substitutions=bindings).serialize(format=QueryResultsFormat.CSV)
         assert GOALS.run(seeds).serialize(format=QueryResultsFormat.CSV) == want
@@ -457,7 +451,7 @@ def test_a_large_answer_comes_whole_from_a_worker_process_in_chunks(synthetic: E
                                                                      settings: Settings) -> None:
     """shared_goals_across_agencies with its defaults, answered by a worker process that sends it on chunk by chunk
     (many chunks): every row arrives, as the fast form's text answers them."""
-    bindings = _bound(synthetic, GOALS, {})
+    bindings = bound_values(synthetic, GOALS, {})
     want = synthetic.query(_fast_text(synthetic, bindings), substitutions=bindings).serialize(
         format=QueryResultsFormat.CSV) or b""
     rows = want.count(b"\n") - 1

@@ -26,6 +26,7 @@ from kg.settings import Settings
 from kg.sources import Manifest
 from kg.store import EmbeddedStore, GraphStore
 from server.app import create_app
+from tests.helpers import bound_values, built_seeds
 
 ALL = queries.load_all(Settings.from_env(env={}).queries_dir)
 FORMATS = (QueryResultsFormat.CSV, QueryResultsFormat.TSV, QueryResultsFormat.JSON, QueryResultsFormat.XML)
@@ -36,8 +37,7 @@ BK = "PREFIX bk: <https://budgetkg.example.org/def/> "
 
 @pytest.fixture(scope="module")
 def seeds(tmp_path_factory: pytest.TempPathFactory, settings: Settings, manifest: Manifest) -> Iterator[EmbeddedStore]:
-    store = EmbeddedStore(tmp_path_factory.mktemp("kept") / "store")
-    build(store, manifest.entries, settings, manifest=manifest)
+    store = built_seeds(tmp_path_factory.mktemp("kept"), settings, manifest)
     yield store
     store.close()
 
@@ -46,18 +46,12 @@ def seeds(tmp_path_factory: pytest.TempPathFactory, settings: Settings, manifest
 def seeds_without_kept(tmp_path_factory: pytest.TempPathFactory, settings: Settings,
                        manifest: Manifest) -> Iterator[EmbeddedStore]:
     """The seeds built, their kept answers removed: the analytics are current, the fast forms' texts answer."""
-    store = EmbeddedStore(tmp_path_factory.mktemp("texts") / "store")
-    build(store, manifest.entries, settings, manifest=manifest)
+    store = built_seeds(tmp_path_factory.mktemp("texts"), settings, manifest)
     path = kept.file_for(store, store.generation)
     assert path is not None
     path.unlink()
     yield store
     store.close()
-
-
-def _bound(store: GraphStore, q: queries.NamedQuery, values: dict[str, str | None]) -> dict:
-    bindings = q.bindings(values)
-    return queries.resolve(q.lookups(bindings), bindings, lambda s: store.query(s))
 
 
 def _query(store: GraphStore, text: str, bindings: dict, fmt: QueryResultsFormat) -> bytes:
@@ -82,7 +76,7 @@ def _same(store: GraphStore, name: str, values: dict[str, str | None]) -> int | 
     refused before either runs)."""
     q = ALL[name]
     try:
-        bindings = _bound(store, q, values)
+        bindings = bound_values(store, q, values)
     except NoSuchValue:
         return None
     found = _kept(store, q, bindings)
@@ -202,7 +196,7 @@ def test_any_agency_and_least_score_answer_as_the_texts(corpus: str, request: py
 def test_values_the_kept_answers_decline_run_the_texts(seeds: EmbeddedStore, name: str,
                                                       values: dict[str, str | None]) -> None:
     q = ALL[name]
-    bindings = _bound(seeds, q, values)
+    bindings = bound_values(seeds, q, values)
     table = kept.stored(seeds)
     assert table is not None and kept.answer(table, name, bindings) is None
     chosen = q.text_for(seeds, bindings)
@@ -228,7 +222,7 @@ def test_after_a_write_the_texts_answer_until_the_next_build(tmp_path: Path, set
     build(store, manifest.entries, settings, manifest=manifest)
     q = ALL["projects_of_agency"]
     before = q.run(store, {"code": "341"}).serialize(format=QueryResultsFormat.CSV) or b""
-    assert _kept(store, q, _bound(store, q, {"code": "341"})) is not None
+    assert _kept(store, q, bound_values(store, q, {"code": "341"})) is not None
     # one project's 预算数 doubled by hand: the kept answers no longer say what the store holds
     store.update("""PREFIX bk: <https://budgetkg.example.org/def/>
         DELETE { GRAPH ?g { ?b bk:amountInYuan ?y } } INSERT { GRAPH ?g { ?b bk:amountInYuan ?z } }
@@ -237,7 +231,7 @@ def test_after_a_write_the_texts_answer_until_the_next_build(tmp_path: Path, set
                   ORDER BY DESC(?y) LIMIT 1 }
                 BIND(?y * 2 AS ?z) }""")
     assert not kept.kept(store) and kept.stored(store) is None
-    bindings = _bound(store, q, {"code": "341"})
+    bindings = bound_values(store, q, {"code": "341"})
     assert q.text_for(store, bindings) is q.sparql
     assert queries.kept_answer(q.name, q.sparql, q.sparql, bindings, lambda: kept.stored(store)) is None
     after = q.run(store, {"code": "341"}).serialize(format=QueryResultsFormat.CSV) or b""
