@@ -20,8 +20,9 @@ Given a built embedded store and the corpus it was built from, in one run:
   values bound written in, as bench_named sends it), ``budgetkg serve --store http://…/sparql`` in front of the
   bulk-loaded Virtuoso (``GET /queries/NAME``: the plain text, as on every remote store), and, unless
   ``--no-virtuoso-plain``, the same plain text POSTed straight to Virtuoso's ``/sparql`` with the published graphs
-  named (``default-graph-uri`` and ``named-graph-uri``, as budgetkg names them; JSON results, turned into CSV
-  after the clock stops). Every answer is compared row by row with the embedded store's
+  named as budgetkg names them to Virtuoso (``DEFINE input:default-graph-uri`` and ``input:named-graph-uri``
+  pragmas; JSON results, turned into CSV after the clock stops). ``oxigraph serve-read-only`` runs with
+  ``--timeout-s`` at the client's timeout, so a query the client gave up on does not keep running. Every answer is compared row by row with the embedded store's
   (:func:`bench.bench_queries.verdict`); a failed or different case is shown as such.
 * **Memory**: peak RSS (VmHWM, summed over the process tree: budgetkg's server with its workers, the front with
   its workers, ``virtuoso-t``) of each server during the queries, sampled every 0.2 s, and of each loader.
@@ -63,6 +64,7 @@ from kg.errors import BudgetKGError, NoSuchValue
 from kg.iris import is_published
 from kg.settings import QUERIES_DIR, Settings
 from kg.store import EmbeddedStore
+from kg.store.remote import dataset_pragmas
 
 #: The ini template of the benchmark's Virtuoso (sized for the 24 GiB benchmark machine).
 VIRTUOSO_INI = ROOT / "bench" / "virtuoso-bench.ini"
@@ -349,13 +351,14 @@ def run_case(case: Case, q: queries.NamedQuery, clients: dict[str, httpx.Client]
         case.skipped = f"binding the values failed: {exc}"
         return
     url = f"/queries/{q.name}" + ("?" + urlencode(case.params) if case.params else "")
-    named = [("default-graph-uri", g) for g in graphs] + [("named-graph-uri", g) for g in graphs]
+    # as budgetkg names them to Virtuoso: pragmas, not protocol parameters (kg.store.remote.dataset_pragmas)
+    named = dataset_pragmas([("default-graph-uri", g) for g in graphs] + [("named-graph-uri", g) for g in graphs])
     sends: dict[str, Callable[[httpx.Client], httpx.Response]] = {
         "embedded": lambda c: c.get(url, headers={"Accept": "text/csv"}),
         "oxigraph": lambda c: c.post("/query", content=text.encode("utf-8"),
                                      headers={"Content-Type": "application/sparql-query", "Accept": "text/csv"}),
         "virtuoso": lambda c: c.get(url, headers={"Accept": "text/csv"}),
-        "virtuoso_plain": lambda c: c.post("/sparql", content=urlencode([("query", text), *named]),
+        "virtuoso_plain": lambda c: c.post("/sparql", content=urlencode([("query", named + text)]),
                                            headers={"Content-Type": "application/x-www-form-urlencoded",
                                                     "Accept": RESULTS_JSON}),
     }
@@ -517,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         ports = {t: free_port() for t in ("embedded", "oxigraph", "virtuoso")}
         procs["oxigraph"] = subprocess.Popen(
             [oxigraph_command(), "serve-read-only", "--location", str(tmp / "oxigraph"),
-             "--bind", f"{HOST}:{ports['oxigraph']}", "--union-default-graph"],
+             "--bind", f"{HOST}:{ports['oxigraph']}", "--union-default-graph", "--timeout-s", f"{TIMEOUT:.0f}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs["embedded"] = start_budgetkg(args.store, ports["embedded"], env, None)
         bulk.start(first=False)
@@ -540,9 +543,14 @@ def main(argv: list[str] | None = None) -> int:
         roots = {"embedded": procs["embedded"].pid, "oxigraph": procs["oxigraph"].pid,
                  "virtuoso": procs["virtuoso"].pid, "virtuoso_server": bulk.proc.pid}
         with Peaks(roots) as peaks:
-            for case in cases:
+            for done, case in enumerate(cases, 1):
                 run_case(case, by_name[case.query], clients, graphs)
                 print(case_table([{**asdict(case), "shown": case.shown}], targets)[-1], file=sys.stderr, flush=True)
+                if args.json:  # what is measured so far survives a run stopped before its end
+                    partial = {"store": args.store, "partial": f"{done} of {len(cases)} cases", "load": load,
+                               "cases": [{**asdict(c), "shown": c.shown} for c in cases[:done]]}
+                    args.json.with_suffix(".partial.json").write_text(
+                        json.dumps(partial, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         for c in clients.values():
             c.close()
         memory = {"embedded": peaks.peak["embedded"], "oxigraph": peaks.peak["oxigraph"],

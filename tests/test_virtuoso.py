@@ -31,6 +31,7 @@ from bench.synth import generate
 from budgetkg.cli import app
 from kg.errors import BudgetKGError, StoreError
 from kg.iris import Iris
+from kg.namespaces import ONTOLOGY_IRI
 from kg.settings import Settings
 from kg.shapes import Dataset, load_shapes
 from kg.store import Credentials, EmbeddedStore, GraphStore, RemoteStore, credentials, open_store
@@ -105,6 +106,34 @@ def test_the_anonymous_sparql_url_alone_reads_the_same(built: Virtuoso, disk: Pa
     assert figures(there.stdout) == figures(here.stdout)
     refused = runner.invoke(app, ["build", "--quiet", "--store", built.sparql])
     assert refused.exit_code != 0 and f"{built.sparql} is a SPARQL query endpoint, read-only" in refused.output
+
+
+def test_more_graphs_than_an_answers_head_can_echo_are_all_read(virtuoso: Virtuoso) -> None:
+    """Virtuoso echoes every protocol ``default-graph-uri`` and ``named-graph-uri`` as a response header (about
+    190 bytes a graph): with 1,200 graphs named that way every answer's head was more than httpx reads ("Receive
+    buffer too long"), as the 100,000-table store's 1,000 documents were. Another base keeps them out of the seeds'."""
+    base = "http://many.example/"
+    graphs = [f"{base}graph/document{i:04d}" for i in range(1200)]
+    amount = f"<{base}amount>"
+    with httpx.Client(auth=httpx.DigestAuth(virtuoso.user, virtuoso.password), timeout=60) as client:
+        try:
+            for i, g in enumerate(graphs):
+                body = (f'<{base}project{i}> {amount} "{i}"^^<http://www.w3.org/2001/XMLSchema#decimal> .\n'
+                        f'<{base}project{i}> <{base}line> "{i + 1}" .\n')
+                r = client.put(virtuoso.gsp_auth, params={"graph": g}, content=body.encode(),
+                               headers={"Content-Type": "application/n-triples"})
+                assert r.status_code < 300, r.text
+            with RemoteStore.at(virtuoso.sparql, base=base) as store:
+                assert [g.value for g in store.graphs() if g.value.startswith(base)] == graphs
+                total = next(iter(store.query(f"SELECT (COUNT(*) AS ?n) (SUM(?a) AS ?sum) WHERE {{ ?p {amount} ?a }}")))
+                assert (int(total["n"].value), int(total["sum"].value)) == (1200, sum(range(1200)))
+                per_graph = store.query("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
+                seen = {s["g"].value: int(s["n"].value) for s in per_graph}
+                # the seeds' ontology graph when they were built first; never one of Virtuoso's own
+                assert {g: n for g, n in seen.items() if g != ONTOLOGY_IRI} == dict.fromkeys(graphs, 2)
+        finally:
+            client.post(virtuoso.sparql_auth, data={"update": f"DELETE {{ GRAPH ?g {{ ?s ?p ?o }} }} WHERE {{ GRAPH ?g "
+                                                              f"{{ ?s ?p ?o }} FILTER(STRSTARTS(STR(?g), \"{base}\")) }}"})
 
 
 def test_export_is_the_embedded_stores_but_for_durations(built: Virtuoso, disk: Path) -> None:

@@ -12,7 +12,10 @@
 * **The default graph is the union of the published graphs**, made explicit on every request:
   with an Oxigraph server (``--store http://HOST:PORT``) that holds no other graph by its
   ``union-default-graph`` parameter; otherwise by one ``default-graph-uri`` and one ``named-graph-uri``
-  per published graph (SPARQL 1.1 Protocol §2.1.4), which every server honours.
+  per published graph (SPARQL 1.1 Protocol §2.1.4), which every server honours. To Virtuoso (its answers'
+  ``Server`` header says so) the same dataset goes as ``DEFINE input:default-graph-uri`` /
+  ``input:named-graph-uri`` pragmas before the query (:func:`dataset_pragmas`): it echoes every protocol
+  parameter back as a response header, too large to read past about 500 graphs.
 * **One URL finds the endpoints** (:meth:`RemoteStore.at`): ``http://HOST:PORT`` is an Oxigraph server
   (``/query``, ``/update``, ``/store``), or, when ``/query`` answers 404 or 405, a budgetkg server
   (``/sparql``, ``/store``: read-only); a URL whose path ends in ``/sparql`` is a query endpoint — a
@@ -197,6 +200,13 @@ class _Http:
         self.canonical = True
         self._credentials = credentials
         self.client = self._client()
+        #: The server's ``Server`` header, from its first answer ("" until then, or when it sends none).
+        self.server = ""
+
+    @property
+    def virtuoso(self) -> bool:
+        """Whether the server says it is Virtuoso (then a dataset is sent as pragmas: :func:`dataset_pragmas`)."""
+        return self.server.startswith("Virtuoso/")
 
     def _client(self) -> httpx.Client:
         return httpx.Client(timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
@@ -235,6 +245,8 @@ class _Http:
             raise StoreError(f"{what} at {shown(url)} failed: {r}") from None
         if isinstance(r, BaseException):
             raise r
+        if not self.server:
+            self.server = r.headers.get("server", "")
         if r.status_code == 200 and (cut := next((h for h in TRUNCATED_HEADERS if h in r.headers), None)):
             raise StoreError(f"{what} at {shown(url)}: the server cut the answer short ({cut}: {r.headers[cut]}); "
                              "raise its row limit (budgetkg: BUDGETKG_MAX_ROWS; Virtuoso: ResultSetMaxRows)")
@@ -251,7 +263,10 @@ class _Http:
         raise StoreError(f"{what} at {shown(r.url)} failed with HTTP {r.status_code}: {text}")
 
     def query(self, sparql: str, form: list[tuple[str, str]], params: dict[str, str], name: str) -> QueryResult:
-        """POST ``sparql`` with dataset parameters ``form`` (SPARQL Protocol) and ``params`` (the server's own)."""
+        """POST ``sparql`` with dataset parameters ``form`` (SPARQL Protocol; to Virtuoso as its pragmas,
+        :func:`dataset_pragmas`) and ``params`` (the server's own)."""
+        if form and self.virtuoso:
+            sparql, form = dataset_pragmas(form) + sparql, []
         body = urlencode([("query", sparql), *form]).encode("utf-8")
         r = self._send("POST", self.query_url, "query", content=body, params=params,
                        headers={"Accept": f"{RESULTS_JSON}, {N_TRIPLES};q=0.9", "Content-Type": FORM})
@@ -333,6 +348,28 @@ class _Http:
                        timeout=WRITE_TIMEOUT)
         if r.status_code >= 300 and r.status_code != 404:
             self._fail(r, f"removing graph {graph.value}")
+
+
+def dataset_pragmas(form: list[tuple[str, str]]) -> str:
+    """A protocol dataset (``default-graph-uri`` and ``named-graph-uri`` pairs) as Virtuoso's own pragmas, one
+    ``DEFINE input:default-graph-uri <g>`` or ``DEFINE input:named-graph-uri <g>`` per graph, to go before the
+    query's prologue. They mean what the parameters mean (a ``FROM`` in the query wins over both, on Virtuoso).
+
+    Why not the parameters: Virtuoso echoes each one back as a response header (``X-SPARQL-default-graph``,
+    ``X-SPARQL-named-graph``; about 190 bytes a graph), so past about 500 graphs the head of its answer is more
+    than an HTTP client reads (httpx: 100 KB, "Receive buffer too long"), and the 100,000-table store has more
+    than 1,000. Both kinds are always named: Virtuoso reads a missing kind as every graph it holds, its system
+    graphs included, where the protocol reads it as none; :data:`EMPTY_GRAPH` stands for none.
+
+    >>> print(dataset_pragmas([("default-graph-uri", "http://x/g")]), end="")
+    DEFINE input:default-graph-uri <http://x/g>
+    DEFINE input:named-graph-uri <urn:budgetkg:empty>
+    """
+    kinds = {"default-graph-uri": [], "named-graph-uri": []}
+    for key, iri in form:
+        kinds[key].append(iri)
+    return "".join(f"DEFINE input:{key} <{iri}>\n" for key, iris in kinds.items()
+                   for iri in iris or [EMPTY_GRAPH.value])
 
 
 def _as_query_triples(data: bytes) -> QueryResult:
@@ -588,7 +625,9 @@ class RemoteStore:
         form: list[tuple[str, str]] = []
         params: dict[str, str] = {}
         if default_graph is not None or named_graphs is not None:
-            form += [("default-graph-uri", g.value) for g in default_graph or () if isinstance(g, NamedNode)]
+            # the store's own default graph is empty (budgetkg writes none): naming no graph would be every graph
+            defaults = [g.value for g in default_graph or () if isinstance(g, NamedNode)] or [EMPTY_GRAPH.value]
+            form += [("default-graph-uri", g) for g in defaults]
             form += [("named-graph-uri", g.value) for g in named_graphs or ()]
         else:
             form, params = self._dataset(union)
