@@ -22,8 +22,10 @@ Given a built embedded store and the corpus it was built from, in one run:
   ``--no-virtuoso-plain``, the same plain text POSTed straight to Virtuoso's ``/sparql`` with the published graphs
   named as budgetkg names them to Virtuoso (``DEFINE input:default-graph-uri`` and ``input:named-graph-uri``
   pragmas; JSON results, turned into CSV after the clock stops). ``oxigraph serve-read-only`` runs with
-  ``--timeout-s`` at the client's timeout, so a query the client gave up on does not keep running. Every answer is compared row by row with the embedded store's
-  (:func:`bench.bench_queries.verdict`); a failed or different case is shown as such.
+  ``--timeout-s`` at the client's timeout, so a query the client gave up on does not keep running. Every answer
+  is compared row by row with the embedded store's (:func:`bench.bench_queries.verdict`); a failed or different
+  case is shown as such. With ``--json OUT``, the cases measured so far are in ``OUT.partial.json`` (the same
+  numbers) until the run ends: a run stopped before its end keeps them.
 * **Memory**: peak RSS (VmHWM, summed over the process tree: budgetkg's server with its workers, the front with
   its workers, ``virtuoso-t``) of each server during the queries, sampled every 0.2 s, and of each loader.
 
@@ -452,6 +454,21 @@ def summary_table(numbers: dict[str, Any]) -> list[str]:
     return lines
 
 
+def memory_of(peak: dict[str, float]) -> dict[str, float]:
+    """Each target's peak MB from the sampled process trees (Virtuoso through budgetkg: both trees)."""
+    return {"embedded": peak["embedded"], "oxigraph": peak["oxigraph"],
+            "virtuoso": peak["virtuoso"] + peak["virtuoso_server"], "virtuoso_server": peak["virtuoso_server"],
+            "virtuoso_front": peak["virtuoso"], "virtuoso_plain": peak["virtuoso_server"]}
+
+
+def numbers_of(store: str, targets: list[str], picked: dict, load: dict, memory: dict[str, float],
+               cases: list[Case]) -> dict[str, Any]:
+    """What a run records (``--json``, :mod:`bench.run_all`'s servers step) of the cases measured."""
+    return {"store": store, "cpus": os.cpu_count(), "targets": targets, "new_values": picked, "load": load,
+            "memory": memory, "summary": {t: summary(cases, t) for t in targets},
+            "cases": [{**asdict(c), "shown": c.shown} for c in cases]}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--store", required=True, help="a built budgetkg store (a RocksDB folder)")
@@ -546,20 +563,16 @@ def main(argv: list[str] | None = None) -> int:
             for done, case in enumerate(cases, 1):
                 run_case(case, by_name[case.query], clients, graphs)
                 print(case_table([{**asdict(case), "shown": case.shown}], targets)[-1], file=sys.stderr, flush=True)
-                if args.json:  # what is measured so far survives a run stopped before its end
-                    partial = {"store": args.store, "partial": f"{done} of {len(cases)} cases", "load": load,
-                               "cases": [{**asdict(c), "shown": c.shown} for c in cases[:done]]}
+                if args.json and done < len(cases):  # what is measured so far survives a run stopped before its end
+                    partial = numbers_of(args.store, targets, picked, load, memory_of(peaks.peak), cases[:done])
+                    partial["partial"] = f"{done} of {len(cases)} cases"
                     args.json.with_suffix(".partial.json").write_text(
                         json.dumps(partial, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         for c in clients.values():
             c.close()
-        memory = {"embedded": peaks.peak["embedded"], "oxigraph": peaks.peak["oxigraph"],
-                  "virtuoso": peaks.peak["virtuoso"] + peaks.peak["virtuoso_server"],
-                  "virtuoso_server": peaks.peak["virtuoso_server"], "virtuoso_front": peaks.peak["virtuoso"],
-                  "virtuoso_plain": peaks.peak["virtuoso_server"]}
-        numbers = {"store": args.store, "cpus": os.cpu_count(), "targets": targets, "new_values": picked,
-                   "load": load, "memory": memory, "summary": {t: summary(cases, t) for t in targets},
-                   "cases": [{**asdict(c), "shown": c.shown} for c in cases]}
+        numbers = numbers_of(args.store, targets, picked, load, memory_of(peaks.peak), cases)
+        if args.json:
+            args.json.with_suffix(".partial.json").unlink(missing_ok=True)
         print("\n".join(["", *summary_table(numbers), "", *case_table(numbers["cases"], targets)]))
         if args.json:
             args.json.write_text(json.dumps(numbers, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -357,25 +357,32 @@ def servers(rows: list[dict]) -> list[str]:
              "the server's process tree (the Virtuoso row: `virtuoso-t` and the budgetkg front with its workers)."]
     for r in measured:
         x = r["servers"]
-        lines += ["", f"**{r['n']} tables**", "", *summary_table(x), "", "<details><summary>each case</summary>", "",
-                  *case_table(x["cases"], x["targets"]), "", "</details>"]
+        stopped = f" ({x['partial']}: the cases after it were not measured)" if x.get("partial") else ""
+        lines += ["", f"**{r['n']} tables**{stopped}", "", *summary_table(x), "",
+                  "<details><summary>each case</summary>", "", *case_table(x["cases"], x["targets"]), "", "</details>"]
     return lines
 
 
 def merge_rows(runs: list[list[dict]]) -> list[dict]:
-    """Rows of several runs as one list, by corpus size; a later run's steps replace an earlier one's.
+    """Rows of several runs as one list, by corpus size; a later run's steps replace an earlier one's, and the
+    earlier run's failure of a step ("servers: …") goes with it.
 
     >>> merge_rows([[{"n": 10, "build": 1, "errors": ["x"]}], [{"n": 10, "validate": 2}, {"n": 5}]])
     [{'n': 5}, {'n': 10, 'build': 1, 'errors': ['x'], 'validate': 2}]
+    >>> merge_rows([[{"n": 10, "errors": ["servers: stopped", "links: failed"]}], [{"n": 10, "servers": {}}]])
+    [{'n': 10, 'errors': ['links: failed'], 'servers': {}}]
     """
     by_n: dict[int, dict] = {}
     for rows in runs:
         for row in rows:
             into = by_n.setdefault(row["n"], {"n": row["n"]})
-            errors = into.get("errors", []) + row.get("errors", [])
+            replaced = tuple(f"{step}:" for step in STEPS if step in row)
+            errors = [e for e in into.get("errors", []) if not e.startswith(replaced)] + row.get("errors", [])
             into.update(row)
             if errors:
                 into["errors"] = errors
+            else:
+                into.pop("errors", None)
     return [by_n[n] for n in sorted(by_n)]
 
 

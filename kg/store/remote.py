@@ -365,7 +365,7 @@ def dataset_pragmas(form: list[tuple[str, str]]) -> str:
     DEFINE input:default-graph-uri <http://x/g>
     DEFINE input:named-graph-uri <urn:budgetkg:empty>
     """
-    kinds = {"default-graph-uri": [], "named-graph-uri": []}
+    kinds: dict[str, list[str]] = {"default-graph-uri": [], "named-graph-uri": []}
     for key, iri in form:
         kinds[key].append(iri)
     return "".join(f"DEFINE input:{key} <{iri}>\n" for key, iris in kinds.items()
