@@ -32,8 +32,11 @@ run: build assets
 
 # pytest exits 5 when it collects no test; that is reported, not hidden, by its own summary line.
 # tests/test_install.py builds the wheel and installs it, not editable, into a fresh venv.
+# The suite runs in one process per CPU (pytest-xdist), a test module's tests in one of them (--dist loadfile):
+# a module-scoped fixture (a built store, a Virtuoso) is made once. TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= auto
 test: lint assets virtuoso
-	$(BIN)/python -m pytest -q --durations=20; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
+	$(BIN)/python -m pytest -q --durations=20 -n $(TEST_WORKERS) --dist loadfile; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 # ruff, mypy (configured in pyproject.toml) and, once pyproject.toml declares its contracts, import-linter
 lint: $(STAMP)
