@@ -408,6 +408,16 @@ def _s(x: float | None, spec: str = ".3f") -> str:
     return "—" if x is None else format(x, spec)
 
 
+def _cell(text: str, limit: int = 240) -> str:
+    """A server's message as one table cell: one line, no ``|``, at most ``limit`` characters.
+
+    >>> _cell("Error TN...: Exceeded memory.\\n\\nSPARQL query:\\nDEFINE | x", 40)
+    'Error TN...: Exceeded memory. SPARQL qu…'
+    """
+    text = " ".join(text.replace("|", "/").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def case_table(cases: list[dict[str, Any]], targets: list[str]) -> list[str]:
     """Per case: rows, then each server's seconds and how its answer compares with the embedded store's."""
     lines = ["| query | parameters | rows | " + " | ".join(f"{LABELS[t]} s" for t in targets) + " | answers |",
@@ -415,10 +425,10 @@ def case_table(cases: list[dict[str, Any]], targets: list[str]) -> list[str]:
     for c in cases:
         res = c["results"]
         rows = res.get("embedded", {}).get("rows")
-        notes = [f"{t}: {res[t]['error'] or res[t]['answers']}" for t in targets
+        notes = [f"{t}: {_cell(res[t]['error']) or res[t]['answers']}" for t in targets
                  if t in res and t != "embedded" and (res[t]["error"] or res[t]["answers"] not in ("identical",))]
         if res.get("embedded", {}).get("error"):
-            notes.insert(0, f"embedded: {res['embedded']['error']}")
+            notes.insert(0, f"embedded: {_cell(res['embedded']['error'])}")
         cells = " | ".join(_s(res[t]["seconds"]) if t in res and not res[t]["error"] else ("failed" if t in res
                                                                                          else "—") for t in targets)
         lines.append(f"| {c['query']} | {c['shown']} | {_s(rows, 'd')} | {cells} | "
@@ -443,7 +453,7 @@ def summary_table(numbers: dict[str, Any]) -> list[str]:
             if ld is None and how.startswith("budgetkg build"):
                 ld = {"check": "not run" + (" (--no-virtuoso-build)" if t == "virtuoso" else "")}
             ld = ld or {}
-            check = f" ({ld.get('error', '')[-200:] or ld['check']})" if ld.get("check") else ""
+            check = f" ({_cell(ld.get('error', '')[-200:]) or ld['check']})" if ld.get("check") else ""
             head = (f"| {LABELS[t] if i == 0 else ''} | {how}{check} | {_s(ld.get('seconds'), '.1f')} "
                     f"| {_s(ld.get('peak_mb'), '.0f')} |")
             if i == 0:
