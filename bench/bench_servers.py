@@ -356,13 +356,13 @@ def run_case(case: Case, q: queries.NamedQuery, clients: dict[str, httpx.Client]
         return
     url = f"/queries/{q.name}" + ("?" + urlencode(case.params) if case.params else "")
     # as budgetkg names them to Virtuoso: pragmas, not protocol parameters (kg.store.remote.dataset_pragmas)
-    named = dataset_pragmas([("default-graph-uri", g) for g in graphs] + [("named-graph-uri", g) for g in graphs])
+    pragmas = dataset_pragmas([("default-graph-uri", g) for g in graphs] + [("named-graph-uri", g) for g in graphs])
     sends: dict[str, Callable[[httpx.Client], httpx.Response]] = {
         "embedded": lambda c: c.get(url, headers={"Accept": "text/csv"}),
         "oxigraph": lambda c: c.post("/query", content=text.encode("utf-8"),
                                      headers={"Content-Type": "application/sparql-query", "Accept": "text/csv"}),
         "virtuoso": lambda c: c.get(url, headers={"Accept": "text/csv"}),
-        "virtuoso_plain": lambda c: c.post("/sparql", content=urlencode([("query", named + text)]),
+        "virtuoso_plain": lambda c: c.post("/sparql", content=urlencode([("query", pragmas + text)]),
                                            headers={"Content-Type": "application/x-www-form-urlencoded",
                                                     "Accept": RESULTS_JSON}),
     }
