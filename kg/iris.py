@@ -216,6 +216,10 @@ class Iris:
     def link(self, kind: str, a: str, b: str) -> str:
         return f"{self.base}link/{kind}/{digest(a + '|' + b, 16)}"
 
+    def undertaking(self, first: str) -> str:
+        """An undertaking (projects joined by lineage and tranche links), named by its first member's IRI."""
+        return f"{self.base}undertaking/{digest(first, 16)}"
+
     def served_unit(self, department: str, name: str) -> str:
         return f"{self.base}served-unit/{department}/{digest(name, 10)}"
 

@@ -134,6 +134,39 @@ def test_lineage_links_carry_their_evidence(linked: GraphStore) -> None:
     assert row[0] == "1" and row[1] == "1" and row[3] == "信息化运维"
 
 
+def test_an_undertaking_is_what_its_links_reach_both_ways(linked: GraphStore) -> None:
+    """bk:inUndertaking names the projects the path (next|^next)+ reaches, and each project has at most one."""
+    reached = set(rows(linked, """
+        SELECT DISTINCT ?p ?m WHERE { ?p a bk:Project ; (bk:nextInUndertaking|^bk:nextInUndertaking)+ ?m
+                                      FILTER(?p != ?m) }"""))
+    kept = set(rows(linked, """
+        SELECT DISTINCT ?p ?m WHERE { ?p bk:inUndertaking ?u . ?m bk:inUndertaking ?u FILTER(?p != ?m) }"""))
+    assert reached and kept == reached
+    assert not rows(linked, "SELECT ?p WHERE { ?p bk:inUndertaking ?u , ?v FILTER(?u != ?v) }")
+    counted = rows(linked, """
+        SELECT ?u ?n (COUNT(?p) AS ?members) WHERE { ?u a bk:Undertaking ; bk:memberCount ?n . ?p bk:inUndertaking ?u }
+        GROUP BY ?u ?n""")
+    assert counted and all(int(n) == int(members) >= 2 for _, n, members in counted)
+
+
+@given(st.integers(1, 30).flatmap(lambda n: st.tuples(
+    st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=40))))
+def test_undertakings_are_the_connected_components_of_their_links(graph: tuple[int, list[tuple[int, int]]]) -> None:
+    import networkx as nx
+
+    from kg.links.graph import _Components
+
+    n, edges = graph
+    components = _Components(n)
+    g = nx.Graph()
+    g.add_nodes_from(range(n))
+    for a, b in edges:
+        components.join(a, b)
+        g.add_edge(a, b)
+    expected = sorted((sorted(c) for c in nx.connected_components(g) if len(c) > 1), key=lambda c: c[0])
+    assert components.groups() == expected
+
+
 def test_core_names() -> None:
     assert core_name("公交分局办案经费项目", "公交分局") == "办案"
     assert core_name("学校思想政治工作补助项目") == "学校思想政治工作补助"

@@ -42,6 +42,8 @@ class LinkReport:
     tranche_links: int = 0
     served_unit_links: int = 0
     served_units: int = 0
+    #: Components of the lineage and tranche links (bk:Undertaking), each of two or more projects.
+    undertakings: int = 0
     candidate_pairs: int = 0
     quads: int = 0
     #: Quads removed from and added to an existing links graph (a rebuild that changes nothing: 0 and 0).
@@ -234,7 +236,9 @@ def _compute(store: GraphStore, settings: Settings, ls: LinkSettings, q: LinkQua
     report.served_units, report.served_unit_links = len(units), len(served_links)
     step("served-units")
 
+    members = _Components(n)
     for u in undertakings(projects, served_of, ls):
+        members.join(u.a, u.b)
         a, b = projects[u.a], projects[u.b]
         cls = BK.TrancheLink if u.kind == "tranche" else BK.LineageLink
         node = iri(iris.link(u.kind, a.iri, b.iri))
@@ -248,6 +252,14 @@ def _compute(store: GraphStore, settings: Settings, ls: LinkSettings, q: LinkQua
             report.tranche_links += 1
         else:
             report.lineage_links += 1
+    for group in members.groups():
+        first = min(projects[i].iri for i in group)
+        node = iri(iris.undertaking(first))
+        q.add(node, RDF.type, BK.Undertaking)
+        q.add(node, BK.memberCount, integer(len(group)))
+        for i in group:
+            q.add(iri(projects[i].iri), BK.inUndertaking, node)
+    report.undertakings = len(members.groups())
     step("lineage")
 
     s_node = nt(iris.link_settings)
@@ -260,6 +272,40 @@ def _compute(store: GraphStore, settings: Settings, ls: LinkSettings, q: LinkQua
     report.quads = q.count
     report.seconds = round(sum(report.steps.values()), 3)
     return report
+
+
+class _Components:
+    """The connected components of a graph on ``0 … n-1`` (union-find with path halving).
+
+    >>> c = _Components(5); c.join(0, 1); c.join(3, 1); c.groups()
+    [[0, 1, 3]]
+    """
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+        self._groups: list[list[int]] | None = None
+
+    def find(self, i: int) -> int:
+        parent = self.parent
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+            self._groups = None
+
+    def groups(self) -> list[list[int]]:
+        """Every component of two or more members, each in ascending order, ordered by its first member."""
+        if self._groups is None:
+            by_root: dict[int, list[int]] = {}
+            for i in range(len(self.parent)):
+                by_root.setdefault(self.find(i), []).append(i)
+            self._groups = sorted((g for g in by_root.values() if len(g) > 1), key=lambda g: g[0])
+        return self._groups
 
 
 #: Largest existing links graph compared with the new links, and largest change (quads removed plus
