@@ -61,6 +61,45 @@ def test_an_agency_by_its_name(seed_store: GraphStore, settings: Settings) -> No
     assert exc.value.ambiguous and all("公安" in n for n in exc.value.nearest)
 
 
+@pytest.mark.parametrize("code", ["341", "341101", "34", "3411", "999"])
+def test_an_agency_code_is_decided_as_by_reading_every_agency(seed_store: GraphStore, settings: Settings,
+                                                              code: str) -> None:
+    """A code an agency has is answered through the index alone; a prefix or an unknown code reads every agency."""
+    q = named_queries.get(settings.queries_dir, "budget_by_agency")
+    bindings = q.bindings({"department": code})
+    (lookup,) = q.lookups(bindings)
+    asked: list[str] = []
+
+    def ask(sparql: str) -> list:
+        asked.append(sparql)
+        return list(seed_store.query(sparql))
+
+    def decided(lookups: list[named_queries.Lookup]) -> str | NoSuchValue:
+        try:
+            return named_queries.resolve(lookups, bindings, ask)["department"].value
+        except NoSuchValue as exc:
+            return exc
+
+    quick = decided([lookup])
+    quick_asks = list(asked)
+    full = decided([named_queries.Lookup(lookup.param, lookup.type, lookup.value, lookup.sparql, lookup.near)])
+    held = bool(list(seed_store.query(f'PREFIX bk: <https://budgetkg.example.org/def/> '
+                                      f'SELECT ?a WHERE {{ ?a bk:agencyCode "{code}" }}')))
+    assert lookup.exact is not None
+    assert quick_asks[0] == lookup.exact
+    assert quick_asks == ([lookup.exact] if held else [lookup.exact, lookup.sparql])  # the index alone when held
+    if isinstance(full, NoSuchValue):
+        assert isinstance(quick, NoSuchValue) and quick.nearest == full.nearest
+    else:
+        assert quick == full == code
+
+
+def test_an_agency_name_is_never_looked_up_as_a_code(seed_store: GraphStore, settings: Settings) -> None:
+    q = named_queries.get(settings.queries_dir, "budget_by_agency")
+    (lookup,) = q.lookups(q.bindings({"department": "天津市公安局"}))
+    assert lookup.exact is None
+
+
 @pytest.mark.parametrize(("word", "key"), [("专项债", "special-bond"), ("专项债券", "special-bond"),
                                            ("中央资金", "central"), ("中央", "central")])
 def test_funding_source_synonyms(seed_store: GraphStore, settings: Settings, word: str, key: str) -> None:
