@@ -474,11 +474,48 @@ def memory_of(peak: dict[str, float]) -> dict[str, float]:
 
 
 def numbers_of(store: str, targets: list[str], picked: dict, load: dict, memory: dict[str, float],
-               cases: list[Case]) -> dict[str, Any]:
-    """What a run records (``--json``, :mod:`bench.run_all`'s servers step) of the cases measured."""
-    return {"store": store, "cpus": os.cpu_count(), "targets": targets, "new_values": picked, "load": load,
-            "memory": memory, "summary": {t: summary(cases, t) for t in targets},
-            "cases": [{**asdict(c), "shown": c.shown} for c in cases]}
+               cases: list[Case], only: list[str] | None = None) -> dict[str, Any]:
+    """What a run records (``--json``, :mod:`bench.run_all`'s servers step) of the cases measured; ``only``: the
+    named queries the run was limited to (``--only``), whose cases :func:`merged` puts into an earlier run's."""
+    out = {"store": store, "cpus": os.cpu_count(), "targets": targets, "new_values": picked, "load": load,
+           "memory": memory, "summary": {t: summary(cases, t) for t in targets},
+           "cases": [{**asdict(c), "shown": c.shown} for c in cases]}
+    if only:
+        out["only"] = sorted(only)
+    return out
+
+
+def case_of(recorded: dict[str, Any]) -> Case:
+    """A case as :func:`numbers_of` recorded it."""
+    return Case(recorded["query"], recorded["params"], recorded.get("new", False), recorded.get("skipped", ""),
+                {t: Answer(**a) for t, a in recorded["results"].items()})
+
+
+def merged(earlier: dict[str, Any], later: dict[str, Any], label: str) -> dict[str, Any]:
+    """An earlier run's numbers with the cases of a later run limited to some named queries (``only``) put in:
+    each of those queries' cases is the later run's (the earlier run's cases of them are dropped), the others stay,
+    in query order. The summary is computed again over the merged cases, for the servers both runs measured. The
+    loads are the later run's (it loaded the store it queried); the peak memory is the larger of the two runs'.
+    ``merged_from`` says which queries came from which run (``label``: the later run's).
+    """
+    only = set(later["only"])
+    targets = [t for t in earlier["targets"] if t in later["targets"]]
+    kept = [c for c in earlier["cases"] if c["query"] not in only]
+    cases = sorted(kept + list(later["cases"]), key=lambda c: c["query"])  # stable: each run's order within a query
+    for c in cases:
+        c["results"] = {t: a for t, a in c["results"].items() if t in targets}
+    memory = {k: max(v, later["memory"].get(k, 0.0)) for k, v in earlier["memory"].items()}
+    out = {**earlier, "targets": targets, "load": later["load"], "memory": memory, "cases": cases,
+           "summary": {t: summary([case_of(c) for c in cases], t) for t in targets},
+           "merged_from": [*earlier.get("merged_from", []), {"run": label, "queries": sorted(only)}]}
+    if "partial" in earlier and all(q in only for q in _unmeasured(earlier)):
+        out.pop("partial")  # the later run measured what the earlier one had left
+    return out
+
+
+def _unmeasured(numbers: dict[str, Any]) -> list[str]:
+    """The named queries a stopped run did not reach (``unmeasured``, when it recorded them)."""
+    return list(numbers.get("unmeasured", []))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -576,13 +613,15 @@ def main(argv: list[str] | None = None) -> int:
                 run_case(case, by_name[case.query], clients, graphs)
                 print(case_table([{**asdict(case), "shown": case.shown}], targets)[-1], file=sys.stderr, flush=True)
                 if args.json and done < len(cases):  # what is measured so far survives a run stopped before its end
-                    partial = numbers_of(args.store, targets, picked, load, memory_of(peaks.peak), cases[:done])
+                    partial = numbers_of(args.store, targets, picked, load, memory_of(peaks.peak), cases[:done],
+                                         args.only)
                     partial["partial"] = f"{done} of {len(cases)} cases"
+                    partial["unmeasured"] = sorted({c.query for c in cases[done:]})
                     args.json.with_suffix(".partial.json").write_text(
                         json.dumps(partial, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         for c in clients.values():
             c.close()
-        numbers = numbers_of(args.store, targets, picked, load, memory_of(peaks.peak), cases)
+        numbers = numbers_of(args.store, targets, picked, load, memory_of(peaks.peak), cases, args.only)
         if args.json:
             args.json.with_suffix(".partial.json").unlink(missing_ok=True)
         print("\n".join(["", *summary_table(numbers), "", *case_table(numbers["cases"], targets)]))

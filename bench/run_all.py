@@ -145,8 +145,9 @@ def run_endpoint(store: str, duration: float, concurrency: int, workers: int | N
     return numbers
 
 
-def run_queries(store: str, workers: int | None, out: Path) -> dict:
+def run_queries(store: str, workers: int | None, out: Path, only: list[str] | None = None) -> dict:
     cmd = [sys.executable, "-m", "bench.bench_named", "--store", store, "--json", str(out)]
+    cmd += [f"--only={name}" for name in only or ()]
     if workers:
         cmd += ["--workers", str(workers)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -155,10 +156,12 @@ def run_queries(store: str, workers: int | None, out: Path) -> dict:
     return json.loads(out.read_text(encoding="utf-8"))
 
 
-def run_servers(store: str, corpus: Path, build: dict | None, out: Path, virtuoso_build: bool) -> dict:
+def run_servers(store: str, corpus: Path, build: dict | None, out: Path, virtuoso_build: bool,
+                only: list[str] | None = None) -> dict:
     """:mod:`bench.bench_servers` on the store, with this run's build time when it measured one."""
     cmd = [sys.executable, "-m", "bench.bench_servers", "--store", store, "--corpus", str(corpus),
            "--json", str(out), "--work", str(out.parent)]
+    cmd += [f"--only={name}" for name in only or ()]
     if build:
         cmd += ["--build-seconds", str(build["seconds"]), "--build-peak-mb", str(build["peak_mb"])]
     if not virtuoso_build:
@@ -358,24 +361,34 @@ def servers(rows: list[dict]) -> list[str]:
     for r in measured:
         x = r["servers"]
         stopped = f" ({x['partial']}: the cases after it were not measured)" if x.get("partial") else ""
+        for m in x.get("merged_from", []):
+            stopped += (f"; the cases of {', '.join(f'`{q}`' for q in m['queries'])} are from `{m['run']}`, "
+                        "a later run on a store built again from the same corpus, loads and all")
         lines += ["", f"**{r['n']} tables**{stopped}", "", *summary_table(x), "",
                   "<details><summary>each case</summary>", "", *case_table(x["cases"], x["targets"]), "", "</details>"]
     return lines
 
 
-def merge_rows(runs: list[list[dict]]) -> list[dict]:
+def merge_rows(runs: list[list[dict]], labels: list[str] | None = None) -> list[dict]:
     """Rows of several runs as one list, by corpus size; a later run's steps replace an earlier one's, and the
-    earlier run's failure of a step ("servers: …") goes with it.
+    earlier run's failure of a step ("servers: …") goes with it. A later servers step limited to some named queries
+    (``only``) replaces only their cases in the earlier one (:func:`bench.bench_servers.merged`; ``labels`` name
+    the runs).
 
     >>> merge_rows([[{"n": 10, "build": 1, "errors": ["x"]}], [{"n": 10, "validate": 2}, {"n": 5}]])
     [{'n': 5}, {'n': 10, 'build': 1, 'errors': ['x'], 'validate': 2}]
     >>> merge_rows([[{"n": 10, "errors": ["servers: stopped", "links: failed"]}], [{"n": 10, "servers": {}}]])
     [{'n': 10, 'errors': ['links: failed'], 'servers': {}}]
     """
+    from bench.bench_servers import merged
+
     by_n: dict[int, dict] = {}
-    for rows in runs:
+    for k, rows in enumerate(runs):
         for row in rows:
             into = by_n.setdefault(row["n"], {"n": row["n"]})
+            if (row.get("servers") or {}).get("only") and into.get("servers"):
+                row = {**row, "servers": merged(into["servers"], row["servers"],
+                                                labels[k] if labels else f"run {k + 1}")}
             replaced = tuple(f"{step}:" for step in STEPS if step in row)
             errors = [e for e in into.get("errors", []) if not e.startswith(replaced)] + row.get("errors", [])
             into.update(row)
@@ -427,6 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", action="append", choices=STEPS, default=[], help="leave a step out (repeatable)")
     ap.add_argument("--no-virtuoso-build", action="store_true",
                     help="servers: leave out budgetkg build into Virtuoso (one GSP PUT per document; slow at 100k)")
+    ap.add_argument("--only", action="append",
+                    help="queries, servers: only this named query (repeatable); rendered after an earlier run, "
+                         "its servers cases replace that run's cases of these queries")
     ap.add_argument("--work", type=Path, help="keep corpora and stores here (default: a temporary directory)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT,
                     help="where the table goes (the default one is also copied into README.md)")
@@ -440,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"validate": phase_validate, "links": phase_links}[a.phase](*a.args)))
         return 0
     if a.render:
-        rows = merge_rows([json.loads(p.read_text(encoding="utf-8")) for p in a.render])
+        rows = merge_rows([json.loads(p.read_text(encoding="utf-8")) for p in a.render], [p.name for p in a.render])
         a.tables = [r["n"] for r in rows]
         a.merged = [str(p) for p in a.render] if len(a.render) > 1 else None
         if a.merged:
@@ -480,11 +496,11 @@ def main(argv: list[str] | None = None) -> int:
             steps = {
                 "endpoint": lambda s=str(store), w=work: run_endpoint(s, a.duration, a.concurrency, a.workers,
                                                                       w / "endpoint.json", a.query_timeout),
-                "queries": lambda s=str(store), w=work: run_queries(s, a.workers, w / "named.json"),
+                "queries": lambda s=str(store), w=work: run_queries(s, a.workers, w / "named.json", a.only),
                 "validate": lambda s=str(store): _phase("validate", s),
                 "links": lambda s=str(store): _phase("links", s),
                 "servers": lambda s=str(store), w=work, c=corpus, r=row: run_servers(
-                    s, c, r.get("build"), w / "servers.json", not a.no_virtuoso_build),
+                    s, c, r.get("build"), w / "servers.json", not a.no_virtuoso_build, a.only),
             }
             for step, work_of in steps.items():
                 if step in a.skip:
