@@ -510,6 +510,10 @@ def merged(earlier: dict[str, Any], later: dict[str, Any], label: str) -> dict[s
            "merged_from": [*earlier.get("merged_from", []), {"run": label, "queries": sorted(only)}]}
     if "partial" in earlier and all(q in only for q in _unmeasured(earlier)):
         out.pop("partial")  # the later run measured what the earlier one had left
+        out.pop("unmeasured", None)
+    if "partial" in later:  # and what it left is unmeasured still
+        out["partial"] = f"{label} was stopped after {later['partial']}"
+        out["unmeasured"] = _unmeasured(later)
     return out
 
 
