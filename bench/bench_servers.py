@@ -501,9 +501,8 @@ def merged(earlier: dict[str, Any], later: dict[str, Any], label: str) -> dict[s
     only = set(later["only"])
     targets = [t for t in earlier["targets"] if t in later["targets"]]
     kept = [c for c in earlier["cases"] if c["query"] not in only]
-    cases = sorted(kept + list(later["cases"]), key=lambda c: c["query"])  # stable: each run's order within a query
-    for c in cases:
-        c["results"] = {t: a for t, a in c["results"].items() if t in targets}
+    cases = [{**c, "results": {t: a for t, a in c["results"].items() if t in targets}}  # the inputs stay as read
+             for c in sorted(kept + list(later["cases"]), key=lambda c: c["query"])]  # stable: each run's order kept
     memory = {k: max(v, later["memory"].get(k, 0.0)) for k, v in earlier["memory"].items()}
     out = {**earlier, "targets": targets, "load": later["load"], "memory": memory, "cases": cases,
            "summary": {t: summary([case_of(c) for c in cases], t) for t in targets},

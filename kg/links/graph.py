@@ -252,14 +252,15 @@ def _compute(store: GraphStore, settings: Settings, ls: LinkSettings, q: LinkQua
             report.tranche_links += 1
         else:
             report.lineage_links += 1
-    for group in members.groups():
+    groups = members.groups()
+    for group in groups:
         first = min(projects[i].iri for i in group)
         node = iri(iris.undertaking(first))
         q.add(node, RDF.type, BK.Undertaking)
         q.add(node, BK.memberCount, integer(len(group)))
         for i in group:
             q.add(iri(projects[i].iri), BK.inUndertaking, node)
-    report.undertakings = len(members.groups())
+    report.undertakings = len(groups)
     step("lineage")
 
     s_node = nt(iris.link_settings)
@@ -283,7 +284,6 @@ class _Components:
 
     def __init__(self, n: int) -> None:
         self.parent = list(range(n))
-        self._groups: list[list[int]] | None = None
 
     def find(self, i: int) -> int:
         parent = self.parent
@@ -296,16 +296,13 @@ class _Components:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)
-            self._groups = None
 
     def groups(self) -> list[list[int]]:
         """Every component of two or more members, each in ascending order, ordered by its first member."""
-        if self._groups is None:
-            by_root: dict[int, list[int]] = {}
-            for i in range(len(self.parent)):
-                by_root.setdefault(self.find(i), []).append(i)
-            self._groups = sorted((g for g in by_root.values() if len(g) > 1), key=lambda g: g[0])
-        return self._groups
+        by_root: dict[int, list[int]] = {}
+        for i in range(len(self.parent)):
+            by_root.setdefault(self.find(i), []).append(i)
+        return sorted((g for g in by_root.values() if len(g) > 1), key=lambda g: g[0])
 
 
 #: Largest existing links graph compared with the new links, and largest change (quads removed plus
