@@ -495,8 +495,10 @@ def merged(earlier: dict[str, Any], later: dict[str, Any], label: str) -> dict[s
     """An earlier run's numbers with the cases of a later run limited to some named queries (``only``) put in:
     each of those queries' cases is the later run's (the earlier run's cases of them are dropped), the others stay,
     in query order. The summary is computed again over the merged cases, for the servers both runs measured. The
-    loads are the later run's (it loaded the store it queried); the peak memory is the larger of the two runs'.
-    ``merged_from`` says which queries came from which run (``label``: the later run's).
+    loads are the later run's (it loaded the store it queried), unless it says they were disturbed
+    (``load_disturbed``: other work ran on the machine while it loaded): then the earlier run's stay. The peak memory
+    is the larger of the two runs'. ``merged_from`` says which queries came from which run (``label``: the later
+    run's).
     """
     only = set(later["only"])
     targets = [t for t in earlier["targets"] if t in later["targets"]]
@@ -504,9 +506,11 @@ def merged(earlier: dict[str, Any], later: dict[str, Any], label: str) -> dict[s
     cases = [{**c, "results": {t: a for t, a in c["results"].items() if t in targets}}  # the inputs stay as read
              for c in sorted(kept + list(later["cases"]), key=lambda c: c["query"])]  # stable: each run's order kept
     memory = {k: max(v, later["memory"].get(k, 0.0)) for k, v in earlier["memory"].items()}
-    out = {**earlier, "targets": targets, "load": later["load"], "memory": memory, "cases": cases,
+    load = earlier["load"] if later.get("load_disturbed") else later["load"]
+    out = {**earlier, "targets": targets, "load": load, "memory": memory, "cases": cases,
            "summary": {t: summary([case_of(c) for c in cases], t) for t in targets},
-           "merged_from": [*earlier.get("merged_from", []), {"run": label, "queries": sorted(only)}]}
+           "merged_from": [*earlier.get("merged_from", []),
+                           {"run": label, "queries": sorted(only), "loads": not later.get("load_disturbed")}]}
     if "partial" in earlier and all(q in only for q in _unmeasured(earlier)):
         out.pop("partial")  # the later run measured what the earlier one had left
         out.pop("unmeasured", None)

@@ -362,8 +362,10 @@ def servers(rows: list[dict]) -> list[str]:
         x = r["servers"]
         stopped = f" ({x['partial']}: the cases after it were not measured)" if x.get("partial") else ""
         for m in x.get("merged_from", []):
+            loads = ("loads and all" if m.get("loads", True) else
+                     "but not its loads (other work ran on the machine while it loaded: the earlier loads are shown)")
             stopped += (f"; the cases of {', '.join(f'`{q}`' for q in m['queries'])} are from `{m['run']}`, "
-                        "a later run on a store built again from the same corpus, loads and all")
+                        f"a later run on the same corpus, {loads}")
         lines += ["", f"**{r['n']} tables**{stopped}", "", *summary_table(x), "",
                   "<details><summary>each case</summary>", "", *case_table(x["cases"], x["targets"]), "", "</details>"]
     return lines

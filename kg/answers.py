@@ -23,10 +23,12 @@ query is then a mask and a permutation over them (:func:`solve`):
 The filters run over each column's distinct terms (a unit code prefix, a folded wording, a category by label or key,
 a funding source by key or label), never over the rows one by one. The answer stays in columns (:func:`answer`, a
 :class:`TableAnswer`): the server writes each result format from them, each distinct term spelled once
-(:func:`server.results.answer_bytes`), and :func:`solve` makes real :class:`~pyoxigraph.QuerySolutions` of it (a TSV
-document parsed by pyoxigraph) for the command line. Whatever the table cannot answer exactly as the plain text
-would (a value with two labels, a target value that is not a decimal, terms of several kinds in a sorted column)
-makes :func:`read` raise :class:`Unsupported`: no table is kept and the plain text runs.
+(:func:`server.results.answer_bytes`); the shared-goal rows, half a million at 100,000 tables, are also kept
+written in CSV and TSV (:class:`SpelledRows`, written by :func:`save`), and sent as they are. :func:`solve` makes
+real :class:`~pyoxigraph.QuerySolutions` of it (a TSV document parsed by pyoxigraph) for the command line.
+Whatever the table cannot answer exactly as the plain text would (a value with two labels, a target value that is
+not a decimal, terms of several kinds in a sorted column) makes :func:`read` raise :class:`Unsupported`: no table
+is kept and the plain text runs.
 
 **Per generation.** The build writes the table beside an on-disk store (:class:`kg.pipeline.AnswersStep`) as
 :func:`file_for` ``budgetkg-answers-<generation>.npz``; :func:`stored` loads it only when its generation is
@@ -59,17 +61,24 @@ from pyoxigraph import (
     parse_query_results,
 )
 
-from . import tablefile
+from . import resultformat, tablefile
 from .facets import Strings, lexical, pick
 from .namespaces import PREFIXES, XSD
 from .store import GraphStore, solutions, with_values
 
 #: The named queries the table answers (their table forms: :attr:`kg.queries.FastForm.table`).
 FORMS = ("projects_by_threshold", "projects_by_category", "shared_goals_across_agencies")
-VERSION = 3
+VERSION = 4
 FILE_PREFIX = "budgetkg-answers-"
 #: The unbound cell (no term is spelled so in TSV).
 UNBOUND = ""
+#: The result formats in which the table keeps the shared-goal rows written (:class:`SpelledRows`): those of bulk
+#: downloads, whose answers of half a million rows are otherwise spelled cell by cell on each request. JSON and XML
+#: are written from the columns.
+SPELLED_FORMATS = ("csv", "tsv")
+#: What a row written ahead starts with: a byte that no UTF-8 text holds (so nowhere else in a row), replaced by the
+#: row's leading cells (the parameters the answer repeats) when the row is sent.
+ROW_MARK = b"\xff"
 
 #: The threshold query's row columns, in the table (the bound parameters are the others of :data:`THRESHOLD`).
 TARGET_COLUMNS = ("project", "unit_code", "name", "indicator_name", "level1", "level2", "k1", "k2", "concept",
@@ -78,8 +87,11 @@ TARGET_COLUMNS = ("project", "unit_code", "name", "indicator_name", "level1", "l
 THRESHOLD = ("indicator", "unit", "min_value", "agency", "category", "unit_code", "name", "indicator_name",
              "level1", "level2", "concept", "comparator", "value", "raw", "project")
 CATEGORY = ("category", "project", "name", "unit_name", "indicators")
-GOALS = ("agency", "min_score", "funding", "score", "unit_a", "name_a", "unit_b", "name_b", "concept_score",
-         "goal_score", "concepts", "phrases", "link")
+#: The shared-goal query's parameters: the first columns of its SELECT, so a row written ahead (:class:`SpelledRows`)
+#: is its link's cells after them.
+GOAL_PARAMETERS = ("agency", "min_score", "funding")
+GOALS = (*GOAL_PARAMETERS, "score", "unit_a", "name_a", "unit_b", "name_b", "concept_score", "goal_score", "concepts",
+         "phrases", "link")
 #: The shared-goal query's row columns, in the table (the parameters of :data:`GOALS` are the others).
 LINK_COLUMNS = ("link", "score", "unit_a", "name_a", "unit_b", "name_b", "concept_score", "goal_score", "concepts",
                 "phrases")
@@ -256,6 +268,9 @@ class GoalLinks:
     #: ``?fs skos:prefLabel ?fl`` of those sources: the source of each pair (a code into ``sources.terms``), the label.
     label_source: NDArray[np.int32]
     labels: Column
+    #: Each row written in each of :data:`SPELLED_FORMATS`, in ``order`` (:func:`spelled_rows` of the rows with the
+    #: query's parameters first); empty until :func:`save` writes them (a table read from the store, not yet saved).
+    spelled: dict[str, Strings] = field(default_factory=dict, repr=False, compare=False)
     memo: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     def scores(self) -> list[Decimal]:
@@ -509,6 +524,48 @@ def terms(spellings: Sequence[str]) -> list[Term | None]:
 
 
 @dataclass(frozen=True)
+class SpelledRows:
+    """An answer's rows as the table keeps them written (:func:`spelled_rows`): ``formats`` holds, by result format,
+    one entry per kept row, each the row's cells after its first ``lead`` columns and the row's end, after
+    :data:`ROW_MARK`; ``rows`` says which entries the answer's rows are, in its order. A row is sent as its entry
+    with the mark replaced by the answer's first ``lead`` cells, which are the same on every row (the parameters it
+    repeats)."""
+
+    lead: int
+    formats: Mapping[str, Strings]
+    rows: NDArray[np.int64]
+
+    def head(self, rows: int) -> SpelledRows:
+        return SpelledRows(self.lead, self.formats, self.rows[:rows])
+
+
+def spelled_rows(answer: TableAnswer, lead: int, fmt: str) -> Strings:
+    """Each row of ``answer`` written in ``fmt`` (:mod:`kg.resultformat`) after its first ``lead`` columns, with the
+    row's end, after :data:`ROW_MARK` (see :class:`SpelledRows`): each distinct term of a column spelled once.
+
+    >>> a = TableAnswer(("p", "x", "y"), (Column.of(['""', '""']), Column.of(["<http://e/a>", "<http://e/b>"]),
+    ...                                   Column.of(['"1,5"', UNBOUND])))
+    >>> s = spelled_rows(a, 1, "csv")
+    >>> [bytes(s.blob[s.offsets[i]:s.offsets[i + 1]]) for i in range(len(s))]
+    [b'\\xff,http://e/a,"1,5"\\r\\n', b'\\xff,http://e/b,\\r\\n']
+    """
+    names, n = answer.variables, len(answer)
+    pieces = np.empty((n, len(names) - lead + 2), dtype=object)
+    pieces[:, 0] = ROW_MARK
+    for j, k in enumerate(range(lead, len(names)), start=1):
+        used, at = answer.distinct(k)
+        spell = resultformat.cell(fmt, names, k)
+        spelled = np.empty(len(used), dtype=object)
+        spelled[:] = [spell(t).encode("utf-8") for t in terms(used)]
+        pieces[:, j] = spelled[at]
+    pieces[:, -1] = resultformat.ROW_END[fmt].encode("utf-8")
+    rows = [b"".join(row) for row in pieces.tolist()]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in rows], out=offsets[1:])
+    return Strings(np.frombuffer(b"".join(rows), dtype=np.uint8).copy(), offsets)
+
+
+@dataclass(frozen=True)
 class TableAnswer:
     """An answer of the table, column by column: for each variable, a :class:`Column` (each row's code into the
     column's terms, TSV spellings). :meth:`solutions` makes pyoxigraph solutions of it; the server writes the
@@ -516,13 +573,16 @@ class TableAnswer:
 
     variables: tuple[str, ...]
     columns: tuple[Column, ...]
+    #: The rows as the table keeps them written in some formats, if it does (the server sends those as they are).
+    spelled: SpelledRows | None = None
 
     def __len__(self) -> int:
         return len(self.columns[0].codes) if self.columns else 0
 
     def head(self, rows: int) -> TableAnswer:
         """The first ``rows`` rows."""
-        return TableAnswer(self.variables, tuple(Column(c.codes[:rows], c.terms) for c in self.columns))
+        return TableAnswer(self.variables, tuple(Column(c.codes[:rows], c.terms) for c in self.columns),
+                           None if self.spelled is None else self.spelled.head(rows))
 
     def distinct(self, k: int) -> tuple[list[str], NDArray[np.intp]]:
         """The terms of column ``k`` that its rows use, and each row's index into them."""
@@ -637,11 +697,13 @@ def goals(table: AnswerTable, bindings: Mapping[str, object]) -> TableAnswer | N
         funded = np.zeros(int(g.ends.max(initial=-1)) + 1, dtype=bool)
         funded[g.funded[passing[g.sources.codes]]] = True
         mask &= funded[g.ends[0]] | funded[g.ends[1]]
-    rows = g.order[mask[g.order]]
-    given = {k: bindings[k] for k in ("agency", "min_score", "funding")}
+    at = np.flatnonzero(mask[g.order])  # the rows' places in the ORDER BY
+    rows = g.order[at]
+    given = {k: bindings[k] for k in GOAL_PARAMETERS}
     echoed = _echoed(given)
+    spelled = SpelledRows(len(GOAL_PARAMETERS), g.spelled, at) if g.spelled else None
     return TableAnswer(GOALS, tuple(Column.repeated(echoed[v], len(rows)) if v in given else c[v].take(rows)
-                                    for v in GOALS))
+                                    for v in GOALS), spelled)
 
 
 _SOLVERS = {"projects_by_threshold": threshold, "projects_by_category": category,
@@ -683,6 +745,15 @@ def _take(a: Mapping[str, Any], key: str) -> Column:
     return Column(a[f"{key}.codes"], Strings(a[f"{key}.blob"], a[f"{key}.offsets"]))
 
 
+def _goal_rows(g: GoalLinks) -> dict[str, Strings]:
+    """Every shared-goal row in the query's order, written in each of :data:`SPELLED_FORMATS` (the parameters'
+    cells left to the answer: :class:`SpelledRows`)."""
+    n = len(g.order)
+    whole = TableAnswer(GOALS, tuple(Column.repeated(UNBOUND, n) if v in GOAL_PARAMETERS else g.columns[v].take(g.order)
+                                     for v in GOALS))
+    return {fmt: spelled_rows(whole, len(GOAL_PARAMETERS), fmt) for fmt in SPELLED_FORMATS}
+
+
 def save(table: AnswerTable, path: Path) -> None:
     """Write ``table`` to ``path`` atomically, and remove the tables of other generations beside it."""
     out: dict[str, NDArray[np.generic]] = {
@@ -701,6 +772,8 @@ def save(table: AnswerTable, path: Path) -> None:
             _put(out, f"goals.{c}", column)
         _put(out, "goals.sources", g.sources)
         _put(out, "goals.labels", g.labels)
+        for fmt, strings in (g.spelled or _goal_rows(g)).items():
+            out[f"goals.rows.{fmt}.blob"], out[f"goals.rows.{fmt}.offsets"] = strings.blob, strings.offsets
     tablefile.save(path, FILE_PREFIX, VERSION, table.generation, out)
 
 
@@ -714,7 +787,9 @@ def load(path: Path) -> AnswerTable:
     if "goals.order" in a:
         goals = GoalLinks({c: _take(a, f"goals.{c}") for c in LINK_COLUMNS}, a["goals.order"], a["goals.ends"],
                           a["goals.funded"], _take(a, "goals.sources"), a["goals.label_source"],
-                          _take(a, "goals.labels"))
+                          _take(a, "goals.labels"),
+                          {fmt: Strings(a[f"goals.rows.{fmt}.blob"], a[f"goals.rows.{fmt}.offsets"])
+                           for fmt in SPELLED_FORMATS})
     return AnswerTable(generation, {c: _take(a, f"targets.{c}") for c in TARGET_COLUMNS}, a["target_order"],
                        {c: _take(a, f"projects.{c}") for c in ("project", "name", "unit_name")}, a["project_rank"],
                        a["pair_project"], a["label_pair"], _take(a, "labels"), goals)

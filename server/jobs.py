@@ -34,6 +34,7 @@ from kg import answers, facets, kept, partners
 from kg.errors import BudgetKGError, QueryError, StoreError
 from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
 from kg.queries import FastForm, Lookup, choose, kept_answer, resolve, with_zh
+from kg.resultformat import XSD_STRING
 from kg.settings import Settings
 from kg.sources import load_manifest
 from kg.store import EmbeddedStore, GraphStore, QueryResult, damage, solutions, store_error, term_value
@@ -339,7 +340,7 @@ def jsonld_bytes(items: Iterable[Quad] | Iterable[Triple], context: dict[str, st
             if t.language:
                 return {"@value": t.value, "@language": t.language}
             dt = t.datatype.value
-            return t.value if dt == results.XSD_STRING else {"@value": t.value, "@type": iri(dt)}
+            return t.value if dt == XSD_STRING else {"@value": t.value, "@type": iri(dt)}
         return {"@id": ref(t)}
 
     rdf_type = RDF_TYPE

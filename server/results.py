@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain, islice, repeat
 from typing import TypeVar, cast
-from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 from numpy.typing import NDArray
 from pyoxigraph import (
-    BlankNode,
     Literal,
     NamedNode,
     Quad,
@@ -40,11 +37,23 @@ from pyoxigraph import (
 )
 
 from kg import answers
-from kg.answers import UNBOUND, TableAnswer
-from kg.namespaces import PREFIXES, SPARQL_RESULTS, XSD
-
-#: Plain literals have this datatype; the result formats leave it out.
-XSD_STRING = XSD.string.value
+from kg.answers import ROW_MARK, UNBOUND, TableAnswer
+from kg.facets import Strings
+from kg.namespaces import PREFIXES
+from kg.resultformat import (
+    JSON,
+    ROW_END,
+    ROW_START,
+    Term,
+    cell,
+    document,
+    json_binding,
+    term_csv,
+    term_json,
+    term_tsv,
+    xml_binding,
+    xml_document,
+)
 
 BOOLEAN_FORMATS = {"json": QueryResultsFormat.JSON, "xml": QueryResultsFormat.XML,
                    "csv": QueryResultsFormat.CSV, "tsv": QueryResultsFormat.TSV}
@@ -53,88 +62,7 @@ RDF_FORMATS = {"turtle": RdfFormat.TURTLE, "ntriples": RdfFormat.N_TRIPLES, "rdf
 #: Formats whose serialiser writes prefix declarations.
 WITH_PREFIXES = {"turtle", "trig", "rdfxml"}
 
-
-#: A term of a solution or of a triple (RDF 1.2: a triple may be the object of another).
-Term = NamedNode | BlankNode | Literal | Triple
 T = TypeVar("T")
-
-
-def term_json(t: Term) -> dict[str, object]:
-    """A term as a SPARQL 1.1 JSON results binding."""
-    if isinstance(t, NamedNode):
-        return {"type": "uri", "value": t.value}
-    if isinstance(t, Literal):
-        d: dict[str, object] = {"type": "literal", "value": t.value}
-        if t.language:
-            d["xml:lang"] = t.language
-            if t.direction:
-                d["its:dir"] = str(t.direction)
-        elif t.datatype.value != XSD_STRING:
-            d["datatype"] = t.datatype.value
-        return d
-    if isinstance(t, BlankNode):
-        return {"type": "bnode", "value": t.value}
-    if isinstance(t, Triple):
-        return {"type": "triple", "value": {"subject": term_json(t.subject),
-                                            "predicate": term_json(t.predicate),
-                                            "object": term_json(t.object)}}
-    raise TypeError(f"not an RDF term: {t!r}")
-
-
-def term_xml(t: Term) -> str:
-    if isinstance(t, NamedNode):
-        return f"<uri>{escape(t.value)}</uri>"
-    if isinstance(t, Literal):
-        if t.language:
-            return f"<literal xml:lang={quoteattr(t.language)}>{escape(t.value)}</literal>"
-        if t.datatype.value != XSD_STRING:
-            return f"<literal datatype={quoteattr(t.datatype.value)}>{escape(t.value)}</literal>"
-        return f"<literal>{escape(t.value)}</literal>"
-    if isinstance(t, BlankNode):
-        return f"<bnode>{escape(t.value)}</bnode>"
-    if isinstance(t, Triple):
-        return (f"<triple><subject>{term_xml(t.subject)}</subject><predicate>{term_xml(t.predicate)}"
-                f"</predicate><object>{term_xml(t.object)}</object></triple>")
-    raise TypeError(f"not an RDF term: {t!r}")
-
-
-def term_csv(t: Term | None) -> str:
-    if t is None:
-        return ""
-    if isinstance(t, BlankNode):
-        return "_:" + t.value
-    if isinstance(t, Triple):
-        return str(t)
-    return t.value
-
-
-def term_tsv(t: Term | None) -> str:
-    return "" if t is None else str(t)
-
-
-#: How the JSON results are written (compact, UTF-8 as is).
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def _json_document(names: list[str]) -> tuple[str, str]:
-    """The JSON results document around its bindings: what comes before the first and after the last."""
-    empty = _JSON.encode({"head": {"vars": names}, "results": {"bindings": []}})
-    return empty[:-3], empty[-3:]
-
-
-def _json_binding(name: str, t: Term) -> str:
-    """``"name":{…}``: a binding as it stands in a solution's object."""
-    return _JSON.encode({name: term_json(t)})[1:-1]
-
-
-def _xml_document(names: list[str]) -> tuple[str, str]:
-    head = "".join([f'<?xml version="1.0" encoding="UTF-8"?>\n<sparql xmlns={quoteattr(str(SPARQL_RESULTS))}>'
-                    "<head>", *(f"<variable name={quoteattr(n)}/>" for n in names), "</head><results>"])
-    return head, "</results></sparql>\n"
-
-
-def _xml_binding(name: str, t: Term) -> str:
-    return f"<binding name={quoteattr(name)}>{term_xml(t)}</binding>"
 
 
 def select_bytes(result: QuerySolutions, fmt: str, max_rows: int) -> tuple[bytes, int, bool]:
@@ -154,16 +82,16 @@ def select_bytes(result: QuerySolutions, fmt: str, max_rows: int) -> tuple[bytes
                     b[n] = term_json(t)
             bindings.append(b)
         doc = {"head": {"vars": names}, "results": {"bindings": bindings}}
-        body = _JSON.encode(doc).encode("utf-8")
+        body = JSON.encode(doc).encode("utf-8")
     elif fmt == "xml":
-        head, tail = _xml_document(names)
+        head, tail = xml_document(names)
         parts = [head]
         for sol in rows:
             parts.append("<result>")
             for n in names:
                 t = sol[n]
                 if t is not None:
-                    parts.append(_xml_binding(n, t))
+                    parts.append(xml_binding(n, t))
             parts.append("</result>")
         parts.append(tail)
         body = "".join(parts).encode("utf-8")
@@ -210,37 +138,6 @@ def _cells(answer: TableAnswer, k: int, spell: Callable[[Term | None], T]) -> li
 CHUNK_ROWS = 2_000
 
 
-#: What a CSV field is quoted for (the delimiter, the quote, a line end); any other field is written as it is.
-_CSV_SPECIAL = frozenset(',"\r\n')
-
-
-def _csv_field(value: str, alone: bool) -> str:
-    """``value`` as :mod:`csv` writes it in a row (``alone``: the row's only field, where "" is written ``""``)."""
-    if not value:
-        return '""' if alone else ""
-    if not _CSV_SPECIAL.intersection(value):
-        return value
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\r\n").writerow([value])
-    return buf.getvalue()[:-2]
-
-
-def _json_cell(lead: str, name: str, t: Term | None) -> str:
-    return "" if t is None else lead + _json_binding(name, t)
-
-
-def _xml_cell(name: str, t: Term | None) -> str:
-    return "" if t is None else _xml_binding(name, t)
-
-
-def _csv_cell(lead: str, alone: bool, t: Term | None) -> str:
-    return lead + _csv_field(term_csv(t), alone)
-
-
-def _tsv_cell(lead: str, t: Term | None) -> str:
-    return lead + term_tsv(t)
-
-
 @dataclass(frozen=True)
 class Streamed:
     """A SELECT result written in chunks as they are read (:func:`answer_chunks`): a worker sends each on as it
@@ -284,47 +181,69 @@ def _chunks(answer: TableAnswer, fmt: str, size: int) -> Iterator[bytes]:
     """The document of :func:`answer_chunks`, chunk after chunk."""
     names, n = list(answer.variables), len(answer)
     width = len(names)
+    head, tail = document(fmt, names)
+    start, end = ROW_START[fmt].encode("utf-8"), ROW_END[fmt].encode("utf-8")
 
     def column(k: int, spell: Callable[[Term | None], str]) -> _Spelled:
         return _spelled(answer, k, lambda t: spell(t).encode("utf-8"))
 
-    def cells(columns: list[_Spelled], start: int) -> list[list[bytes]]:
-        return [spelled[at[start:start + size]].tolist() for spelled, at in columns]
+    def cells(columns: list[_Spelled], first: int) -> list[list[bytes]]:
+        return [spelled[at[first:first + size]].tolist() for spelled, at in columns]
 
-    def rows(columns: list[_Spelled], lead: bytes | None, end: bytes) -> Iterator[bytes]:
-        """Row after row, ``size`` at a time: ``lead``, each column's cell, ``end``."""
-        for start in range(0, n, size):
-            m = min(size, n - start)
-            parts = [repeat(lead, m)] if lead is not None else []
-            yield b"".join(chain.from_iterable(zip(*parts, *cells(columns, start), repeat(end, m), strict=True)))
+    def rows(columns: list[_Spelled]) -> Iterator[bytes]:
+        """Row after row, ``size`` at a time: the row's start, each column's cell, its end."""
+        for first in range(0, n, size):
+            m = min(size, n - first)
+            parts = [repeat(start, m)] if start else []
+            yield b"".join(chain.from_iterable(zip(*parts, *cells(columns, first), repeat(end, m), strict=True)))
 
-    if fmt == "json":
-        head, tail = _json_document(names)
-        yield head.encode("utf-8")
-        if width and UNBOUND in answer.distinct(0)[0]:  # the first cell may be unbound: commas placed row by row
-            unbound = [column(k, partial(_json_cell, "", v)) for k, v in enumerate(names)]
-            body: Iterator[bytes] = (b"".join(b"{" + b",".join(filter(None, row)) + b"},"
-                                              for row in zip(*cells(unbound, start), strict=True))
-                                     for start in range(0, n, size))
-        else:  # a solution's object: "{", each bound cell with a comma before all but the first, "},"
-            body = rows([column(k, partial(_json_cell, "," if k else "{", v)) for k, v in enumerate(names)], None,
-                        b"},")
-        yield from _last_comma_dropped(body)
-        yield tail.encode("utf-8")
-    elif fmt == "xml":
-        head, tail = _xml_document(names)
-        yield head.encode("utf-8")
-        yield from rows([column(k, partial(_xml_cell, v)) for k, v in enumerate(names)], b"<result>", b"</result>")
-        yield tail.encode("utf-8")
-    elif fmt == "csv":
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\r\n").writerow(names)
-        yield buf.getvalue().encode("utf-8")
-        yield from rows([column(k, partial(_csv_cell, "," if k else "", width == 1)) for k in range(width)], None,
-                        b"\r\n")
+    yield head.encode("utf-8")
+    written = _written_rows(answer, fmt, size, lambda k: column(k, cell(fmt, names, k)))
+    if written is not None:
+        body = written
+    elif fmt == "json" and width and UNBOUND in answer.distinct(0)[0]:
+        # the first cell may be unbound: the commas of a solution's object placed row by row
+        unbound = [column(k, partial(_json_cell, v)) for k, v in enumerate(names)]
+        body = (b"".join(b"{" + b",".join(filter(None, row)) + b"},"
+                         for row in zip(*cells(unbound, first), strict=True)) for first in range(0, n, size))
     else:
-        yield ("\t".join("?" + v for v in names) + "\n").encode("utf-8")
-        yield from rows([column(k, partial(_tsv_cell, "\t" if k else "")) for k in range(width)], None, b"\n")
+        body = rows([column(k, cell(fmt, names, k)) for k in range(width)])
+    yield from _last_comma_dropped(body) if fmt == "json" else body
+    if tail:
+        yield tail.encode("utf-8")
+
+
+def _json_cell(name: str, t: Term | None) -> str:
+    return "" if t is None else json_binding(name, t)
+
+
+def _written_rows(answer: TableAnswer, fmt: str, size: int, column: Callable[[int], _Spelled],
+                  ) -> Iterator[bytes] | None:
+    """The rows of ``answer`` from the rows the table keeps written in ``fmt`` (:class:`kg.answers.SpelledRows`), if
+    it keeps them and the answer's leading cells are the same on every row: each chunk is the entries of ``size``
+    rows, copied in runs of consecutive entries, with :data:`~kg.answers.ROW_MARK` replaced by those cells
+    (``column(k)``: column ``k``'s cells as the row writes them). ``None``: the rows are written from the columns."""
+    spelled = answer.spelled
+    if spelled is None or fmt not in spelled.formats or not len(answer):
+        return None
+    leading = [column(k) for k in range(spelled.lead)]
+    if any(len(terms) != 1 for terms, _ in leading):
+        return None
+    strings = spelled.formats[fmt]
+    return _runs(strings, spelled.rows, b"".join(terms[0] for terms, _ in leading), size)
+
+
+def _runs(strings: Strings, rows: NDArray[np.int64], lead: bytes, size: int) -> Iterator[bytes]:
+    """The entries ``rows`` of ``strings``, ``size`` at a time, each run of consecutive entries copied as one slice of
+    the blob, :data:`~kg.answers.ROW_MARK` replaced by ``lead``."""
+    blob, offsets = strings.blob, strings.offsets
+    for first in range(0, len(rows), size):
+        at = rows[first:first + size]
+        breaks = np.flatnonzero(np.diff(at) != 1) + 1
+        starts = offsets[at[np.r_[0, breaks]]].tolist()
+        ends = offsets[at[np.r_[breaks - 1, len(at) - 1]] + 1].tolist()
+        chunk = b"".join([blob[a:b].tobytes() for a, b in zip(starts, ends, strict=True)])
+        yield chunk.replace(ROW_MARK, lead)
 
 
 def _last_comma_dropped(chunks: Iterator[bytes]) -> Iterator[bytes]:

@@ -250,6 +250,45 @@ def test_an_answer_is_written_from_its_columns_as_from_its_solutions(fmt: str, w
     assert results.answer_bytes(empty, fmt, 5) == results.select_bytes(empty.solutions(), fmt, 5)
 
 
+@pytest.mark.parametrize("fmt", answers.SPELLED_FORMATS)
+@given(data=st.data())
+@hsettings(max_examples=60, deadline=None)
+def test_rows_written_ahead_are_sent_as_written_from_the_columns(fmt: str, data: st.DataObject) -> None:
+    """An answer whose rows the table keeps written (kg.answers.SpelledRows) is sent byte for byte as the same answer
+    written from its columns, and as its solutions: any rows of the kept ones (runs, gaps, any order), any leading
+    cells repeated on every row, any cap, any chunk size."""
+    kept = _awkward(300)
+    lead = data.draw(st.integers(0, 2), label="lead")
+    blank = tuple(answers.Column.repeated(answers.UNBOUND, 300) for _ in range(lead))
+    whole = answers.TableAnswer(("p", "q")[:lead] + kept.variables, blank + kept.columns)
+    spelled = {fmt: answers.spelled_rows(whole, lead, fmt)}
+    rows = np.array(data.draw(st.lists(st.integers(0, 299), max_size=120) | st.builds(
+        lambda a, b: list(range(a, b)), st.integers(0, 299), st.integers(0, 300)), label="rows"), dtype=np.int64)
+    leading = data.draw(st.lists(st.sampled_from(["<http://example.org/p>", '"x,y"@zh', '""', answers.UNBOUND]),
+                                 min_size=lead, max_size=lead), label="leading")
+    columns = tuple(answers.Column.repeated(t, len(rows)) for t in leading) + tuple(c.take(rows) for c in kept.columns)
+    found = answers.TableAnswer(whole.variables, columns, answers.SpelledRows(lead, spelled, rows))
+    plain = replace(found, spelled=None)
+    cap, size = data.draw(st.integers(0, 130), label="cap"), data.draw(st.integers(1, 50), label="chunk rows")
+    chunks, n, cut = results.answer_chunks(found, fmt, cap, rows=size)
+    got = b"".join(chunks)
+    assert (got, n, cut) == results.answer_bytes(plain, fmt, cap) == results.select_bytes(found.solutions(), fmt, cap)
+    assert answers.ROW_MARK not in got
+
+
+def test_the_table_keeps_every_shared_goal_row_written(seeds: EmbeddedStore) -> None:
+    """The saved table holds each shared-goal row, in the query's order, in every format it keeps rows of, and an
+    answer of the defaults reads them all."""
+    table = answers.stored(seeds)
+    assert table is not None and table.goals is not None
+    g = table.goals
+    assert sorted(g.spelled) == sorted(answers.SPELLED_FORMATS)
+    assert all(len(strings) == len(g.order) > 0 for strings in g.spelled.values())
+    found = answers.answer(table, GOALS.name, bound_values(seeds, GOALS, {"min_score": "0"}))
+    assert found is not None and found.spelled is not None
+    assert found.spelled.rows.tolist() == list(range(len(g.order)))
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json", "html"])
 def test_a_capped_answer_from_the_table_says_so_as_the_text_does(seeds: EmbeddedStore, seed_store: GraphStore,
                                                                  settings: Settings, fmt: str) -> None:
@@ -308,6 +347,12 @@ def _same_goals(store: GraphStore, bindings: dict, plain: bool = True) -> int:
     for fmt in (QueryResultsFormat.CSV, QueryResultsFormat.TSV, QueryResultsFormat.JSON):
         want = store.query(fast, substitutions=bindings).serialize(format=fmt) or b""
         assert _table(store, GOALS, bindings, fmt) == want
+    table = answers.stored(store)
+    found = answers.answer(table, GOALS.name, bindings) if table is not None else None
+    assert found is not None and found.spelled is not None
+    for name in answers.SPELLED_FORMATS:  # the rows the table keeps written, as the columns write them
+        assert results.answer_bytes(found, name, len(found)) == results.answer_bytes(
+            replace(found, spelled=None), name, len(found))
     got = _table(store, GOALS, bindings, QueryResultsFormat.CSV)
     if plain:
         assert _unordered(got) == _unordered(_plain(store, GOALS, bindings, QueryResultsFormat.CSV))
