@@ -33,6 +33,10 @@ from kg.store import EmbeddedStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: A 1-minute load average above which the written table says other work ran beside the run (2 CPUs: the server's
+#: workers and this client take about one).
+BUSY = 1.5
+
 KINDS = (("project", BK.Project), ("budget unit", BK.BudgetUnit), ("department", BK.Department))
 
 
@@ -119,8 +123,8 @@ def write(out: Path, args: argparse.Namespace, lines: list[str], slowest: tuple[
     from bench.bench_build import machine
 
     text = [f"# Entity pages — {time.strftime('%Y-%m-%d')}", "",
-            f"Machine: {machine()}; load average {load[0]:.1f} before the run, {load[1]:.1f} after "
-            "(a shared machine: other work ran beside it).", "",
+            f"Machine: {machine()}; 1-minute load average {load[0]:.1f} before the run, {load[1]:.1f} after"
+            + (" (other work ran beside it: the times are pessimistic)." if max(load) > BUSY else "."), "",
             f"`python -m bench.bench_pages --store {args.store} --samples {args.samples} --workers {args.workers}`: "
             "each page fetched twice as HTML with `Cache-Control: no-cache` (computed each time), times in ms "
             "as the client saw them. The second fetch may reach the other worker process.", "",

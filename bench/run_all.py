@@ -334,9 +334,29 @@ def named_queries(rows: list[dict]) -> list[str]:
                   f"| **repeated request, sum** (cache on) | | | {_f(again['budgetkg_sum_s'], '.3f')} "
                   f"| {_f(again['oxigraph_sum_s'], '.3f')} | {_f(again['ratio'], '.1f')} "
                   f"| p50 {_f(again['budgetkg_p50_s'], '.3f')} s, max {_f(again['budgetkg_max_s'], '.3f')} s |",
-                  "", f"Answers identical or the same rows in every case: {met(s['answers_same'])} (first request), "
-                      f"{met(again['answers_same'])} (repeated request)."]
+                  "", f"Answers identical or the same rows in every case: {_answered(s, q['first'])} (first request), "
+                      f"{_answered(again, q.get('repeated', []))} (repeated request)."]
     return lines
+
+
+def _answered(summary: dict, cases: list[dict]) -> str:
+    """Whether every case's answers compared the same; when not, whether a server failed (named, with its error)
+    or an answer differed.
+
+    >>> _answered({"answers_same": False}, [{"query": "q", "error": "ReadTimeout: timed out", "answers": ""}])
+    'no: 1 case not compared, a server failed (q: ReadTimeout: timed out)'
+    """
+    if summary.get("answers_same"):
+        return "yes"
+    failed = [c for c in cases if c.get("error")]
+    different = sum(1 for c in cases if c.get("answers") == "DIFFERENT")
+    parts = []
+    if different:
+        parts.append(f"{different} case{'s' * (different > 1)} DIFFERENT")
+    if failed:
+        shown = "; ".join(sorted({f"{c['query']}: {c['error'][:60]}" for c in failed}))
+        parts.append(f"{len(failed)} case{'s' * (len(failed) > 1)} not compared, a server failed ({shown})")
+    return "no: " + ", ".join(parts) if parts else "no"
 
 
 def servers(rows: list[dict]) -> list[str]:
