@@ -528,8 +528,10 @@ class SpelledRows:
     """An answer's rows as the table keeps them written (:func:`spelled_rows`): ``formats`` holds, by result format,
     one entry per kept row, each the row's cells after its first ``lead`` columns and the row's end, after
     :data:`ROW_MARK`; ``rows`` says which entries the answer's rows are, in its order. A row is sent as its entry
-    with the mark replaced by the answer's first ``lead`` cells, which are the same on every row (the parameters it
-    repeats)."""
+    with the mark replaced by the row's start (:data:`kg.resultformat.ROW_START`) and the answer's first ``lead``
+    cells, which are the same on every row (the parameters it repeats). A JSON row kept is right only where the
+    row's first cell is bound (a solution's object opens with its first bound cell): the server writes other
+    answers from the columns."""
 
     lead: int
     formats: Mapping[str, Strings]

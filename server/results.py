@@ -41,6 +41,7 @@ from kg.answers import ROW_MARK, UNBOUND, TableAnswer
 from kg.facets import Strings
 from kg.namespaces import PREFIXES
 from kg.resultformat import (
+    FORMATS,
     JSON,
     ROW_END,
     ROW_START,
@@ -169,7 +170,7 @@ def answer_chunks(answer: TableAnswer, fmt: str, max_rows: int, rows: int = CHUN
     truncated = len(answer) > max_rows
     if truncated:
         answer = answer.head(max_rows)
-    if fmt not in ("json", "xml", "csv", "tsv"):
+    if fmt not in FORMATS:
         raise ValueError(f"no SELECT result format {fmt!r}")
     return _chunks(answer, fmt, max(1, rows)), len(answer), truncated
 
@@ -221,16 +222,19 @@ def _written_rows(answer: TableAnswer, fmt: str, size: int, column: Callable[[in
                   ) -> Iterator[bytes] | None:
     """The rows of ``answer`` from the rows the table keeps written in ``fmt`` (:class:`kg.answers.SpelledRows`), if
     it keeps them and the answer's leading cells are the same on every row: each chunk is the entries of ``size``
-    rows, copied in runs of consecutive entries, with :data:`~kg.answers.ROW_MARK` replaced by those cells
-    (``column(k)``: column ``k``'s cells as the row writes them). ``None``: the rows are written from the columns."""
+    rows, copied in runs of consecutive entries, with :data:`~kg.answers.ROW_MARK` replaced by the row's start and
+    those cells (``column(k)``: column ``k``'s cells as the row writes them). ``None``: the rows are written from the
+    columns."""
     spelled = answer.spelled
     if spelled is None or fmt not in spelled.formats or not len(answer):
         return None
+    if fmt == "json" and UNBOUND in answer.distinct(0)[0]:
+        return None  # a solution's object opens with its first bound cell, which a row kept does not know
     leading = [column(k) for k in range(spelled.lead)]
     if any(len(terms) != 1 for terms, _ in leading):
         return None
-    strings = spelled.formats[fmt]
-    return _runs(strings, spelled.rows, b"".join(terms[0] for terms, _ in leading), size)
+    lead = ROW_START[fmt].encode("utf-8") + b"".join(terms[0] for terms, _ in leading)
+    return _runs(spelled.formats[fmt], spelled.rows, lead, size)
 
 
 def _runs(strings: Strings, rows: NDArray[np.int64], lead: bytes, size: int) -> Iterator[bytes]:

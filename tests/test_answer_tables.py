@@ -250,7 +250,7 @@ def test_an_answer_is_written_from_its_columns_as_from_its_solutions(fmt: str, w
     assert results.answer_bytes(empty, fmt, 5) == results.select_bytes(empty.solutions(), fmt, 5)
 
 
-@pytest.mark.parametrize("fmt", answers.SPELLED_FORMATS)
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "json", "xml"])  # the table keeps CSV and TSV; any format would do
 @given(data=st.data())
 @hsettings(max_examples=60, deadline=None)
 def test_rows_written_ahead_are_sent_as_written_from_the_columns(fmt: str, data: st.DataObject) -> None:
