@@ -17,7 +17,9 @@ process so that its peak memory (VmHWM) is its own:
 5. **link**: ``kg.links.compute_links`` (:mod:`bench.bench_links`'s measurement);
 6. **servers**: embedded Oxigraph, ``oxigraph serve`` and Virtuoso side by side (:mod:`bench.bench_servers`):
    loading (the build above, ``oxigraph load``, Virtuoso's bulk loader and ``budgetkg build`` into Virtuoso,
-   the last left out by ``--no-virtuoso-build``), the first request of each named query on each, and memory.
+   the last left out by ``--no-virtuoso-build``), the first request of each named query on each, and memory;
+7. **cli**: ``budgetkg --help`` and ``budgetkg stats`` on the store, each a fresh process, next to the interpreter
+   alone and the interpreter opening the store with pyoxigraph (:mod:`bench.bench_cli`).
 
 It writes the table, with the ratios to the targets and the machine, to ``bench/results/latest.md``,
 copies it into the README (between ``<!-- bench:start -->`` and ``<!-- bench:end -->``) and prints
@@ -38,7 +40,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STEPS = ("build", "endpoint", "queries", "validate", "links", "servers")
+STEPS = ("build", "endpoint", "queries", "validate", "links", "servers", "cli")
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.md"
 
 
@@ -61,6 +63,12 @@ def phase_links(store_dir: str) -> dict[str, object]:
     from bench.bench_links import _measure
 
     return _measure(Path(store_dir), use_tracemalloc=False, write=False)
+
+
+def run_cli(store: str) -> dict:
+    from bench.bench_cli import measure
+
+    return measure(store)
 
 
 def _phase(name: str, *args: str) -> dict:
@@ -265,6 +273,7 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
                       f"**{'bounded' if k['bounded'] else 'not shown to be bounded'}**."]
     lines += named_queries(rows)
     lines += servers(rows)
+    lines += command_line(rows)
     lines += ["", "## Validation and goal linking (target: linking close to linear)", "",
               "`budgetkg link` on the built store: reading its inputs from the store with SPARQL, then computing "
               "the links (not writing them). A build that covers the whole store skips the read (it links what it "
@@ -299,6 +308,27 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
     if failed:
         lines += ["", "## Steps that failed", "", *failed]
     return "\n".join(lines) + "\n"
+
+
+def command_line(rows: list[dict]) -> list[str]:
+    """The section of the command line's own times (:mod:`bench.bench_cli`)."""
+    measured = [r for r in rows if r.get("cli")]
+    if not measured:
+        return []
+    lines = ["", "## Command line (targets: `budgetkg --help` ≤ 0.3 s; `budgetkg stats` ≤ 1 s at 100k)", "",
+             "Each command a fresh process, timed on the wall clock: one run to warm the page cache, then the median "
+             "and the slowest of the runs. The peers, timed alike: `python -c pass`, and `python -c` opening the same "
+             "store read-only with pyoxigraph and nothing else; × open is `stats` over that.", "",
+             "| tables | `--help` s (max) | `python -c pass` s | `stats` s (max) | `stats --format json` s "
+             "| pyoxigraph open s | × open | targets met |", "|---:|---:|---:|---:|---:|---:|---:|:--|"]
+    for r in measured:
+        c = r["cli"]
+        h, st, js, op = c["help"], c["stats"], c["stats_json"], c["open"]
+        met = h["median"] <= 0.3 and st["median"] <= 1.0
+        lines.append(f"| {r['n']} | {h['median']:.3f} ({h['max']:.3f}) | {c['python']['median']:.3f} "
+                     f"| {st['median']:.3f} ({st['max']:.3f}) | {js['median']:.3f} | {op['median']:.3f} "
+                     f"| {st['median'] / op['median']:.1f} | {'yes' if met else 'no'} |")
+    return lines
 
 
 def named_queries(rows: list[dict]) -> list[str]:
@@ -523,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
                 "links": lambda s=str(store): _phase("links", s),
                 "servers": lambda s=str(store), w=work, c=corpus, r=row: run_servers(
                     s, c, r.get("build"), w / "servers.json", not a.no_virtuoso_build, a.only),
+                "cli": lambda s=str(store): run_cli(s),
             }
             for step, work_of in steps.items():
                 if step in a.skip:

@@ -36,7 +36,7 @@ app = typer.Typer(
     help="A knowledge graph of Tianjin budget performance-target tables (预算项目支出绩效目标表).",
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
 
 
@@ -84,14 +84,9 @@ def _emit_rows(header: list[str], rows: list[list[str]], fmt: TableFormat, title
         w.writerows(rows)
         sys.stdout.write(buf.getvalue())
     else:
-        from rich.table import Table  # rich's tables: loaded when one is printed
+        from budgetkg.tables import draw  # rich's tables: loaded when one is printed
 
-        t = Table(title=title, show_lines=False)
-        for h in header:
-            t.add_column(h, overflow="fold")
-        for r in rows:
-            t.add_row(*r)
-        out.print(t)
+        draw(out, header, rows, title)
 
 
 @app.command()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..settings import Settings
+    from .remote import Credentials, RemoteStore
 
 from ..errors import StoreError
 from ..iris import JOURNAL, STAGING_PREFIX, WRITING
@@ -32,8 +33,18 @@ from .embedded import EmbeddedStore
 from .generations import GENERATION_FILE, WRITING_FILE, GenerationWatch, is_remote, read_generation
 from .parameters import is_iri, with_values
 from .protocol import GraphStore, QueryResult, solutions, term_value
-from .remote import Credentials, RemoteStore
 from .transaction import GraphWriter, NQuads, Transaction, Writable, joined, one_generation
+
+
+def __getattr__(name: str) -> object:
+    """:class:`RemoteStore` and :class:`Credentials`, imported when first asked for: they bring httpx (0.1 s),
+    which a command on an on-disk store never needs."""
+    if name in ("RemoteStore", "Credentials"):
+        from . import remote
+
+        return getattr(remote, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: Seconds a remote request may take when the caller names no limit (builds, validation, linking).
 REMOTE_TIMEOUT = 300.0
@@ -45,6 +56,8 @@ def credentials(settings: Settings) -> Credentials | None:
                                      "basic" if settings.store_user else None)
     if scheme is None:
         return None
+    from .remote import Credentials
+
     if scheme == "bearer":
         if not settings.store_token:
             raise StoreError("BUDGETKG_STORE_AUTH=bearer needs BUDGETKG_STORE_TOKEN")
@@ -74,6 +87,8 @@ def open_store(where: object, read_only: bool = False, *, timeout: float | None 
             explicit = (where.query_url, where.update_url, where.gsp_url)
         base, creds = where.base_iri, credentials(where)
     limit = timeout if timeout is not None else REMOTE_TIMEOUT
+    if explicit is not None or is_remote(location):
+        from .remote import RemoteStore
     if explicit is not None:
         return RemoteStore(*explicit, read_only=read_only, timeout=limit, base=base, credentials=creds)
     if is_remote(location):

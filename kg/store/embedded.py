@@ -119,9 +119,11 @@ class EmbeddedStore:
             if not self.path.exists():
                 raise StoreError(f"no store at {self.path}: run 'budgetkg build' first")
             self._raw, start = self._open_read_only(self.path)
-            if self._leftovers() and self._recover():
+            left = self._leftovers()
+            if left and self._recover():
                 self._raw, start = self._open_read_only(self.path)
-            self._hidden = self._leftovers()
+                left = self._leftovers()
+            self._hidden = left
         else:
             self.path.mkdir(parents=True, exist_ok=True)
             if not (self.path / "CURRENT").exists() and any(self.path.glob("MANIFEST-*")):
