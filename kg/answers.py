@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -107,6 +107,7 @@ _SATISFACTION = re.compile("满意[度率]")
 Term = NamedNode | BlankNode | Literal | Triple
 #: What a sorted column's terms compare as: all numbers, or all texts.
 _Key = TypeVar("_Key", Decimal, str)
+_S = TypeVar("_S")
 
 
 class Unsupported(ValueError):
@@ -555,16 +556,18 @@ def spelled_rows(answer: TableAnswer, lead: int, fmt: str) -> Strings:
     pieces = np.empty((n, len(names) - lead + 2), dtype=object)
     pieces[:, 0] = ROW_MARK
     for j, k in enumerate(range(lead, len(names)), start=1):
-        used, at = answer.distinct(k)
-        spell = resultformat.cell(fmt, names, k)
-        spelled = np.empty(len(used), dtype=object)
-        spelled[:] = [spell(t).encode("utf-8") for t in terms(used)]
+        written = resultformat.cell(fmt, names, k)
+
+        def encoded(t: Term | None, written: Callable[[Term | None], str] = written) -> bytes:
+            return written(t).encode("utf-8")
+
+        spelled, at = answer.spell(k, encoded)
         pieces[:, j] = spelled[at]
     pieces[:, -1] = resultformat.ROW_END[fmt].encode("utf-8")
     rows = [b"".join(row) for row in pieces.tolist()]
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum([len(r) for r in rows], out=offsets[1:])
-    return Strings(np.frombuffer(b"".join(rows), dtype=np.uint8).copy(), offsets)
+    return Strings(np.frombuffer(b"".join(rows), dtype=np.uint8), offsets)  # a view of the joined rows: no copy
 
 
 @dataclass(frozen=True)
@@ -591,6 +594,14 @@ class TableAnswer:
         column = self.columns[k]
         used, at = np.unique(column.codes, return_inverse=True)
         return column.spell(used), at.reshape(-1)
+
+    def spell(self, k: int, spell: Callable[[Term | None], _S]) -> tuple[NDArray[np.object_], NDArray[np.intp]]:
+        """Column ``k`` as each distinct term its rows use, read and written once by ``spell``, and each row's index
+        into those spellings (the server's result formats, and the rows the table keeps written)."""
+        used, at = self.distinct(k)
+        spelled = np.empty(len(used), dtype=object)
+        spelled[:] = [spell(t) for t in terms(used)]
+        return spelled, at
 
     def solutions(self) -> QuerySolutions:
         """The answer as pyoxigraph solutions (what the plain text's query would return)."""

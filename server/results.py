@@ -36,7 +36,6 @@ from pyoxigraph import (
     serialize,
 )
 
-from kg import answers
 from kg.answers import ROW_MARK, UNBOUND, TableAnswer
 from kg.facets import Strings
 from kg.namespaces import PREFIXES
@@ -122,10 +121,8 @@ def select_table(result: QuerySolutions, max_rows: int) -> tuple[list[str], list
 def _spelled(answer: TableAnswer, k: int, spell: Callable[[Term | None], T],
              ) -> tuple[NDArray[np.object_], NDArray[np.int32]]:
     """Column ``k`` of ``answer`` as each distinct term that its rows use, read and spelled once (``spell``), and
-    each row's index into those spellings."""
-    used, at = answer.distinct(k)
-    spelled = np.empty(len(used), dtype=object)
-    spelled[:] = [spell(t) for t in answers.terms(used)]
+    each row's index into those spellings (:meth:`kg.answers.TableAnswer.spell`)."""
+    spelled, at = answer.spell(k, spell)
     return spelled, at.astype(np.int32)
 
 

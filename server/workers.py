@@ -143,6 +143,10 @@ def worker_main(conn: Any, settings: Settings, writable: bool, sandbox: Confinem
         conn.send_bytes(pickle.dumps(("error", _pack(exc))))
         return
     ctx.sandbox = sandbox
+    try:
+        ctx.load_tables()
+    except Exception:  # a job that needs a table meets the same error, and reports it as it would have
+        log.exception("loading the tables kept beside the store failed")
     conn.send_bytes(pickle.dumps(("ready", os.getpid())))
     while True:
         try:

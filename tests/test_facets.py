@@ -300,3 +300,31 @@ def test_listed_projects_after_a_write_read_sparql(settings: Settings, manifest:
         assert agency_summary(ctx, node) == agency_summary(ctx, node, table=False)
     finally:
         store.close()
+
+
+def test_a_worker_loads_the_tables_the_build_kept_before_its_first_job(stores: dict[str, GraphStore],
+                                                                       settings: Settings, manifest: Manifest,
+                                                                       tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """:meth:`server.jobs.Context.load_tables` holds the facet, answer and kept tables of the store's generation, the
+    ones the jobs would load; a store in memory, which keeps none, is not read for them."""
+    from kg import answers, kept
+
+    with EmbeddedStore(tmp_path / "store") as written:  # built alone: the module's other tests write theirs
+        _built(written, settings, manifest)
+    built = EmbeddedStore(tmp_path / "store", read_only=True)
+    ctx = Context(built, settings)
+    assert ctx.kept("facets") is None and ctx.kept("answers") is None and ctx.kept("kept") is None
+    ctx.load_tables()
+    generation = built.generation
+    for name, table in (("facets", ctx.kept("facets")), ("answers", ctx.kept("answers")), ("kept", ctx.kept("kept"))):
+        assert table is not None and getattr(table, "generation", None) == generation, name
+
+    def no_read(store: object) -> None:
+        raise AssertionError("the store was read for a facet table")
+
+    monkeypatch.setattr(facets, "current", no_read)
+    memory = Context(stores["memory"], settings)
+    memory.load_tables()
+    assert memory.kept("facets") is None and answers.stored(stores["memory"]) is None
+    assert kept.stored(stores["memory"]) is None

@@ -71,8 +71,9 @@ def check_document(data: bytes, year: int = 2025) -> str:
     parsed = ParsedDocument(entry, records, warnings, editor_line_count(text))
     quads = document_quads(parsed, Iris(Settings().base_iri))
     assert quads
+    last = line_count(data)  # once: a mutated document can warn thousands of times
     for w in warnings:
-        assert 1 <= w.line <= line_count(data), w
+        assert 1 <= w.line <= last, w
     return "ok"
 
 
