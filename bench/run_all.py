@@ -423,7 +423,8 @@ def servers(rows: list[dict]) -> list[str]:
 
 def merge_rows(runs: list[list[dict]], labels: list[str] | None = None) -> list[dict]:
     """Rows of several runs as one list, by corpus size; a later run's steps replace an earlier one's, and the
-    earlier run's failure of a step ("servers: …") goes with it. A later servers step limited to some named queries
+    earlier run's failure of a step ("servers: …") goes with it. The load average kept is that of the run that
+    built the store, when one did. A later servers step limited to some named queries
     (``only``) replaces only their cases in the earlier one (:func:`bench.bench_servers.merged`; ``labels`` name
     the runs).
 
@@ -431,6 +432,8 @@ def merge_rows(runs: list[list[dict]], labels: list[str] | None = None) -> list[
     [{'n': 5}, {'n': 10, 'build': 1, 'errors': ['x'], 'validate': 2}]
     >>> merge_rows([[{"n": 10, "errors": ["servers: stopped", "links: failed"]}], [{"n": 10, "servers": {}}]])
     [{'n': 10, 'errors': ['links: failed'], 'servers': {}}]
+    >>> merge_rows([[{"n": 10, "load": 0.1, "build": 1}], [{"n": 10, "load": 1.5, "cli": 2}]])[0]["load"]
+    0.1
     """
     from bench.bench_servers import merged
 
@@ -438,6 +441,8 @@ def merge_rows(runs: list[list[dict]], labels: list[str] | None = None) -> list[
     for k, rows in enumerate(runs):
         for row in rows:
             into = by_n.setdefault(row["n"], {"n": row["n"]})
+            if "build" not in row and "load" in into:  # the load shown is the one the build ran under
+                row = {k: v for k, v in row.items() if k != "load"}
             if (row.get("servers") or {}).get("only") and into.get("servers"):
                 row = {**row, "servers": merged(into["servers"], row["servers"],
                                                 labels[k] if labels else f"run {k + 1}")}

@@ -91,9 +91,12 @@ class Context:
     def load_tables(self) -> None:
         """Load the tables the build kept beside the store for its generation (facets, answers, kept answers), as
         the first job needing each would: a worker does it before it says it is ready, so the first agency page or
-        named query it serves does not wait for them (about 0.5 s at 100,000 tables). Absent tables are not read
+        named query it serves does not wait for them (about 0.5 s at 100,000 tables), nor for the links between
+        budget units counted from the facet table (:func:`_unit_links`, another 0.5 s). Absent tables are not read
         from the store here: the jobs decide that, as before."""
-        facet_table(self, read=False)
+        table = facet_table(self, read=False)
+        if table is not None:
+            _unit_links(table)
         if isinstance(self.kg, EmbeddedStore):
             self.per_generation("answers", lambda: answers.stored(self.kg))
             self.per_generation("kept", lambda: kept.stored(self.kg))

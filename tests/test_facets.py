@@ -319,6 +319,8 @@ def test_a_worker_loads_the_tables_the_build_kept_before_its_first_job(stores: d
     generation = built.generation
     for name, table in (("facets", ctx.kept("facets")), ("answers", ctx.kept("answers")), ("kept", ctx.kept("kept"))):
         assert table is not None and getattr(table, "generation", None) == generation, name
+    counted = ctx.kept("facets")
+    assert isinstance(counted, facets.FacetTable) and "unit links" in counted.memo  # the agency pages' partners
 
     def no_read(store: object) -> None:
         raise AssertionError("the store was read for a facet table")
