@@ -7,6 +7,7 @@ same way on every page. Labels are Chinese first (``@zh``), then English, then a
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from decimal import Decimal
@@ -33,6 +34,7 @@ _XSD_STRING = XSD.string.value
 PlainTerm = tuple[str, str, str | None, str | None]
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a page shows hundreds of IRIs of a few namespaces
 def curie(iri: str) -> str:
     """``bk:Project`` for an IRI in a known namespace, else the IRI.
 
@@ -82,15 +84,17 @@ class Linker:
         self.request = request
         self.runtime = runtime
         self.labels = labels or {}
+        self._root = runtime.root(request)
         #: result tables: no language tags or datatypes, IRIs under the base IRI shown by their path
         self.compact = compact
 
     def iri(self, iri: str) -> dict[str, Any]:
         label = self.labels.get(iri) or FALLBACK_LABELS.get(iri)
         base = self.runtime.settings.base_iri
-        short = iri[len(base):] if iri.startswith(base) and len(iri) > len(base) else curie(iri)
-        return {"kind": "iri", "href": self.runtime.local_url(self.request, iri), "label": label,
-                "curie": short if self.compact else curie(iri), "iri": iri}
+        own = self.compact and iri.startswith(base) and len(iri) > len(base)
+        short = iri[len(base):] if own else curie(iri)
+        return {"kind": "iri", "href": self._root + self.runtime.local_path(iri), "label": label, "curie": short,
+                "iri": iri}
 
     def term(self, t: PlainTerm) -> dict[str, Any]:
         kind, value, lang, datatype = t

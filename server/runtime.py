@@ -361,10 +361,14 @@ class Runtime:
 
     def local_url(self, request: Request, iri: str) -> str:
         """Where this server shows ``iri``: its own route for IRIs under the base IRI, /resource otherwise."""
+        return self.root(request) + self.local_path(iri)
+
+    def local_path(self, iri: str) -> str:
+        """:meth:`local_url` after the server's root (a page linking hundreds of IRIs reads the root once)."""
         base = self.settings.base_iri
         if iri.startswith(base) and len(iri) > len(base):
-            return self.root(request) + quote(iri[len(base):], safe="/:@!$&'()*+,;=-._~%")
-        return self.root(request) + "resource?iri=" + quote(iri, safe="")
+            return quote(iri[len(base):], safe="/:@!$&'()*+,;=-._~%")
+        return "resource?iri=" + quote(iri, safe="")
 
 
 class GenerationHeader:
