@@ -71,27 +71,26 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--store", required=True)
-    ap.add_argument("--samples", type=int, default=20, help="pages of each kind")
-    ap.add_argument("--workers", type=int, default=2, help="worker processes of the server")
-    ap.add_argument("--out", type=Path, help="also write the table to this Markdown file")
-    args = ap.parse_args()
+#: The target of issue "Interactive at province scale": an entity page's p50 at 100,000 tables, in ms.
+TARGET_MS = 30.0
+
+
+def measure(store: str, samples: int = 10, workers: int = 2, echo: bool = False) -> dict:
+    """Serve ``store`` and fetch ``samples`` pages of each kind twice; the times (ms) per kind and fetch (``first``,
+    ``warm``: p50, p90, max), the slowest page and the load average before and after. ``echo``: print each row."""
     base_iri = Settings.from_env().base_iri
     load_before = os.getloadavg()[0]
-    picked = pick(args.store, args.samples)
+    picked = pick(store, samples)
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, "-m", "budgetkg", "serve", "--store", args.store, "--port", str(port),
-                             "--workers", str(args.workers), "--log-level", "warning"], cwd=ROOT, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "budgetkg", "serve", "--store", store, "--port", str(port),
+                             "--workers", str(workers), "--log-level", "warning"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL if not echo else None)
+    kinds: dict[str, dict] = {}
+    slowest = (0.0, "")
     try:
         wait_for(port, "/health", proc)
         headers = {"Accept": "text/html", "Cache-Control": "no-cache"}
-        slowest = (0.0, "")
-        lines = ["| page | pages | first p50 | first p90 | first max | warm p50 | warm p90 | warm max |",
-                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        print("\n".join(lines))
         with httpx.Client(base_url=f"http://{HOST}:{port}", headers=headers, timeout=120) as client:
             for kind, _ in KINDS:
                 times: list[list[float]] = [[], []]
@@ -102,19 +101,47 @@ def main() -> None:
                         response = client.get(path)
                         ms = (time.perf_counter() - t0) * 1000
                         if response.status_code != 200:
-                            sys.exit(f"bench_pages: {path} answered {response.status_code}")
+                            raise RuntimeError(f"bench_pages: {path} answered {response.status_code}")
                         times[attempt].append(ms)
                         slowest = max(slowest, (ms, path))
-                if not times[0]:
-                    continue
-                cells = [f"{f(t):.1f}" for t in times for f in (statistics.median, lambda v: percentile(v, 0.9), max)]
-                lines.append(f"| {kind} | {len(times[0])} | " + " | ".join(cells) + " |")
-                print(lines[-1])
-        print(f"slowest: {slowest[1]} {slowest[0]:.0f} ms")
-        if args.out:
-            write(args.out, args, lines, slowest, (load_before, os.getloadavg()[0]))
+                if times[0]:
+                    kinds[kind] = {"pages": len(times[0]), **{
+                        fetch: {"p50": statistics.median(t), "p90": percentile(t, 0.9), "max": max(t)}
+                        for fetch, t in zip(("first", "warm"), times, strict=True)}}
+                    if echo:
+                        print(table_lines({kind: kinds[kind]})[-1], flush=True)
     finally:
         stop(proc)
+    return {"kinds": kinds, "slowest": {"ms": slowest[0], "path": slowest[1]}, "samples": samples,
+            "workers": workers, "load": [load_before, os.getloadavg()[0]]}
+
+
+def table_lines(kinds: dict[str, dict]) -> list[str]:
+    """The Markdown table of :func:`measure`'s ``kinds``."""
+    lines = ["| page | pages | first p50 | first p90 | first max | warm p50 | warm p90 | warm max |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for kind, k in kinds.items():
+        cells = [f"{k[fetch][stat]:.1f}" for fetch in ("first", "warm") for stat in ("p50", "p90", "max")]
+        lines.append(f"| {kind} | {k['pages']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--store", required=True)
+    ap.add_argument("--samples", type=int, default=20, help="pages of each kind")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes of the server")
+    ap.add_argument("--out", type=Path, help="also write the table to this Markdown file")
+    args = ap.parse_args()
+    print("\n".join(table_lines({})))
+    try:
+        numbers = measure(args.store, args.samples, args.workers, echo=True)
+    except RuntimeError as exc:
+        sys.exit(str(exc))
+    slowest = (numbers["slowest"]["ms"], numbers["slowest"]["path"])
+    print(f"slowest: {slowest[1]} {slowest[0]:.0f} ms")
+    if args.out:
+        write(args.out, args, table_lines(numbers["kinds"]), slowest, tuple(numbers["load"]))
 
 
 def write(out: Path, args: argparse.Namespace, lines: list[str], slowest: tuple[float, str],

@@ -20,6 +20,8 @@ process so that its peak memory (VmHWM) is its own:
    the last left out by ``--no-virtuoso-build``), the first request of each named query on each, and memory;
 7. **cli**: ``budgetkg --help`` and ``budgetkg stats`` on the store, each a fresh process, next to the interpreter
    alone and the interpreter opening the store with pyoxigraph (:mod:`bench.bench_cli`).
+8. **pages**: the HTML pages of 10 projects, budget units and departments, each fetched twice from ``budgetkg
+   serve`` with ``Cache-Control: no-cache`` (:mod:`bench.bench_pages`).
 
 It writes the table, with the ratios to the targets and the machine, to ``bench/results/latest.md``,
 copies it into the README (between ``<!-- bench:start -->`` and ``<!-- bench:end -->``) and prints
@@ -40,7 +42,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STEPS = ("build", "endpoint", "queries", "validate", "links", "servers", "cli")
+STEPS = ("build", "endpoint", "queries", "validate", "links", "servers", "cli", "pages")
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.md"
 
 
@@ -69,6 +71,12 @@ def run_cli(store: str) -> dict:
     from bench.bench_cli import measure
 
     return measure(store)
+
+
+def run_pages(store: str) -> dict:
+    from bench.bench_pages import measure
+
+    return measure(store, samples=10, workers=2)
 
 
 def _phase(name: str, *args: str) -> dict:
@@ -274,6 +282,7 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
     lines += named_queries(rows)
     lines += servers(rows)
     lines += command_line(rows)
+    lines += entity_pages(rows)
     lines += ["", "## Validation and goal linking (target: linking close to linear)", "",
               "`budgetkg link` on the built store: reading its inputs from the store with SPARQL, then computing "
               "the links (not writing them). A build that covers the whole store skips the read (it links what it "
@@ -328,6 +337,26 @@ def command_line(rows: list[dict]) -> list[str]:
         lines.append(f"| {r['n']} | {h['median']:.3f} ({h['max']:.3f}) | {c['python']['median']:.3f} "
                      f"| {st['median']:.3f} ({st['max']:.3f}) | {js['median']:.3f} | {op['median']:.3f} "
                      f"| {st['median'] / op['median']:.1f} | {'yes' if met else 'no'} |")
+    return lines
+
+
+def entity_pages(rows: list[dict]) -> list[str]:
+    """The section of the entity pages' times (:mod:`bench.bench_pages`), one table per size."""
+    from bench.bench_pages import TARGET_MS, table_lines
+
+    measured = [r for r in rows if r.get("pages")]
+    if not measured:
+        return []
+    lines = ["", f"## Entity pages (target: p50 ≤ {TARGET_MS:g} ms at 100k)", "",
+             "`budgetkg serve` with 2 workers; 10 pages of each kind spread over the store, each fetched twice as HTML "
+             "with `Cache-Control: no-cache` (computed each time), one request at a time, timed by the client (ms)."]
+    for r in measured:
+        x = r["pages"]
+        met = ", ".join(f"{kind} {'yes' if k['first']['p50'] <= TARGET_MS and k['warm']['p50'] <= TARGET_MS else 'no'}"
+                        for kind, k in x["kinds"].items())
+        lines += ["", f"**{r['n']} tables** (target met: {met}; slowest `{x['slowest']['path']}` "
+                      f"{x['slowest']['ms']:.0f} ms; load {x['load'][0]:.1f} before, {x['load'][1]:.1f} after)", "",
+                  *table_lines(x["kinds"])]
     return lines
 
 
@@ -559,6 +588,7 @@ def main(argv: list[str] | None = None) -> int:
                 "servers": lambda s=str(store), w=work, c=corpus, r=row: run_servers(
                     s, c, r.get("build"), w / "servers.json", not a.no_virtuoso_build, a.only),
                 "cli": lambda s=str(store): run_cli(s),
+                "pages": lambda s=str(store): run_pages(s),
             }
             for step, work_of in steps.items():
                 if step in a.skip:
