@@ -51,6 +51,7 @@ store is at the generation the build published (:func:`kg.summaries.current`). A
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,7 @@ from . import answers, kept, queries
 from .answers import UNBOUND, Column, TableAnswer
 from .iris import Iris, digest
 from .namespaces import BK, COLUMN, QB, RDF, XSD, sparql_prefixes
-from .store import GraphStore, Transaction, joined
+from .store import EmbeddedStore, GraphStore, Transaction, joined
 from .store.protocol import Object
 
 #: Named queries whose whole answer (every parameter at its "all" value, "") the build keeps: their fast
@@ -124,26 +125,49 @@ def _sorted_lists(name: str, answer: TableAnswer) -> TableAnswer:
     return TableAnswer(answer.variables, tuple(columns))
 
 
+#: Queries :func:`solve` runs at once on an embedded store (pyoxigraph evaluates without Python's lock): the cores
+#: of a small machine, not more (each query holds its own intermediate results).
+SOLVERS = 2
+
+
 def solve(store: GraphStore, queries_dir: Path, *, projects: bool = False) -> Solved:
     """Run the named queries the analytics graph (and the kept answers) hold, over the whole store as it is now;
-    ``projects``: projects_of_agency too (only the kept answers hold it)."""
-    wholes: dict[str, TableAnswer] = {}
-    facts: dict[str, list[tuple[NamedNode, str]]] = {}
+    ``projects``: projects_of_agency too (only the kept answers hold it).
+
+    The queries are independent: on an embedded store :data:`SOLVERS` of them run at a time, in threads (one after
+    the other on a remote store, whose client is not shared between threads); what they answer is the same."""
+    asked: dict[str, tuple[str, dict[str, Literal]]] = {}
     q = queries.get(queries_dir, "budget_by_agency")  # the named query defines the cube's rows
-    wholes[q.name] = kept.whole(store, q.sparql, {"department": Literal("")})
+    asked[q.name] = (q.sparql, {"department": Literal("")})
     for name, values in ANSWERS.items():
         q = queries.get(queries_dir, name)
-        everything = {p.name: values.get(p.name, Literal("")) for p in q.params}
+        asked[name] = (q.sparql, {p.name: values.get(p.name, Literal("")) for p in q.params})
+        for k, (_prop, sparql) in enumerate(ANSWER_FACTS.get(name, [])):
+            asked[f"{name}\x1ffact{k}"] = (sparql, {})
+    if projects:
+        q = queries.get(queries_dir, "projects_of_agency")
+        asked[q.name] = (q.sparql, {"code": Literal("")})  # every project's code starts with ""
+    # the slowest first, so that the others share the second thread
+    order = sorted(asked, key=lambda n: n != "agencies_by_shared_goals")
+    if isinstance(store, EmbeddedStore) and SOLVERS > 1:
+        with ThreadPoolExecutor(SOLVERS, thread_name_prefix="solve") as pool:
+            running = {n: pool.submit(kept.whole, store, *asked[n]) for n in order}
+        answered = {n: running[n].result() for n in asked}
+    else:
+        answered = {n: kept.whole(store, *asked[n]) for n in order}
+    wholes: dict[str, TableAnswer] = {}
+    facts: dict[str, list[tuple[NamedNode, str]]] = {}
+    wholes["budget_by_agency"] = answered["budget_by_agency"]
+    for name in ANSWERS:
         facts[name] = []
-        for prop, sparql in ANSWER_FACTS.get(name, []):
-            fact = kept.whole(store, sparql)
+        for k, (prop, _sparql) in enumerate(ANSWER_FACTS.get(name, [])):
+            fact = answered[f"{name}\x1ffact{k}"]
             value = fact.columns[0].terms[fact.columns[0].codes[0]] if len(fact) else UNBOUND
             if value != UNBOUND:
                 facts[name].append((prop, value))
-        wholes[name] = _sorted_lists(name, kept.whole(store, q.sparql, everything))
+        wholes[name] = _sorted_lists(name, answered[name])
     if projects:
-        q = queries.get(queries_dir, "projects_of_agency")
-        wholes[q.name] = kept.whole(store, q.sparql, {"code": Literal("")})  # every project's code starts with ""
+        wholes["projects_of_agency"] = answered["projects_of_agency"]
     return Solved(wholes, facts)
 
 

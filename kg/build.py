@@ -120,6 +120,9 @@ class Step:
 
     #: The step's name: the key of what it prepares, of its state and of its timing.
     name = "step"
+    #: The step's :meth:`run` only reads the store (it writes nothing through ``ctx.tx``): it may run beside
+    #: another such step (:class:`kg.pipeline.Together`).
+    reads_only = False
 
     def prepare(self, parsed: ParsedDocument, projects: list[str], iris: Iris) -> Any:
         """What the step needs of one document, made where it is parsed (possibly a worker process).

@@ -5,8 +5,11 @@ objects it is given; it imports no analysis. This module is where the analyses j
 derived step is a small object with a name, and :func:`default_steps` is the one list of them::
 
     ingest (parse → convert → check) → write (document graphs)
-        → agencies → links → [findings] → analytics (and kept answers) → summaries → facet table → answer table
+        → agencies → links → [findings] → analytics (and kept answers) → summaries → (facet table ∥ answer table)
         → search index
+
+The facet and answer tables only read the store, so on an embedded store they are read side by side, one thread
+each (:class:`Together`): pyoxigraph evaluates a query without Python's lock, and the machine's second core works.
 
 :func:`build` is the caller-facing build: ``build(store, entries, settings)`` runs the default
 steps (agencies and links; the search index of an on-disk store), as it always has; the command
@@ -20,7 +23,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -37,7 +41,7 @@ from .namespaces import BK, sparql_prefixes
 from .rdf import agency_quads
 from .settings import Settings
 from .sources import Manifest
-from .store import GraphStore, Transaction, joined, solutions
+from .store import EmbeddedStore, GraphStore, Transaction, joined, solutions
 
 _UNITS = sparql_prefixes(["bk", "prov"]) + """
 SELECT DISTINCT ?code ?name ?doc WHERE {
@@ -211,6 +215,7 @@ class FacetsStep(Step):
     """
 
     name = "facets"
+    reads_only = True
 
     def run(self, ctx: BuildContext) -> None:
         if facets.file_for(ctx.store, 0) is not None and not ctx.store.read_only:
@@ -233,6 +238,7 @@ class AnswersStep(Step):
     """
 
     name = "answers"
+    reads_only = True
 
     def run(self, ctx: BuildContext) -> None:
         if answers.file_for(ctx.store, 0) is not None and not ctx.store.read_only:
@@ -243,8 +249,65 @@ class AnswersStep(Step):
         _publish_table(ctx, self.name, answers.AnswerTable, answers.file_for, answers.save)
 
 
-def default_steps(*, links: bool = True, findings: bool = False) -> list[Step]:
-    """The derived steps of a build, in order (``links=False``: no links; ``findings``: record the audit)."""
+@dataclass(frozen=True)
+class Together(Step):
+    """Steps that only read the store (:attr:`~kg.build.Step.reads_only`), run side by side, one thread each, on an
+    embedded store (one after the other on a remote one, whose client is not shared between threads). Their other
+    hooks run in order; the build times them as one step (``name``: theirs, joined by ``+``)."""
+
+    steps: tuple[Step, ...]
+    name: str = field(init=False)
+    reads_only = True
+
+    def __post_init__(self) -> None:
+        writers = [s.name for s in self.steps if not s.reads_only]
+        if writers:
+            raise ValueError(f"steps that write the store cannot run side by side: {', '.join(writers)}")
+        object.__setattr__(self, "name", "+".join(s.name for s in self.steps))
+
+    def prepare(self, parsed: ParsedDocument, projects: list[str], iris: Iris) -> Any:
+        made = {s.name: s.prepare(parsed, projects, iris) for s in self.steps}
+        return made if any(v is not None for v in made.values()) else None
+
+    def start(self, ctx: BuildContext) -> None:
+        for s in self.steps:
+            s.start(ctx)
+
+    def document(self, ctx: BuildContext, entry: SourceEntry, graph: NamedNode, prepared: Any) -> None:
+        for s in self.steps:
+            s.document(ctx, entry, graph, prepared.get(s.name) if isinstance(prepared, dict) else None)
+
+    def run(self, ctx: BuildContext) -> None:
+        if not isinstance(ctx.store, EmbeddedStore) or len(self.steps) < 2:
+            for s in self.steps:
+                s.run(ctx)
+            return
+        with ThreadPoolExecutor(len(self.steps), thread_name_prefix="step") as pool:
+            running = [pool.submit(s.run, ctx) for s in self.steps]
+            wait(running)
+        for done in running:
+            done.result()  # the first step's error, if any, once every step has stopped
+
+    def abort(self, ctx: BuildContext) -> None:
+        for s in self.steps:
+            with contextlib.suppress(Exception):
+                s.abort(ctx)
+
+    def finish(self, ctx: BuildContext) -> None:
+        for s in self.steps:
+            s.finish(ctx)
+
+
+def default_steps(*, links: bool = True, findings: bool = False, leave_out: Iterable[str] = ()) -> list[Step]:
+    """The derived steps of a build, in order (``links=False``: no links; ``findings``: record the audit;
+    ``leave_out``: the names of steps not to run, such as ``"answers"``).
+
+    >>> [s.name for s in default_steps()]
+    ['agencies', 'links', 'analytics', 'summaries', 'facets+answers', 'search']
+    >>> [s.name for s in default_steps(links=False, leave_out=["answers"])]
+    ['agencies', 'analytics', 'summaries', 'facets', 'search']
+    """
+    left = set(leave_out)
     steps: list[Step] = [AgenciesStep()]
     if links:
         steps.append(LinksStep())
@@ -252,10 +315,13 @@ def default_steps(*, links: bool = True, findings: bool = False) -> list[Step]:
         steps.append(FindingsStep())
     steps.append(AnalyticsStep())
     steps.append(SummariesStep())
-    steps.append(FacetsStep())
-    steps.append(AnswersStep())
+    tables = tuple(s for s in (FacetsStep(), AnswersStep()) if s.name not in left)
+    if len(tables) > 1:
+        steps.append(Together(tables))
+    else:
+        steps.extend(tables)
     steps.append(SearchIndexStep())
-    return steps
+    return [s for s in steps if s.name not in left]
 
 
 def build(store: GraphStore, entries: Iterable[SourceEntry], settings: Settings, *,

@@ -435,3 +435,32 @@ def test_a_document_over_the_size_limit_is_refused_before_anything_is_written(tm
 
 
 SEEDS_TEXT_FOR_SIZE = b"\t" + b"x" * (200 * 1024) + b"\n"
+
+
+def test_steps_side_by_side_make_what_they_make_one_after_the_other(tmp_path: Path, settings: Settings, manifest,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The facet and answer tables read in two threads, and the analytics step's queries solved two at a time, give
+    the store and the tables that one thread gives."""
+    from kg import analytics, answers, facets, kept
+    from kg.pipeline import Together, default_steps
+
+    side_by_side = EmbeddedStore(tmp_path / "together")
+    steps = default_steps()
+    assert any(isinstance(s, Together) for s in steps) and analytics.SOLVERS > 1
+    build(side_by_side, manifest.entries, settings, manifest=manifest, steps=steps)
+    monkeypatch.setattr(analytics, "SOLVERS", 1)
+    alone = EmbeddedStore(tmp_path / "alone")
+    build(alone, manifest.entries, settings, manifest=manifest,
+          steps=[t for s in default_steps() for t in (s.steps if isinstance(s, Together) else (s,))])
+    assert side_by_side.dump_sorted_nquads() == alone.dump_sorted_nquads()
+    for module in (facets, answers, kept):
+        files = [module.file_for(s, s.generation) for s in (side_by_side, alone)]
+        assert all(f is not None and f.is_file() for f in files), module.__name__
+        assert files[0].read_bytes() == files[1].read_bytes(), module.__name__
+
+
+def test_only_steps_that_read_the_store_run_side_by_side() -> None:
+    from kg.pipeline import FacetsStep, SummariesStep, Together
+
+    with pytest.raises(ValueError, match="summaries"):
+        Together((FacetsStep(), SummariesStep()))
