@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -282,9 +282,8 @@ class Together(Step):
             for s in self.steps:
                 s.run(ctx)
             return
-        with ThreadPoolExecutor(len(self.steps), thread_name_prefix="step") as pool:
+        with ThreadPoolExecutor(len(self.steps), thread_name_prefix="step") as pool:  # leaving it waits for all
             running = [pool.submit(s.run, ctx) for s in self.steps]
-            wait(running)
         for done in running:
             done.result()  # the first step's error, if any, once every step has stopped
 
