@@ -61,7 +61,7 @@ from pyoxigraph import Literal, NamedNode, Quad
 from . import answers, kept, queries
 from .answers import UNBOUND, Column, TableAnswer
 from .iris import Iris, digest
-from .namespaces import BK, COLUMN, QB, RDF, XSD, sparql_prefixes
+from .namespaces import BK, COLUMN, DCTERMS, PROV, QB, RDF, RDFS, SH, SKOS, XSD, sparql_prefixes
 from .store import EmbeddedStore, GraphStore, Transaction, joined
 from .store.protocol import Object
 
@@ -73,6 +73,15 @@ ANSWERS: dict[str, dict[str, Literal]] = {
     # every link counts when min_score is 0 (and when it is at most the smallest score: the fast form's ASK)
     "agencies_by_shared_goals": {"min_score": Literal("0", datatype=XSD.decimal)},
 }
+#: Every predicate :func:`solve` and :func:`prefix_quads` read (the queries' triple patterns, the prefixes' match):
+#: the build's analytics step reads them from its in-memory projection (:mod:`kg.store.projection`;
+#: ``tests/test_projection.py`` checks the list against the queries).
+READS = frozenset({
+    RDF.type, RDFS.label, SKOS.notation, SKOS.prefLabel, PROV.wasDerivedFrom, DCTERMS.identifier, SH.resultSeverity,
+    BK.agencyCode, BK.amountInYuan, BK.auditRule, BK.budget, BK.budgetUnitCode, BK.budgetUnitName,
+    BK.concernsBudgetUnit, BK.concernsProject, BK.crossAgency, BK.fiscalFunds, BK.fromProject, BK.fundingSource,
+    BK.otherFunds, BK.score, BK.toProject,
+})
 #: Columns of a kept answer that list values (GROUP_CONCAT, column → separator). SPARQL leaves the order inside such
 #: a list to the engine, so a kept list is sorted: the analytics graph is the same whichever engine built it.
 LISTS: dict[str, dict[str, str]] = {"findings_by_agency": {"rules": ", "}}

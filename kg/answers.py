@@ -63,12 +63,21 @@ from pyoxigraph import (
 
 from . import resultformat, tablefile
 from .facets import Strings, lexical, pick
-from .namespaces import PREFIXES, XSD
+from .namespaces import BK, PREFIXES, RDF, RDFS, SKOS, XSD
 from .store import GraphStore, solutions, with_values
 
 #: The named queries the table answers (their table forms: :attr:`kg.queries.FastForm.table`).
 FORMS = ("projects_by_threshold", "projects_by_category", "shared_goals_across_agencies")
 VERSION = 4
+#: Every predicate :func:`read` reads: the build's answers step reads them from its in-memory projection
+#: (:mod:`kg.store.projection`; ``tests/test_projection.py`` checks the list against the queries).
+READS = frozenset({
+    RDF.type, RDFS.label, SKOS.notation, SKOS.prefLabel, BK.budgetUnitCode, BK.budgetUnitName, BK.comparator,
+    BK.conceptScore, BK.crossAgency, BK.fromProject, BK.fundingSource, BK.goalTextScore, BK.hasIndicator,
+    BK.indicatorConcept, BK.indicatorName, BK.level1, BK.level1Label, BK.level2, BK.level2Label, BK.matchedPhrases,
+    BK.normalizedUnit, BK.normalizedValue, BK.ofProject, BK.rawValue, BK.score, BK.sharedConceptLabels, BK.target,
+    BK.toProject,
+})
 FILE_PREFIX = "budgetkg-answers-"
 #: The unbound cell (no term is spelled so in TSV).
 UNBOUND = ""

@@ -46,12 +46,16 @@ from .rdf import document_quads, project_iris
 from .settings import Settings
 from .sources import Manifest, sha256_of
 from .store import EmbeddedStore, GraphStore, NQuads, Transaction, one_generation
+from .store.projection import Projection
 
 Check = Callable[[ParsedDocument, list[Quad]], None]
 Progress = Callable[[str, int, int], None]
 
 #: A build of fewer source bytes than this runs in one process (starting workers costs ~1 s).
 PARALLEL_MIN_BYTES = 4_000_000
+#: Whether an on-disk build keeps in memory what its steps read (:mod:`kg.store.projection`); False: they read the
+#: store itself (what the projection is compared with, in tests and benchmarks).
+PROJECT = True
 
 
 @dataclass
@@ -109,6 +113,22 @@ class BuildContext:
     built: set[NamedNode] = field(default_factory=set)
     #: Per-build state of the steps, by step name (steps themselves are stateless, and picklable).
     state: dict[str, Any] = field(default_factory=dict)
+    #: The quads of the predicates the steps read, in memory (:mod:`kg.store.projection`), if the build keeps them.
+    projection: Projection | None = None
+
+    def reader(self, step: Step) -> GraphStore:
+        """Where ``step`` reads the store: the build's projection when it holds what the step reads
+        (:attr:`Step.reads`) and mirrors the store, else the store itself."""
+        p = self.projection
+        if p is None or not step.reads or not step.reads <= p.predicates or p.stale:
+            return self.store
+        assert isinstance(self.store, EmbeddedStore)
+        store = self.store
+
+        def no_document(graphs: list[NamedNode]) -> bool:  # copying documents the build did not write costs too much
+            return not set(graphs) & set(document_graphs(store))
+
+        return p.reader() if p.complete(store, no_document) else store
 
 
 class Step:
@@ -123,6 +143,10 @@ class Step:
     #: The step's :meth:`run` only reads the store (it writes nothing through ``ctx.tx``): it may run beside
     #: another such step (:class:`kg.pipeline.Together`).
     reads_only = False
+    #: The predicates :meth:`run` reads, when it reads the store only through ``ctx.reader(self)`` and only by SPARQL
+    #: whose every triple pattern names one of them (no variable predicate): the build then keeps them in memory
+    #: for it (:mod:`kg.store.projection`). Empty: the step reads ``ctx.store``.
+    reads: frozenset[NamedNode] = frozenset()
 
     def prepare(self, parsed: ParsedDocument, projects: list[str], iris: Iris) -> Any:
         """What the step needs of one document, made where it is parsed (possibly a worker process).
@@ -192,6 +216,9 @@ def build(store: GraphStore, entries: Iterable[SourceEntry], settings: Settings,
     steps = list(steps)
     tx = store.transaction()
     ctx = BuildContext(store, settings, iris, manifest, report, tx)
+    read = frozenset().union(*(step.reads for step in steps))
+    if PROJECT and read and isinstance(store, EmbeddedStore) and store.path is not None:
+        ctx.projection = tx.mirror = Projection(read)
     try:
         with tx:
             for step in steps:
@@ -206,6 +233,7 @@ def build(store: GraphStore, entries: Iterable[SourceEntry], settings: Settings,
                 step.run(ctx)
                 tx.publish()
                 report.step_seconds[step.name] = round(time.perf_counter() - t0, 3)
+            _drop_projection(ctx)
             # Document graphs were checked before they were written (plan.claim, convert); the other
             # published graphs (ontology, agencies, links, findings, contracts) are checked here.
             # A document whose projects a revision supersedes also states prov:wasRevisionOf of them: it is
@@ -214,6 +242,7 @@ def build(store: GraphStore, entries: Iterable[SourceEntry], settings: Settings,
             revised = {NamedNode(d.graph) for d in report.documents if d.superseded}
             integrity.check(store, [g for g in store.graphs() if g not in documents or g in revised])
     except BaseException as exc:
+        _drop_projection(ctx)
         for step in steps:
             with contextlib.suppress(Exception):
                 step.abort(ctx)
@@ -225,6 +254,14 @@ def build(store: GraphStore, entries: Iterable[SourceEntry], settings: Settings,
         step.finish(ctx)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _drop_projection(ctx: BuildContext) -> None:
+    """The steps have run (or the build failed): free the projection's memory."""
+    if ctx.projection is not None:
+        ctx.tx.mirror = None
+        ctx.projection.close()
+        ctx.projection = None
 
 
 def _write_ontology(store: GraphStore, tx: Transaction, settings: Settings) -> int:

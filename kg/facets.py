@@ -57,7 +57,7 @@ from numpy.typing import NDArray
 from pyoxigraph import Literal, NamedNode, QueryResultsFormat
 
 from . import tablefile
-from .namespaces import PREFIXES, RDFS, SKOS, XSD
+from .namespaces import BK, ORG, PREFIXES, RDF, RDFS, SH, SKOS, XSD
 from .store import GraphStore, solutions
 
 KINDS = ("projects", "indicators")
@@ -71,6 +71,14 @@ FACETS = PROJECT_FACETS + OWN_FACETS
 NO_VALUE = ""
 #: Version of the file's layout: a file of another version is not read.
 VERSION = 4
+#: Every predicate :func:`read` reads: the build's facets step reads them from its in-memory projection
+#: (:mod:`kg.store.projection`; ``tests/test_projection.py`` checks the list against the queries).
+READS = frozenset({
+    RDF.type, RDFS.label, SKOS.notation, SKOS.prefLabel, ORG.subOrganizationOf, SH.focusNode, BK.amountInYuan,
+    BK.auditRule, BK.budget, BK.budgetUnit, BK.budgetUnitCode, BK.budgetUnitName, BK.budgetYear,
+    BK.concernsBudgetUnit, BK.concernsProject, BK.fromProject, BK.fundingSource, BK.hasIndicator, BK.level1,
+    BK.level2, BK.ofProject, BK.score, BK.toProject,
+})
 FILE_PREFIX = "budgetkg-facets-"
 
 #: How a page of each kind is sorted: sort name → (what it sorts by, each ``OPTIONAL { ?x <path> ?<variable> }``

@@ -147,6 +147,27 @@ class Staging(Protocol):
     def journal(self) -> Journal | None: ...
 
 
+class Mirror(Protocol):
+    """What a transaction tells a copy of the store it keeps in step (:class:`kg.store.projection.Projection`): each
+    graph's new content once it is written, in the graph's own name."""
+
+    def created(self, graph: NamedNode, quads: Writable) -> None: ...
+
+    def staged(self, graph: NamedNode, made_in: NamedNode, quads: Writable) -> None: ...
+
+    def swapped(self, graph: NamedNode) -> None: ...
+
+    def cleared(self, graph: NamedNode) -> None: ...
+
+    def appended(self, graph: NamedNode, quads: Writable) -> None: ...
+
+    def removed(self, graph: NamedNode) -> None: ...
+
+    def unstaged(self, graph: NamedNode) -> None: ...
+
+    def changed_unknown(self) -> None: ...
+
+
 class Transaction:
     """A set of graph changes that commits together or not at all; see the module docstring.
 
@@ -178,6 +199,8 @@ class Transaction:
         self.staged: dict[NamedNode, NamedNode] = {}
         self.removals: list[NamedNode] = []
         self.writers: list[GraphWriter] = []
+        #: Told every change once it is made (None: nothing is).
+        self.mirror: Mirror | None = None
         self._hold = contextlib.ExitStack()
         self._done = False
 
@@ -223,6 +246,8 @@ class Transaction:
         if where == graph:
             self.store.write_new(graph, quads)
             self.created.append(graph)
+            if self.mirror is not None:
+                self.mirror.created(graph, quads)
             return len(quads)
         previous = self.staged.pop(graph, None)
         if previous is not None:
@@ -233,6 +258,8 @@ class Transaction:
             self.store.remove_graph(where)  # a failed staging leaves nothing behind
             raise
         self.staged[graph] = where
+        if self.mirror is not None:
+            self.mirror.staged(graph, where, quads)
         return len(quads)
 
     def writer(self, graph: NamedNode) -> GraphWriter:
@@ -248,9 +275,13 @@ class Transaction:
         staging = self.staged.pop(graph, None)
         if staging is not None:
             self.store.remove_graph(staging)
+            if self.mirror is not None:
+                self.mirror.unstaged(graph)
         if graph in self.created:
             self.created.remove(graph)
             self.store.remove_graph(graph)
+            if self.mirror is not None:
+                self.mirror.removed(graph)
             return True
         if not self.store.has_graph(graph):
             return staging is not None
@@ -261,6 +292,8 @@ class Transaction:
     def update(self, sparql: str) -> None:
         """Apply a SPARQL update now, as one request (a rollback does not undo it)."""
         self._check_open()
+        if self.mirror is not None:
+            self.mirror.changed_unknown()
         self.store.update(sparql)
 
     # -- the end ------------------------------------------------------------------------------
@@ -271,8 +304,13 @@ class Transaction:
             staging = self.staged[graph]
             self.store.swap(graph, staging)
             del self.staged[graph]
+            if self.mirror is not None:
+                self.mirror.swapped(graph)
         while self.removals:
-            self.store.remove_graph(self.removals.pop(0))
+            graph = self.removals.pop(0)
+            self.store.remove_graph(graph)
+            if self.mirror is not None:
+                self.mirror.removed(graph)
 
     def commit(self) -> None:
         """Finish open writers, swap in what is staged, do the removals."""
@@ -291,6 +329,8 @@ class Transaction:
         if self._done:
             return
         self._done = True
+        if self.mirror is not None:
+            self.mirror.changed_unknown()
         try:
             for w in list(self.writers):
                 w.abort()
@@ -356,6 +396,8 @@ class GraphWriter:
                 self._existed = self.tx.store.has_graph(self.graph)
                 self._journal.begin(self.graph)
                 self.journaled = True
+                if self.tx.mirror is not None:
+                    self.tx.mirror.cleared(self.graph)
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="budgetkg-writer")
         except OSError as exc:
             raise StoreError(f"writing graph {self.graph.value} failed: {exc}") from None
@@ -363,7 +405,14 @@ class GraphWriter:
         self.count += batch.count
         self._wait()  # one batch in flight at a time: memory stays bounded
         assert self._thread is not None
-        self._pending = self._thread.submit(self._journal.load, batch.data)
+        self._pending = self._thread.submit(self._load, batch)
+
+    def _load(self, batch: NQuads) -> None:
+        """Write ``batch`` (in the background thread), and tell the transaction's mirror."""
+        assert self._journal is not None
+        self._journal.load(batch.data)
+        if self.tx.mirror is not None:
+            self.tx.mirror.appended(self.graph, batch)
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, None
@@ -415,6 +464,8 @@ class GraphWriter:
             if self.journaled:
                 assert self._journal is not None
                 self._journal.abort(self.graph)
+                if self.tx.mirror is not None:
+                    self.tx.mirror.removed(self.graph)
         finally:
             self._close()
             if self._owns:

@@ -1,0 +1,198 @@
+"""A build's in-memory projection: the quads of the predicates its derived steps read, kept beside the store.
+
+The derived steps that read the store with SPARQL (the agencies, the analytics graph, the facet and answer tables)
+read the same few dozen predicates of every project, indicator and link. On the on-disk store each solution costs
+RocksDB look-ups (the index, then the text of every term), and at 100,000 tables that is most of a build. The same
+queries over an in-memory pyoxigraph store holding only those predicates answer 3–5 times faster
+(``docs/scale.md``, "The derived steps read a projection").
+
+**What it holds.** Every quad, in every published graph, whose predicate is one of :attr:`Projection.predicates`,
+and nothing else. A SPARQL query whose triple patterns all name one of those predicates (no variable predicate, no
+negated property set) matches exactly the same quads here as in the store, so it answers exactly what it answers
+there: the same engine runs it over the same matches. Which queries those are is declared, not guessed: each step
+that reads the projection lists the predicates it reads (:attr:`kg.build.Step.reads`), and
+``tests/test_projection.py`` parses every query those steps send during builds of the seeds and a synthetic corpus
+and checks it names no other predicate, and that the built store and tables are byte for byte those of a build that
+reads the store itself. :meth:`ProjectedStore.match` refuses a predicate it does not hold.
+
+**How it is kept.** The build's transaction tells the projection what it writes (:class:`Mirror`, the hooks of
+:class:`~kg.store.transaction.Transaction`): a new graph's quads at once, a replaced graph's when it is swapped in,
+a removal when it is done; a SPARQL update, which it cannot follow, makes it :attr:`~Projection.stale`, and the
+steps then read the store. A document's N-Quads are filtered as bytes (one regular expression over the lines) and
+loaded by pyoxigraph's parser: no Python object per quad. The graphs the build does not write are copied from the
+store when the projection is first read (:meth:`Projection.complete`), which the build allows only when they are
+not document graphs: a build of some documents of a large store reads the store itself.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator
+
+from pyoxigraph import NamedNode, Quad, RdfFormat
+
+from ..errors import StoreError
+from .embedded import EmbeddedStore
+from .protocol import GraphName, Object, Subject
+from .transaction import NQuads, Writable
+
+
+class ProjectedStore(EmbeddedStore):
+    """The projection, read as a store (in memory): what :meth:`Projection.reader` gives the steps.
+
+    >>> p = Projection([NamedNode("http://e/p")])
+    >>> g = NamedNode("http://e/g")
+    >>> p.created(g, [Quad(NamedNode("http://e/s"), NamedNode("http://e/p"), NamedNode("http://e/o"), g),
+    ...               Quad(NamedNode("http://e/s"), NamedNode("http://e/q"), NamedNode("http://e/o"), g)])
+    >>> [q.predicate.value for q in p.reader().match(None, NamedNode("http://e/p"))]
+    ['http://e/p']
+    >>> next(p.reader().match(None, NamedNode("http://e/q")))
+    Traceback (most recent call last):
+    ...
+    kg.errors.StoreError: the build's projection holds no http://e/q (it holds the predicates its steps read)
+    """
+
+    def __init__(self, predicates: frozenset[NamedNode]) -> None:
+        super().__init__(None)
+        self.predicates = predicates
+
+    def match(self, subject: Subject | None = None, predicate: NamedNode | None = None,
+              object: Object | None = None, graph: GraphName | None = None) -> Iterator[Quad]:
+        if predicate is None or predicate not in self.predicates:
+            what = predicate.value if predicate is not None else "quads of any predicate"
+            raise StoreError(f"the build's projection holds no {what} (it holds the predicates its steps read)")
+        return super().match(subject, predicate, object, graph)
+
+
+class Projection:
+    """The quads of ``predicates`` in every graph a build writes (see the module docstring)."""
+
+    def __init__(self, predicates: Iterable[NamedNode]) -> None:
+        self.predicates = frozenset(predicates)
+        self.store = ProjectedStore(self.predicates)
+        alternatives = b"|".join(re.escape(f"<{p.value}>".encode()) for p in sorted(self.predicates, key=str))
+        #: A line of N-Quads or N-Triples whose predicate is kept (the subject is an IRI or a blank node: no space).
+        self._lines = re.compile(rb"^[^ \n]+ (?:" + alternatives + rb") [^\n]*\n", re.MULTILINE)
+        #: Graph → its content's kept lines as N-Quads, in the graph, until swapped in.
+        self._pending: dict[NamedNode, list[bytes]] = {}
+        #: Graphs written by the build (so not to be copied from the store).
+        self.written: set[NamedNode] = set()
+        self.stale = False
+        self._copied = False
+        self._lock = threading.Lock()
+        self._completing = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Projection({len(self.predicates)} predicates{', stale' if self.stale else ''})"
+
+    # -- what the transaction tells it (kg.store.transaction.Mirror) -------------------------------------------
+    def _kept(self, graph: NamedNode, made_in: NamedNode, quads: Writable) -> bytes:
+        """The lines of ``quads`` (made in ``made_in``) with a kept predicate, as N-Quads in ``graph``."""
+        if isinstance(quads, NQuads):
+            data = b"".join(m.group(0) for m in self._lines.finditer(quads.data))
+            if made_in != graph:
+                data = data.replace(f" <{made_in.value}> .\n".encode(), f" <{graph.value}> .\n".encode())
+            return data
+        kept = [Quad(q.subject, q.predicate, q.object, graph) for q in quads if q.predicate in self.predicates]
+        return NQuads.of(kept).data if kept else b""
+
+    def created(self, graph: NamedNode, quads: Writable) -> None:
+        """``graph`` was written new with ``quads``."""
+        data = self._kept(graph, graph, quads)
+        with self._lock:
+            self.written.add(graph)
+            self._load(data)
+
+    def staged(self, graph: NamedNode, made_in: NamedNode, quads: Writable) -> None:
+        """``quads`` (in ``made_in``) are to replace ``graph`` when it is swapped in."""
+        data = self._kept(graph, made_in, quads)
+        with self._lock:
+            self._pending[graph] = [data]
+
+    def swapped(self, graph: NamedNode) -> None:
+        """What was staged for ``graph`` replaced it."""
+        with self._lock:
+            self.written.add(graph)
+            self._drop(graph)
+            self._load(b"".join(self._pending.pop(graph, [])))
+
+    def cleared(self, graph: NamedNode) -> None:
+        """``graph`` was emptied, to be written in parts (:meth:`appended`)."""
+        with self._lock:
+            self.written.add(graph)
+            self._drop(graph)
+
+    def appended(self, graph: NamedNode, quads: Writable) -> None:
+        """``quads`` (in ``graph``) were added to it."""
+        data = self._kept(graph, graph, quads)
+        with self._lock:
+            self._load(data)
+
+    def removed(self, graph: NamedNode) -> None:
+        """``graph`` was removed, or what was staged for it dropped."""
+        with self._lock:
+            self._pending.pop(graph, None)
+            self.written.add(graph)
+            self._drop(graph)
+
+    def unstaged(self, graph: NamedNode) -> None:
+        """What was staged for ``graph`` was dropped (the graph keeps its content)."""
+        with self._lock:
+            self._pending.pop(graph, None)
+
+    def changed_unknown(self) -> None:
+        """The store changed in a way the projection cannot follow (a SPARQL update): it is no longer read."""
+        self.stale = True
+
+    def _load(self, data: bytes) -> None:
+        if data:
+            self.store.raw.load(data, format=RdfFormat.N_QUADS)
+        self.store.invalidate()
+
+    def _drop(self, graph: NamedNode) -> None:
+        if self.store.raw.contains_named_graph(graph):
+            self.store.raw.remove_graph(graph)
+        self.store.invalidate()
+
+    # -- reading -----------------------------------------------------------------------------------------------
+    def complete(self, source: EmbeddedStore, allowed: Callable[[list[NamedNode]], bool]) -> bool:
+        """Copy from ``source`` the kept quads of its published graphs the build has not written, once; whether the
+        projection now mirrors ``source`` (False, and nothing copied, unless those graphs are ``allowed``).
+
+        >>> from pyoxigraph import Literal
+        >>> source, g, p = EmbeddedStore(None), NamedNode("http://e/g"), NamedNode("http://e/p")
+        >>> source.raw.add(Quad(g, p, Literal("old"), g))
+        >>> projection = Projection([p])
+        >>> projection.complete(source, lambda graphs: False), projection.stale
+        (False, True)
+        >>> projection = Projection([p])
+        >>> projection.complete(source, lambda graphs: True)
+        True
+        >>> [q.object.value for q in projection.reader().match(None, p)]
+        ['old']
+        """
+        with self._completing:
+            if self.stale:
+                return False
+            if self._copied:
+                return True
+            missing = [g for g in source.graphs() if g not in self.written]
+            if missing and not allowed(missing):
+                self.stale = True
+                return False
+            for graph in missing:
+                for predicate in sorted(self.predicates, key=str):
+                    self.appended(graph, list(source.match(None, predicate, None, graph)))
+            self._copied = True
+            return True
+
+    def reader(self) -> ProjectedStore:
+        """The projection as a store, for reading."""
+        return self.store
+
+    def close(self) -> None:
+        """Free the memory it holds."""
+        self._pending.clear()
+        self.store.close()
+        self.stale = True
