@@ -53,9 +53,6 @@ Progress = Callable[[str, int, int], None]
 
 #: A build of fewer source bytes than this runs in one process (starting workers costs ~1 s).
 PARALLEL_MIN_BYTES = 4_000_000
-#: Whether an on-disk build keeps in memory what its steps read (:mod:`kg.store.projection`); False: they read the
-#: store itself (what the projection is compared with, in tests and benchmarks).
-PROJECT = True
 
 
 @dataclass
@@ -217,7 +214,7 @@ def build(store: GraphStore, entries: Iterable[SourceEntry], settings: Settings,
     tx = store.transaction()
     ctx = BuildContext(store, settings, iris, manifest, report, tx)
     read = frozenset().union(*(step.reads for step in steps))
-    if PROJECT and read and isinstance(store, EmbeddedStore) and store.path is not None:
+    if settings.build_projection and read and isinstance(store, EmbeddedStore) and store.path is not None:
         ctx.projection = tx.mirror = Projection(read)
     try:
         with tx:

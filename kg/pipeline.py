@@ -112,7 +112,8 @@ class LinksStep(Step):
     def run(self, ctx: BuildContext) -> None:
         # what was just parsed is all there is to link unless the store holds other documents
         complete = all(g in ctx.built for g in document_graphs(ctx.store))
-        ctx.report.links = refresh_links(ctx.store, ctx.settings, inputs=ctx.state[self.name] if complete else None,
+        inputs = ctx.state.pop(self.name)  # not kept past this step: at 100k they hold gigabytes
+        ctx.report.links = refresh_links(ctx.store, ctx.settings, inputs=inputs if complete else None,
                                          tx=ctx.tx)
 
 

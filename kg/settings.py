@@ -31,6 +31,17 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
 
 
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be 1 or 0 (true or false), not {raw!r}")
+
+
 def _float(env: dict[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -101,6 +112,10 @@ class Settings:
     #: Address space a server query or update worker may use, in MB (0: unlimited). A query that needs
     #: more fails (503) instead of taking the machine's memory. See docs/reliability.md for the sizing.
     worker_memory_mb: int = 2048
+    #: Whether an on-disk build keeps in memory what its derived steps read (:mod:`kg.store.projection`): faster, at
+    #: the cost of memory (about 6 GB at 100,000 tables). It is given up, and the steps read the store, when the
+    #: process's address space nears its limit (``BUDGETKG_CLI_MEMORY_MB``, ``ulimit -v``).
+    build_projection: bool = True
     #: Memory the server's result cache may hold, in MB (0: keep nothing; answers still carry an ETag).
     #: Entries belong to one store generation and are dropped when it advances. See docs/server.md.
     result_cache_mb: float = 64.0
@@ -137,6 +152,7 @@ class Settings:
             max_document_mb=_int(e, "BUDGETKG_MAX_DOCUMENT_MB", 4),
             worker_memory_mb=_int(e, "BUDGETKG_WORKER_MEMORY_MB", 2048),
             result_cache_mb=_float(e, "BUDGETKG_RESULT_CACHE_MB", 64.0),
+            build_projection=_bool(e, "BUDGETKG_BUILD_PROJECTION", True),
         )
         # overrides are typed by the dataclass's own fields; replace() checks their names
         chosen: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}

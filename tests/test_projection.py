@@ -3,6 +3,7 @@ build that reads it makes what a build that reads the store makes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ from kg.namespaces import PREFIXES
 from kg.pipeline import build, default_steps
 from kg.settings import Settings
 from kg.sources import Manifest, load_manifest
-from kg.store import EmbeddedStore
+from kg.store import EmbeddedStore, term_value
 from kg.store.projection import ProjectedStore, Projection
+from tests.helpers import bound_values
 
 PROLOGUE = "".join(f"PREFIX {k}: <{v}>\n" for k, v in PREFIXES.items())
 
@@ -147,7 +149,7 @@ def _answers(store: EmbeddedStore, table: answers.AnswerTable) -> list[bytes]:
                          ("shared_goals_across_agencies", {}),
                          ("shared_goals_across_agencies", {"min_score": "0.5", "agency": "341"})]:
         q = all_queries[name]
-        bindings = queries.resolve(q.lookups(q.bindings(values)), q.bindings(values), lambda s: store.query(s))
+        bindings = bound_values(store, q, dict(values))
         solved = answers.solve(table, name, bindings)
         assert solved is not None, (name, values)
         out.append(solved.serialize(format=QueryResultsFormat.CSV) or b"")
@@ -155,15 +157,14 @@ def _answers(store: EmbeddedStore, table: answers.AnswerTable) -> list[bytes]:
 
 
 def test_a_build_reading_its_projection_makes_what_reading_the_store_makes(
-        tmp_path: Path, corpus: Manifest, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, corpus: Manifest, settings: Settings) -> None:
     """The same store byte for byte, the same kept answers byte for byte, and facet and answer tables that answer
     alike (their rows are numbered in the order the engine scans, which is not the same in memory)."""
     projected = _build(tmp_path / "projected", corpus, settings, default_steps(findings=True))
-    monkeypatch.setattr(kbuild, "PROJECT", False)
-    plain = _build(tmp_path / "plain", corpus, settings, default_steps(findings=True))
+    plain = _build(tmp_path / "plain", corpus, replace(settings, build_projection=False), default_steps(findings=True))
     assert projected.dump_sorted_nquads() == plain.dump_sorted_nquads()
     files = [kept.file_for(s, s.generation) for s in (projected, plain)]
-    assert all(f is not None and f.is_file() for f in files)
+    assert files[0] is not None and files[1] is not None
     assert files[0].read_bytes() == files[1].read_bytes()
     tables = [facets.stored(s) for s in (projected, plain)]
     assert tables[0] is not None and tables[1] is not None
@@ -191,8 +192,7 @@ def test_a_build_of_some_documents_reads_the_store(tmp_path: Path, corpus: Manif
     readers.clear()
     build(store, corpus.entries[:1], settings, manifest=corpus, steps=default_steps())
     assert readers and set(readers) == {"EmbeddedStore"}
-    monkeypatch.setattr(kbuild, "PROJECT", False)
-    again = _build(tmp_path / "again", corpus, settings, default_steps())
+    again = _build(tmp_path / "again", corpus, replace(settings, build_projection=False), default_steps())
     assert store.dump_sorted_nquads() == again.dump_sorted_nquads()
 
 
@@ -204,7 +204,7 @@ def test_a_sparql_update_in_the_build_leaves_the_projection_unread() -> None:
     with store.transaction() as tx:
         tx.mirror = projection
         tx.replace(g, [Quad(g, p, Literal("1"), g)])
-        assert [q.object.value for q in projection.reader().match(None, p)] == ["1"]
+        assert [term_value(q.object) for q in projection.reader().match(None, p)] == ["1"]
         tx.update("INSERT DATA { GRAPH <http://e/g> { <http://e/g> <http://e/p> '2' } }")
     assert projection.stale
     assert not projection.complete(store, lambda graphs: True)
@@ -223,10 +223,45 @@ def test_the_projection_follows_replaced_and_removed_graphs() -> None:
     with store.transaction() as tx:
         tx.mirror = projection
         tx.replace(g, lambda target: [Quad(g, p, Literal("new"), target), Quad(g, q, Literal("x"), target)])
-        assert sorted(x.object.value for x in projection.reader().match(None, p)) == ["h", "old"]  # staged, not yet in
+        staged = sorted(term_value(x.object) for x in projection.reader().match(None, p))
+        assert staged == ["h", "old"]  # staged, not yet swapped in
         tx.remove(h)
         tx.publish()
-        assert [x.object.value for x in projection.reader().match(None, p)] == ["new"]
-    assert sorted(x.object.value for x in store.match(None, p)) == ["new"]
+        assert [term_value(x.object) for x in projection.reader().match(None, p)] == ["new"]
+    assert sorted(term_value(x.object) for x in store.match(None, p)) == ["new"]
     with pytest.raises(Exception, match="holds no http://e/q"):
         list(projection.reader().match(None, q))
+
+
+def test_the_projection_gives_way_when_the_address_space_runs_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Near the process's address-space limit the projection frees itself; the steps then read the store."""
+    g, p = NamedNode("http://e/g"), NamedNode("http://e/p")
+    projection = Projection([p])
+    monkeypatch.setattr(Projection, "address_space", staticmethod(lambda: (70, 100)))
+    store = EmbeddedStore(None)
+    with store.transaction() as tx:
+        tx.mirror = projection
+        tx.replace(g, [Quad(g, p, Literal("1"), g)])
+    assert projection.stale and len(projection.reader().raw) == 0
+    assert not projection.complete(store, lambda graphs: True)
+    roomy = Projection([p])
+    monkeypatch.setattr(Projection, "address_space", staticmethod(lambda: (10, None)))
+    assert roomy.complete(store, lambda graphs: True) and not roomy.stale
+
+
+def test_a_build_short_of_memory_reads_the_store(tmp_path: Path, corpus: Manifest, settings: Settings,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    readers: list[str] = []
+    plain_reader = kbuild.BuildContext.reader
+
+    def reader(self: kbuild.BuildContext, step: Step) -> Any:
+        found = plain_reader(self, step)
+        readers.append(type(found).__name__)
+        return found
+
+    monkeypatch.setattr(kbuild.BuildContext, "reader", reader)
+    monkeypatch.setattr(Projection, "address_space", staticmethod(lambda: (1 << 40, 1 << 40)))
+    short = _build(tmp_path / "short", corpus, settings, default_steps())
+    assert readers and set(readers) == {"EmbeddedStore"}
+    plain = _build(tmp_path / "plain", corpus, replace(settings, build_projection=False), default_steps())
+    assert short.dump_sorted_nquads() == plain.dump_sorted_nquads()
