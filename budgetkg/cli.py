@@ -516,20 +516,30 @@ _register_commands()
 
 def main() -> None:
     """Console-script entry point."""
-    limit_memory()
+    import sys
+
+    limit_memory(sys.argv[1:])
     app()
+
+
+#: Commands that write the store, so never read beside a writer: their default limit is the machine's memory.
+WRITERS = frozenset({"build"})
 
 
 #: A command's address space at most (``BUDGETKG_CLI_MEMORY_MB``; default two thirds of the machine's memory,
 #: 0 for none): a read beside a writer, which RocksDB leaves undefined, or a runaway query then fails in this
-#: process instead of taking the machine (docs/reliability.md).
-def limit_memory() -> int:
+#: process instead of taking the machine (docs/reliability.md). ``budgetkg build`` is the writer: its memory grows
+#: with the corpus (about 17 GB of address space at 100,000 tables), and its default limit is the machine's memory.
+def limit_memory(argv: list[str] | None = None) -> int:
     import os
     import resource
 
     raw = os.environ.get("BUDGETKG_CLI_MEMORY_MB", "")
+    command = next((a for a in argv or [] if not a.startswith("-")), None)
+    share = (1, 1) if command in WRITERS else (2, 3)
     try:
-        mb = int(raw) if raw else (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) * 2 // 3 >> 20
+        machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        mb = int(raw) if raw else machine * share[0] // share[1] >> 20
     except (ValueError, OSError):
         mb = 0
     if mb > 0:

@@ -228,6 +228,24 @@ def test_a_command_runs_under_a_memory_limit(tmp_path: Path) -> None:
     assert big.returncode != 0 and "MemoryError" in big.stderr
 
 
+def test_a_build_may_use_the_machines_memory_and_a_reader_two_thirds() -> None:
+    """``budgetkg build`` writes the store (it never reads beside a writer): its default limit is the machine's
+    memory; every other command keeps two thirds of it."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "BUDGETKG_CLI_MEMORY_MB"}
+    machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limits = {}
+    for argv in (["build", "--quiet"], ["stats"], ["--help"]):
+        probe = (f"import resource, budgetkg.cli as c; c.limit_memory({argv!r}); "
+                 "print(resource.getrlimit(resource.RLIMIT_AS)[0] >> 20)")
+        out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+        limits[argv[0]] = int(out.stdout)
+    reader = machine * 2 // 3 >> 20
+    assert limits == {"build": machine >> 20, "stats": reader, "--help": reader}
+
+
 @pytest.mark.parametrize("command", [["search", "公安"], ["graph", "--format", "graphml"], ["link"], ["stats"]])
 def test_regression_a_malformed_setting_is_a_usage_error_in_every_command(command: list[str], tmp_path: Path) -> None:
     """``budgetkg search`` read its settings unguarded: a bad BUDGETKG_* value ended in a traceback."""

@@ -25,7 +25,7 @@ not document graphs: a build of some documents of a large store reads the store 
 
 **Memory.** It holds about 20 million quads at 100,000 tables, some 6 GB. Before each load it checks the process's
 address space against its limit (``RLIMIT_AS``: ``BUDGETKG_CLI_MEMORY_MB`` for a command, ``ulimit -v``): when what it
-is about to load would bring the process within :data:`HEADROOM` of the limit, it frees itself and becomes
+is about to load would take the process past :data:`HEADROOM` of the limit, it frees itself and becomes
 :attr:`~Projection.stale`, and the steps read the store. It makes a build faster; it never makes one fail.
 """
 
@@ -44,8 +44,9 @@ from .embedded import EmbeddedStore
 from .protocol import GraphName, Object, Subject
 from .transaction import NQuads, Writable
 
-#: The share of the address-space limit the projection leaves to the rest of the build.
-HEADROOM = 0.25
+#: The share of the address-space limit the projection leaves to the rest of the build: at 100,000 tables the facet
+#: and answer tables, read after the last load, need about as much again as the build held before them.
+HEADROOM = 0.5
 #: Bytes of memory a byte of N-Quads loaded into the projection takes, at most (measured: about 2).
 GROWTH = 3
 
