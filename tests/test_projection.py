@@ -174,19 +174,25 @@ def test_a_build_reading_its_projection_makes_what_reading_the_store_makes(
     assert _answers(projected, found[0]) == _answers(plain, found[1])
 
 
-def test_a_build_of_some_documents_reads_the_store(tmp_path: Path, corpus: Manifest, settings: Settings,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """Documents the build does not write would have to be copied into memory: the steps read the store instead,
-    and make what they make from it."""
-    readers: list[str] = []
+@pytest.fixture
+def readers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The kind of store each step's ``ctx.reader`` gives it, in the order asked."""
+    found: list[str] = []
     plain_reader = kbuild.BuildContext.reader
 
     def reader(self: kbuild.BuildContext, step: Step) -> Any:
-        found = plain_reader(self, step)
-        readers.append(type(found).__name__)
-        return found
+        given = plain_reader(self, step)
+        found.append(type(given).__name__)
+        return given
 
     monkeypatch.setattr(kbuild.BuildContext, "reader", reader)
+    return found
+
+
+def test_a_build_of_some_documents_reads_the_store(tmp_path: Path, corpus: Manifest, settings: Settings,
+                                                   readers: list[str]) -> None:
+    """Documents the build does not write would have to be copied into memory: the steps read the store instead,
+    and make what they make from it."""
     store = _build(tmp_path / "store", corpus, settings, default_steps())
     assert set(readers) == {"ProjectedStore"}
     readers.clear()
@@ -250,16 +256,7 @@ def test_the_projection_gives_way_when_the_address_space_runs_short(monkeypatch:
 
 
 def test_a_build_short_of_memory_reads_the_store(tmp_path: Path, corpus: Manifest, settings: Settings,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    readers: list[str] = []
-    plain_reader = kbuild.BuildContext.reader
-
-    def reader(self: kbuild.BuildContext, step: Step) -> Any:
-        found = plain_reader(self, step)
-        readers.append(type(found).__name__)
-        return found
-
-    monkeypatch.setattr(kbuild.BuildContext, "reader", reader)
+                                                 readers: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Projection, "address_space", staticmethod(lambda: (1 << 40, 1 << 40)))
     short = _build(tmp_path / "short", corpus, settings, default_steps())
     assert readers and set(readers) == {"EmbeddedStore"}

@@ -95,8 +95,8 @@ class Projection:
         alternatives = b"|".join(re.escape(f"<{p.value}>".encode()) for p in sorted(self.predicates, key=str))
         #: A line of N-Quads or N-Triples whose predicate is kept (the subject is an IRI or a blank node: no space).
         self._lines = re.compile(rb"^[^ \n]+ (?:" + alternatives + rb") [^\n]*\n", re.MULTILINE)
-        #: Graph → its content's kept lines as N-Quads, in the graph, until swapped in.
-        self._pending: dict[NamedNode, list[bytes]] = {}
+        #: Graph → its new content's kept lines as N-Quads, in the graph, until swapped in.
+        self._pending: dict[NamedNode, bytes] = {}
         #: Graphs written by the build (so not to be copied from the store).
         self.written: set[NamedNode] = set()
         self.stale = False
@@ -133,14 +133,14 @@ class Projection:
             return
         data = self._kept(graph, made_in, quads)
         with self._lock:
-            self._pending[graph] = [data]
+            self._pending[graph] = data
 
     def swapped(self, graph: NamedNode) -> None:
         """What was staged for ``graph`` replaced it."""
         with self._lock:
             self.written.add(graph)
             self._drop(graph)
-            self._load(b"".join(self._pending.pop(graph, [])))
+            self._load(self._pending.pop(graph, b""))
 
     def cleared(self, graph: NamedNode) -> None:
         """``graph`` was emptied, to be written in parts (:meth:`appended`)."""
