@@ -271,15 +271,55 @@ def pick_labels(rows: Iterable[tuple[object, object, object]]) -> dict[str, tupl
     return {iri: (zh or other or en, en if (zh or other) else "") for iri, (zh, en, other) in found.items()}
 
 
-def read_labels(store: GraphStore, iris: Iterable[str], chunk: int = 2000) -> dict[str, tuple[str, str]]:
-    """The labels (:func:`pick_labels`) of the IRIs ``iris`` (without ``<>``), a few queries for all of them."""
+#: Where an entity page reads a thing's name (:func:`page_label`): its ``rdfs:label``, else its ``skos:prefLabel``.
+PAGE_LABEL_PROPERTIES = (RDFS.label, SKOS.prefLabel)
+
+
+def page_label(labels: Iterable[tuple[object, object]]) -> str | None:
+    """The name an entity page gives a thing, from its ``(property, label)`` pairs (any order; ``None``: none).
+
+    The first property of :data:`PAGE_LABEL_PROPERTIES` with a literal decides; of its literals the Chinese one,
+    else the English one, else one without a language, else one in another language (the least tag). Two in one
+    language: the least, so that every reader of the same facts names the thing alike.
+
+    >>> zh, en = Literal("教委", language="zh"), Literal("Education", language="en")
+    >>> page_label([(SKOS.prefLabel, zh), (RDFS.label, en)])
+    'Education'
+    >>> page_label([(RDFS.label, Literal("b", language="zh")), (RDFS.label, Literal("a", language="zh"))])
+    'a'
+    """
+    by_property: dict[str, dict[str, str]] = {}
+    for p, o in labels:
+        if isinstance(p, NamedNode) and isinstance(o, Literal):
+            langs = by_property.setdefault(p.value, {})
+            lang = o.language or ""
+            if lang not in langs or o.value < langs[lang]:
+                langs[lang] = o.value
+    for prop in PAGE_LABEL_PROPERTIES:
+        best = by_property.get(prop.value)
+        if best:
+            for lang in ("zh", "en", ""):
+                if lang in best:
+                    return best[lang]
+            return best[min(best)]
+    return None
+
+
+def read_labels(store: GraphStore, iris: Iterable[str], chunk: int = 2000
+                ) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """The labels (:func:`pick_labels`) of the IRIs ``iris`` (without ``<>``), a few queries for all of them; and
+    the name an entity page gives each (:func:`page_label`; ``""``: none), read from the same rows."""
     todo = sorted(set(iris))
     out: dict[str, tuple[str, str]] = {}
+    page: dict[str, list[tuple[object, object]]] = {i: [] for i in todo}
     for start in range(0, len(todo), chunk):
         terms = [NamedNode(i) for i in todo[start:start + chunk]]
-        rows = solutions(store.query(labels_query(terms), name="facets"), "facets")
-        out.update(pick_labels((r["v"], r["p"], r["l"]) for r in rows))
-    return out
+        rows = [(r["v"], r["p"], r["l"]) for r in solutions(store.query(labels_query(terms), name="facets"), "facets")]
+        out.update(pick_labels(rows))
+        for v, p, o in rows:
+            if isinstance(v, NamedNode) and v.value in page:
+                page[v.value].append((p, o))
+    return out, {i: page_label(pairs) or "" for i, pairs in page.items()}
 
 
 # -- columns ---------------------------------------------------------------------------------------
@@ -413,6 +453,41 @@ class Strings(Sequence[str]):
         return NotImplemented
 
 
+class PageLabels(Mapping[str, str]):
+    """Facet value IRI → the name its entity page gives it (:func:`page_label`), as two :class:`Strings` with the
+    IRIs sorted (a lookup is a binary search, as :class:`Labels`')."""
+
+    def __init__(self, iris: Strings, text: Strings) -> None:
+        self.iris, self.text = iris, text
+
+    def __getitem__(self, iri: str) -> str:
+        at = _find(self.iris, iri) if isinstance(iri, str) else None
+        if at is None:
+            raise KeyError(iri)
+        return self.text[at]
+
+    def __contains__(self, iri: object) -> bool:
+        return isinstance(iri, str) and _find(self.iris, iri) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.iris)
+
+    def __len__(self) -> int:
+        return len(self.iris)
+
+
+def _find(iris: Sequence[str], iri: str) -> int | None:
+    """Where ``iri`` is in the sorted ``iris`` (``None``: absent)."""
+    lo, hi = 0, len(iris)
+    while lo < hi:  # UTF-8 sorts as the code points do: the IRIs were sorted as str
+        mid = (lo + hi) // 2
+        if iris[mid] < iri:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo < len(iris) and iris[lo] == iri else None
+
+
 def pick(strings: Sequence[str], indices: NDArray[np.integer]) -> list[str]:
     """The strings at ``indices`` (of :class:`Strings`: only those decoded)."""
     if isinstance(strings, Strings):
@@ -433,14 +508,7 @@ class Labels(Mapping[str, tuple[str, str]]):
         return cls(Strings.of(iris), Strings.of([labels[i][0] for i in iris]), Strings.of([labels[i][1] for i in iris]))
 
     def _at(self, iri: str) -> int | None:
-        lo, hi = 0, len(self.iris)
-        while lo < hi:  # UTF-8 sorts as the code points do: the IRIs were sorted as str
-            mid = (lo + hi) // 2
-            if self.iris[mid] < iri:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo if lo < len(self.iris) and self.iris[lo] == iri else None
+        return _find(self.iris, iri)
 
     def __getitem__(self, iri: str) -> tuple[str, str]:
         at = self._at(iri) if isinstance(iri, str) else None
@@ -543,6 +611,9 @@ class FacetTable:
     agencies: Agencies | None = None
     #: What an agency page's project list shows of each project row (``None``: not read).
     listing: Listing | None = None
+    #: Facet value IRI (without ``<>``) → the name its entity page gives it (:func:`page_label`; ``""``: none), for
+    #: every IRI of ``labels``' query (``None``: not read; a table file of an earlier build).
+    page_labels: Mapping[str, str] | None = None
     _codes: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     _rows: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -863,7 +934,7 @@ def read(store: GraphStore) -> FacetTable:
               for kind in KINDS}
     named = {v[1:-1] for f in FACETS if f != "year" for pairs in (values.get(f, ()), own.get(f, ()))
              for _, v in pairs if v.startswith("<")}
-    labels = read_labels(store, named)
+    labels, page_labels = read_labels(store, named)
     years, fundings = _distinct(values["year"]), _distinct(values["funding"])
     budget_nodes = _distinct(_tsv(store, "SELECT ?x ?b WHERE { ?x bk:budget ?b }"))
     single = np.array([max(len(years.get(p, ())), len(fundings.get(p, ())), len(budget_nodes.get(p, ())),
@@ -877,6 +948,7 @@ def read(store: GraphStore) -> FacetTable:
     table = from_rows(generation, projects=projects, indicators=[(x, p) for x, p in indicator_rows], values=values,
                       indicator_values=own, orders=orders)
     table.labels, table.single, table.agencies, table.listing = labels, single, agencies, listing
+    table.page_labels = page_labels
     if agencies is not None and not all(u.startswith("<") for u in table.values["unit"]):
         table.agencies = None
     return table
@@ -969,6 +1041,10 @@ def _arrays(table: FacetTable) -> dict[str, NDArray[np.generic]]:
     labels = table.labels if isinstance(table.labels, Labels) else Labels.of(table.labels)
     for name, strings in ("iris", labels.iris), ("zh", labels.zh), ("en", labels.en):
         _put(out, f"labels.{name}", strings)
+    if table.page_labels is not None:
+        iris = sorted(table.page_labels)
+        _put(out, "page_labels.iris", Strings.of(iris))
+        _put(out, "page_labels.text", Strings.of([table.page_labels[i] for i in iris]))
     if table.single is not None:
         out["single"] = table.single
     if table.listing is not None:
@@ -1014,6 +1090,9 @@ def load(path: Path) -> FacetTable:
         agencies = Agencies(multi("agencies", "link_from"), multi("agencies", "link_to"), a["agencies.link_score"],
                             strings("agencies.units"), strings("agencies.rules"), multi("agencies", "finding_unit"),
                             multi("agencies", "finding_rule"), multi("agencies", "finding_project"))
+    page_labels = None
+    if "page_labels.iris.blob" in a:
+        page_labels = PageLabels(strings("page_labels.iris"), strings("page_labels.text"))
     listing = None
     if "listing.single" in a:
         name, code, unit, budget = (strings(f"listing.{c}") for c in Listing.COLUMNS)
@@ -1021,7 +1100,7 @@ def load(path: Path) -> FacetTable:
     return FacetTable(generation, {f: strings(f"values.{f}") for f in FACETS}, strings("project_iris"),
                       a["budget_fen"], {f: multi("project", f) for f in FACETS}, strings("indicator_iris"),
                       a["indicator_project"], {f: multi("indicator", f) for f in OWN_FACETS}, orders,
-                      labels, a.get("single"), agencies, listing)
+                      labels, a.get("single"), agencies, listing, page_labels)
 
 
 def stored(store: GraphStore) -> FacetTable | None:

@@ -12,7 +12,7 @@ import functools
 import gzip
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -32,7 +32,7 @@ from pyoxigraph import (
 
 from kg import answers, facets, kept, partners
 from kg.errors import BudgetKGError, QueryError, StoreError
-from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, RDFS, SKOS
+from kg.namespaces import BK, DCTERMS, PREFIXES, PROV, SKOS
 from kg.queries import FastForm, Lookup, choose, kept_answer, resolve, with_zh
 from kg.resultformat import XSD_STRING
 from kg.settings import Settings
@@ -100,6 +100,17 @@ class Context:
         if isinstance(self.kg, EmbeddedStore):
             self.per_generation("answers", lambda: answers.stored(self.kg))
             self.per_generation("kept", lambda: kept.stored(self.kg))
+
+    def labels(self) -> KnownLabels:
+        """The labels read at the store's generation (:class:`KnownLabels`), from the facet table's where it has
+        them."""
+        table = facet_table(self, read=False)  # outside per_generation's lock, which facet_table takes too
+
+        def make() -> KnownLabels:
+            same = table is not None and table.generation == self.kg.generation
+            return KnownLabels(self.kg, table.page_labels if same and table is not None else None)
+
+        return self.per_generation("labels", make)
 
     def kept(self, key: str) -> object | None:
         """What :meth:`per_generation` keeps for ``key`` at the store's generation (``None``: nothing yet)."""
@@ -436,16 +447,54 @@ class EntityView:
     agency: AgencySummary | None = None
 
 
+#: Labels a worker keeps per store generation (:class:`KnownLabels`): more than the entities of a few hundred pages.
+MAX_LABELS = 200_000
+
+
+class KnownLabels:
+    """The names entity pages give things (:func:`_label`), for one store generation.
+
+    A page names everything it links to: a department's lists hundreds of budget units, each a look-up of its own
+    (about 15 µs in RocksDB at 100,000 tables; 500 of them were a third of the page's time). So the names of the
+    facet table's values (budget units, departments, funding sources, categories: ``table``, the table's
+    :attr:`~kg.facets.FacetTable.page_labels`, read by the build with the same rule) are taken from it, and every
+    other name read is kept for the next page. :meth:`Context.labels` gives a new one when the store's generation
+    changes, so a write is never answered with a name it replaced. What it keeps is bounded by :data:`MAX_LABELS`
+    (emptied when full: a name is cheap to read again)."""
+
+    def __init__(self, store: GraphStore, table: Mapping[str, str] | None = None, limit: int = MAX_LABELS) -> None:
+        self.store, self.limit = store, limit
+        # decoded once (10,000 budget units: ~10 ms), then a dict look-up; a binary search of the file's strings
+        # decodes a dozen of them each time, slower than the store
+        pairs = (zip(table.iris.all(), table.text.all(), strict=True) if isinstance(table, facets.PageLabels)
+                 else table.items() if table is not None else ())
+        self.table: dict[str, str | None] = {iri: text or None for iri, text in pairs}
+        self._known: dict[str, str | None] = {}
+        self._lock = threading.Lock()  # the threads of an in-memory store's server share one context
+
+    def __call__(self, iri: str) -> str | None:
+        """The name :func:`_label` reads for ``iri`` (``None``: it has none)."""
+        try:
+            return self._known[iri]
+        except KeyError:
+            pass
+        if iri in self.table:
+            return self.table[iri]
+        found = _label(self.store, NamedNode(iri))
+        with self._lock:
+            if len(self._known) >= self.limit:
+                self._known.clear()
+            self._known[iri] = found
+        return found
+
+
 def _label(store: GraphStore, term: NamedNode) -> str | None:
-    best: dict[str, str] = {}
-    for prop in (RDFS.label, SKOS.prefLabel):
-        for q in store.match(term, prop):
-            o = q.object
-            if isinstance(o, Literal):
-                best.setdefault(o.language or "", o.value)
-        if best:
-            break
-    return best.get("zh") or best.get("en") or best.get("") or next(iter(best.values()), None)
+    """The name an entity page gives ``term`` (:func:`kg.facets.page_label`): a property's look-up at a time."""
+    for prop in facets.PAGE_LABEL_PROPERTIES:
+        found = facets.page_label((prop, q.object) for q in store.match(term, prop))
+        if found is not None:
+            return found
+    return None
 
 
 def _int_of(store: GraphStore, s: NamedNode, p: NamedNode) -> int | None:
@@ -498,8 +547,9 @@ class DescribeJob:
         wanted.update(s for s, _, _ in view.incoming)
         wanted.update(p for _, p, _ in view.incoming)
         wanted.update(g for _, _, g in view.outgoing if g)
+        label = ctx.labels()
         for iri in wanted:
-            lab = _label(store, NamedNode(iri))
+            lab = label(iri)
             if lab:
                 view.labels[iri] = lab
         self._sources(ctx, node, view)
@@ -977,7 +1027,7 @@ def _agency_by_table(ctx: Context, table: facets.FacetTable, a: AgencySummary, u
     else:
         ranked = partners.ranked(links, unit_codes, {c for c in (codes[u] for u in own) if c is not None},
                                  lambda c: table.values["unit"][c][1:-1])
-        a.partners = [{"partner": u, "partner_name": _label(ctx.kg, NamedNode(u)), "links": n, "best": round(best, 4)}
+        a.partners = [{"partner": u, "partner_name": ctx.labels()(u), "links": n, "best": round(best, 4)}
                       for u, n, best in ranked]
     return True
 
@@ -1086,7 +1136,7 @@ def _ranked_partners(ctx: Context, directions: list[dict[str, tuple[int, float |
             entry["links"] += n
             entry["best"] = max(entry["best"], best if best is not None else 0.0)
     ranked = sorted(links.items(), key=lambda kv: (-kv[1]["links"], -kv[1]["best"], kv[0]))[:limit]
-    return [{"partner": u, "partner_name": _label(ctx.kg, NamedNode(u)), "links": int(v["links"]),
+    return [{"partner": u, "partner_name": ctx.labels()(u), "links": int(v["links"]),
              "best": round(v["best"], 4)} for u, v in ranked]
 
 

@@ -217,6 +217,8 @@ def test_a_reader_removes_what_a_killed_writer_left_or_hides_it_while_a_writer_i
         assert sum(per_graph.values()) == 138
         assert reader.hides_graphs()  # the slow path, only while a writer is at work
         assert half not in reader.graphs() and not reader.dump_sorted_nquads().count(b"half-written")
+        assert not list(reader.match(x)) and list(reader.match(None, rdf_type, project, staging))  # named: there
+        assert not [q for q in reader.match(None, rdf_type, project) if q.graph_name in (staging, half)]
         reader.close()
     finally:
         del writer

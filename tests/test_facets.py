@@ -11,6 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 from pyoxigraph import NamedNode
 
 from kg import facets
@@ -169,6 +172,75 @@ def test_department_pages_from_what_the_worker_keeps_equal_sparql(stores: dict[s
         page = DescribeJob(node.value).run(ctx)
         assert page.agency == by_sparql, node
     assert any(agency_summary(ctx, node, table=False).partners for node in departments)
+
+
+def test_entity_page_names_from_the_table_are_the_stores(stores: dict[str, GraphStore], settings: Settings,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The names the build's table keeps for entity pages (budget units, departments, funding sources, categories)
+    are what a look-up in the store gives, and a department's page names its units from them, no look-up each."""
+    store = stores["disk"]
+    ctx = Context(store, settings)
+    table = facet_table(ctx, read=False)
+    assert table is not None and table.page_labels is not None
+    named = 0
+    for iri in table.page_labels:
+        assert (table.page_labels[iri] or None) == jobs._label(store, NamedNode(iri)), iri
+        named += bool(table.page_labels[iri])
+    assert named > 5 and any(i.endswith("/341") for i in table.page_labels)
+    department = NamedNode(settings.base_iri + "agency/341")
+    by_lookup = DescribeJob(department.value).run(_no_table(store, settings))
+    looked_up: list[str] = []
+    real = jobs._label
+
+    def counted(s: GraphStore, term: NamedNode) -> str | None:
+        looked_up.append(term.value)
+        return real(s, term)
+
+    monkeypatch.setattr(jobs, "_label", counted)
+    page = DescribeJob(department.value).run(Context(store, settings))
+    assert page.labels == by_lookup.labels
+    units = {s for s, p, _ in page.incoming if p == jobs.ORG_SUB.value and s in table.page_labels}  # budget units
+    assert len(units) > 3 and not units & set(looked_up)
+
+
+def _no_table(store: GraphStore, settings: Settings) -> Context:
+    """A context whose names are all looked up in the store."""
+    ctx = Context(store, settings)
+    ctx.per_generation("labels", lambda: jobs.KnownLabels(store))
+    return ctx
+
+
+def test_names_are_read_again_after_a_write(settings: Settings) -> None:
+    """A worker keeps the names it read for the store's generation only: a write is never answered with the old."""
+    store = EmbeddedStore(None)
+    store.update('INSERT DATA { GRAPH <http://x.example/g> { <http://x.example/a> rdfs:label "旧"@zh } }',
+                 prefixes=PREFIXES)
+    ctx = Context(store, settings)
+    assert ctx.labels()("http://x.example/a") == "旧"
+    assert ctx.labels()("http://x.example/a") == "旧"
+    store.update('DELETE DATA { GRAPH <http://x.example/g> { <http://x.example/a> rdfs:label "旧"@zh } } ;'
+                 'INSERT DATA { GRAPH <http://x.example/g> { <http://x.example/a> rdfs:label "新"@zh } }',
+                 prefixes=PREFIXES)
+    assert ctx.labels()("http://x.example/a") == "新"
+
+
+_LABELS = st.lists(st.tuples(st.sampled_from(["rdfs:label", "skos:prefLabel", "skos:notation"]),
+                             st.sampled_from(["zh", "en", "", "fr", "zh-hant"]), st.sampled_from("甲乙ab")),
+                   max_size=6)
+
+
+@settings_(max_examples=60, deadline=None)
+@given(_LABELS)
+def test_a_name_is_the_same_read_either_way(labels: list[tuple[str, str, str]]) -> None:
+    """An entity page's name for a thing is the same looked up quad by quad (a page) and read in bulk with the
+    facet labels' query (the build's table): whatever labels, languages and properties it has."""
+    store = EmbeddedStore(None)
+    thing = "http://x.example/a"
+    if labels:
+        body = " ".join(f'<{thing}> {p} "{v}"{"@" + lang if lang else ""} .' for p, lang, v in labels)
+        store.update(f"INSERT DATA {{ GRAPH <http://x.example/g> {{ {body} }} }}", prefixes=PREFIXES)
+    _, page = facets.read_labels(store, [thing])
+    assert (page[thing] or None) == jobs._label(store, NamedNode(thing))
 
 
 def test_agency_pages_after_a_write_read_sparql(settings: Settings, manifest: Manifest,

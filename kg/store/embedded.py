@@ -326,7 +326,8 @@ class EmbeddedStore:
         """Quads matching a pattern (``None``: any) in the published graphs and the default graph."""
         try:
             found = self.raw.quads_for_pattern(subject, predicate, object, graph)
-            if graph is not None:
+            self.graphs()  # whether a writer's graphs are there to hide, as for a query
+            if graph is not None or not self._staging:
                 yield from found
             else:
                 yield from self._published(found)
