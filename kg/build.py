@@ -283,7 +283,8 @@ def _write_documents(ctx: BuildContext, plan: revisions.Plan, entries: list[Sour
             graph = iris.graph(entry.file)
             ctx.built.add(graph)
             jobs.append((entry, graph, tx.target(graph), plan.superseded(store, entry.file)))
-        for entry, graph, target, done in _convert_all(jobs, iris, check, n, steps):
+        first = ctx.projection.predicates if ctx.projection is not None else None
+        for entry, graph, target, done in _convert_all(jobs, iris, check, n, steps, first):
             plan.claim(store, entry.file, done.projects)  # before anything of it is written
             for step in steps:  # before the graph: a crash leaves what a step keeps outside the store pending
                 step.document(ctx, entry, graph, done.prepared.get(step.name))
@@ -377,9 +378,12 @@ def _converted(parsed: ParsedDocument, quads: list[Quad] | NQuads, iris: Iris, s
 Job = tuple[SourceEntry, NamedNode, NamedNode, dict[str, str]]
 
 
-def _convert_all(jobs: list[Job], iris: Iris, check: Check | None, n: int, steps: Sequence[Step] = ()
+def _convert_all(jobs: list[Job], iris: Iris, check: Check | None, n: int, steps: Sequence[Step] = (),
+                 first: frozenset[NamedNode] | None = None
                  ) -> Iterator[tuple[SourceEntry, NamedNode, NamedNode, Converted]]:
-    """Each job converted, in order: here, or by ``n`` worker processes a few documents ahead of the writer."""
+    """Each job converted, in order: here, or by ``n`` worker processes a few documents ahead of the writer.
+
+    ``first``: the predicates whose quads the workers serialize first (the build's projection keeps them)."""
     if n <= 1:
         for entry, graph, target, superseded in jobs:
             parsed, quads = convert(entry, iris, target, check, superseded)
@@ -387,7 +391,7 @@ def _convert_all(jobs: list[Job], iris: Iris, check: Check | None, n: int, steps
         return
     context = multiprocessing.get_context("forkserver")  # never fork a process that has the store open
     with ProcessPoolExecutor(n, mp_context=context, initializer=_worker_init,
-                             initargs=(iris.base, check, tuple(steps))) as pool:
+                             initargs=(iris.base, check, tuple(steps), first)) as pool:
         pending: deque[tuple[Job, Future[Converted]]] = deque()
         queue = iter(jobs)
         try:
@@ -412,19 +416,20 @@ def _convert_all(jobs: list[Job], iris: Iris, check: Check | None, n: int, steps
                 future.cancel()
 
 
-_WORKER: tuple[Iris, Check | None, tuple[Step, ...]] | None = None
+_WORKER: tuple[Iris, Check | None, tuple[Step, ...], frozenset[NamedNode] | None] | None = None
 
 
-def _worker_init(base_iri: str, check: Check | None, steps: tuple[Step, ...]) -> None:
+def _worker_init(base_iri: str, check: Check | None, steps: tuple[Step, ...],
+                 first: frozenset[NamedNode] | None = None) -> None:
     global _WORKER  # one per worker process, set once by the pool
-    _WORKER = (Iris(base_iri), check, steps)
+    _WORKER = (Iris(base_iri), check, steps, first)
 
 
 def _worker_convert(entry: SourceEntry, target: NamedNode, superseded: dict[str, str]) -> Converted:
     assert _WORKER is not None
-    iris, check, steps = _WORKER
+    iris, check, steps, first = _WORKER
     parsed, quads = convert(entry, iris, target, check, superseded)
-    return _converted(parsed, NQuads.of(quads), iris, steps)
+    return _converted(parsed, NQuads.of(quads, first), iris, steps)
 
 
 _DOCUMENT_GRAPHS = sparql_prefixes(["bk"]) + "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?doc a bk:SourceDocument } }"

@@ -26,6 +26,7 @@ from kg.settings import Settings
 from kg.sources import Manifest, load_manifest
 from kg.store import EmbeddedStore, term_value
 from kg.store.projection import ProjectedStore, Projection
+from kg.store.transaction import NQuads
 from tests.helpers import bound_values
 
 PROLOGUE = "".join(f"PREFIX {k}: <{v}>\n" for k, v in PREFIXES.items())
@@ -157,10 +158,21 @@ def _answers(store: EmbeddedStore, table: answers.AnswerTable) -> list[bytes]:
 
 
 def test_a_build_reading_its_projection_makes_what_reading_the_store_makes(
-        tmp_path: Path, corpus: Manifest, settings: Settings) -> None:
+        tmp_path: Path, corpus: Manifest, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same store byte for byte, the same kept answers byte for byte, and facet and answer tables that answer
-    alike (their rows are numbered in the order the engine scans, which is not the same in memory)."""
-    projected = _build(tmp_path / "projected", corpus, settings, default_steps(findings=True))
+    alike (their rows are numbered in the order the engine scans, which is not the same in memory). The projected
+    build converts in two worker processes, which put the kept predicates' lines first: the projection takes them."""
+    taken: list[bool] = []
+    lines_of = NQuads.lines_of
+
+    def spied(self: NQuads, predicates: frozenset[NamedNode]) -> bytes | None:
+        found = lines_of(self, predicates)
+        taken.append(found is not None)
+        return found
+
+    monkeypatch.setattr(NQuads, "lines_of", spied)
+    projected = _build(tmp_path / "projected", corpus, replace(settings, workers=2), default_steps(findings=True))
+    assert taken.count(True) == len(corpus.entries)  # every document's kept lines, as the worker put them
     plain = _build(tmp_path / "plain", corpus, replace(settings, build_projection=False), default_steps(findings=True))
     assert projected.dump_sorted_nquads() == plain.dump_sorted_nquads()
     files = [kept.file_for(s, s.generation) for s in (projected, plain)]

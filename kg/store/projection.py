@@ -19,8 +19,10 @@ order, which is not the same in memory). :meth:`ProjectedStore.match` refuses a 
 **How it is kept.** The build's transaction tells the projection what it writes (:class:`Mirror`, the hooks of
 :class:`~kg.store.transaction.Transaction`): a new graph's quads at once, a replaced graph's when it is swapped in,
 a removal when it is done; a SPARQL update, which it cannot follow, makes it :attr:`~Projection.stale`, and the
-steps then read the store. A document's N-Quads are filtered as bytes (one regular expression over the lines) and
-loaded by pyoxigraph's parser: no Python object per quad. The graphs the build does not write are copied from the
+steps then read the store. A document's N-Quads come from the worker that converted it with the kept predicates'
+lines first (:meth:`NQuads.of <kg.store.transaction.NQuads.of>`), so the projection takes those bytes as they are;
+other N-Quads are filtered as bytes (one regular expression over the lines). Either way pyoxigraph's parser loads
+them: no Python object per quad. The graphs the build does not write are copied from the
 store when the projection is first read (:meth:`Projection.complete`), which the build allows only when they are
 not document graphs: a build of some documents of a large store reads the store itself.
 
@@ -112,7 +114,9 @@ class Projection:
     def _kept(self, graph: NamedNode, made_in: NamedNode, quads: Writable) -> bytes:
         """The lines of ``quads`` (made in ``made_in``) with a kept predicate, as N-Quads in ``graph``."""
         if isinstance(quads, NQuads):
-            data = b"".join(m.group(0) for m in self._lines.finditer(quads.data))
+            data = quads.lines_of(self.predicates)  # a worker put them first
+            if data is None:
+                data = b"".join(m.group(0) for m in self._lines.finditer(quads.data))
             if made_in != graph:
                 data = data.replace(f" <{made_in.value}> .\n".encode(), f" <{graph.value}> .\n".encode())
             return data

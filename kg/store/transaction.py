@@ -39,6 +39,8 @@ transaction), the remote store stages locally and swaps with one Graph Store Pro
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -68,16 +70,44 @@ class NQuads:
 
     data: bytes
     count: int
+    #: ``data[:split]`` are the lines whose predicate is one of a set of predicates (:attr:`split_key` names it,
+    #: :func:`predicates_key`), the other lines follow; ``-1``: in no such order.
+    split: int = -1
+    split_key: str = ""
 
     @classmethod
-    def of(cls, quads: list[Quad]) -> NQuads:
-        return cls(serialize(quads, format=RdfFormat.N_QUADS) or b"", len(quads))
+    def of(cls, quads: list[Quad], first: frozenset[NamedNode] | None = None) -> NQuads:
+        """``quads`` serialized; with ``first``, the quads of those predicates first (what a build's projection
+        keeps, :mod:`kg.store.projection`, which then takes them without reading every line).
+
+        >>> x, y = NamedNode("http://ex.org/x"), NamedNode("http://ex.org/y")
+        >>> batch = NQuads.of([Quad(x, x, x, x), Quad(x, y, x, x)], first=frozenset([y]))
+        >>> batch.lines_of(frozenset([y])) == NQuads.of([Quad(x, y, x, x)]).data, batch.lines_of(frozenset([x]))
+        (True, None)
+        """
+        if not first:
+            return cls(serialize(quads, format=RdfFormat.N_QUADS) or b"", len(quads))
+        head = serialize([q for q in quads if q.predicate in first], format=RdfFormat.N_QUADS) or b""
+        tail = serialize([q for q in quads if q.predicate not in first], format=RdfFormat.N_QUADS) or b""
+        return cls(head + tail, len(quads), len(head), predicates_key(first))
+
+    def lines_of(self, predicates: frozenset[NamedNode]) -> bytes | None:
+        """The lines of ``predicates`` when they come first (:meth:`of`); ``None``: they do not."""
+        if self.split < 0 or self.split_key != predicates_key(predicates):
+            return None
+        return self.data[:self.split]
 
     def quads(self) -> Iterator[Quad]:
         return parse(self.data, format=RdfFormat.N_QUADS)
 
     def __len__(self) -> int:
         return self.count
+
+
+@functools.lru_cache(maxsize=8)
+def predicates_key(predicates: frozenset[NamedNode]) -> str:
+    """A name of a set of predicates that every process spells alike (a ``str``'s hash differs between processes)."""
+    return hashlib.sha1("\n".join(sorted(p.value for p in predicates)).encode(), usedforsecurity=False).hexdigest()
 
 
 #: What a store writes: quads (a list, an iterable) or N-Quads made elsewhere.
