@@ -22,17 +22,18 @@ from .sparql_engine import run_sparql
 
 
 def validate(source: GraphStore | Store | Path | str | Iterable[Quad] | Dataset, shapes: Shapes, *,
-             engine: Engine = "sparql", extra: Iterable[Quad] = ()) -> ValidationReport:
+             engine: Engine = "sparql", extra: Iterable[Quad] = (), private: bool = False) -> ValidationReport:
     """Validate ``source`` against ``shapes`` and return the findings, located in the source documents.
 
     ``source`` is a :class:`GraphStore` (its published graphs), an Oxigraph ``Store``, an RDF file or
     quads; ``extra`` quads (typically the ontology graph, for its concept schemes) are added to a
-    file or to quads. The default graph of every query is the union of all graphs.
+    file or to quads. The default graph of every query is the union of all graphs. ``private``: nobody
+    else writes to the data while it is validated (see :func:`~kg.shapes.sparql_engine.run_sparql`).
     """
     started = time.perf_counter()
     data = source if isinstance(source, Dataset) else Dataset.of(source, extra)
     if engine == "sparql":
-        raw = run_sparql(data, shapes)
+        raw = run_sparql(data, shapes, private=private)
     elif engine == "pyshacl":
         raw = run_pyshacl(data, shapes)
     else:
@@ -70,13 +71,21 @@ class StructuralCheck:
         self.vocabulary = ontology_quads(settings)
 
     def __call__(self, parsed: ParsedDocument, quads: list[Quad]) -> None:
+        violations = self.report(quads, parsed.source.file).violations
+        if violations:
+            raise StructureViolation(parsed.source.file, violations)
+
+    def report(self, quads: Iterable[Quad], name: str, *, private: bool = True) -> ValidationReport:
+        """The findings on one document's ``quads`` (with the ontology graph) in a scratch store of its own.
+
+        The store is nobody else's, so by default the rules without focus nodes are not run
+        (:func:`~kg.shapes.sparql_engine.run_sparql`); ``private=False`` runs every constraint, as
+        validating a shared store does (the tests compare the two).
+        """
         store = Store()
         store.extend(self.vocabulary)
         store.extend(quads)
-        report = validate(Dataset(store, parsed.source.file), self.shapes, engine=self.engine)
-        violations = report.violations
-        if violations:
-            raise StructureViolation(parsed.source.file, violations)
+        return validate(Dataset(store, name), self.shapes, engine=self.engine, private=private)
 
     def __reduce__(self) -> tuple[object, ...]:
         return (StructuralCheck, (self.settings, self.engine))
