@@ -56,7 +56,8 @@ def phase_build(corpus: str, store_dir: str, dump: str) -> dict[str, float]:
     out = {"seconds": seconds, "load_seconds": seconds - links, "links_seconds": links,
            "links_inputs": report.links.inputs if report.links is not None else "",
            "links_steps": report.links.steps if report.links is not None else {},
-           "step_seconds": report.step_seconds, "documents_seconds": report.load_seconds,
+           "step_seconds": report.step_seconds, "final_seconds": report.final_seconds,
+           "documents_seconds": report.load_seconds,
            "workers": workers(settings, man.entries), "tables": report.projects, "quads": len(store),
            "peak_mb": _peak_rss_mb()}
     print(json.dumps(out), file=sys.stderr, flush=True)  # on record even if the dump below fails

@@ -246,7 +246,9 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
         if steps:
             lines += ["", f"Derived steps of the {r['n']}-table build (s): "
                       + ", ".join(f"{name} {sec:.1f}" for name, sec in steps.items())
-                      + f"; the documents before them {_f(r['build'].get('documents_seconds'), '.1f')}."]
+                      + f"; the documents before them {_f(r['build'].get('documents_seconds'), '.1f')}"
+                      + "".join("; after them: " + ", ".join(f"{name} {sec:.1f}" for name, sec in final.items())
+                                for final in [r["build"].get("final_seconds")] if final) + "."]
     lines += ["", "## Endpoint vs `oxigraph serve-read-only` (target: budgetkg req/s ≥ 0.80 × oxigraph)", "",
               "| tables | target | req/s | p50 ms | p99 ms | errors | ratio to oxigraph | peak MB | target met |",
               "|---:|:--|---:|---:|---:|---:|---:|---:|:--|"]

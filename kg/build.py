@@ -81,6 +81,9 @@ class BuildReport:
     findings: int | None = None
     #: Seconds each derived step took, by step name.
     step_seconds: dict[str, float] = field(default_factory=dict)
+    #: Seconds of what follows the steps: freeing the projection, the integrity check of the derived graphs, the
+    #: commit, the flush, the steps' finish (the search index).
+    final_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def warnings(self) -> list[ParseWarning]:
@@ -230,7 +233,9 @@ def build(store: GraphStore, entries: Iterable[SourceEntry], settings: Settings,
                 step.run(ctx)
                 tx.publish()
                 report.step_seconds[step.name] = round(time.perf_counter() - t0, 3)
+            clock = _Clock(report.final_seconds)
             _drop_projection(ctx)
+            clock("projection")
             # Document graphs were checked before they were written (plan.claim, convert); the other
             # published graphs (ontology, agencies, links, findings, contracts) are checked here.
             # A document whose projects a revision supersedes also states prov:wasRevisionOf of them: it is
@@ -238,6 +243,8 @@ def build(store: GraphStore, entries: Iterable[SourceEntry], settings: Settings,
             documents = set(document_graphs(store))
             revised = {NamedNode(d.graph) for d in report.documents if d.superseded}
             integrity.check(store, [g for g in store.graphs() if g not in documents or g in revised])
+            clock("integrity")
+        clock("commit")
     except BaseException as exc:
         _drop_projection(ctx)
         for step in steps:
@@ -247,10 +254,24 @@ def build(store: GraphStore, entries: Iterable[SourceEntry], settings: Settings,
             raise StoreError(f"store write failed: {exc}") from None
         raise
     store.flush()
+    clock("flush")
     for step in steps:
         step.finish(ctx)
+    clock("finish")
     report.seconds = time.perf_counter() - started
     return report
+
+
+class _Clock:
+    """Records into ``into`` the seconds since it was made, or since it last recorded, under a name."""
+
+    def __init__(self, into: dict[str, float]) -> None:
+        self.into, self.last = into, time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.into[name] = round(now - self.last, 3)
+        self.last = now
 
 
 def _drop_projection(ctx: BuildContext) -> None:

@@ -124,3 +124,16 @@ def test_the_check_pickles_and_still_checks(check, seeds) -> None:
     name, quads = seeds[0]
     assert copy.report(quads, name).findings == check.report(quads, name).findings
     assert Path(copy.settings.shapes_dir) == Path(check.settings.shapes_dir)
+
+
+def test_a_line_that_is_no_number_is_reported_not_raised(check: StructuralCheck,
+                                                         seeds: list[tuple[str, list[Quad]]]) -> None:
+    """A ``bk:lineStart`` that is no whole number is a finding of the check (located on no line), not a crash of it."""
+    name, quads = seeds[0]
+    at = next(i for i, q in enumerate(quads) if q.predicate == LINE_START)
+    q = quads[at]
+    broken = [*quads[:at], Quad(q.subject, q.predicate, Literal("第七行"), q.graph_name), *quads[at + 1:]]
+    report = check.report(broken, name)
+    about = [f for f in report.violations if f.focus == q.subject and f.path_iri == LINE_START.value]
+    assert about and all(f.line is None for f in about)
+    assert_same(check, broken, name)

@@ -141,6 +141,21 @@ def locate(data: Dataset, findings: list[Finding]) -> list[Finding]:
             f, project=project, project_name=term_value(p.get("name")), budget_unit=unit,
             unit_code=term_value(p.get("code")), unit_name=term_value(p.get("uname")),
             document=p.get("doc") or row.get("doc"), file=term_value(p.get("file") or row.get("file")),
-            line=int(line.value) if line is not None else None,
+            line=_line(line),
             detail=row.get("text") or term_value(p.get("name"))))
     return out
+
+
+def _line(term: object) -> int | None:
+    """A finding's line: its row's ``bk:lineStart`` when that is a whole number (a malformed one, which a rule
+    reports, locates nothing rather than failing the report).
+
+    >>> from pyoxigraph import Literal
+    >>> _line(Literal("12")), _line(Literal("第12行")), _line(None)
+    (12, None, None)
+    """
+    value = getattr(term, "value", None)
+    try:
+        return int(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
