@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
@@ -41,6 +42,7 @@ _RUN = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 #: Function words that carry no meaning in a name or goal; n-grams made only of them are dropped.
 STOP_CHARS = frozenset("的和及与或等之了在对为将把被")
+_STOP = re.compile("[" + "".join(sorted(STOP_CHARS)) + "]")
 
 
 def normalize(text: str) -> str:
@@ -70,13 +72,18 @@ def char_ngrams(text: str, n: int = 2) -> list[str]:
     ['率']
     """
     out: list[str] = []
+    stop = STOP_CHARS.issuperset
     for run in _RUN.findall(normalize(text)):
         if len(run) <= n:
-            out.append(run)
-            continue
-        out.extend(run[i:i + n] for i in range(len(run) - n + 1))
-    stop = STOP_CHARS.issuperset
-    return [g for g in out if not stop(g)]
+            grams = [run]
+        elif n == 2:  # pairs of neighbouring characters, concatenated in C
+            grams = list(map(str.__add__, run[:-1], run[1:]))
+        else:
+            grams = [run[i:i + n] for i in range(len(run) - n + 1)]
+        if _STOP.search(run):  # most runs have no function word: nothing to drop
+            grams = [g for g in grams if not stop(g)]
+        out.extend(grams)
+    return out
 
 
 def shingles(text: str, sizes: Sequence[int] = (2,)) -> Counter[str]:
@@ -242,8 +249,8 @@ def candidate_pairs(items: Sequence[Sequence[K]], *, block_size: int = 100, wind
         found: set[int] = set()
         for f in dict.fromkeys(feats):
             plist = postings[f]
-            if f not in position:
-                found.update(j for j in plist if j > i)
+            if f not in position:  # in ascending order: the items after i are a slice
+                found.update(plist[bisect_right(plist, i):])
                 continue
             k = position[f][i]
             found.update(j for j in plist[max(0, k - window):k + window + 1] if j > i)

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import settings as settings_hypothesis
 from hypothesis import strategies as st
 from pyoxigraph import BlankNode, NamedNode, QueryResultsFormat, RdfFormat, parse
@@ -284,6 +284,24 @@ def test_the_index_finds_what_comparing_all_pairs_finds(linked: GraphStore) -> N
     sharing = sum(1 for i in range(len(sets)) for j in range(i + 1, len(sets)) if sets[i] & sets[j])
     assert scored == sharing
     assert {(g.a, g.b) for g in indexed} == {(g.a, g.b) for g in exhaustive}
+
+
+#: Goal-text characters: few, so that texts share long runs; function words and punctuation split them.
+_GOAL_CHARS = "系统运维保障正常的和ab1，（ "
+
+
+@settings_hypothesis(max_examples=200, deadline=None)
+@given(st.text(_GOAL_CHARS, max_size=40), st.text(_GOAL_CHARS, max_size=40),
+       st.sets(st.text("系统运维的a1", min_size=1, max_size=2), max_size=12))
+@example("运维保障，系统正常运行良好", "运维保障。系统正常运行良好", {"运维", "保障", "系统"})  # more keywords first
+def test_goal_evidence_from_the_keywords_places_is_goal_evidence(a: str, b: str, keywords: set[str]) -> None:
+    """shared_goals finds a link's phrases around its keywords: what scanning the whole text finds."""
+    from kg.links.goals import _GoalText, goal_evidence
+
+    numbers: dict[str, int] = {}
+    ta, tb = _GoalText(a, keywords, numbers), _GoalText(b, keywords, numbers)
+    assert ta.evidence(tb, keywords) == goal_evidence(ta.text, ta.grams & tb.grams, keywords)
+    assert ta.evidence(tb, keywords, limit=2, longest=3) == goal_evidence(ta.text, ta.grams & tb.grams, keywords, 2, 3)
 
 
 def test_bulk_scoring_gives_the_links_the_rule_defines(linked: GraphStore) -> None:

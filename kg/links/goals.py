@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_right
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,12 +39,13 @@ def _goal_vectors(projects: list[Project], settings: LinkSettings) -> list[dict[
         df.update(c.keys())
     n = len(projects)
     limit = settings.goal_max_share * n
+    # the idf of each feature that can be a keyword (in two projects or more, not a stop word), computed once
+    idf = {g: sim.idf(k, n) for g, k in df.items() if 1 < k <= limit}
     out = []
     for c in counts:
-        scored = sorted(((1 + math.log(k)) * sim.idf(df[g], n), g) for g, k in c.items()
-                        if df[g] > 1 and df[g] <= limit)
-        top = sorted(scored, key=lambda wg: (-wg[0], wg[1]))[:settings.goal_keywords]
-        out.append({g: w for w, g in top})
+        # (-weight, feature): the heaviest first, ties by feature (negating a product is exact)
+        top = sorted((-(1 + math.log(k)) * idf[g], g) for g, k in c.items() if g in idf)[:settings.goal_keywords]
+        out.append({g: -w for w, g in top})
     return out
 
 
@@ -86,14 +88,16 @@ def shared_goals(projects: list[Project], concept_sets: list[set[int]], concept_
         fs: list[_Feature] = [("c", c) for c in cvec[i]] + [("g", g) for g in goals[i]]
         df.update(fs)
         feats.append(fs)
-    # rarest features first, for the index and for the sorted-neighbourhood order
-    ranked = [sorted((f for f in fs if df[f] > 1), key=lambda f: (df[f], str(f))) for fs in feats]
+    # rarest features first, for the index and for the sorted-neighbourhood order; the sort key of each
+    # feature made once (a project's order_keys share these tuples)
+    rarity = {f: (k, str(f)) for f, k in df.items() if k > 1}
+    ranked = [sorted((f for f in fs if f in rarity), key=rarity.__getitem__) for fs in feats]
     # every feature rare enough to pair all its projects is indexed (at most block_size each, so the
     # work stays linear); of the commoner ones only the index_features rarest (sorted neighbourhood)
     usable = [r if settings.min_shared_concepts == 0 else [f for f in r if f[0] == "c"] for r in ranked]
     index = [[f for f in r if df[f] <= settings.block_size]
              + [f for f in r if df[f] > settings.block_size][:settings.index_features] for r in usable]
-    order_keys = [tuple((df[f], str(f)) for f in r[:6]) for r in ranked]
+    order_keys = [tuple(rarity[f] for f in r[:6]) for r in ranked]
 
     first, second = array("q"), array("q")  # 8-byte integers, read below as int64
     for i, cands in sim.candidate_pairs(index, block_size=settings.block_size, window=settings.window,
@@ -136,21 +140,87 @@ def shared_goals(projects: list[Project], concept_sets: list[set[int]], concept_
     rank = np.arange(len(end)) - np.repeat(starts, np.diff(np.r_[starts, len(end)]))
     kept = np.unique(pair[rank < settings.max_links_per_project])
     kept = kept[np.lexsort((pb[kept], pa[kept]))]
-    texts: dict[int, tuple[str, set[str]]] = {}  # project → (normalised goal text, its bigrams), when needed
+    texts: dict[int, _GoalText] = {}  # project → its goal text prepared for evidence, when needed
+    numbers: dict[str, int] = {}  # the bigrams of the prepared texts, numbered
     for a, b, score, cs, gs in zip(pa[kept].tolist(), pb[kept].tolist(), psc[kept].tolist(), pcs[kept].tolist(),
                                    pgs[kept].tolist(), strict=True):
         link = SharedGoal(a, b, score, cs, gs, sorted(cvec[a].keys() & cvec[b].keys()), [])
-        keywords = set(goals[a]) & set(goals[b])
+        keywords = goals[a].keys() & goals[b].keys()
         if keywords and settings.tokenizer != "bigram":
             link.phrases = sorted(keywords)[:6]
         elif keywords:
             for p in (a, b):
                 if p not in texts:
-                    text = sim.normalize(projects[p].goal_text)
-                    texts[p] = (text, set(sim.char_ngrams(text)))
-            link.phrases = goal_evidence(texts[a][0], texts[a][1] & texts[b][1], keywords)
+                    texts[p] = _GoalText(projects[p].goal_text, goals[p], numbers)
+            link.phrases = texts[a].evidence(texts[b], keywords)
         links.append(link)
     return links, scored
+
+
+class _GoalText:
+    """A goal text prepared for :func:`goal_evidence` against many others.
+
+    :meth:`evidence` gives what ``goal_evidence`` gives without scanning the whole text and
+    intersecting bigram sets for every link: the phrases are grown from the places of the keywords,
+    and bigrams are compared as numbers (no slicing, no string hashing).
+    """
+
+    __slots__ = ("bigrams", "grams", "places", "text", "windows")
+
+    def __init__(self, goal_text: str, keywords: Iterable[str], numbers: dict[str, int]) -> None:
+        """``keywords`` are the ones the text may share; ``numbers`` numbers bigrams across texts (grows)."""
+        self.text = text = sim.normalize(goal_text)
+        #: the bigrams goal_evidence compares (kg.similarity.char_ngrams of the text), and their numbers
+        self.grams = grams = set(sim.char_ngrams(text))
+        self.bigrams = {numbers.setdefault(g, len(numbers)) for g in grams}
+        #: the number of the bigram that starts at each place of the text, -1 where it is none of grams
+        self.windows = [numbers[g] if g in grams else -1 for g in map(str.__add__, text[:-1], text[1:])]
+        #: keyword → where it starts in the text (a keyword of one character has no place: it is never a
+        #: phrase's bigram)
+        self.places: dict[str, list[int]] = {}
+        for k in keywords:
+            if len(k) == 2 and (i := text.find(k)) >= 0:
+                found = self.places[k] = [i]
+                while (i := text.find(k, i + 1)) >= 0:
+                    found.append(i)
+
+    def evidence(self, other: _GoalText, keywords: Set[str], limit: int = 6, longest: int = 24) -> list[str]:
+        """``goal_evidence(self.text, self.grams & other.grams, keywords, limit, longest)``, computed from the
+        keywords' places.
+
+        A phrase of ``goal_evidence`` is a maximal run of common bigrams that holds a keyword, so the
+        runs are grown from the places of the common keywords, and a phrase holds as many keywords as
+        places it covers. A common bigram is made of characters of runs (:func:`kg.similarity.char_ngrams`),
+        so no run of them crosses punctuation. Only the phrases holding a keyword decide which of them
+        are kept (a phrase holding one is only ever inside another that holds it too): the others need
+        not be found.
+        """
+        text, windows, theirs = self.text, self.windows, other.bigrams
+        if len(text) > 10_000:  # more phrases than goal_evidence keeps may then exist: ask it
+            return goal_evidence(text, self.grams & other.grams, set(keywords), limit, longest)
+        starts: list[int] = []  # where the common keywords start
+        for word in keywords:
+            at = self.places.get(word)
+            if at and windows[at[0]] in theirs:  # the keyword is one of both texts' bigrams
+                starts.extend(at)
+        starts.sort()
+        last = len(windows) - 1  # the last place a bigram starts at
+        hits: dict[str, int] = {}  # phrase → keywords in it
+        k = 0
+        while k < len(starts):
+            start = end = starts[k]
+            while start > 0 and windows[start - 1] in theirs:
+                start -= 1
+            while end < last and windows[end + 1] in theirs:
+                end += 1
+            covered = bisect_right(starts, end, k)
+            hits[text[start:end + 2]] = covered - k
+            k = covered
+        kept: list[str] = []
+        for p in sorted(hits, key=lambda p: (-len(p), p)):
+            if not any(p in q for q in kept):
+                kept.append(p)
+        return _best([(-hits[p], -len(p), p[:longest]) for p in kept], limit)
 
 
 def goal_evidence(text: str, common: set[str], keywords: set[str], limit: int = 6, longest: int = 24) -> list[str]:
@@ -170,6 +240,11 @@ def goal_evidence(text: str, common: set[str], keywords: set[str], limit: int = 
         hits = sum(1 for k in range(len(r) - 1) if r[k:k + 2] in keywords)
         if hits:
             scored.append((-hits, -len(r), r[:longest]))
+    return _best(scored, limit)
+
+
+def _best(scored: list[tuple[int, int, str]], limit: int) -> list[str]:
+    """The first ``limit`` distinct phrases of (−keywords, −length, phrase cut short) in ascending order."""
     out: list[str] = []
     for _, _, r in sorted(scored):
         if r not in out:
