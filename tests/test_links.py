@@ -297,11 +297,13 @@ _GOAL_CHARS = "系统运维保障正常的和ab1，（ "
 def test_goal_evidence_from_the_keywords_places_is_goal_evidence(a: str, b: str, keywords: set[str]) -> None:
     """shared_goals finds a link's phrases around its keywords: what scanning the whole text finds."""
     from kg.links.goals import _GoalText, goal_evidence
+    from kg.similarity import char_ngrams
 
     numbers: dict[str, int] = {}
-    ta, tb = _GoalText(a, keywords, numbers), _GoalText(b, keywords, numbers)
-    assert ta.evidence(tb, keywords) == goal_evidence(ta.text, ta.grams & tb.grams, keywords)
-    assert ta.evidence(tb, keywords, limit=2, longest=3) == goal_evidence(ta.text, ta.grams & tb.grams, keywords, 2, 3)
+    ta, tb = _GoalText(a, numbers), _GoalText(b, numbers)
+    common = set(char_ngrams(ta.text)) & set(char_ngrams(tb.text))
+    assert ta.evidence(tb, keywords) == goal_evidence(ta.text, common, keywords)
+    assert ta.evidence(tb, keywords, limit=2, longest=3) == goal_evidence(ta.text, common, keywords, 2, 3)
 
 
 def test_bulk_scoring_gives_the_links_the_rule_defines(linked: GraphStore) -> None:

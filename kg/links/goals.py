@@ -7,10 +7,10 @@ candidate pairs of an inverted index (:func:`kg.similarity.candidate_pairs`), in
 from __future__ import annotations
 
 import math
+import re
 from array import array
-from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,71 +151,59 @@ def shared_goals(projects: list[Project], concept_sets: list[set[int]], concept_
         elif keywords:
             for p in (a, b):
                 if p not in texts:
-                    texts[p] = _GoalText(projects[p].goal_text, goals[p], numbers)
+                    texts[p] = _GoalText(projects[p].goal_text, numbers)
             link.phrases = texts[a].evidence(texts[b], keywords)
         links.append(link)
     return links, scored
 
 
+#: A run of common bigrams in a mask of a text's places (1: the bigram starting there is in both texts).
+_COMMON_RUN = re.compile(b"\x01+")
+
+
 class _GoalText:
     """A goal text prepared for :func:`goal_evidence` against many others.
 
-    :meth:`evidence` gives what ``goal_evidence`` gives without scanning the whole text and
-    intersecting bigram sets for every link: the phrases are grown from the places of the keywords,
-    and bigrams are compared as numbers (no slicing, no string hashing).
+    :meth:`evidence` gives what ``goal_evidence`` gives without slicing the text into bigrams and
+    intersecting bigram sets for every link: bigrams are numbered once, and a link's phrases are found
+    in byte masks of the text's places.
     """
 
-    __slots__ = ("bigrams", "grams", "places", "text", "windows")
+    __slots__ = ("bigrams", "numbers", "text", "windows")
 
-    def __init__(self, goal_text: str, keywords: Iterable[str], numbers: dict[str, int]) -> None:
-        """``keywords`` are the ones the text may share; ``numbers`` numbers bigrams across texts (grows)."""
+    def __init__(self, goal_text: str, numbers: dict[str, int]) -> None:
+        """``numbers`` numbers the bigrams of every text compared (it grows)."""
         self.text = text = sim.normalize(goal_text)
-        #: the bigrams goal_evidence compares (kg.similarity.char_ngrams of the text), and their numbers
-        self.grams = grams = set(sim.char_ngrams(text))
+        grams = set(sim.char_ngrams(text))  # what goal_evidence compares
+        self.numbers = numbers
+        #: the numbers of the text's bigrams
         self.bigrams = {numbers.setdefault(g, len(numbers)) for g in grams}
-        #: the number of the bigram that starts at each place of the text, -1 where it is none of grams
+        #: the number of the bigram that starts at each place of the text, -1 where it is none of them
         self.windows = [numbers[g] if g in grams else -1 for g in map(str.__add__, text[:-1], text[1:])]
-        #: keyword → where it starts in the text (a keyword of one character has no place: it is never a
-        #: phrase's bigram)
-        self.places: dict[str, list[int]] = {}
-        for k in keywords:
-            if len(k) == 2 and (i := text.find(k)) >= 0:
-                found = self.places[k] = [i]
-                while (i := text.find(k, i + 1)) >= 0:
-                    found.append(i)
 
     def evidence(self, other: _GoalText, keywords: Set[str], limit: int = 6, longest: int = 24) -> list[str]:
-        """``goal_evidence(self.text, self.grams & other.grams, keywords, limit, longest)``, computed from the
-        keywords' places.
+        """``goal_evidence(self.text, common, keywords, limit, longest)``, ``common`` the bigrams of both texts.
 
-        A phrase of ``goal_evidence`` is a maximal run of common bigrams that holds a keyword, so the
-        runs are grown from the places of the common keywords, and a phrase holds as many keywords as
-        places it covers. A common bigram is made of characters of runs (:func:`kg.similarity.char_ngrams`),
-        so no run of them crosses punctuation. Only the phrases holding a keyword decide which of them
-        are kept (a phrase holding one is only ever inside another that holds it too): the others need
-        not be found.
+        A phrase of ``goal_evidence`` is a maximal run of common bigrams that holds a keyword: here, a
+        run of places whose bigram is common, found with a regular expression on a mask of the places,
+        and its keywords counted on a second mask. A common bigram is made of characters of runs
+        (:func:`kg.similarity.char_ngrams`), so no run of them crosses punctuation. Only the phrases
+        holding a keyword decide which of them are kept (a phrase holding one is only ever inside
+        another that holds it too): the others are passed over.
         """
         text, windows, theirs = self.text, self.windows, other.bigrams
         if len(text) > 10_000:  # more phrases than goal_evidence keeps may then exist: ask it
-            return goal_evidence(text, self.grams & other.grams, set(keywords), limit, longest)
-        starts: list[int] = []  # where the common keywords start
-        for word in keywords:
-            at = self.places.get(word)
-            if at and windows[at[0]] in theirs:  # the keyword is one of both texts' bigrams
-                starts.extend(at)
-        starts.sort()
-        last = len(windows) - 1  # the last place a bigram starts at
+            common = set(sim.char_ngrams(text)) & set(sim.char_ngrams(other.text))
+            return goal_evidence(text, common, set(keywords), limit, longest)
+        numbers = self.numbers
+        wanted = {n for k in keywords if (n := numbers.get(k)) is not None and n in theirs}
+        common_at = bytes(map(theirs.__contains__, windows))  # -1 (no bigram of this text) is never theirs
+        keyword_at = bytes(map(wanted.__contains__, windows))
         hits: dict[str, int] = {}  # phrase → keywords in it
-        k = 0
-        while k < len(starts):
-            start = end = starts[k]
-            while start > 0 and windows[start - 1] in theirs:
-                start -= 1
-            while end < last and windows[end + 1] in theirs:
-                end += 1
-            covered = bisect_right(starts, end, k)
-            hits[text[start:end + 2]] = covered - k
-            k = covered
+        for run in _COMMON_RUN.finditer(common_at):
+            start, end = run.span()
+            if n := keyword_at.count(1, start, end):
+                hits[text[start:end + 1]] = n  # the bigrams starting at start … end - 1
         kept: list[str] = []
         for p in sorted(hits, key=lambda p: (-len(p), p)):
             if not any(p in q for q in kept):
