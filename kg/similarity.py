@@ -42,7 +42,9 @@ _RUN = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 #: Function words that carry no meaning in a name or goal; n-grams made only of them are dropped.
 STOP_CHARS = frozenset("的和及与或等之了在对为将把被")
-_STOP = re.compile("[" + "".join(sorted(STOP_CHARS)) + "]")
+_STOP_CLASS = "[" + "".join(sorted(STOP_CHARS)) + "]"
+#: n → a pattern found in every run that has an n-gram made only of function words.
+_STOPS: dict[int, re.Pattern[str]] = {}
 
 
 def normalize(text: str) -> str:
@@ -73,6 +75,9 @@ def char_ngrams(text: str, n: int = 2) -> list[str]:
     """
     out: list[str] = []
     stop = STOP_CHARS.issuperset
+    stops = _STOPS.get(n)
+    if stops is None:  # an n-gram of function words only: n of them in a row, or a shorter run of them only
+        stops = _STOPS[n] = re.compile(f"{_STOP_CLASS}{{{n}}}|^{_STOP_CLASS}+$")
     for run in _RUN.findall(normalize(text)):
         if len(run) <= n:
             grams = [run]
@@ -80,7 +85,7 @@ def char_ngrams(text: str, n: int = 2) -> list[str]:
             grams = list(map(str.__add__, run[:-1], run[1:]))
         else:
             grams = [run[i:i + n] for i in range(len(run) - n + 1)]
-        if _STOP.search(run):  # most runs have no function word: nothing to drop
+        if stops.search(run):  # most runs have none: nothing to drop
             grams = [g for g in grams if not stop(g)]
         out.extend(grams)
     return out

@@ -82,19 +82,24 @@ def shared_goals(projects: list[Project], concept_sets: list[set[int]], concept_
     cvec = [{c: concept_weight[c] for c in cs} for cs in concept_sets]
     cnorm = [sim.norm(v) for v in cvec]
     gnorm = [sim.norm(v) for v in goals]
-    df: Counter[_Feature] = Counter()
-    feats: list[list[_Feature]] = []
-    for i in range(len(projects)):
-        fs: list[_Feature] = [("c", c) for c in cvec[i]] + [("g", g) for g in goals[i]]
-        df.update(fs)
-        feats.append(fs)
+    # features are numbered in order of first appearance (ints hash and compare cheaply; a feature's
+    # number stands for it in the index and in candidate_pairs)
+    number: dict[_Feature, int] = {}
+    feats = [[number.setdefault(("c", c), len(number)) for c in cvec[i]]
+             + [number.setdefault(("g", g), len(number)) for g in goals[i]] for i in range(len(projects))]
+    df = [0] * len(number)
+    for fs in feats:
+        for f in fs:
+            df[f] += 1
     # rarest features first, for the index and for the sorted-neighbourhood order; the sort key of each
     # feature made once (a project's order_keys share these tuples)
-    rarity = {f: (k, str(f)) for f, k in df.items() if k > 1}
+    rarity = {f: (k, str(feature)) for f, (feature, k) in enumerate(zip(number, df, strict=True)) if k > 1}
+    concept = [feature[0] == "c" for feature in number]
+    del number
     ranked = [sorted((f for f in fs if f in rarity), key=rarity.__getitem__) for fs in feats]
     # every feature rare enough to pair all its projects is indexed (at most block_size each, so the
     # work stays linear); of the commoner ones only the index_features rarest (sorted neighbourhood)
-    usable = [r if settings.min_shared_concepts == 0 else [f for f in r if f[0] == "c"] for r in ranked]
+    usable = [r if settings.min_shared_concepts == 0 else [f for f in r if concept[f]] for r in ranked]
     index = [[f for f in r if df[f] <= settings.block_size]
              + [f for f in r if df[f] > settings.block_size][:settings.index_features] for r in usable]
     order_keys = [tuple(rarity[f] for f in r[:6]) for r in ranked]
@@ -196,9 +201,9 @@ class _GoalText:
             common = set(sim.char_ngrams(text)) & set(sim.char_ngrams(other.text))
             return goal_evidence(text, common, set(keywords), limit, longest)
         numbers = self.numbers
-        wanted = {n for k in keywords if (n := numbers.get(k)) is not None and n in theirs}
         common_at = bytes(map(theirs.__contains__, windows))  # -1 (no bigram of this text) is never theirs
-        keyword_at = bytes(map(wanted.__contains__, windows))
+        # (a keyword counts only inside a run of common bigrams, so whether it is common goes unasked)
+        keyword_at = bytes(map({numbers.get(k) for k in keywords}.__contains__, windows))
         hits: dict[str, int] = {}  # phrase → keywords in it
         for run in _COMMON_RUN.finditer(common_at):
             start, end = run.span()
