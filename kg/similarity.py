@@ -22,7 +22,7 @@ import math
 import re
 import unicodedata
 from bisect import bisect_right
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
@@ -238,10 +238,10 @@ def candidate_pairs(items: Sequence[Sequence[K]], *, block_size: int = 100, wind
     >>> sorted(candidate_pairs([["a", "b"], ["b"], ["c"], ["a"]]))
     [(0, {1, 3})]
     """
-    postings: dict[K, list[int]] = {}
+    postings: defaultdict[K, list[int]] = defaultdict(list)
     for i, feats in enumerate(items):
         for f in dict.fromkeys(feats):
-            postings.setdefault(f, []).append(i)
+            postings[f].append(i)
     rank: dict[int, int] = {}
     if order is not None and any(len(p) > block_size for p in postings.values()):
         rank = {i: r for r, i in enumerate(sorted(range(len(items)), key=order))}

@@ -292,16 +292,21 @@ _GOAL_CHARS = "系统运维保障正常的和ab1，（ "
 
 @settings_hypothesis(max_examples=200, deadline=None)
 @given(st.text(_GOAL_CHARS, max_size=40), st.text(_GOAL_CHARS, max_size=40),
+       st.sets(st.text("系统运维的a1", min_size=1, max_size=2), max_size=12),
        st.sets(st.text("系统运维的a1", min_size=1, max_size=2), max_size=12))
-@example("运维保障，系统正常运行良好", "运维保障。系统正常运行良好", {"运维", "保障", "系统"})  # more keywords first
-def test_goal_evidence_from_the_keywords_places_is_goal_evidence(a: str, b: str, keywords: set[str]) -> None:
-    """shared_goals finds a link's phrases around its keywords: what scanning the whole text finds."""
+@example("运维保障，系统正常运行良好", "运维保障。系统正常运行良好", {"运维", "保障", "系统"}, {"运维", "保障", "系统"})
+def test_goal_evidence_from_masks_of_the_places_is_goal_evidence(a: str, b: str, ka: set[str], kb: set[str]) -> None:
+    """shared_goals finds a link's phrases on numbered bigrams: what scanning the whole text finds.
+
+    ``ka`` and ``kb`` are the texts' keywords, the link's are those they share (the example: more
+    keywords come first, then longer phrases).
+    """
     from kg.links.goals import _GoalText, goal_evidence
     from kg.similarity import char_ngrams
 
     numbers: dict[str, int] = {}
-    ta, tb = _GoalText(a, numbers), _GoalText(b, numbers)
-    common = set(char_ngrams(ta.text)) & set(char_ngrams(tb.text))
+    ta, tb = _GoalText(a, ka, numbers), _GoalText(b, kb, numbers)
+    common, keywords = set(char_ngrams(ta.text)) & set(char_ngrams(tb.text)), ka & kb
     assert ta.evidence(tb, keywords) == goal_evidence(ta.text, common, keywords)
     assert ta.evidence(tb, keywords, limit=2, longest=3) == goal_evidence(ta.text, common, keywords, 2, 3)
 

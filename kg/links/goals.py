@@ -10,7 +10,7 @@ import math
 import re
 from array import array
 from collections import Counter
-from collections.abc import Mapping, Set
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,7 +156,7 @@ def shared_goals(projects: list[Project], concept_sets: list[set[int]], concept_
         elif keywords:
             for p in (a, b):
                 if p not in texts:
-                    texts[p] = _GoalText(projects[p].goal_text, numbers)
+                    texts[p] = _GoalText(projects[p].goal_text, goals[p], numbers)
             link.phrases = texts[a].evidence(texts[b], keywords)
         links.append(link)
     return links, scored
@@ -174,20 +174,23 @@ class _GoalText:
     in byte masks of the text's places.
     """
 
-    __slots__ = ("bigrams", "numbers", "text", "windows")
+    __slots__ = ("bigrams", "keywords", "text", "windows")
 
-    def __init__(self, goal_text: str, numbers: dict[str, int]) -> None:
-        """``numbers`` numbers the bigrams of every text compared (it grows)."""
+    def __init__(self, goal_text: str, keywords: Iterable[str], numbers: dict[str, int]) -> None:
+        """``keywords`` are the text's goal keywords; ``numbers`` numbers the bigrams of every text compared (it
+        grows)."""
         self.text = text = sim.normalize(goal_text)
         grams = set(sim.char_ngrams(text))  # what goal_evidence compares
-        self.numbers = numbers
-        #: the numbers of the text's bigrams
+        #: the numbers of the text's bigrams, and of its keywords (sets of the same int objects: a link
+        #: intersects them without reading the numbers again)
         self.bigrams = {numbers.setdefault(g, len(numbers)) for g in grams}
+        self.keywords = frozenset(numbers.setdefault(k, len(numbers)) for k in keywords)
         #: the number of the bigram that starts at each place of the text, -1 where it is none of them
         self.windows = [numbers[g] if g in grams else -1 for g in map(str.__add__, text[:-1], text[1:])]
 
     def evidence(self, other: _GoalText, keywords: Set[str], limit: int = 6, longest: int = 24) -> list[str]:
-        """``goal_evidence(self.text, common, keywords, limit, longest)``, ``common`` the bigrams of both texts.
+        """``goal_evidence(self.text, common, keywords, limit, longest)``, ``common`` the bigrams of both texts
+        and ``keywords`` the keywords they were both prepared with.
 
         A phrase of ``goal_evidence`` is a maximal run of common bigrams that holds a keyword: here, a
         run of places whose bigram is common, found with a regular expression on a mask of the places,
@@ -200,10 +203,9 @@ class _GoalText:
         if len(text) > 10_000:  # more phrases than goal_evidence keeps may then exist: ask it
             common = set(sim.char_ngrams(text)) & set(sim.char_ngrams(other.text))
             return goal_evidence(text, common, set(keywords), limit, longest)
-        numbers = self.numbers
         common_at = bytes(map(theirs.__contains__, windows))  # -1 (no bigram of this text) is never theirs
         # (a keyword counts only inside a run of common bigrams, so whether it is common goes unasked)
-        keyword_at = bytes(map({numbers.get(k) for k in keywords}.__contains__, windows))
+        keyword_at = bytes(map((self.keywords & other.keywords).__contains__, windows))
         hits: dict[str, int] = {}  # phrase → keywords in it
         for run in _COMMON_RUN.finditer(common_at):
             start, end = run.span()

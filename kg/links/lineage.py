@@ -123,10 +123,12 @@ def undertakings(projects: list[Project], served_of: Mapping[int, str], settings
     items = [[f"{p.unit_code}|{g}" for g in grams[c]] for p, c in zip(projects, cores, strict=True)]
     goal_grams: dict[int, Counter[str]] = _LazyGrams(projects)
     out: list[UndertakingLink] = []
+    least_name = min(settings.lineage_min_name_score, settings.lineage_min_score)
     for i, cands in sim.candidate_pairs(items, block_size=max(settings.block_size, 200), window=settings.window):
+        a, served = projects[i], served_of.get(i)
         for j in sorted(cands):
-            a, b = projects[i], projects[j]
-            if a.unit_code != b.unit_code or served_of.get(i) != served_of.get(j):
+            b = projects[j]
+            if a.unit_code != b.unit_code or served != served_of.get(j):
                 continue
             kind = classify(a, b)
             if kind is None:
@@ -136,7 +138,7 @@ def undertakings(projects: list[Project], served_of: Mapping[int, str], settings
             else:  # one names a served unit, the other not: compare whole names
                 ca, cb = full[i], full[j]
             name = sim.dice(grams[ca], grams[cb])  # name_similarity(ca, cb), each name's grams made once
-            if name < min(settings.lineage_min_name_score, settings.lineage_min_score):
+            if name < least_name:
                 continue
             goal = sim.dice(goal_grams[i], goal_grams[j]) if goal_grams[i] and goal_grams[j] else 0.0
             score = max(name, (name + goal) / 2)  # the same goals can confirm a name, never outvote it
