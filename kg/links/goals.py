@@ -41,10 +41,12 @@ def _goal_vectors(projects: list[Project], settings: LinkSettings) -> list[dict[
     limit = settings.goal_max_share * n
     # the idf of each feature that can be a keyword (in two projects or more, not a stop word), computed once
     idf = {g: sim.idf(k, n) for g, k in df.items() if 1 < k <= limit}
+    log = math.log
     out = []
     for c in counts:
         # (-weight, feature): the heaviest first, ties by feature (negating a product is exact)
-        top = sorted((-(1 + math.log(k)) * idf[g], g) for g, k in c.items() if g in idf)[:settings.goal_keywords]
+        top = sorted([(-(1 + log(k)) * w, g) for g, k in c.items()
+                      if (w := idf.get(g)) is not None])[:settings.goal_keywords]
         out.append({g: -w for w, g in top})
     return out
 
@@ -181,12 +183,13 @@ class _GoalText:
         grows)."""
         self.text = text = sim.normalize(goal_text)
         grams = set(sim.char_ngrams(text))  # what goal_evidence compares
-        #: the numbers of the text's bigrams, and of its keywords (sets of the same int objects: a link
+        mine = {g: numbers.setdefault(g, len(numbers)) for g in grams}  # numbered (small: looked up at every place)
+        #: the numbers of the text's bigrams and of its keywords (sets of the same int objects: a link
         #: intersects them without reading the numbers again)
-        self.bigrams = {numbers.setdefault(g, len(numbers)) for g in grams}
+        self.bigrams = set(mine.values())
         self.keywords = frozenset(numbers.setdefault(k, len(numbers)) for k in keywords)
         #: the number of the bigram that starts at each place of the text, -1 where it is none of them
-        self.windows = [numbers[g] if g in grams else -1 for g in map(str.__add__, text[:-1], text[1:])]
+        self.windows = [mine.get(g, -1) for g in map(str.__add__, text[:-1], text[1:])]
 
     def evidence(self, other: _GoalText, keywords: Set[str], limit: int = 6, longest: int = 24) -> list[str]:
         """``goal_evidence(self.text, common, keywords, limit, longest)``, ``common`` the bigrams of both texts
