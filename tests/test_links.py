@@ -311,6 +311,15 @@ def test_goal_evidence_from_masks_of_the_places_is_goal_evidence(a: str, b: str,
     assert ta.evidence(tb, keywords, limit=2, longest=3) == goal_evidence(ta.text, common, keywords, 2, 3)
 
 
+def test_a_concept_of_weight_zero_is_still_shared() -> None:
+    """Two projects share two concepts even when one of them is everywhere (idf 0, max_concept_share 1)."""
+    from kg.links.inputs import Project
+
+    projects = [Project(f"http://ex.org/p{i}", "n", "341101", 2024, "n") for i in range(3)]
+    links, _ = shared_goals(projects, [{0, 1}, {0, 1}, {0}], {0: 0.0, 1: 1.0}, LinkSettings(max_concept_share=1.0))
+    assert [(g.a, g.b, g.concepts) for g in links] == [(0, 1, [0, 1])]  # no goal text: two concepts are needed
+
+
 def test_bulk_scoring_gives_the_links_the_rule_defines(linked: GraphStore) -> None:
     """shared_goals (sparse, chunked, vectorised) against the rule written out pair by pair in Python."""
     import math

@@ -115,15 +115,20 @@ def shared_goals(projects: list[Project], concept_sets: list[set[int]], concept_
     passed: list[tuple[np.ndarray, ...]] = []  # per chunk: (i, j, score, concept score, goal score) of pairs that pass
     cmat, gmat = _sparse_rows(cvec), _sparse_rows(goals)
     cn, gn = np.array(cnorm), np.array(gnorm)
+    positive = bool((cmat.data > 0).all())  # every concept weight (idf) is, unless a concept is everywhere
     alpha = settings.concept_weight
     for lo in range(0, scored, _PAIR_CHUNK):  # scored in bulk, a chunk at a time (bounded memory)
         left = np.frombuffer(first, dtype=np.int64)[lo:lo + _PAIR_CHUNK]
         right = np.frombuffer(second, dtype=np.int64)[lo:lo + _PAIR_CHUNK]
         ci, cj = cmat[left], cmat[right]
-        dot = np.asarray(ci.multiply(cj).sum(axis=1)).ravel()
-        ci.data[:] = 1.0
-        cj.data[:] = 1.0
-        shared = np.asarray(ci.multiply(cj).sum(axis=1)).ravel().round().astype(np.int64)
+        product = ci.multiply(cj)
+        dot = np.asarray(product.sum(axis=1)).ravel()
+        if positive:  # a product keeps exactly the concepts both have (it drops zeros, and none is zero)
+            shared = np.diff(product.indptr).astype(np.int64)
+        else:
+            ci.data[:] = 1.0
+            cj.data[:] = 1.0
+            shared = np.asarray(ci.multiply(cj).sum(axis=1)).ravel().round().astype(np.int64)
         with np.errstate(divide="ignore", invalid="ignore"):
             cs = np.where(shared > 0, dot / (cn[left] * cn[right]), 0.0)
             goal_dot = np.asarray(gmat[left].multiply(gmat[right]).sum(axis=1)).ravel()
