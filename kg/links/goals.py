@@ -184,8 +184,7 @@ class _GoalText:
     __slots__ = ("bigrams", "keywords", "text", "windows")
 
     def __init__(self, goal_text: str, keywords: Iterable[str], numbers: dict[str, int]) -> None:
-        """``keywords`` are the text's goal keywords; ``numbers`` numbers the bigrams of every text compared (it
-        grows)."""
+        """``keywords``: the text's goal keywords; ``numbers``: the numbering of every text's bigrams (grows)."""
         self.text = text = sim.normalize(goal_text)
         grams = set(sim.char_ngrams(text))  # what goal_evidence compares
         mine = {g: numbers.setdefault(g, len(numbers)) for g in grams}  # numbered (small: looked up at every place)
