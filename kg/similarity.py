@@ -21,7 +21,8 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections import Counter
+from bisect import bisect_right
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
@@ -41,6 +42,9 @@ _RUN = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 #: Function words that carry no meaning in a name or goal; n-grams made only of them are dropped.
 STOP_CHARS = frozenset("的和及与或等之了在对为将把被")
+_STOP_CLASS = "[" + "".join(sorted(STOP_CHARS)) + "]"
+#: n → a pattern found in every run that has an n-gram made only of function words.
+_STOPS: dict[int, re.Pattern[str]] = {}
 
 
 def normalize(text: str) -> str:
@@ -70,13 +74,21 @@ def char_ngrams(text: str, n: int = 2) -> list[str]:
     ['率']
     """
     out: list[str] = []
+    stop = STOP_CHARS.issuperset
+    stops = _STOPS.get(n)
+    if stops is None:  # an n-gram of function words only: n of them in a row, or a shorter run of them only
+        stops = _STOPS[n] = re.compile(f"{_STOP_CLASS}{{{n}}}|^{_STOP_CLASS}+$")
     for run in _RUN.findall(normalize(text)):
         if len(run) <= n:
-            out.append(run)
-            continue
-        out.extend(run[i:i + n] for i in range(len(run) - n + 1))
-    stop = STOP_CHARS.issuperset
-    return [g for g in out if not stop(g)]
+            grams = [run]
+        elif n == 2:  # pairs of neighbouring characters, concatenated in C
+            grams = list(map(str.__add__, run[:-1], run[1:]))
+        else:
+            grams = [run[i:i + n] for i in range(len(run) - n + 1)]
+        if stops.search(run):  # most runs have none: nothing to drop
+            grams = [g for g in grams if not stop(g)]
+        out.extend(grams)
+    return out
 
 
 def shingles(text: str, sizes: Sequence[int] = (2,)) -> Counter[str]:
@@ -226,10 +238,10 @@ def candidate_pairs(items: Sequence[Sequence[K]], *, block_size: int = 100, wind
     >>> sorted(candidate_pairs([["a", "b"], ["b"], ["c"], ["a"]]))
     [(0, {1, 3})]
     """
-    postings: dict[K, list[int]] = {}
+    postings: defaultdict[K, list[int]] = defaultdict(list)
     for i, feats in enumerate(items):
         for f in dict.fromkeys(feats):
-            postings.setdefault(f, []).append(i)
+            postings[f].append(i)
     rank: dict[int, int] = {}
     if order is not None and any(len(p) > block_size for p in postings.values()):
         rank = {i: r for r, i in enumerate(sorted(range(len(items)), key=order))}
@@ -242,8 +254,8 @@ def candidate_pairs(items: Sequence[Sequence[K]], *, block_size: int = 100, wind
         found: set[int] = set()
         for f in dict.fromkeys(feats):
             plist = postings[f]
-            if f not in position:
-                found.update(j for j in plist if j > i)
+            if f not in position:  # in ascending order: the items after i are a slice
+                found.update(plist[bisect_right(plist, i):])
                 continue
             k = position[f][i]
             found.update(j for j in plist[max(0, k - window):k + window + 1] if j > i)

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import settings as settings_hypothesis
 from hypothesis import strategies as st
 from pyoxigraph import BlankNode, NamedNode, QueryResultsFormat, RdfFormat, parse
@@ -284,6 +284,40 @@ def test_the_index_finds_what_comparing_all_pairs_finds(linked: GraphStore) -> N
     sharing = sum(1 for i in range(len(sets)) for j in range(i + 1, len(sets)) if sets[i] & sets[j])
     assert scored == sharing
     assert {(g.a, g.b) for g in indexed} == {(g.a, g.b) for g in exhaustive}
+
+
+#: Goal-text characters: few, so that texts share long runs; function words and punctuation split them.
+_GOAL_CHARS = "系统运维保障正常的和ab1，（ "
+
+
+@settings_hypothesis(max_examples=200, deadline=None)
+@given(st.text(_GOAL_CHARS, max_size=40), st.text(_GOAL_CHARS, max_size=40),
+       st.sets(st.text("系统运维的a1", min_size=1, max_size=2), max_size=12),
+       st.sets(st.text("系统运维的a1", min_size=1, max_size=2), max_size=12))
+@example("运维保障，系统正常运行良好", "运维保障。系统正常运行良好", {"运维", "保障", "系统"}, {"运维", "保障", "系统"})
+def test_goal_evidence_from_masks_of_the_places_is_goal_evidence(a: str, b: str, ka: set[str], kb: set[str]) -> None:
+    """shared_goals finds a link's phrases on numbered bigrams: what scanning the whole text finds.
+
+    ``ka`` and ``kb`` are the texts' keywords, the link's are those they share (the example: more
+    keywords come first, then longer phrases).
+    """
+    from kg.links.goals import _GoalText, goal_evidence
+    from kg.similarity import char_ngrams
+
+    numbers: dict[str, int] = {}
+    ta, tb = _GoalText(a, ka, numbers), _GoalText(b, kb, numbers)
+    common, keywords = set(char_ngrams(ta.text)) & set(char_ngrams(tb.text)), ka & kb
+    assert ta.evidence(tb, keywords) == goal_evidence(ta.text, common, keywords)
+    assert ta.evidence(tb, keywords, limit=2, longest=3) == goal_evidence(ta.text, common, keywords, 2, 3)
+
+
+def test_a_concept_of_weight_zero_is_still_shared() -> None:
+    """Two projects share two concepts even when one of them is everywhere (idf 0, max_concept_share 1)."""
+    from kg.links.inputs import Project
+
+    projects = [Project(f"http://ex.org/p{i}", "n", "341101", 2024, "n") for i in range(3)]
+    links, _ = shared_goals(projects, [{0, 1}, {0, 1}, {0}], {0: 0.0, 1: 1.0}, LinkSettings(max_concept_share=1.0))
+    assert [(g.a, g.b, g.concepts) for g in links] == [(0, 1, [0, 1])]  # no goal text: two concepts are needed
 
 
 def test_bulk_scoring_gives_the_links_the_rule_defines(linked: GraphStore) -> None:

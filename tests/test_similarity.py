@@ -54,6 +54,13 @@ def test_idf() -> None:
     assert sim.idf(1, 100) > sim.idf(10, 100) > sim.idf(50, 100) > 0
 
 
+@given(st.text("系统的和及运维ab1，（ Ｐ", max_size=30), st.sampled_from([1, 2, 3]))
+def test_char_ngrams_are_the_ngrams_of_each_run_but_function_words(text: str, n: int) -> None:
+    runs = sim._RUN.findall(sim.normalize(text))
+    grams = [g for run in runs for g in ([run] if len(run) <= n else [run[i:i + n] for i in range(len(run) - n + 1)])]
+    assert sim.char_ngrams(text, n) == [g for g in grams if not set(g) <= sim.STOP_CHARS]
+
+
 def test_shared_phrases_merge_consecutive_bigrams() -> None:
     a = "为公安业务提供强有力的技术支撑和安全保障"
     b = "为公安业务提供有力的技术支撑"

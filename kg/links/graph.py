@@ -19,12 +19,15 @@ from .concepts import Concept, cluster_terms, most_frequent
 from .goals import shared_goals
 from .inputs import LinkInputs, read_departments
 from .lineage import undertakings
-from .ntriples import FALSE, TRUE, LinkQuads, decimal, integer, iri, nt, string, zh
+from .ntriples import FALSE, TRUE, LinkQuads, Terms, decimal, integer, iri, nt, string, zh
 from .settings import LinkSettings
 from .units import served_units
 
 #: Separates the concept labels and the phrases a cross-agency link flattens (as the named queries' GROUP_CONCAT).
 SEPARATOR = " | "
+
+#: The vocabulary as N-Triples text, for the loops that write statements by the million.
+_BK, _RDF, _SKOS = Terms(BK), Terms(RDF), Terms(SKOS)
 
 
 @dataclass
@@ -93,52 +96,41 @@ def _concept_quads(q: LinkQuads, concepts: list[Concept], weights: Mapping[int, 
         for t, score, shared, nested in c.members:
             term_iri = iris.term(t.key)
             term = iri(term_iri)
-            q.add(term, RDF.type, BK.IndicatorTerm)
-            q.add(term, RDF.type, SKOS.Concept)
-            q.add(term, SKOS.inScheme, tscheme)
-            q.add(term, SKOS.topConceptOf, tscheme)
-            q.add(term, SKOS.prefLabel, zh(t.label))
-            for alt in sorted(t.labels):
-                if alt != t.label:
-                    q.add(term, SKOS.altLabel, zh(alt))
+            label = t.label
+            q.about(term, (_RDF.type, _BK.IndicatorTerm), (_RDF.type, _SKOS.Concept), (_SKOS.inScheme, tscheme),
+                    (_SKOS.topConceptOf, tscheme), (_SKOS.prefLabel, zh(label)),
+                    *[(_SKOS.altLabel, zh(alt)) for alt in sorted(t.labels) if alt != label])
             if t is not c.leader:
-                q.add(node, SKOS.altLabel, zh(t.label))
-            q.add(term, BK.projectCount, integer(len(t.projects)))
-            if t.dim:
-                q.add(term, BK.unitDimension, string(t.dim))
-            if t.cat:
-                q.add(term, BK.conceptCategory, CATEGORY[t.cat])
+                q.add(node, _SKOS.altLabel, zh(label))
+            q.add(term, _BK.projectCount, integer(len(t.projects)))
+            if dim := t.dim:
+                q.add(term, _BK.unitDimension, string(dim))
+            if cat := t.cat:
+                q.add(term, _BK.conceptCategory, CATEGORY[cat])
             # exact: as similar as that, and one wording says all the other says (系统验收合格率 ⊃ 验收合格率);
             # a substituted word (硬件/软件维护数量) is at most a close match
             exact = t is c.leader or (score >= settings.concept_exact and nested)
-            relation = SKOS.exactMatch if exact else SKOS.closeMatch
+            relation = _SKOS.exactMatch if exact else _SKOS.closeMatch
             if exact:
                 report.exact_matches += 1
             else:
                 report.close_matches += 1
             q.add(term, relation, node)
             match = iri(f"{term_iri}/match")
-            q.add(match, RDF.type, BK.ConceptMatch)
-            q.add(match, BK.matchedTerm, term)
-            q.add(match, BK.matchedConcept, node)
-            q.add(match, BK.mappingRelation, relation)
-            q.add(match, BK.score, decimal(score))
-            q.add(match, BK.rule, string("concept/leader" if t is c.leader else "concept/bigram-dice"))
-            for g in shared[:12]:
-                q.add(match, BK.matchedToken, zh(g))
+            q.about(match, (_RDF.type, _BK.ConceptMatch), (_BK.matchedTerm, term), (_BK.matchedConcept, node),
+                    (_BK.mappingRelation, relation), (_BK.score, decimal(score)),
+                    (_BK.rule, string("concept/leader" if t is c.leader else "concept/bigram-dice")),
+                    *[(_BK.matchedToken, zh(g)) for g in shared[:12]])
             for ind in sorted(t.indicators):
-                i_node = iri(ind)
-                q.add(i_node, BK.indicatorTerm, term)
-                q.add(i_node, BK.indicatorConcept, node)
+                q.about(iri(ind), (_BK.indicatorTerm, term), (_BK.indicatorConcept, node))
     return nodes
 
 
-def _link(q: LinkQuads, node: str, cls: NamedNode, a: str, b: str, score: float, rule: str) -> None:
-    q.add(node, RDF.type, cls)
-    q.add(node, BK.fromProject, iri(a))
-    q.add(node, BK.toProject, iri(b))
-    q.add(node, BK.score, decimal(score))
-    q.add(node, BK.rule, string(rule))
+def _link(q: LinkQuads, node: str, cls: str, a: str, b: str, score: float, rule: str,
+          *more: tuple[str, str]) -> None:
+    """The statements of a link ``node`` from project IRI ``a`` to ``b`` (and ``more``, N-Triples text)."""
+    q.about(node, (_RDF.type, cls), (_BK.fromProject, iri(a)), (_BK.toProject, iri(b)), (_BK.score, decimal(score)),
+            (_BK.rule, string(rule)), *more)
 
 
 def compute_links(store: GraphStore, settings: Settings, link_settings: LinkSettings | None = None,
@@ -193,25 +185,23 @@ def _compute(store: GraphStore, settings: Settings, ls: LinkSettings, q: LinkQua
     step("concepts")
 
     goal_links, report.candidate_pairs = shared_goals(projects, concept_sets, weights, ls)
+    leader_labels = [c.leader.label for c in concepts]
     for g in goal_links:
         a, b = projects[g.a], projects[g.b]
         node = iri(iris.link("shared-goal", a.iri, b.iri))
-        _link(q, node, BK.SharedGoalLink, a.iri, b.iri, g.score, "shared-goal/idf-cosine")
-        q.add(node, BK.conceptScore, decimal(g.concept_score))
-        q.add(node, BK.goalTextScore, decimal(g.goal_score))
         cross = a.unit_code != b.unit_code
         report.cross_agency_links += cross
-        q.add(node, BK.crossAgency, TRUE if cross else FALSE)
-        for k in g.concepts:
-            q.add(node, BK.sharedConcept, concept_nodes[k])
-        for phrase in g.phrases:
-            q.add(node, BK.matchedToken, zh(phrase))
+        _link(q, node, _BK.SharedGoalLink, a.iri, b.iri, g.score, "shared-goal/idf-cosine",
+              (_BK.conceptScore, decimal(g.concept_score)), (_BK.goalTextScore, decimal(g.goal_score)),
+              (_BK.crossAgency, TRUE if cross else FALSE),
+              *[(_BK.sharedConcept, concept_nodes[k]) for k in g.concepts],
+              *[(_BK.matchedToken, zh(phrase)) for phrase in g.phrases])
         if cross:  # flattened for the analytics (kg.analytics): what shared_goals_* would aggregate per link
-            labels = sorted({concepts[k].leader.label for k in g.concepts})
+            labels = sorted({leader_labels[k] for k in g.concepts})
             if labels:
-                q.add(node, BK.sharedConceptLabels, string(SEPARATOR.join(labels)))
+                q.add(node, _BK.sharedConceptLabels, string(SEPARATOR.join(labels)))
             if g.phrases:
-                q.add(node, BK.matchedPhrases, string(SEPARATOR.join(sorted(set(g.phrases)))))
+                q.add(node, _BK.matchedPhrases, string(SEPARATOR.join(sorted(set(g.phrases)))))
     report.shared_goal_links = len(goal_links)
     step("shared-goals")
 
@@ -226,13 +216,10 @@ def _compute(store: GraphStore, settings: Settings, ls: LinkSettings, q: LinkQua
     for s in served_links:
         p = projects[s.project]
         node = iri(iris.served_unit_link(p.iri))
-        q.add(node, RDF.type, BK.ServedUnitLink)
-        q.add(node, BK.fromProject, iri(p.iri))
-        q.add(node, BK.toUnit, iri(s.unit_iri))
-        q.add(node, BK.score, decimal(s.score))
-        q.add(node, BK.rule, string(s.rule))
-        q.add(node, BK.matchedToken, zh(s.name))
-        q.add(iri(p.iri), BK.servesUnit, iri(s.unit_iri))
+        project, unit_node = iri(p.iri), iri(s.unit_iri)
+        q.about(node, (_RDF.type, _BK.ServedUnitLink), (_BK.fromProject, project), (_BK.toUnit, unit_node),
+                (_BK.score, decimal(s.score)), (_BK.rule, string(s.rule)), (_BK.matchedToken, zh(s.name)))
+        q.add(project, _BK.servesUnit, unit_node)
     report.served_units, report.served_unit_links = len(units), len(served_links)
     step("served-units")
 
@@ -240,14 +227,11 @@ def _compute(store: GraphStore, settings: Settings, ls: LinkSettings, q: LinkQua
     for u in undertakings(projects, served_of, ls):
         members.join(u.a, u.b)
         a, b = projects[u.a], projects[u.b]
-        cls = BK.TrancheLink if u.kind == "tranche" else BK.LineageLink
+        cls = _BK.TrancheLink if u.kind == "tranche" else _BK.LineageLink
         node = iri(iris.link(u.kind, a.iri, b.iri))
-        _link(q, node, cls, a.iri, b.iri, u.score, u.rule)
-        q.add(node, BK.nameScore, decimal(u.name_score))
-        q.add(node, BK.goalTextScore, decimal(u.goal_score))
-        for core in u.cores:
-            q.add(node, BK.matchedToken, zh(core))
-        q.add(iri(a.iri), BK.nextInUndertaking, iri(b.iri))
+        _link(q, node, cls, a.iri, b.iri, u.score, u.rule, (_BK.nameScore, decimal(u.name_score)),
+              (_BK.goalTextScore, decimal(u.goal_score)), *[(_BK.matchedToken, zh(core)) for core in u.cores])
+        q.add(iri(a.iri), _BK.nextInUndertaking, iri(b.iri))
         if u.kind == "tranche":
             report.tranche_links += 1
         else:
@@ -259,7 +243,7 @@ def _compute(store: GraphStore, settings: Settings, ls: LinkSettings, q: LinkQua
         q.add(node, RDF.type, BK.Undertaking)
         q.add(node, BK.memberCount, integer(len(group)))
         for i in group:
-            q.add(iri(projects[i].iri), BK.inUndertaking, node)
+            q.add(iri(projects[i].iri), _BK.inUndertaking, node)
     report.undertakings = len(groups)
     step("lineage")
 

@@ -78,6 +78,15 @@ class _LazyGrams(dict):
         return v
 
 
+class _NameGrams(dict[str, Counter[str]]):
+    """The unigrams and bigrams of a name (:func:`name_similarity`), made once per name however often
+    it is compared."""
+
+    def __missing__(self, name: str) -> Counter[str]:
+        v = self[name] = sim.shingles(name, (1, 2))
+        return v
+
+
 def _when(p: Project) -> tuple[int, int, Decimal, str]:
     return (p.fund_year or p.year, _TRANCHE_ORDER.get(p.tranche, 5), p.percent or Decimal(0), p.iri)
 
@@ -110,13 +119,16 @@ def undertakings(projects: list[Project], served_of: Mapping[int, str], settings
     """Lineage and tranche links within each budget unit (see the module docstring)."""
     cores = [core_name(p.base, p.served) for p in projects]
     full = [core_name(p.base) for p in projects]
-    items = [[f"{p.unit_code}|{g}" for g in sim.shingles(c, (1, 2))] for p, c in zip(projects, cores, strict=True)]
+    grams = _NameGrams()
+    items = [[f"{p.unit_code}|{g}" for g in grams[c]] for p, c in zip(projects, cores, strict=True)]
     goal_grams: dict[int, Counter[str]] = _LazyGrams(projects)
     out: list[UndertakingLink] = []
+    least_name = min(settings.lineage_min_name_score, settings.lineage_min_score)
     for i, cands in sim.candidate_pairs(items, block_size=max(settings.block_size, 200), window=settings.window):
+        a, served = projects[i], served_of.get(i)
         for j in sorted(cands):
-            a, b = projects[i], projects[j]
-            if a.unit_code != b.unit_code or served_of.get(i) != served_of.get(j):
+            b = projects[j]
+            if a.unit_code != b.unit_code or served != served_of.get(j):
                 continue
             kind = classify(a, b)
             if kind is None:
@@ -125,8 +137,8 @@ def undertakings(projects: list[Project], served_of: Mapping[int, str], settings
                 ca, cb = cores[i], cores[j]
             else:  # one names a served unit, the other not: compare whole names
                 ca, cb = full[i], full[j]
-            name = name_similarity(ca, cb)
-            if name < min(settings.lineage_min_name_score, settings.lineage_min_score):
+            name = sim.dice(grams[ca], grams[cb])  # name_similarity(ca, cb), each name's grams made once
+            if name < least_name:
                 continue
             goal = sim.dice(goal_grams[i], goal_grams[j]) if goal_grams[i] and goal_grams[j] else 0.0
             score = max(name, (name + goal) / 2)  # the same goals can confirm a name, never outvote it

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from pyoxigraph import Literal, NamedNode, Quad
 
-from ..namespaces import XSD
+from ..namespaces import XSD, Namespace
 from ..store import NQuads
 
 _XSD_DECIMAL = f"^^<{XSD.decimal.value}>"
@@ -67,11 +67,41 @@ def nt(term: NamedNode | Literal) -> str:
     return r
 
 
+class Terms:
+    """The terms of a namespace as N-Triples text: ``Terms(BK).score``.
+
+    Each term is rendered on first use and then kept as a plain attribute, so the loops that write
+    millions of statements pay neither a namespace look-up nor a rendering per statement.
+
+    >>> Terms(XSD).decimal
+    '<http://www.w3.org/2001/XMLSchema#decimal>'
+    """
+
+    def __init__(self, namespace: Namespace) -> None:
+        self._namespace = namespace
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        rendered = nt(getattr(self._namespace, name))
+        setattr(self, name, rendered)
+        return rendered
+
+
 class LinkQuads:
     """Collects the statements of one graph as N-Quads; with a ``sink``, hands them over in chunks.
 
     Subjects and rendered objects are N-Triples text (:func:`iri`, :func:`zh`, :func:`decimal` …);
-    predicates and vocabulary objects may be pyoxigraph terms.
+    predicates and vocabulary objects may be pyoxigraph terms or rendered (:class:`Terms`).
+
+    >>> from pyoxigraph import NamedNode
+    >>> q = LinkQuads(NamedNode("http://g"))
+    >>> q.add("<http://s>", XSD.decimal, '"1"')
+    >>> q.about("<http://s>", ("<http://p>", '"2"'), ("<http://q>", '"3"'))
+    >>> print("".join(q.lines), end="")
+    <http://s> <http://www.w3.org/2001/XMLSchema#decimal> "1" <http://g> .
+    <http://s> <http://p> "2" <http://g> .
+    <http://s> <http://q> "3" <http://g> .
     """
 
     __slots__ = ("chunk", "count", "g", "lines", "sink")
@@ -84,8 +114,17 @@ class LinkQuads:
         self.chunk = chunk
         self.count = 0
 
-    def add(self, s: str, p: NamedNode, o: str | NamedNode | Literal) -> None:
-        self.lines.append(f"{s} {nt(p)} {o if isinstance(o, str) else nt(o)} {self.g} .\n")
+    def add(self, s: str, p: str | NamedNode, o: str | NamedNode | Literal) -> None:
+        if not isinstance(p, str):
+            p = nt(p)
+        self.lines.append(f"{s} {p} {o if isinstance(o, str) else nt(o)} {self.g} .\n")
+        if self.sink is not None and len(self.lines) >= self.chunk:
+            self.flush()
+
+    def about(self, s: str, *statements: tuple[str, str]) -> None:
+        """Statements of one subject ``s``: (predicate, object) pairs, both N-Triples text (one call for many)."""
+        g = self.g
+        self.lines.extend([f"{s} {p} {o} {g} .\n" for p, o in statements])
         if self.sink is not None and len(self.lines) >= self.chunk:
             self.flush()
 
