@@ -161,7 +161,8 @@ def test_a_build_reading_its_projection_makes_what_reading_the_store_makes(
         tmp_path: Path, corpus: Manifest, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same store byte for byte, the same kept answers byte for byte, and facet and answer tables that answer
     alike (their rows are numbered in the order the engine scans, which is not the same in memory). The projected
-    build converts in two worker processes, which put the kept predicates' lines first: the projection takes them."""
+    build converts in two worker processes, which put the kept predicates' lines first, as the links graph's writer
+    does: the projection takes those lines as they are."""
     taken: list[bool] = []
     lines_of = NQuads.lines_of
 
@@ -172,7 +173,8 @@ def test_a_build_reading_its_projection_makes_what_reading_the_store_makes(
 
     monkeypatch.setattr(NQuads, "lines_of", spied)
     projected = _build(tmp_path / "projected", corpus, replace(settings, workers=2), default_steps(findings=True))
-    assert taken.count(True) == len(corpus.entries)  # every document's kept lines, as the worker put them
+    # every document's kept lines as its worker put them first, and the links graph's as its writer did
+    assert taken == [True] * (len(corpus.entries) + 1)
     plain = _build(tmp_path / "plain", corpus, replace(settings, build_projection=False), default_steps(findings=True))
     assert projected.dump_sorted_nquads() == plain.dump_sorted_nquads()
     files = [kept.file_for(s, s.generation) for s in (projected, plain)]
@@ -249,6 +251,40 @@ def test_the_projection_follows_replaced_and_removed_graphs() -> None:
     assert sorted(term_value(x.object) for x in store.match(None, p)) == ["new"]
     with pytest.raises(Exception, match="holds no http://e/q"):
         list(projection.reader().match(None, q))
+
+
+@pytest.mark.parametrize("split", ["every batch", "one batch not"])
+def test_a_journaled_graph_reaches_the_projection_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         split: str) -> None:
+    """A graph written in journaled batches (the links graph at scale) is mirrored batch by batch: the batches a
+    writer made with the kept predicates first are taken as they are, another is filtered line by line, and the
+    projection holds exactly the store's quads of its predicates."""
+    from kg.links.ntriples import LinkQuads
+    from kg.store import embedded, transaction
+
+    monkeypatch.setattr(embedded, "ATOMIC_BULK_LIMIT", 3)
+    monkeypatch.setattr(transaction, "JOURNALED_BATCH", 3)
+    g, p, q = NamedNode("http://e/links"), NamedNode("http://e/p"), NamedNode("http://e/q")
+    projection = Projection([p])
+    store = EmbeddedStore(tmp_path / "store")
+    taken: list[bool] = []
+    lines_of = NQuads.lines_of
+    monkeypatch.setattr(NQuads, "lines_of", lambda self, ps: taken.append(self.split >= 0) or lines_of(self, ps))
+    with store.transaction() as tx:
+        tx.mirror = projection
+        writer = tx.writer(g)
+        made = LinkQuads(g, sink=writer.add, chunk=2, first=writer.first)
+        for i in range(9):
+            made.add(f"<http://e/s{i}>", p if i % 3 else q, f'"{i}"')
+            if split == "one batch not" and i == 4:
+                writer.add(NQuads.of([Quad(NamedNode("http://e/x"), p, Literal("x"), g)]))  # in no order
+        made.flush()
+        writer.commit()
+        held = sorted(str(x) for x in projection.reader().match(None, p))
+    assert writer.journaled and taken and all(taken) == (split == "every batch")
+    assert held == sorted(str(x) for x in store.match(None, p, None, g))
+    assert len(held) == 6 + (split == "one batch not")
+    store.close()
 
 
 def test_the_projection_gives_way_when_the_address_space_runs_short(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -323,7 +323,7 @@ def refresh_links(store: GraphStore, settings: Settings, link_settings: LinkSett
         if not exists or _larger_than(store, graph, DIFF_LIMIT):  # written while computed (a GraphWriter)
             writer = t.writer(graph)
             try:
-                report = _compute(store, settings, ls, LinkQuads(graph, sink=writer.add), inputs)
+                report = _compute(store, settings, ls, LinkQuads(graph, sink=writer.add, first=writer.first), inputs)
             except BaseException:
                 writer.abort()
                 raise

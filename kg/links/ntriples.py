@@ -13,6 +13,7 @@ from pyoxigraph import Literal, NamedNode, Quad
 
 from ..namespaces import XSD, Namespace
 from ..store import NQuads
+from ..store.transaction import predicates_key
 
 _XSD_DECIMAL = f"^^<{XSD.decimal.value}>"
 _XSD_INTEGER = f"^^<{XSD.integer.value}>"
@@ -104,12 +105,17 @@ class LinkQuads:
     <http://s> <http://q> "3" <http://g> .
     """
 
-    __slots__ = ("chunk", "count", "g", "lines", "sink")
+    __slots__ = ("chunk", "count", "first", "g", "key", "lines", "others", "sink")
 
     def __init__(self, graph: NamedNode, sink: Callable[[NQuads], None] | None = None,
-                 chunk: int = 200_000) -> None:
+                 chunk: int = 200_000, first: frozenset[NamedNode] | None = None) -> None:
         self.g = nt(graph)
+        #: The statements of the predicates ``first`` (all of them without), then the others: each batch holds
+        #: them in that order (:meth:`NQuads.of <kg.store.transaction.NQuads.of>`), for a build's projection.
         self.lines: list[str] = []
+        self.others: list[str] = []
+        self.first = frozenset(nt(p) for p in first) if first else None
+        self.key = predicates_key(first) if first else ""
         self.sink = sink
         self.chunk = chunk
         self.count = 0
@@ -117,25 +123,34 @@ class LinkQuads:
     def add(self, s: str, p: str | NamedNode, o: str | NamedNode | Literal) -> None:
         if not isinstance(p, str):
             p = nt(p)
-        self.lines.append(f"{s} {p} {o if isinstance(o, str) else nt(o)} {self.g} .\n")
-        if self.sink is not None and len(self.lines) >= self.chunk:
+        line = f"{s} {p} {o if isinstance(o, str) else nt(o)} {self.g} .\n"
+        (self.lines if self.first is None or p in self.first else self.others).append(line)
+        if self.sink is not None and len(self.lines) + len(self.others) >= self.chunk:
             self.flush()
 
     def about(self, s: str, *statements: tuple[str, str]) -> None:
         """Statements of one subject ``s``: (predicate, object) pairs, both N-Triples text (one call for many)."""
-        g = self.g
-        self.lines.extend([f"{s} {p} {o} {g} .\n" for p, o in statements])
-        if self.sink is not None and len(self.lines) >= self.chunk:
+        g, first = self.g, self.first
+        if first is None:
+            self.lines.extend([f"{s} {p} {o} {g} .\n" for p, o in statements])
+        else:
+            for p, o in statements:
+                (self.lines if p in first else self.others).append(f"{s} {p} {o} {g} .\n")
+        if self.sink is not None and len(self.lines) + len(self.others) >= self.chunk:
             self.flush()
 
     def flush(self) -> None:
-        self.count += len(self.lines)
-        if self.sink is not None and self.lines:
+        self.count += len(self.lines) + len(self.others)
+        if self.sink is not None and (self.lines or self.others):
             self.sink(self.batch())
-            self.lines = []
+            self.lines, self.others = [], []
 
     def batch(self) -> NQuads:
-        return NQuads("".join(self.lines).encode("utf-8"), len(self.lines))
+        head = "".join(self.lines).encode("utf-8")
+        count = len(self.lines) + len(self.others)
+        if self.first is None:
+            return NQuads(head, count)
+        return NQuads(head + "".join(self.others).encode("utf-8"), count, len(head), self.key)
 
     def quads(self) -> list[Quad]:
         """What is collected (not yet handed to a sink), as pyoxigraph quads."""

@@ -181,6 +181,9 @@ class Mirror(Protocol):
     """What a transaction tells a copy of the store it keeps in step (:class:`kg.store.projection.Projection`): each
     graph's new content once it is written, in the graph's own name."""
 
+    #: The predicates it keeps: a writer may put their lines first (:meth:`NQuads.of`), and it takes those bytes.
+    predicates: frozenset[NamedNode]
+
     def created(self, graph: NamedNode, quads: Writable) -> None: ...
 
     def staged(self, graph: NamedNode, made_in: NamedNode, quads: Writable) -> None: ...
@@ -396,7 +399,7 @@ class GraphWriter:
     def __init__(self, tx: Transaction, graph: NamedNode, *, owns: bool = False) -> None:
         self.tx = tx
         self.graph = graph
-        self.buffer: list[bytes] = []  # N-Quads
+        self.buffer: list[NQuads] = []
         self.buffered = 0
         self.count = 0
         self.journaled = False
@@ -407,17 +410,28 @@ class GraphWriter:
         self._owns = owns  # the transaction is this writer's own (Staging.writer): it ends with it
         self._finished = False
 
+    @property
+    def first(self) -> frozenset[NamedNode] | None:
+        """The predicates whose lines the transaction's mirror takes as they are when they come first in a batch
+        (:meth:`NQuads.of`); ``None``: no mirror."""
+        return self.tx.mirror.predicates if self.tx.mirror is not None else None
+
     def add(self, quads: Writable) -> None:
-        batch = quads if isinstance(quads, NQuads) else NQuads.of(list(quads))
-        self.buffer.append(batch.data)
+        batch = quads if isinstance(quads, NQuads) else NQuads.of(list(quads), self.first)
+        self.buffer.append(batch)
         self.buffered += batch.count
         if self._journal is not None and self.buffered >= (JOURNALED_BATCH if self.journaled else self._journal.limit):
             self._spill()
 
     def _take(self) -> NQuads:
-        batch = NQuads(b"".join(self.buffer), self.buffered)
-        self.buffer, self.buffered = [], 0
-        return batch
+        """What was added, as one batch: with the lines of one set of predicates first when every part had them
+        first (:attr:`NQuads.split_key`)."""
+        parts, self.buffer, count, self.buffered = self.buffer, [], self.buffered, 0
+        keys = {b.split_key if b.split >= 0 else "" for b in parts}
+        if len(keys) != 1 or "" in keys:
+            return NQuads(b"".join(b.data for b in parts), count)
+        head = b"".join(b.data[:b.split] for b in parts)
+        return NQuads(head + b"".join(b.data[b.split:] for b in parts), count, len(head), keys.pop())
 
     def _spill(self) -> None:
         assert self._journal is not None
