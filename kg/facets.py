@@ -564,8 +564,17 @@ class Listing:
     def rows(self, rows: Sequence[int] | NDArray[np.integer]) -> list[dict[str, str | None]]:
         """Each of ``rows``' values (:func:`term_value`'s text of the term; ``None``: none), decoding only those."""
         at = np.asarray(rows, dtype=np.int64)
-        columns = [[term_value(t) for t in getattr(self, c).take(at)] for c in self.COLUMNS]
+        columns = [_term_values(getattr(self, c).take(at)) for c in self.COLUMNS]
         return [dict(zip(self.COLUMNS, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _term_values(terms: Iterable[str]) -> list[str | None]:
+    r""":func:`term_value` of each term, a plain literal's (no escape in it: the common case) read in place.
+
+    >>> _term_values(['"天津"@zh', '"1.5"^^<http://www.w3.org/2001/XMLSchema#decimal>', '"a\\"b"', "<http://e/x>", ""])
+    ['天津', '1.5', 'a"b', 'http://e/x', None]
+    """
+    return [t[1:t.rindex('"')] if t[:1] == '"' and "\\" not in t else term_value(t) for t in terms]
 
 
 def term_value(term: str) -> str | None:
@@ -622,10 +631,19 @@ class FacetTable:
 
     def code(self, facet: str, term: str) -> int | None:
         """The code of ``term`` (TSV spelling) among ``facet``'s values; ``None``: no row has it."""
+        return self._coded(facet).get(term)
+
+    def _coded(self, facet: str) -> dict[str, int]:
+        """``facet``'s values → their codes (made once, under the lock; a finished dict is only read)."""
         with self._lock:
             if facet not in self._codes:
                 self._codes[facet] = {t: i for i, t in enumerate(self.values[facet])}
-            return self._codes[facet].get(term)
+            return self._codes[facet]
+
+    def codes_of(self, facet: str, iris: Iterable[str]) -> dict[str, int | None]:
+        """The code of each IRI (without ``<>``) among ``facet``'s values (``None``: no row has it), at once."""
+        coded = self._coded(facet)
+        return {i: coded.get(f"<{i}>") for i in iris}
 
     def rows(self, kind: str) -> int:
         return len(self.project_iris) if kind == "projects" else len(self.indicator_iris)

@@ -972,7 +972,7 @@ def _agency_by_table(ctx: Context, table: facets.FacetTable, a: AgencySummary, u
     agencies, single = table.agencies, table.single
     if agencies is None or single is None:
         return False
-    codes = {u: table.code("unit", f"<{u}>") for u in own.union(u.value for u in units)}
+    codes = table.codes_of("unit", own.union(u.value for u in units))
     unit_codes = [c for c in (codes[u.value] for u in units) if c is not None]
     mask = table.project_facets["unit"].having(unit_codes)
     rows = np.flatnonzero(mask)
