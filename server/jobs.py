@@ -1027,7 +1027,8 @@ def _agency_by_table(ctx: Context, table: facets.FacetTable, a: AgencySummary, u
     else:
         ranked = partners.ranked(links, unit_codes, {c for c in (codes[u] for u in own) if c is not None},
                                  lambda c: table.values["unit"][c][1:-1])
-        a.partners = [{"partner": u, "partner_name": ctx.labels()(u), "links": n, "best": round(best, 4)}
+        label = ctx.labels()
+        a.partners = [{"partner": u, "partner_name": label(u), "links": n, "best": round(best, 4)}
                       for u, n, best in ranked]
     return True
 
@@ -1136,7 +1137,8 @@ def _ranked_partners(ctx: Context, directions: list[dict[str, tuple[int, float |
             entry["links"] += n
             entry["best"] = max(entry["best"], best if best is not None else 0.0)
     ranked = sorted(links.items(), key=lambda kv: (-kv[1]["links"], -kv[1]["best"], kv[0]))[:limit]
-    return [{"partner": u, "partner_name": ctx.labels()(u), "links": int(v["links"]),
+    label = ctx.labels()
+    return [{"partner": u, "partner_name": label(u), "links": int(v["links"]),
              "best": round(v["best"], 4)} for u, v in ranked]
 
 
