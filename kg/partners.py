@@ -93,8 +93,11 @@ def ranked(index: UnitLinks, own_units: Iterable[int], own: set[int], iri: Calla
         links[np.fromiter(own, dtype=np.int64)] = 0
     found = np.flatnonzero(links)
     if len(found) > limit:  # every partner ranked at least as high as the limit-th, ties on IRIs sorted below
-        order = np.lexsort((-best[found], -links[found]))
-        last = found[order[limit - 1]]
-        found = found[(links[found] > links[last]) | ((links[found] == links[last]) & (best[found] >= best[last]))]
+        # the limit-th has the limit-th most links: only partners with as many can rank as high (a partition, then
+        # a sort of those few, not of every partner)
+        least = np.partition(links[found], len(found) - limit)[len(found) - limit]
+        near = found[links[found] >= least]
+        last = near[np.lexsort((-best[near], -links[near]))[limit - 1]]
+        found = near[(links[near] > links[last]) | ((links[near] == links[last]) & (best[near] >= best[last]))]
     rows = sorted((-int(links[u]), -float(best[u]), iri(int(u))) for u in found)[:limit]
     return [(unit, -n, -b) for n, b, unit in rows]

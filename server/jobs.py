@@ -525,13 +525,15 @@ class DescribeJob:
             view.outgoing.append((q.predicate.value, plain(q.object), gname(q.graph_name)))
         n_in = 0
         sub_units: dict[str, NamedNode] = {}  # an agency's units (org:subOrganizationOf), for its summary
-        for q in store.match(object=node):
-            if isinstance(q.subject, NamedNode):
+        for q in store.match(object=node):  # a department has a thousand: each term read from the quad once
+            s = q.subject
+            if isinstance(s, NamedNode):
                 n_in += 1
+                p = q.predicate
                 if n_in <= MAX_INCOMING:
-                    view.incoming.append((q.subject.value, q.predicate.value, gname(q.graph_name)))
-                if q.predicate == ORG_SUB:
-                    sub_units[q.subject.value] = q.subject
+                    view.incoming.append((s.value, p.value, gname(q.graph_name)))
+                if p == ORG_SUB:
+                    sub_units[s.value] = s
         view.incoming_total = n_in
         if self.iri in ctx.published:
             view.is_graph = True
@@ -552,19 +554,19 @@ class DescribeJob:
             lab = label(iri)
             if lab:
                 view.labels[iri] = lab
-        self._sources(ctx, node, view)
+        agency = BK.BudgetUnit.value in view.types or BK.Department.value in view.types
+        self._sources(ctx, node, view, nearby=not agency)  # an agency's page shows its own lines, not its projects'
         if BK.Project.value in view.types:
             view.project = project_summary(ctx, node)
-        elif BK.BudgetUnit.value in view.types or BK.Department.value in view.types:
+        elif agency:
             view.agency = agency_summary(ctx, node, sub_units=sub_units)
-            view.sources = [s for s in view.sources if s[5] is None]  # not one of its projects' lines
         return view
 
-    def _sources(self, ctx: Context, node: NamedNode, view: EntityView) -> None:
+    def _sources(self, ctx: Context, node: NamedNode, view: EntityView, *, nearby: bool = True) -> None:
         store = ctx.kg
-        # the entity itself, else the nearest thing pointing at it that records where it was read
+        # the entity itself, else (``nearby``) the nearest thing pointing at it that records where it was read
         # (a target or an amount is read on its indicator's or project's lines)
-        candidates = [(node, None)] + [(NamedNode(s), s) for s, _, _ in view.incoming[:20]]
+        candidates = [(node, None)] + [(NamedNode(s), s) for s, _, _ in view.incoming[:20] if nearby]
         for subject, via in candidates:
             start = _int_of(store, subject, BK.lineStart)
             end = _int_of(store, subject, BK.lineEnd)

@@ -203,6 +203,22 @@ def test_entity_page_names_from_the_table_are_the_stores(stores: dict[str, Graph
     assert len(units) > 3 and not units & set(looked_up)
 
 
+def test_an_agency_page_shows_its_own_source_lines(stores: dict[str, GraphStore], settings: Settings) -> None:
+    """An agency's page reads only its own source lines and documents: what the nearest projects' lines would add is
+    what the page left out before it stopped reading them."""
+    store = stores["disk"]
+    ctx = Context(store, settings)
+    shown = 0
+    for node in _agencies(store):
+        page = DescribeJob(node.value).run(ctx)
+        nearby = jobs.EntityView(page.iri, True, incoming=page.incoming)
+        DescribeJob(node.value)._sources(ctx, node, nearby)
+        assert page.sources == [s for s in nearby.sources if s[5] is None], node
+        assert page.documents == nearby.documents, node
+        shown += bool(page.documents or page.sources)
+    assert shown > 5
+
+
 def _no_table(store: GraphStore, settings: Settings) -> Context:
     """A context whose names are all looked up in the store."""
     ctx = Context(store, settings)
