@@ -104,6 +104,9 @@ class Context:
     def labels(self) -> KnownLabels:
         """The labels read at the store's generation (:class:`KnownLabels`), from the facet table's where it has
         them."""
+        known = self.kept("labels")
+        if isinstance(known, KnownLabels):  # every page asks: the table is looked for once a generation
+            return known
         table = facet_table(self, read=False)  # outside per_generation's lock, which facet_table takes too
 
         def make() -> KnownLabels:

@@ -427,6 +427,8 @@ class GraphWriter:
         """What was added, as one batch: with the lines of one set of predicates first when every part had them
         first (:attr:`NQuads.split_key`)."""
         parts, self.buffer, count, self.buffered = self.buffer, [], self.buffered, 0
+        if len(parts) == 1:  # as it came (no copy)
+            return parts[0]
         keys = {b.split_key if b.split >= 0 else "" for b in parts}
         if len(keys) != 1 or "" in keys:
             return NQuads(b"".join(b.data for b in parts), count)
