@@ -16,7 +16,8 @@ costs 6–13 µs a quad on Oxigraph: minutes at 34 million quads), yet exactly:
   in it, or a node minted under one of those (:func:`foreign_subjects`). With the rule above, two
   document graphs then share no subject, so no triple. A build checks this on each document's quads
   before writing them; a check of the store reads each document graph's subjects (one scan), and a
-  document graph that describes anything else is compared with every other graph quad by quad.
+  document graph that describes anything else, or types a document or a project that another graph types too
+  (both then "own" it), is compared with every other graph quad by quad.
 - **Every other graph** (ontology, agencies, links, findings, contracts, vendors) is compared with
   every other graph quad by quad, but only on the predicates it shares with some other graph, and for
   a predicate with few values (``rdf:type``, ``skos:inScheme`` …) only on the values another graph
@@ -129,8 +130,9 @@ def duplicated_facts(store: GraphStore, scope: Iterable[NamedNode] | None = None
     """
     if scope is None:
         documents = _document_graphs(store)
-        scope = [g for g in store.graphs() if g.value not in documents or _describes_more(store, g,
-                                                                                       documents[g.value])]
+        shared = _sharing(store, documents)
+        scope = [g for g in store.graphs() if g.value not in documents or g.value in shared
+                 or _describes_more(store, g, documents[g.value])]
     rows: list[QuerySolution] = []
 
     def ask(query: str, **bound: object) -> bool:
@@ -168,6 +170,18 @@ def _document_graphs(store: GraphStore) -> dict[str, list[str]]:
         g = r["g"]
         if isinstance(g, NamedNode) and not is_staging(g):
             out.setdefault(g.value, []).append(term_value(r["doc"]))
+    return out
+
+
+def _sharing(store: GraphStore, documents: dict[str, list[str]]) -> set[str]:
+    """The document graphs that type a document or a project that another graph types too: what they describe is
+    not theirs alone (the facts stating it may be the other graph's), so they are compared quad by quad."""
+    graphs_of: dict[str, list[str]] = {}
+    for graph, described in documents.items():
+        for document in described:
+            graphs_of.setdefault(document, []).append(graph)
+    out = {g for graphs in graphs_of.values() if len(graphs) > 1 for g in graphs}
+    out.update(g for shared in shared_projects(store) for g in shared.graphs)
     return out
 
 

@@ -271,3 +271,23 @@ def test_the_fast_check_finds_what_the_plain_join_finds(data, seed_store: GraphS
     plain = {(d.subject, d.predicate, d.object) for d in integrity.pairwise_duplicates(store)}
     assert fast == plain
     assert bool(plain) == (copies > 0)  # a copied fact is always in two graphs: the check is never vacuous
+
+
+@pytest.mark.parametrize("owned", ["document", "project"])
+def test_a_documents_or_projects_type_copied_into_another_document_graph_is_found(owned: str,
+                                                                                 seed_store: GraphStore) -> None:
+    """A document graph that types another graph's document or project "owns" it too, so what it describes is not
+    its own alone: the whole-store check compares it quad by quad and finds the copied fact (found by hypothesis)."""
+    store = EmbeddedStore(None)
+    store.raw.extend(seed_store.raw.quads_for_pattern(None, None, None, None))
+    cls = NamedNode(f"https://budgetkg.example.org/def/{'SourceDocument' if owned == 'document' else 'Project'}")
+    kind = NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+    typed = sorted(store.raw.quads_for_pattern(None, kind, cls, None), key=str)
+    first = typed[0]
+    second = next(q for q in typed if q.graph_name != first.graph_name)  # another document's graph
+    copied = Quad(first.subject, kind, cls, second.graph_name)
+    store.raw.add(copied)
+    store.invalidate()
+    found = {(d.subject, d.predicate, d.object) for d in integrity.duplicated_facts(store)}
+    assert found == {(d.subject, d.predicate, d.object) for d in integrity.pairwise_duplicates(store)}
+    assert (first.subject.value, kind.value, str(cls)) in found
