@@ -476,6 +476,51 @@ class PageLabels(Mapping[str, str]):
         return len(self.iris)
 
 
+class SubOrganizations(Mapping[str, list[str]]):
+    """Agency IRI → the IRIs of its sub-organizations (the IRI subjects of ``org:subOrganizationOf`` it, sorted): a
+    department's budget units. Three arrays: the agencies' IRIs sorted (a lookup is a binary search), and their
+    sub-organizations' IRIs one agency after the other, where ``offsets`` says.
+
+    A department's page needs its units, a thousand of them at 100,000 tables: read from the store they cost the
+    text of each (~8 ms on a worker's first visit), from here a slice of one string table.
+
+    >>> subs = SubOrganizations.of([("http://e/u2", "http://e/d"), ("http://e/u1", "http://e/d"),
+    ...                             ("http://e/u3", "http://e/u1")])
+    >>> subs["http://e/d"], subs["http://e/u1"], "http://e/u2" in subs, len(subs)
+    (['http://e/u1', 'http://e/u2'], ['http://e/u3'], False, 2)
+    """
+
+    def __init__(self, parents: Strings, offsets: NDArray[np.int64], children: Strings) -> None:
+        self.parents, self.offsets, self.children = parents, offsets, children
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[str, str]]) -> SubOrganizations:
+        """From (sub-organization, agency) IRI pairs (a pair given twice counts once)."""
+        by_parent: dict[str, set[str]] = {}
+        for child, parent in pairs:
+            by_parent.setdefault(parent, set()).add(child)
+        parents = sorted(by_parent)
+        children = [sorted(by_parent[p]) for p in parents]
+        offsets = np.zeros(len(parents) + 1, dtype=np.int64)
+        np.cumsum([len(c) for c in children], out=offsets[1:])
+        return cls(Strings.of(parents), offsets, Strings.of([c for group in children for c in group]))
+
+    def __getitem__(self, iri: str) -> list[str]:
+        at = _find(self.parents, iri) if isinstance(iri, str) else None
+        if at is None:
+            raise KeyError(iri)
+        return self.children.take(np.arange(int(self.offsets[at]), int(self.offsets[at + 1])))
+
+    def __contains__(self, iri: object) -> bool:
+        return isinstance(iri, str) and _find(self.parents, iri) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.parents)
+
+    def __len__(self) -> int:
+        return len(self.parents)
+
+
 def _find(iris: Sequence[str], iri: str) -> int | None:
     """Where ``iri`` is in the sorted ``iris`` (``None``: absent)."""
     lo, hi = 0, len(iris)
@@ -623,6 +668,9 @@ class FacetTable:
     #: Facet value IRI (without ``<>``) → the name its entity page gives it (:func:`page_label`; ``""``: none), for
     #: every IRI of ``labels``' query (``None``: not read; a table file of an earlier build).
     page_labels: Mapping[str, str] | None = None
+    #: Agency IRI → its sub-organizations' IRIs (:class:`SubOrganizations`; ``None``: not read, a table file of an
+    #: earlier build).
+    sub_organizations: SubOrganizations | None = None
     _codes: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     _rows: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -958,6 +1006,9 @@ def read(store: GraphStore) -> FacetTable:
     single = np.array([max(len(years.get(p, ())), len(fundings.get(p, ())), len(budget_nodes.get(p, ())),
                            len(set(budgets.get(p, ())))) <= 1 for p in project_iris], dtype=bool)
     agencies = _agencies(store, {p: r for r, p in enumerate(project_iris)})
+    sub_organizations = SubOrganizations.of(
+        (u[1:-1], d[1:-1]) for u, d in _tsv(store, "SELECT ?u ?d WHERE { ?u org:subOrganizationOf ?d "
+                                                   "FILTER(isIRI(?u) && isIRI(?d)) }"))
     listing = _listing(project_iris, [attributes["rdfs:label"], attributes["bk:budgetUnitCode"],
                                       _by_subject(_tsv(store, "SELECT ?x ?v WHERE { ?x bk:budgetUnitName ?v }")),
                                       budgets])
@@ -967,6 +1018,7 @@ def read(store: GraphStore) -> FacetTable:
                       indicator_values=own, orders=orders)
     table.labels, table.single, table.agencies, table.listing = labels, single, agencies, listing
     table.page_labels = page_labels
+    table.sub_organizations = sub_organizations
     if agencies is not None and not all(u.startswith("<") for u in table.values["unit"]):
         table.agencies = None
     return table
@@ -1063,6 +1115,11 @@ def _arrays(table: FacetTable) -> dict[str, NDArray[np.generic]]:
         iris = sorted(table.page_labels)
         _put(out, "page_labels.iris", Strings.of(iris))
         _put(out, "page_labels.text", Strings.of([table.page_labels[i] for i in iris]))
+    if table.sub_organizations is not None:
+        subs = table.sub_organizations
+        _put(out, "sub_organizations.parents", subs.parents)
+        out["sub_organizations.offsets"] = subs.offsets
+        _put(out, "sub_organizations.children", subs.children)
     if table.single is not None:
         out["single"] = table.single
     if table.listing is not None:
@@ -1111,6 +1168,10 @@ def load(path: Path) -> FacetTable:
     page_labels = None
     if "page_labels.iris.blob" in a:
         page_labels = PageLabels(strings("page_labels.iris"), strings("page_labels.text"))
+    sub_organizations = None
+    if "sub_organizations.offsets" in a:
+        sub_organizations = SubOrganizations(strings("sub_organizations.parents"), a["sub_organizations.offsets"],
+                                             strings("sub_organizations.children"))
     listing = None
     if "listing.single" in a:
         name, code, unit, budget = (strings(f"listing.{c}") for c in Listing.COLUMNS)
@@ -1118,7 +1179,7 @@ def load(path: Path) -> FacetTable:
     return FacetTable(generation, {f: strings(f"values.{f}") for f in FACETS}, strings("project_iris"),
                       a["budget_fen"], {f: multi("project", f) for f in FACETS}, strings("indicator_iris"),
                       a["indicator_project"], {f: multi("indicator", f) for f in OWN_FACETS}, orders,
-                      labels, a.get("single"), agencies, listing, page_labels)
+                      labels, a.get("single"), agencies, listing, page_labels, sub_organizations)
 
 
 def stored(store: GraphStore) -> FacetTable | None:

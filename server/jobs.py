@@ -440,6 +440,8 @@ class EntityView:
     outgoing: list[tuple[str, tuple, str | None]] = field(default_factory=list)
     #: (subject IRI, predicate IRI, graph IRI)
     incoming: list[tuple[str, str, str | None]] = field(default_factory=list)
+    #: how many quads have the entity as their object: those of ``incoming`` and the rest (past
+    #: :data:`MAX_INCOMING`, and those whose subject is a blank node, which the page cannot link to)
     incoming_total: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     #: [(document IRI, file, line start, line end, [(n, text)] or None, via IRI or None)]
@@ -527,15 +529,19 @@ class DescribeJob:
         for q in store.match(node):
             view.outgoing.append((q.predicate.value, plain(q.object), gname(q.graph_name)))
         n_in = 0
-        sub_units: dict[str, NamedNode] = {}  # an agency's units (org:subOrganizationOf), for its summary
+        sub_units: dict[str, NamedNode] | None = {}  # an agency's units (org:subOrganizationOf), for its summary
+        count = store.count if isinstance(store, EmbeddedStore) else None
         for q in store.match(object=node):  # a department has a thousand: each term read from the quad once
+            if len(view.incoming) == MAX_INCOMING and count:  # the rest counted by the engine, their text unread
+                n_in, sub_units = count(object=node), None  # (its units are then the facet table's)
+                break
+            n_in += 1
             s = q.subject
             if isinstance(s, NamedNode):
-                n_in += 1
                 p = q.predicate
-                if n_in <= MAX_INCOMING:
+                if len(view.incoming) < MAX_INCOMING:
                     view.incoming.append((s.value, p.value, gname(q.graph_name)))
-                if p == ORG_SUB:
+                if p == ORG_SUB and sub_units is not None:
                     sub_units[s.value] = s
         view.incoming_total = n_in
         if self.iri in ctx.published:
@@ -927,17 +933,22 @@ def agency_summary(ctx: Context, node: NamedNode, *, table: bool = True,
     otherwise with SPARQL, where every query starts from the units in a ``VALUES`` block: no ``UNION`` of
     "the agency's own projects" and "its units' projects", which the planner evaluates over the whole store
     before joining. Both give the same summary. ``sub_units``: the subjects of ``org:subOrganizationOf <node>``
-    (IRI → node), when the caller has read them already.
+    (IRI → node), when the caller has read them already; else the table's (a slice of its strings, where the store
+    would read the text of a thousand IRIs), or the store's without a table.
     """
     store = ctx.kg
     a = AgencySummary()
     rows = _rows(ctx, _AGENCY_SUMMARY, node)
     a.summary = rows[0] if rows else {}
-    if sub_units is None:
-        sub_units = {q.subject.value: q.subject for q in store.match(None, ORG_SUB, node)
-                     if isinstance(q.subject, NamedNode)}
-    units = [node, *(sub_units[u] for u in sorted(sub_units))]
     counted = facet_table(ctx, read=False) if table else None
+    if sub_units is None:
+        if counted is not None and counted.sub_organizations is not None:
+            subs = counted.sub_organizations
+            sub_units = {u: NamedNode(u) for u in subs[node.value]} if node.value in subs else {}
+        else:
+            sub_units = {q.subject.value: q.subject for q in store.match(None, ORG_SUB, node)
+                         if isinstance(q.subject, NamedNode)}
+    units = [node, *(sub_units[u] for u in sorted(sub_units))]
     if counted is not None and _agency_by_table(ctx, counted, a, units, {node.value, *sub_units}):
         return a
     # one row per project (a project has at most one stated funding source; keep the first if ever more)

@@ -203,6 +203,42 @@ def test_entity_page_names_from_the_table_are_the_stores(stores: dict[str, Graph
     assert len(units) > 3 and not units & set(looked_up)
 
 
+def test_an_agencys_sub_organizations_in_the_table_are_the_stores(stores: dict[str, GraphStore],
+                                                                  settings: Settings) -> None:
+    """The table's sub-organizations of every agency (a department's units) are the subjects of
+    ``org:subOrganizationOf`` it in the store, and an agency with none has no entry."""
+    store = stores["disk"]
+    table = facet_table(Context(store, settings), read=False)
+    assert table is not None and table.sub_organizations is not None
+    with_units = 0
+    for node in _agencies(store):
+        found = sorted({q.subject.value for q in store.match(None, jobs.ORG_SUB, node)
+                        if isinstance(q.subject, NamedNode)})
+        assert table.sub_organizations.get(node.value, []) == found, node
+        with_units += bool(found)
+    assert with_units >= 3 and len(table.sub_organizations) == with_units
+
+
+def test_a_page_past_the_incoming_limit_counts_the_rest(stores: dict[str, GraphStore], settings: Settings,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past :data:`~server.jobs.MAX_INCOMING` links a page reads no more of them: it lists the same first ones,
+    gives the same total (counted by the engine) and the same agency summary (its units from the table) as reading
+    every one."""
+    store = stores["disk"]
+    departments = [a for a in _agencies(store) if len(a.value.rsplit("/", 1)[-1]) == 3]
+    counted = 0
+    for node in departments:
+        whole = DescribeJob(node.value).run(Context(store, settings))
+        assert whole.incoming_total == len(list(store.match(object=node))) and whole.incoming_total < jobs.MAX_INCOMING
+        monkeypatch.setattr(jobs, "MAX_INCOMING", 3)
+        cut = DescribeJob(node.value).run(Context(store, settings))
+        monkeypatch.undo()
+        assert cut.incoming == whole.incoming[:3] and cut.incoming_total == whole.incoming_total, node
+        assert cut.agency == whole.agency and cut.agency is not None, node
+        counted += whole.incoming_total > 3
+    assert counted >= 3
+
+
 def test_an_agency_page_shows_its_own_source_lines(stores: dict[str, GraphStore], settings: Settings) -> None:
     """An agency's page reads only its own source lines and documents: what the nearest projects' lines would add is
     what the page left out before it stopped reading them."""
@@ -320,6 +356,8 @@ def test_kept_table_file_round_trips(stores: dict[str, GraphStore], tmp_path: Pa
     again = facets.load(tmp_path / "t.npz")
     assert again.values == table.values and again.project_iris.all() == table.project_iris.all()
     assert again.labels == table.labels and table.labels
+    assert table.sub_organizations is not None and again.sub_organizations is not None and table.sub_organizations
+    assert dict(again.sub_organizations) == dict(table.sub_organizations)
     assert table.single is not None and again.single is not None and again.single.tolist() == table.single.tolist()
     assert table.agencies is not None and again.agencies is not None
     assert again.agencies.units == table.agencies.units and again.agencies.rules == table.agencies.rules

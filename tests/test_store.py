@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyoxigraph import BlankNode, DefaultGraph, Literal, NamedNode, Quad
 
 from kg.errors import StoreError
 from kg.store import EmbeddedStore, GraphStore, open_store, solutions
@@ -85,3 +87,30 @@ def test_match_and_queries_see_published_graphs_only(store: EmbeddedStore) -> No
     assert [r["o"] for r in rows] == [Literal("1")]
     store.remove_graph(staging)
     assert not store.hides_graphs() and len(store) == 1
+
+
+_NODES = [NamedNode(f"http://ex.org/n{i}") for i in range(3)]
+_GRAPHS = [DefaultGraph(), *(NamedNode(f"http://ex.org/graph/{i}") for i in range(3))]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["iri", "blank"]), st.integers(0, 2), st.integers(0, 2), st.integers(0, 3)),
+                max_size=30),
+       st.booleans())
+def test_a_count_is_what_match_yields(picked: list[tuple[str, int, int, int]], staged: bool) -> None:
+    """``count`` is the number of quads ``match`` yields for the same pattern (the same quad in two graphs counts
+    twice, the default graph's count, a writer's staging graph does not), all of them or those with an IRI subject."""
+    store = EmbeddedStore(None)
+    quads = [Quad(_NODES[s] if kind == "iri" else BlankNode(f"b{s}"), P, _NODES[o], _GRAPHS[g])
+             for kind, s, o, g in picked]
+    store.raw.extend(quads)
+    if staged:
+        staging = store.staging_graph()
+        store.write_new(staging, [Quad(_NODES[0], P, _NODES[1], staging), Quad(BlankNode(), P, _NODES[1], staging)])
+        store.invalidate()
+        assert store.hides_graphs()
+    for pattern in [(None, None, None), (None, P, None), *((None, None, n) for n in _NODES), (_NODES[0], None, None)]:
+        matched = list(store.match(*pattern))
+        assert store.count(*pattern) == len(matched), pattern
+        named = sum(isinstance(q.subject, NamedNode) for q in matched)
+        assert store.count(*pattern, named_subjects=True) == named, pattern
