@@ -665,8 +665,9 @@ class FacetTable:
     agencies: Agencies | None = None
     #: What an agency page's project list shows of each project row (``None``: not read).
     listing: Listing | None = None
-    #: Facet value IRI (without ``<>``) → the name its entity page gives it (:func:`page_label`; ``""``: none), for
-    #: every IRI of ``labels``' query (``None``: not read; a table file of an earlier build).
+    #: IRI (without ``<>``) → the name its entity page gives it (:func:`page_label`; ``""``: none), for every IRI of
+    #: ``labels``' query (the facet values), every sub-organization and every document (``None``: not read; a table
+    #: file of an earlier build).
     page_labels: Mapping[str, str] | None = None
     #: Agency IRI → its sub-organizations' IRIs (:class:`SubOrganizations`; ``None``: not read, a table file of an
     #: earlier build).
@@ -1009,6 +1010,7 @@ def read(store: GraphStore) -> FacetTable:
     sub_organizations = SubOrganizations.of(
         (u[1:-1], d[1:-1]) for u, d in _tsv(store, "SELECT ?u ?d WHERE { ?u org:subOrganizationOf ?d "
                                                    "FILTER(isIRI(?u) && isIRI(?d)) }"))
+    page_labels.update(_linked_names(store, sub_organizations.children))
     listing = _listing(project_iris, [attributes["rdfs:label"], attributes["bk:budgetUnitCode"],
                                       _by_subject(_tsv(store, "SELECT ?x ?v WHERE { ?x bk:budgetUnitName ?v }")),
                                       budgets])
@@ -1022,6 +1024,28 @@ def read(store: GraphStore) -> FacetTable:
     if agencies is not None and not all(u.startswith("<") for u in table.values["unit"]):
         table.agencies = None
     return table
+
+
+#: The names of what an agency's page links to besides facet values: the things under it (budget units, served
+#: units) and the documents (a department publishes hundreds: each a look-up of its own on the page otherwise).
+_LINKED_NAMES = """SELECT ?x ?p ?l WHERE {
+  { ?x org:subOrganizationOf ?a } UNION { ?x a bk:SourceDocument }
+  { ?x rdfs:label ?l BIND(rdfs:label AS ?p) } UNION { ?x skos:prefLabel ?l BIND(skos:prefLabel AS ?p) }
+}"""
+
+
+def _linked_names(store: GraphStore, sub_organizations: Iterable[str]) -> dict[str, str]:
+    """The name an entity page gives (:func:`page_label`; ``""``: none) each of the ``sub_organizations`` (IRIs) and
+    each document."""
+    documents = (x.value for x in (r["x"] for r in solutions(store.query(
+        "SELECT ?x WHERE { ?x a bk:SourceDocument }", name="facets", prefixes=PREFIXES), "facets"))
+        if isinstance(x, NamedNode))
+    pairs: dict[str, list[tuple[object, object]]] = {iri: [] for iri in (*sub_organizations, *documents)}
+    for r in solutions(store.query(_LINKED_NAMES, name="facets", prefixes=PREFIXES), "facets"):
+        x = r["x"]
+        if isinstance(x, NamedNode) and x.value in pairs:
+            pairs[x.value].append((r["p"], r["l"]))
+    return {iri: page_label(found) or "" for iri, found in pairs.items()}
 
 
 def _listing(project_iris: Sequence[str], columns: Sequence[Mapping[str, Sequence[str]]]) -> Listing:

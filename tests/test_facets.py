@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pyoxigraph import NamedNode
 
 from kg import facets
-from kg.namespaces import PREFIXES
+from kg.namespaces import DCTERMS, PREFIXES
 from kg.pipeline import build, default_steps
 from kg.settings import Settings
 from kg.sources import Manifest
@@ -176,8 +176,9 @@ def test_department_pages_from_what_the_worker_keeps_equal_sparql(stores: dict[s
 
 def test_entity_page_names_from_the_table_are_the_stores(stores: dict[str, GraphStore], settings: Settings,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """The names the build's table keeps for entity pages (budget units, departments, funding sources, categories)
-    are what a look-up in the store gives, and a department's page names its units from them, no look-up each."""
+    """The names the build's table keeps for entity pages (budget units, departments, funding sources, categories,
+    served units, documents) are what a look-up in the store gives, and a department's page names its units and
+    documents from them, no look-up each."""
     store = stores["disk"]
     ctx = Context(store, settings)
     table = facet_table(ctx, read=False)
@@ -201,6 +202,8 @@ def test_entity_page_names_from_the_table_are_the_stores(stores: dict[str, Graph
     assert page.labels == by_lookup.labels
     units = {s for s, p, _ in page.incoming if p == jobs.ORG_SUB.value and s in table.page_labels}  # budget units
     assert len(units) > 3 and not units & set(looked_up)
+    documents = {s for s, p, _ in page.incoming if p == DCTERMS.publisher.value}  # the department's documents
+    assert documents and documents <= set(table.page_labels) and not documents & set(looked_up)
 
 
 def test_an_agencys_sub_organizations_in_the_table_are_the_stores(stores: dict[str, GraphStore],
