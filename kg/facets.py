@@ -50,7 +50,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import ClassVar, overload
+from typing import ClassVar, TypeVar, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -453,30 +453,51 @@ class Strings(Sequence[str]):
         return NotImplemented
 
 
-class PageLabels(Mapping[str, str]):
-    """Facet value IRI → the name its entity page gives it (:func:`page_label`), as two :class:`Strings` with the
-    IRIs sorted (a lookup is a binary search, as :class:`Labels`')."""
+V = TypeVar("V")
+
+
+class SortedStrings(Mapping[str, V]):
+    """A mapping whose keys are :class:`Strings` sorted (``sorted_keys``): a lookup is a binary search that decodes a
+    few of them (:func:`_find`), and a subclass decodes only the value found (:meth:`value`)."""
+
+    sorted_keys: Strings
+
+    def value(self, at: int) -> V:
+        """The value of the key at ``at``."""
+        raise NotImplementedError
+
+    def _at(self, key: object) -> int | None:
+        return _find(self.sorted_keys, key) if isinstance(key, str) else None
+
+    def __getitem__(self, key: str) -> V:
+        at = self._at(key)
+        if at is None:
+            raise KeyError(key)
+        return self.value(at)
+
+    def __contains__(self, key: object) -> bool:
+        return self._at(key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.sorted_keys)
+
+    def __len__(self) -> int:
+        return len(self.sorted_keys)
+
+
+class PageLabels(SortedStrings[str]):
+    """IRI (a facet value, sub-organization or document) → the name its entity page gives it (:func:`page_label`), as
+    two :class:`Strings` with the IRIs sorted."""
 
     def __init__(self, iris: Strings, text: Strings) -> None:
         self.iris, self.text = iris, text
+        self.sorted_keys = iris
 
-    def __getitem__(self, iri: str) -> str:
-        at = _find(self.iris, iri) if isinstance(iri, str) else None
-        if at is None:
-            raise KeyError(iri)
+    def value(self, at: int) -> str:
         return self.text[at]
 
-    def __contains__(self, iri: object) -> bool:
-        return isinstance(iri, str) and _find(self.iris, iri) is not None
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.iris)
-
-    def __len__(self) -> int:
-        return len(self.iris)
-
-
-class SubOrganizations(Mapping[str, list[str]]):
+class SubOrganizations(SortedStrings[list[str]]):
     """Agency IRI → the IRIs of its sub-organizations (the IRI subjects of ``org:subOrganizationOf`` it, sorted): a
     department's budget units. Three arrays: the agencies' IRIs sorted (a lookup is a binary search), and their
     sub-organizations' IRIs one agency after the other, where ``offsets`` says.
@@ -492,6 +513,7 @@ class SubOrganizations(Mapping[str, list[str]]):
 
     def __init__(self, parents: Strings, offsets: NDArray[np.int64], children: Strings) -> None:
         self.parents, self.offsets, self.children = parents, offsets, children
+        self.sorted_keys = parents
 
     @classmethod
     def of(cls, pairs: Iterable[tuple[str, str]]) -> SubOrganizations:
@@ -505,20 +527,8 @@ class SubOrganizations(Mapping[str, list[str]]):
         np.cumsum([len(c) for c in children], out=offsets[1:])
         return cls(Strings.of(parents), offsets, Strings.of([c for group in children for c in group]))
 
-    def __getitem__(self, iri: str) -> list[str]:
-        at = _find(self.parents, iri) if isinstance(iri, str) else None
-        if at is None:
-            raise KeyError(iri)
+    def value(self, at: int) -> list[str]:
         return self.children.take(np.arange(int(self.offsets[at]), int(self.offsets[at + 1])))
-
-    def __contains__(self, iri: object) -> bool:
-        return isinstance(iri, str) and _find(self.parents, iri) is not None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.parents)
-
-    def __len__(self) -> int:
-        return len(self.parents)
 
 
 def _find(iris: Sequence[str], iri: str) -> int | None:
@@ -540,35 +550,21 @@ def pick(strings: Sequence[str], indices: NDArray[np.integer]) -> list[str]:
     return [strings[i] for i in indices.tolist()]
 
 
-class Labels(Mapping[str, tuple[str, str]]):
+class Labels(SortedStrings[tuple[str, str]]):
     """Facet value IRI → (label, English label), kept as three :class:`Strings` with the IRIs sorted: a lookup is a
     binary search that decodes a few IRIs, and only the labels found are decoded."""
 
     def __init__(self, iris: Strings, zh: Strings, en: Strings) -> None:
         self.iris, self.zh, self.en = iris, zh, en
+        self.sorted_keys = iris
 
     @classmethod
     def of(cls, labels: Mapping[str, tuple[str, str]]) -> Labels:
         iris = sorted(labels)
         return cls(Strings.of(iris), Strings.of([labels[i][0] for i in iris]), Strings.of([labels[i][1] for i in iris]))
 
-    def _at(self, iri: str) -> int | None:
-        return _find(self.iris, iri)
-
-    def __getitem__(self, iri: str) -> tuple[str, str]:
-        at = self._at(iri) if isinstance(iri, str) else None
-        if at is None:
-            raise KeyError(iri)
+    def value(self, at: int) -> tuple[str, str]:
         return self.zh[at], self.en[at]
-
-    def __contains__(self, iri: object) -> bool:
-        return isinstance(iri, str) and self._at(iri) is not None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.iris)
-
-    def __len__(self) -> int:
-        return len(self.iris)
 
 
 @dataclass(frozen=True)
