@@ -943,8 +943,7 @@ def agency_summary(ctx: Context, node: NamedNode, *, table: bool = True,
     counted = facet_table(ctx, read=False) if table else None
     if sub_units is None:
         if counted is not None and counted.sub_organizations is not None:
-            subs = counted.sub_organizations
-            sub_units = {u: NamedNode(u) for u in subs[node.value]} if node.value in subs else {}
+            sub_units = {u: NamedNode(u) for u in counted.sub_organizations.get(node.value, [])}
         else:
             sub_units = {q.subject.value: q.subject for q in store.match(None, ORG_SUB, node)
                          if isinstance(q.subject, NamedNode)}

@@ -570,15 +570,7 @@ class ProcessPool:
         """Serve from ``label`` on: retire the idle workers below it (busy ones when their job ends)."""
         self.label = max(self.label, label)
         if self._idle is not None:
-            keep = []
-            while not self._idle.empty():
-                w = self._idle.get_nowait()
-                if w.label < self.label:
-                    self._retire(w)
-                else:
-                    keep.append(w)
-            for w in reversed(keep):  # in the order they were in
-                self._idle.put_nowait(w)
+            self._sweep()
 
     def _serving(self) -> int:
         """Live workers at the newest label."""
@@ -622,25 +614,28 @@ class ProcessPool:
             assert self._idle is not None
             self._idle.put_nowait(w)
 
-    def _reap(self) -> None:
-        """Replace the idle workers that have gone away (killed, crashed), before a job takes one and before the
+    def _sweep(self) -> None:
+        """Take out of the idle stack the workers that cannot answer: those below the newest label are retired, those
+        gone away (killed, crashed) replaced. Done when the label advances, before a job takes a worker and before the
         status lists them: the worker that finished last is taken first, so one gone at the bottom of the stack would
-        not be noticed until every other was busy."""
+        otherwise not be noticed until every other was busy."""
         assert self._idle is not None
-        alive = []
+        kept = []
         while not self._idle.empty():
             w = self._idle.get_nowait()
-            if w.alive():
-                alive.append(w)
-            else:
+            if w.label < self.label:
+                self._retire(w)
+            elif not w.alive():
                 self._replace(w)
-        for w in reversed(alive):  # in the order they were in
+            else:
+                kept.append(w)
+        for w in reversed(kept):  # in the order they were in
             self._idle.put_nowait(w)
 
     async def _take(self, deadline: float, timeout: float) -> _Worker:
         """An idle worker, alive and at the newest generation seen, by ``deadline`` (else :class:`Busy`)."""
         assert self._idle is not None
-        self._reap()
+        self._sweep()
         loop = asyncio.get_running_loop()
         while True:
             left = deadline - loop.time()
@@ -745,7 +740,7 @@ class ProcessPool:
 
     def status(self) -> dict[str, object]:
         if self._idle is not None:
-            self._reap()  # the pids listed are live ones
+            self._sweep()  # the pids listed are live ones
         return {
             "mode": self.mode, "workers": self.size, "idle": self._idle.qsize() if self._idle else 0,
             "pids": sorted(w.pid for w in self._all if w.pid), "busy": sorted(w.pid for w in self._busy if w.pid),
