@@ -23,6 +23,7 @@ read.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import time
@@ -197,7 +198,27 @@ def _with_sha(entry: SourceEntry) -> SourceEntry:
     return entry
 
 
+#: The cyclic garbage collector's thresholds while a build runs, in the building process and its workers (Python's
+#: are 700, 10, 10). A build allocates millions of short-lived objects (terms, quads, rows, link features), nearly
+#: all freed by reference counting at once; by default a collection runs every 700 allocations, and every tenth
+#: of those and every hundredth walk older objects, up to every object alive. Fewer collections: 10,000 tables
+#: built in 66.0 and 66.8 s against 68.9 and 71.5 s with the defaults (the same corpus, runs alternating).
+BUILD_GC_THRESHOLDS = (100_000, 50, 50)
+
+
+@contextlib.contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run the block with :data:`BUILD_GC_THRESHOLDS`, then put back the thresholds it found."""
+    before = gc.get_threshold()
+    gc.set_threshold(*BUILD_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 @one_generation
+@fewer_collections()
 def build(store: GraphStore, entries: Iterable[SourceEntry], settings: Settings, *,
           manifest: Manifest | None = None, check: Check | None = None, progress: Progress | None = None,
           with_ontology: bool = True, steps: Sequence[Step] = ()) -> BuildReport:
@@ -444,6 +465,7 @@ def _worker_init(base_iri: str, check: Check | None, steps: tuple[Step, ...],
                  first: frozenset[NamedNode] | None = None) -> None:
     global _WORKER  # one per worker process, set once by the pool
     _WORKER = (Iris(base_iri), check, steps, first)
+    gc.set_threshold(*BUILD_GC_THRESHOLDS)  # the process only converts documents
 
 
 def _worker_convert(entry: SourceEntry, target: NamedNode, superseded: dict[str, str]) -> Converted:

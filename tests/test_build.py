@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import pickle
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from pyoxigraph import Literal, NamedNode, Quad, Store
 
 import kg.store.embedded
 from kg.build import workers
-from kg.errors import BudgetKGError, SourceParseError
+from kg.errors import BudgetKGError, DocumentTooLarge, SourceParseError
 from kg.iris import Iris
 from kg.namespaces import BK
 from kg.ontology import ONTOLOGY_GRAPH
@@ -464,3 +466,36 @@ def test_only_steps_that_read_the_store_run_side_by_side() -> None:
 
     with pytest.raises(ValueError, match="summaries"):
         Together((FacetsStep(), SummariesStep()))
+
+
+@dataclass(frozen=True)
+class _GCThresholds:
+    """A check that writes, for each document, the garbage collector's thresholds of the process checking it."""
+
+    into: Path
+
+    def __call__(self, parsed: object, quads: object) -> None:
+        (self.into / f"{os.getpid()}-{len(list(self.into.iterdir()))}").write_text(repr(gc.get_threshold()))
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_build_collects_garbage_less_often_and_puts_the_thresholds_back(
+        tmp_path: Path, settings: Settings, manifest, processes: int) -> None:
+    """The building process (one) or its workers (two) convert with the build's thresholds; the caller's are put
+    back afterwards, also when the build fails."""
+    from kg.build import BUILD_GC_THRESHOLDS
+
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    before = gc.get_threshold()
+    assert before != BUILD_GC_THRESHOLDS
+    build(EmbeddedStore(tmp_path / "store"), manifest.entries, replace(settings, workers=processes),
+          manifest=manifest, check=_GCThresholds(seen))
+    found = {p.read_text() for p in seen.iterdir()}
+    assert found == {repr(BUILD_GC_THRESHOLDS)} and len(list(seen.iterdir())) == len(manifest.entries)
+    assert ({p.name.split("-")[0] for p in seen.iterdir()} == {str(os.getpid())}) == (processes == 1)
+    assert gc.get_threshold() == before
+    with pytest.raises(DocumentTooLarge):
+        build(EmbeddedStore(tmp_path / "other"), manifest.entries, replace(settings, max_document_mb=0.001),
+              manifest=manifest)
+    assert gc.get_threshold() == before
