@@ -529,7 +529,8 @@ class DescribeJob:
         for q in store.match(node):
             view.outgoing.append((q.predicate.value, plain(q.object), gname(q.graph_name)))
         n_in = 0
-        sub_units: dict[str, NamedNode] | None = {}  # an agency's units (org:subOrganizationOf), for its summary
+        units: dict[str, NamedNode] = {}  # an agency's units (org:subOrganizationOf), for its summary
+        sub_units: dict[str, NamedNode] | None = units
         count = store.count if isinstance(store, EmbeddedStore) else None
         for q in store.match(object=node):  # a department has a thousand: each term read from the quad once
             if len(view.incoming) == MAX_INCOMING and count:  # the rest counted by the engine, their text unread
@@ -541,8 +542,8 @@ class DescribeJob:
                 p = q.predicate
                 if len(view.incoming) < MAX_INCOMING:
                     view.incoming.append((s.value, p.value, gname(q.graph_name)))
-                if p == ORG_SUB and sub_units is not None:
-                    sub_units[s.value] = s
+                if p == ORG_SUB:
+                    units[s.value] = s
         view.incoming_total = n_in
         if self.iri in ctx.published:
             view.is_graph = True
