@@ -114,7 +114,8 @@ def budgetkg_engine(rows: list[ProjectRow], work: Path) -> tuple[Callable[[str],
 
 def fts5_bigram_engine(rows: list[ProjectRow], work: Path) -> tuple[Callable[[str], set[str]], Path]:
     """SQLite FTS5 (contentless) over the same bigram tokens: phrase queries, name matches first, BM25."""
-    from kg.search import bigrams, index_tokens, snippet, squeeze, terms
+    from kg.search import bigrams, snippet, squeeze, terms
+    from kg.searchtext import index_tokens
 
     path = work / "fts5-bigram.sqlite"
     db = sqlite3.connect(path, isolation_level=None)

@@ -63,7 +63,6 @@ from .searchtext import (
     bigrams,
     document_rows,
     entities_from_store,
-    index_tokens,
     prepare,
     rows_from_records,
     rows_from_store,
@@ -371,11 +370,12 @@ class SearchIndex:
                     "INSERT INTO projects(ver, iri, file, name, unit_code, unit_name, start, end, segments) "
                     "VALUES (?,?,?,?,?,?,?,?,?)", (ver, r.iri, r.file, r.name, r.unit_code, r.unit_name, r.start,
                                                    r.end, json.dumps(r.segments, ensure_ascii=False))))
+                name, body = r.tokens()
                 d = tantivy.Document()
                 d.add_unsigned("id", pid)
                 d.add_unsigned("ver", ver)
-                d.add_text("name", index_tokens([squeeze(r.name)]))
-                d.add_text("body", index_tokens(s for _, s in r.segments))
+                d.add_text("name", name)
+                d.add_text("body", body)
                 docs.append(d)
         w = self.writer()
         for d in docs:

@@ -88,9 +88,17 @@ class ProjectRow:
     start: int
     end: int
     segments: list[tuple[int, str]] = field(default_factory=list)
+    #: Its name's and its text's index tokens (:meth:`tokens`), when made ahead, by the worker that parsed it.
+    made_tokens: tuple[str, str] | None = field(default=None, compare=False, repr=False)
 
     def text(self) -> str:
         return "\n".join(s for _, s in self.segments)
+
+    def tokens(self) -> tuple[str, str]:
+        """What the full-text index holds of it: the bigram tokens of its name, and of its text segments."""
+        if self.made_tokens is not None:
+            return self.made_tokens
+        return index_tokens([squeeze(self.name)]), index_tokens(s for _, s in self.segments)
 
 
 def rows_from_records(parsed: ParsedDocument, graph: str, text: str, iris_by_record: Sequence[str],
@@ -160,6 +168,8 @@ def prepare(parsed: ParsedDocument, iris: Sequence[str], minted: Iris) -> Prepar
         text = decode(data, parsed.source.file)
         all_iris = [n.value for n in project_iris(parsed, minted)]
         rows = rows_from_records(parsed, "", text, all_iris, set(iris))
+        for r in rows:  # here, in the worker: the build's writer then only stores them
+            r.made_tokens = r.tokens()
         return Prepared(rows, hashlib.sha256(data).hexdigest())
     except (BudgetKGError, OSError, ValueError) as exc:
         return Prepared([], "", f"{parsed.source.file}: not indexed for search ({exc})")

@@ -393,6 +393,24 @@ def test_rows_read_back_from_the_store_hold_the_tables_text(seed_store, tables) 
     assert any("视频监控" in r.text() for r in rows)
 
 
+def test_the_tokens_a_build_worker_makes_are_those_the_index_would_make(built: Settings) -> None:
+    """A build worker makes each row's index tokens (``search.prepare``) so that the build's writer only stores
+    them; they are the tokens of the same row made where it is indexed (a repair, a reindex)."""
+    iris = Iris(built.base_iri)
+    checked = 0
+    for entry in load_manifest(built.manifest).entries:
+        parsed = parse_document(entry)
+        prepared = search.prepare(parsed, [n.value for n in project_iris(parsed, iris)], iris)
+        plain, _ = search.document_rows(entry, "", base_iri=built.base_iri)
+        assert [r.iri for r in prepared.rows] == [r.iri for r in plain]
+        for made, row in zip(prepared.rows, plain, strict=True):
+            assert row.made_tokens is None and made.made_tokens == row.tokens()
+            name, body = row.tokens()
+            assert name.split() == search.bigrams(search.squeeze(row.name))
+            checked += bool(body)
+    assert checked > 100
+
+
 # -- a remote store ------------------------------------------------------------------------------
 @pytest.mark.parametrize("kept", [True, False], ids=["index-in-BUDGETKG_SEARCH_DIR", "index-in-memory"])
 def test_a_remote_store_is_searched_and_rewritten(oxigraph_url, index, tmp_path, monkeypatch, kept) -> None:
