@@ -313,6 +313,38 @@ def test_store_reopens_and_cleans_stale_staging(tmp_path: Path, settings: Settin
     assert not reopened.hides_graphs()
 
 
+def test_a_new_graph_too_large_for_one_write_is_bulk_loaded_under_the_journal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Transaction.replace`` of a new graph past the atomic limit (the analytics graph at scale) goes through a
+    journaled writer, not one transaction: the graph holds the quads, the projection mirrors them, and a write
+    that fails later in the transaction leaves no trace of it."""
+    from kg.store.projection import Projection
+
+    monkeypatch.setattr(kg.store.embedded, "ATOMIC_BULK_LIMIT", 10)
+    journaled: list[NamedNode] = []
+    begin = kg.store.embedded._Journal.begin
+    monkeypatch.setattr(kg.store.embedded._Journal, "begin", lambda self, g: journaled.append(g) or begin(self, g))
+    store = EmbeddedStore(tmp_path / "s")
+    g, small = NamedNode("http://ex.org/graph/analytics"), NamedNode("http://ex.org/graph/small")
+    quads = [Quad(NamedNode(f"http://ex.org/s{i}"), BK.x, Literal(str(i)), g) for i in range(50)]
+    projection = Projection([BK.x])
+    with store.transaction() as tx:
+        tx.mirror = projection
+        assert tx.replace(g, quads) == 50
+        assert tx.replace(small, [Quad(g, BK.x, Literal("x"), small)]) == 1  # small: one atomic write
+        assert not tx.writers
+        held = sorted(str(x) for x in projection.reader().match(None, BK.x, None, g))
+    assert journaled == [g]
+    assert sorted(store.quads(g), key=str) == sorted(quads, key=str) and len(list(store.quads(small))) == 1
+    assert held == sorted(str(x) for x in quads)
+    assert not store.has_graph(JOURNAL) and not store.hides_graphs()
+    other = NamedNode("http://ex.org/graph/other")
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.replace(other, [Quad(x.subject, x.predicate, x.object, other) for x in quads])
+        raise RuntimeError("a later step failed")
+    assert not store.has_graph(other) and not store.has_graph(JOURNAL)
+
+
 def test_graphs_too_large_for_one_write_are_journaled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kg.store.embedded, "ATOMIC_BULK_LIMIT", 10)  # so that 50 quads take the large-graph path
     store = EmbeddedStore(tmp_path / "s")

@@ -277,6 +277,13 @@ class Transaction:
         if not isinstance(quads, NQuads | list):
             quads = list(quads)
         if where == graph:
+            journal = self.store.journal()
+            if journal is not None and len(quads) >= journal.limit:
+                # too large for one atomic write: journaled and bulk-loaded (one transaction of a million quads
+                # costs about twice as long, and holds them all in memory while it commits)
+                with self.writer(graph) as w:
+                    w.add(quads)
+                return len(quads)
             self.store.write_new(graph, quads)
             self.created.append(graph)
             if self.mirror is not None:
