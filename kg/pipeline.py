@@ -210,9 +210,10 @@ class SummariesStep(Step):
     """
 
     name = "summaries"
+    reads = summaries.READS
 
     def run(self, ctx: BuildContext) -> None:
-        summaries.refresh(ctx.store, ctx.iris, ctx.tx)
+        summaries.refresh(ctx.store, ctx.iris, ctx.tx, reader=ctx.reader(self))
 
     def finish(self, ctx: BuildContext) -> None:
         summaries.stamp(ctx.store)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -36,7 +37,7 @@ from pyoxigraph import Literal, NamedNode, Quad, QuerySolutions
 
 from .iris import Iris
 from .namespaces import BK, DCTERMS, RDF, VOID, XSD, sparql_prefixes
-from .store import GraphStore, Transaction, joined
+from .store import EmbeddedStore, GraphStore, Transaction, joined
 
 #: The file, in an on-disk store's directory, holding the generation the summaries graph describes.
 STAMP_FILE = "budgetkg-summary-generation"
@@ -125,22 +126,38 @@ def _rows(result: object) -> list[dict[str, str]]:
     return [{n: (sol[n].value if sol[n] is not None else "") for n in names} for sol in result]
 
 
-def measure(store: GraphStore, iris: Iris, *, partitions: bool = True) -> Counts:
+#: What :func:`measure` reads of ``reader`` (every query but the property partitions', which name every predicate): the
+#: build's summaries step reads them from its in-memory projection (:mod:`kg.store.projection`).
+READS = frozenset({RDF.type, DCTERMS.identifier, BK.budgetUnit, BK.hasIndicator, BK.budget, BK.amountInYuan})
+
+
+def measure(store: GraphStore, iris: Iris, *, partitions: bool = True, reader: GraphStore | None = None) -> Counts:
     """Count the published graphs (the summaries graph aside); ``partitions=False`` skips the class partitions.
 
-    The property partitions are always counted: their sum is the number of quads.
+    The property partitions are always counted: their sum is the number of quads. ``reader``: where to ask what
+    names only the predicates of :data:`READS` (the build's projection of ``store``); the property partitions are
+    counted in ``store`` meanwhile, in a thread of their own when both are embedded (neither query holds Python's
+    lock).
     """
+    reader = reader if reader is not None else store
     skip = {"skip": iris.summaries_graph}
-    budgets = {r["g"]: Decimal(r["budget"] or "0") for r in _rows(store.query(BUDGET, union=False))}
-    docs = [DocumentCounts(r["file"], r["g"], int(r["projects"]), int(r["indicators"]), int(r["units"]),
-                           budgets.get(r["g"], Decimal(0)))
-            for r in _rows(store.query(PER_GRAPH, union=False)) if r["g"] != iris.summaries_graph.value]
-    ag = _rows(store.query(AGENCIES))[0]
-    tot = _rows(store.query(TOTALS))[0]
-    properties = {r["p"]: int(r["n"]) for r in _rows(store.query(PROPERTIES, union=False, substitutions=skip))}
-    in_default = int(_rows(store.query(DEFAULT_GRAPH, union=False))[0]["n"])
-    classes = ({r["c"]: int(r["n"]) for r in _rows(store.query(CLASSES, union=False, substitutions=skip))}
-               if partitions else {})
+
+    def count_properties() -> tuple[dict[str, int], int]:
+        properties = {r["p"]: int(r["n"]) for r in _rows(store.query(PROPERTIES, union=False, substitutions=skip))}
+        return properties, int(_rows(store.query(DEFAULT_GRAPH, union=False))[0]["n"])
+
+    with ThreadPoolExecutor(1, thread_name_prefix="summaries") as pool:
+        both = reader is not store and isinstance(store, EmbeddedStore) and isinstance(reader, EmbeddedStore)
+        counting = pool.submit(count_properties) if both else None
+        budgets = {r["g"]: Decimal(r["budget"] or "0") for r in _rows(reader.query(BUDGET, union=False))}
+        docs = [DocumentCounts(r["file"], r["g"], int(r["projects"]), int(r["indicators"]), int(r["units"]),
+                               budgets.get(r["g"], Decimal(0)))
+                for r in _rows(reader.query(PER_GRAPH, union=False)) if r["g"] != iris.summaries_graph.value]
+        ag = _rows(reader.query(AGENCIES))[0]
+        tot = _rows(reader.query(TOTALS))[0]
+        classes = ({r["c"]: int(r["n"]) for r in _rows(reader.query(CLASSES, union=False, substitutions=skip))}
+                   if partitions else {})
+        properties, in_default = counting.result() if counting is not None else count_properties()
     return Counts(docs, int(tot["projects"]), int(tot["indicators"]), int(ag["n"]), int(ag["units"]),
                   int(ag["departments"]), sum(budgets.values(), Decimal(0)),
                   sum(properties.values()) + in_default, classes, properties)
@@ -193,12 +210,13 @@ def quads(counts: Counts, iris: Iris, graph: NamedNode) -> Iterator[Quad]:
         yield q(node, BK.budgetTotal, Literal(str(d.budget_wanyuan), datatype=XSD.decimal))
 
 
-def refresh(store: GraphStore, iris: Iris, tx: Transaction | None = None) -> Counts:
+def refresh(store: GraphStore, iris: Iris, tx: Transaction | None = None, reader: GraphStore | None = None) -> Counts:
     """Measure the store and rewrite the summaries graph, as part of ``tx`` (a build's) or on its own.
 
-    Readers trust it only once :func:`stamp` has recorded the generation it was written in.
+    Readers trust it only once :func:`stamp` has recorded the generation it was written in. ``reader``: see
+    :func:`measure`.
     """
-    counts = measure(store, iris)
+    counts = measure(store, iris, reader=reader)
     graph = iris.summaries_graph
     with joined(store, tx) as t:
         t.replace(graph, lambda target: list(quads(counts, iris, target)))
