@@ -3,12 +3,16 @@ build that reads it makes what a build that reads the store makes."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from pyoxigraph import Literal, NamedNode, Quad, QueryResultsFormat
 from rdflib.paths import AlternativePath, InvPath, MulPath, NegatedPath, SequencePath
 from rdflib.plugins.sparql.algebra import translateGroupGraphPattern, translateQuery
@@ -251,6 +255,51 @@ def test_the_projection_follows_replaced_and_removed_graphs() -> None:
     assert sorted(term_value(x.object) for x in store.match(None, p)) == ["new"]
     with pytest.raises(Exception, match="holds no http://e/q"):
         list(projection.reader().match(None, q))
+
+
+@given(st.lists(st.tuples(st.sampled_from(["new", "replace", "remove"]), st.integers(0, 3), st.integers(1, 30)),
+                max_size=25))
+@hsettings(max_examples=40, deadline=None, derandomize=True)
+def test_loads_in_the_loading_thread_never_reorder_what_the_build_wrote(steps: list[tuple[str, int, int]]) -> None:
+    """New graphs are loaded into the projection by a thread of its own while the build goes on (slowed down here, so
+    that loads are queued): whatever the build writes, replaces and removes in between, the projection then holds
+    exactly the store's quads of its predicates, and every load ran in that thread."""
+    import time
+
+    from kg.store import projection as module
+
+    p, q = NamedNode("http://e/p"), NamedNode("http://e/q")
+    graphs = [NamedNode(f"http://e/g{k}") for k in range(4)]
+    projection = Projection([p])
+    threads: list[str] = []
+    load = Projection._load
+
+    def slow(self: Projection, data: bytes) -> None:
+        threads.append(threading.current_thread().name)
+        time.sleep(0.002)
+        load(self, data)
+
+    store = EmbeddedStore(None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Projection, "_load", slow)
+        mp.setattr(module, "QUEUED", 2)
+        with store.transaction() as tx:
+            tx.mirror = projection
+            for n, (kind, k, size) in enumerate(steps):
+                g = graphs[k]
+                made = [Quad(g, p if i % 3 else q, Literal(f"{n}.{i}"), g) for i in range(size)]
+                if kind == "remove":
+                    tx.remove(g)
+                elif kind == "new" and not store.has_graph(g) and g not in tx.created:
+                    tx.replace(g, made)
+                else:
+                    tx.replace(g, lambda target, made=made: [Quad(x.subject, x.predicate, x.object, target)
+                                                             for x in made])
+                    tx.publish()
+            held = sorted(str(x) for x in projection.reader().match(None, p))
+    assert held == sorted(str(x) for x in store.match(None, p))
+    assert all(name.startswith("projection") for name in threads)
+    projection.close()
 
 
 @pytest.mark.parametrize("split", ["every batch", "one batch not"])

@@ -22,7 +22,9 @@ a removal when it is done; a SPARQL update, which it cannot follow, makes it :at
 steps then read the store. A document's N-Quads come from the worker that converted it with the kept predicates'
 lines first (:meth:`NQuads.of <kg.store.transaction.NQuads.of>`), so the projection takes those bytes as they are;
 other N-Quads are filtered as bytes (one regular expression over the lines). Either way pyoxigraph's parser loads
-them: no Python object per quad. The graphs the build does not write are copied from the
+them: no Python object per quad, and in a thread of the projection's own, so that while it loads one document the
+build bulk-loads the next into the store (pyoxigraph does both without Python's lock). The loads keep their order;
+anything else the projection is told, and every read, waits for the loads queued before it (:meth:`Projection.settle`). The graphs the build does not write are copied from the
 store when the projection is first read (:meth:`Projection.complete`), which the build allows only when they are
 not document graphs: a build of some documents of a large store reads the store itself.
 
@@ -38,7 +40,9 @@ import os
 import re
 import resource
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from pyoxigraph import NamedNode, Quad, RdfFormat
 
@@ -52,6 +56,9 @@ from .transaction import NQuads, Writable
 HEADROOM = 0.5
 #: Bytes of memory a byte of N-Quads loaded into the projection takes, at most (measured: about 2).
 GROWTH = 3
+#: Loads waiting for the projection's loading thread at most; one more waits for the first of them (a document's kept
+#: lines are a few megabytes).
+QUEUED = 4
 
 
 def address_space() -> tuple[int, int | None]:
@@ -106,6 +113,12 @@ class Projection:
         self._copied = False
         self._lock = threading.Lock()
         self._completing = threading.Lock()
+        #: New quads are loaded by a thread of their own, in order, while the build goes on (pyoxigraph parses and
+        #: inserts without Python's lock): a document's bulk load into the store and its load here overlap. Anything
+        #: else the projection is told, and every read, first waits for the loads before it (:meth:`settle`).
+        self._loader: ThreadPoolExecutor | None = None
+        self._queued: deque[Future[None]] = deque()
+        self._queue_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Projection({len(self.predicates)} predicates{', stale' if self.stale else ''})"
@@ -130,7 +143,7 @@ class Projection:
         data = self._kept(graph, graph, quads)
         with self._lock:
             self.written.add(graph)
-            self._load(data)
+        self._load_later(data)
 
     def staged(self, graph: NamedNode, made_in: NamedNode, quads: Writable) -> None:
         """``quads`` (in ``made_in``) are to replace ``graph`` when it is swapped in."""
@@ -142,13 +155,16 @@ class Projection:
 
     def swapped(self, graph: NamedNode) -> None:
         """What was staged for ``graph`` replaced it."""
+        self.settle()
         with self._lock:
             self.written.add(graph)
             self._drop(graph)
-            self._load(self._pending.pop(graph, b""))
+            data = self._pending.pop(graph, b"")
+        self._load_later(data)
 
     def cleared(self, graph: NamedNode) -> None:
         """``graph`` was emptied, to be written in parts (:meth:`appended`)."""
+        self.settle()
         with self._lock:
             self.written.add(graph)
             self._drop(graph)
@@ -157,12 +173,11 @@ class Projection:
         """``quads`` (in ``graph``) were added to it."""
         if self.stale:
             return
-        data = self._kept(graph, graph, quads)
-        with self._lock:
-            self._load(data)
+        self._load_later(self._kept(graph, graph, quads))
 
     def removed(self, graph: NamedNode) -> None:
         """``graph`` was removed, or what was staged for it dropped."""
+        self.settle()
         with self._lock:
             self._pending.pop(graph, None)
             self.written.add(graph)
@@ -175,7 +190,29 @@ class Projection:
 
     def changed_unknown(self) -> None:
         """The store changed in a way the projection cannot follow (a SPARQL update): it is no longer read."""
+        self.settle()
         self.give_up()
+
+    def _load_later(self, data: bytes) -> None:
+        """Load ``data`` in the loading thread, after what is queued before it."""
+        if self.stale or not data:
+            return
+        with self._queue_lock:
+            if self._loader is None:
+                self._loader = ThreadPoolExecutor(1, thread_name_prefix="projection")
+            while len(self._queued) >= QUEUED:
+                self._queued.popleft().result()
+            self._queued.append(self._loader.submit(self._load_locked, data))
+
+    def _load_locked(self, data: bytes) -> None:
+        with self._lock:
+            self._load(data)
+
+    def settle(self) -> None:
+        """Wait for every queued load (raising the first one's error)."""
+        with self._queue_lock:
+            while self._queued:
+                self._queued.popleft().result()
 
     def _load(self, data: bytes) -> None:
         if self.stale:
@@ -199,7 +236,7 @@ class Projection:
     address_space = staticmethod(address_space)
 
     def give_up(self) -> None:
-        """Free what it holds; the steps read the store from now on."""
+        """Free what it holds; the steps read the store from now on (queued loads then load nothing)."""
         self.stale = True
         self._pending.clear()
         self.store.raw.clear()
@@ -227,6 +264,7 @@ class Projection:
         >>> [q.object.value for q in projection.reader().match(None, p)]
         ['old']
         """
+        self.settle()
         with self._completing:
             if self.stale:
                 return False
@@ -239,15 +277,25 @@ class Projection:
             for graph in missing:
                 for predicate in sorted(self.predicates, key=str):
                     self.appended(graph, list(source.match(None, predicate, None, graph)))
+            self.settle()
             self._copied = True
             return not self.stale  # it may have given way to memory
 
     def reader(self) -> ProjectedStore:
-        """The projection as a store, for reading."""
+        """The projection as a store, for reading (once every queued load is in)."""
+        self.settle()
         return self.store
 
     def close(self) -> None:
-        """Free the memory it holds."""
+        """Free the memory it holds (once the loading thread has stopped; a load's error no longer matters)."""
+        self.stale = True  # what is still queued loads nothing
+        with self._queue_lock:
+            for queued in self._queued:
+                queued.exception()
+            self._queued.clear()
+            if self._loader is not None:
+                self._loader.shutdown(wait=True)
+                self._loader = None
         self._pending.clear()
         self.store.close()
         self.stale = True
