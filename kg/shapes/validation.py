@@ -16,7 +16,6 @@ from .data import Dataset
 from .errors import ShapesError, StructureViolation
 from .load import load_shapes
 from .locate import locate
-from .proof import Proof
 from .pyshacl_engine import run_pyshacl
 from .report import SEVERITIES, Engine, Finding, ValidationReport
 from .sparql_engine import run_sparql
@@ -57,9 +56,8 @@ class StructuralCheck:
     """The check ``kg.build.build(..., check=...)`` runs on each document before it is written.
 
     The structural shapes are loaded and compiled once, and the ontology graph (whose concept schemes
-    the indicator categories, comparators and units must come from) once. A document the quick proof
-    (:class:`~kg.shapes.proof.Proof`) shows to conform passes; any other is checked together with the
-    ontology in a scratch store by the engine, which names every violation. Raises :class:`StructureViolation` (a
+    the indicator categories, comparators and units must come from) once; each document's quads are
+    checked together with it in a scratch store. Raises :class:`StructureViolation` (a
     :class:`~kg.errors.ValidationError`) naming file, line and rule of every violation. It pickles as
     its settings, so a build's worker processes each load their own copy.
     """
@@ -71,11 +69,8 @@ class StructuralCheck:
         self.engine: Engine = engine
         self.shapes = load_shapes(settings.shapes_dir, ["structure"])
         self.vocabulary = ontology_quads(settings)
-        self.proof = Proof(self.shapes.graph, self.vocabulary)
 
     def __call__(self, parsed: ParsedDocument, quads: list[Quad]) -> None:
-        if self.proof.conforms(quads):  # the usual case, proved in a fraction of the engine's time
-            return
         violations = self.report(quads, parsed.source.file).violations
         if violations:
             raise StructureViolation(parsed.source.file, violations)
