@@ -26,7 +26,6 @@ import contextlib
 import gc
 import multiprocessing
 import os
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -241,7 +240,6 @@ def build(store: GraphStore, entries: Iterable[SourceEntry], settings: Settings,
     read = frozenset().union(*(step.reads for step in steps))
     if settings.build_projection and read and isinstance(store, EmbeddedStore) and store.path is not None:
         ctx.projection = tx.mirror = Projection(read)
-    freeing: threading.Thread | None = None  # the projection, freed while the build checks and commits
     try:
         with tx:
             for step in steps:
@@ -257,7 +255,7 @@ def build(store: GraphStore, entries: Iterable[SourceEntry], settings: Settings,
                 tx.publish()
                 report.step_seconds[step.name] = round(time.perf_counter() - t0, 3)
             clock = _Clock(report.final_seconds)
-            freeing = _drop_projection(ctx, background=True)
+            _drop_projection(ctx)
             clock("projection")
             # Document graphs were checked before they were written (plan.claim, convert); the other
             # published graphs (ontology, agencies, links, findings, contracts) are checked here.
@@ -270,7 +268,6 @@ def build(store: GraphStore, entries: Iterable[SourceEntry], settings: Settings,
         clock("commit")
     except BaseException as exc:
         _drop_projection(ctx)
-        _join(freeing)
         for step in steps:
             with contextlib.suppress(Exception):
                 step.abort(ctx)
@@ -282,8 +279,6 @@ def build(store: GraphStore, entries: Iterable[SourceEntry], settings: Settings,
     for step in steps:
         step.finish(ctx)
     clock("finish")
-    _join(freeing)
-    clock("freed")
     report.seconds = time.perf_counter() - started
     return report
 
@@ -300,24 +295,12 @@ class _Clock:
         self.last = now
 
 
-def _drop_projection(ctx: BuildContext, *, background: bool = False) -> threading.Thread | None:
-    """The steps have run (or the build failed): free the projection's memory. ``background``: in a thread of its
-    own (returned, to join), while the build checks and commits (freeing 20 million quads takes 15 s at 100k)."""
-    projection, ctx.projection = ctx.projection, None
-    if projection is None:
-        return None
-    ctx.tx.mirror = None
-    if not background:
-        projection.close()
-        return None
-    thread = threading.Thread(target=projection.close, name="projection-free")
-    thread.start()
-    return thread
-
-
-def _join(thread: threading.Thread | None) -> None:
-    if thread is not None:
-        thread.join()
+def _drop_projection(ctx: BuildContext) -> None:
+    """The steps have run (or the build failed): free the projection's memory."""
+    if ctx.projection is not None:
+        ctx.tx.mirror = None
+        ctx.projection.close()
+        ctx.projection = None
 
 
 def _write_ontology(store: GraphStore, tx: Transaction, settings: Settings) -> int:

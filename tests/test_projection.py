@@ -359,26 +359,3 @@ def test_a_build_short_of_memory_reads_the_store(tmp_path: Path, corpus: Manifes
     assert readers and set(readers) == {"EmbeddedStore"}
     plain = _build(tmp_path / "plain", corpus, replace(settings, build_projection=False), default_steps())
     assert short.dump_sorted_nquads() == plain.dump_sorted_nquads()
-
-
-def test_the_projection_is_freed_beside_the_last_checks_and_gone_when_the_build_returns(
-        tmp_path: Path, corpus: Manifest, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The projection is freed in a thread of its own while the build checks the derived graphs and commits; the build
-    returns once it is freed, and a build that fails after the steps frees it too."""
-    closed: list[str] = []
-    close = Projection.close
-
-    def recording(self: Projection) -> None:
-        closed.append(threading.current_thread().name)
-        close(self)
-
-    monkeypatch.setattr(Projection, "close", recording)
-    report = build(EmbeddedStore(tmp_path / "a"), corpus.entries[:3], settings, manifest=corpus)
-    assert closed == ["projection-free"] and "freed" in report.final_seconds
-    assert not any(t.name == "projection-free" for t in threading.enumerate())
-    closed.clear()
-    monkeypatch.setattr(kbuild.integrity, "check", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("failed")))
-    with pytest.raises(RuntimeError, match="failed"):
-        build(EmbeddedStore(tmp_path / "b"), corpus.entries[:3], settings, manifest=corpus)
-    assert closed == ["projection-free"]
-    assert not any(t.name == "projection-free" for t in threading.enumerate())
