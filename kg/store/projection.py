@@ -24,9 +24,10 @@ lines first (:meth:`NQuads.of <kg.store.transaction.NQuads.of>`), so the project
 other N-Quads are filtered as bytes (one regular expression over the lines). Either way pyoxigraph's parser loads
 them: no Python object per quad, and in a thread of the projection's own, so that while it loads one document the
 build bulk-loads the next into the store (pyoxigraph does both without Python's lock). The loads keep their order;
-anything else the projection is told, and every read, waits for the loads queued before it (:meth:`Projection.settle`). The graphs the build does not write are copied from the
-store when the projection is first read (:meth:`Projection.complete`), which the build allows only when they are
-not document graphs: a build of some documents of a large store reads the store itself.
+anything else the projection is told, and every read, waits for the loads queued before it
+(:meth:`Projection.settle`). The graphs the build does not write are copied from the store when the projection is
+first read (:meth:`Projection.complete`), which the build allows only when they are not document graphs: a build of
+some documents of a large store reads the store itself.
 
 **Memory.** It holds about 20 million quads at 100,000 tables, some 6 GB. Before each load it checks the process's
 address space against its limit (``RLIMIT_AS``: ``BUDGETKG_CLI_MEMORY_MB`` for a command, ``ulimit -v``): when what it
