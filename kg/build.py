@@ -144,9 +144,10 @@ class Step:
     #: The step's :meth:`run` only reads the store (it writes nothing through ``ctx.tx``): it may run beside
     #: another such step (:class:`kg.pipeline.Together`).
     reads_only = False
-    #: The predicates :meth:`run` reads, when it reads the store only through ``ctx.reader(self)`` and only by SPARQL
-    #: whose every triple pattern names one of them (no variable predicate): the build then keeps them in memory
-    #: for it (:mod:`kg.store.projection`). Empty: the step reads ``ctx.store``.
+    #: The predicates :meth:`run` reads through ``ctx.reader(self)``, only by SPARQL whose every triple pattern names
+    #: one of them (no variable predicate): the build then keeps them in memory for it (:mod:`kg.store.projection`).
+    #: What names other predicates, or none, the step asks of ``ctx.store`` itself (the summaries step counts the
+    #: property partitions there). Empty: the step reads ``ctx.store`` only.
     reads: frozenset[NamedNode] = frozenset()
 
     def prepare(self, parsed: ParsedDocument, projects: list[str], iris: Iris) -> Any:

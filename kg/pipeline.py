@@ -210,7 +210,7 @@ class SummariesStep(Step):
     """
 
     name = "summaries"
-    reads = summaries.READS
+    reads = summaries.READS  # the property partitions, which name every predicate, are counted in the store itself
 
     def run(self, ctx: BuildContext) -> None:
         summaries.refresh(ctx.store, ctx.iris, ctx.tx, reader=ctx.reader(self))
