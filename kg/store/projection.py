@@ -299,4 +299,3 @@ class Projection:
                 self._loader = None
         self._pending.clear()
         self.store.close()
-        self.stale = True
