@@ -274,10 +274,10 @@ def test_loads_in_the_loading_thread_never_reorder_what_the_build_wrote(steps: l
     threads: list[str] = []
     load = Projection._load
 
-    def slow(self: Projection, data: bytes) -> None:
+    def slow(self: Projection, kept: Any) -> None:
         threads.append(threading.current_thread().name)
         time.sleep(0.002)
-        load(self, data)
+        load(self, kept)
 
     store = EmbeddedStore(None)
     with pytest.MonkeyPatch.context() as mp:

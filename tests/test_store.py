@@ -111,3 +111,69 @@ def test_a_count_is_what_match_yields(picked: list[tuple[str, int, int, int]], s
         assert store.hides_graphs()
     for pattern in [(None, None, None), (None, P, None), *((None, None, n) for n in _NODES), (_NODES[0], None, None)]:
         assert store.count(*pattern) == len(list(store.match(*pattern))), pattern
+
+
+class _Spy:
+    """A pyoxigraph store that records how each load parses (``lenient`` or not)."""
+
+    def __init__(self, raw: object, calls: list[tuple[str, bool]]) -> None:
+        self._raw, self._calls = raw, calls
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._raw, name)
+
+    def bulk_load(self, *args: object, **kw: object) -> None:
+        self._calls.append(("bulk_load", bool(kw.get("lenient"))))
+        self._raw.bulk_load(*args, **kw)  # type: ignore[attr-defined]
+
+    def load(self, *args: object, **kw: object) -> None:
+        self._calls.append(("load", bool(kw.get("lenient"))))
+        self._raw.load(*args, **kw)  # type: ignore[attr-defined]
+
+
+def test_text_pyoxigraph_made_is_loaded_unchecked_and_text_made_by_hand_is_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """N-Quads that pyoxigraph serialized from terms it had checked (a worker's output) are parsed leniently; text
+    made by hand (the links graph's lines) is checked, so a malformed IRI is refused and nothing is written."""
+    from kg.links.ntriples import LinkQuads
+    from kg.store import NQuads
+    from kg.store.embedded import BULK_MIN
+
+    store = EmbeddedStore(tmp_path / "s")
+    calls: list[tuple[str, bool]] = []
+    spy = _Spy(store.raw, calls)
+    monkeypatch.setattr(EmbeddedStore, "raw", property(lambda self: spy))
+    p = NamedNode("http://e/p")
+    big, small, bad, made = (NamedNode(f"http://e/{n}") for n in ("big", "small", "bad", "made"))
+    with store.transaction() as tx:
+        many = [Quad(NamedNode(f"http://e/s{i}"), p, Literal(str(i)), big) for i in range(BULK_MIN)]
+        tx.replace(big, NQuads.of(many))
+        tx.replace(small, NQuads.of([Quad(small, p, Literal("x"), small)]))
+        hand = LinkQuads(made)
+        hand.add("<http://e/s>", p, '"x"')
+        tx.replace(made, hand.batch())
+    assert calls == [("bulk_load", True), ("load", True), ("load", False)]
+    assert len(list(store.quads(big))) == BULK_MIN and len(list(store.quads(made))) == 1
+    calls.clear()
+    malformed = NQuads(f'<http://e/a b> <{p.value}> "x" <{bad.value}> .\n'.encode(), 1)
+    with pytest.raises((StoreError, SyntaxError)), store.transaction() as tx:
+        tx.replace(bad, malformed)
+    assert calls == [("load", False)] and not store.has_graph(bad)
+
+
+def test_only_batches_pyoxigraph_made_are_marked_checked() -> None:
+    from kg.links.ntriples import LinkQuads
+    from kg.store import NQuads
+    from kg.store.transaction import GraphWriter
+
+    g, p = NamedNode("http://e/g"), NamedNode("http://e/p")
+    made = NQuads.of([Quad(g, p, g, g)])
+    first = NQuads.of([Quad(g, p, g, g)], first=frozenset([p]))
+    hand = LinkQuads(g)
+    hand.add("<http://e/s>", p, '"x"')
+    assert made.checked and first.checked and not hand.batch().checked
+    writer = GraphWriter.__new__(GraphWriter)  # only what joins batches
+    writer.buffer, writer.buffered = [made, first], 2
+    assert writer._take().checked
+    writer.buffer, writer.buffered = [made, hand.batch()], 2
+    assert not writer._take().checked

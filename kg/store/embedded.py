@@ -516,9 +516,9 @@ class EmbeddedStore:
         raw = self.raw
         if isinstance(quads, NQuads):
             if self.path is not None and BULK_MIN <= quads.count < ATOMIC_BULK_LIMIT:
-                raw.bulk_load(input=quads.data, format=RdfFormat.N_QUADS)
+                raw.bulk_load(input=quads.data, format=RdfFormat.N_QUADS, lenient=quads.checked)
             else:  # Store.load is one transaction
-                raw.load(input=quads.data, format=RdfFormat.N_QUADS)
+                raw.load(input=quads.data, format=RdfFormat.N_QUADS, lenient=quads.checked)
             return
         batch = quads if isinstance(quads, list) else list(quads)
         if self.path is not None and BULK_MIN <= len(batch) < ATOMIC_BULK_LIMIT:
@@ -548,8 +548,8 @@ class _Journal:
         raw.remove_graph(graph)
         self.store.invalidate()
 
-    def load(self, data: bytes) -> None:
-        self.store.raw.bulk_load(input=data, format=RdfFormat.N_QUADS)
+    def load(self, batch: NQuads) -> None:
+        self.store.raw.bulk_load(input=batch.data, format=RdfFormat.N_QUADS, lenient=batch.checked)
 
     def end(self, graph: NamedNode) -> None:
         raw = self.store.raw

@@ -57,6 +57,8 @@ from .transaction import NQuads, Writable
 HEADROOM = 0.5
 #: Bytes of memory a byte of N-Quads loaded into the projection takes, at most (measured: about 2).
 GROWTH = 3
+#: N-Quads the projection is to load, and whether pyoxigraph made them (they then need no checking again).
+Kept = tuple[bytes, bool]
 #: Loads waiting for the projection's loading thread at most; one more waits for the first of them (a document's kept
 #: lines are a few megabytes).
 QUEUED = 4
@@ -107,7 +109,7 @@ class Projection:
         #: A line of N-Quads or N-Triples whose predicate is kept (the subject is an IRI or a blank node: no space).
         self._lines = re.compile(rb"^[^ \n]+ (?:" + alternatives + rb") [^\n]*\n", re.MULTILINE)
         #: Graph → its new content's kept lines as N-Quads, in the graph, until swapped in.
-        self._pending: dict[NamedNode, bytes] = {}
+        self._pending: dict[NamedNode, Kept] = {}
         #: Graphs written by the build (so not to be copied from the store).
         self.written: set[NamedNode] = set()
         self.stale = False
@@ -125,34 +127,36 @@ class Projection:
         return f"Projection({len(self.predicates)} predicates{', stale' if self.stale else ''})"
 
     # -- what the transaction tells it (kg.store.transaction.Mirror) -------------------------------------------
-    def _kept(self, graph: NamedNode, made_in: NamedNode, quads: Writable) -> bytes:
-        """The lines of ``quads`` (made in ``made_in``) with a kept predicate, as N-Quads in ``graph``."""
+    def _kept(self, graph: NamedNode, made_in: NamedNode, quads: Writable) -> Kept:
+        """The lines of ``quads`` (made in ``made_in``) with a kept predicate, as N-Quads in ``graph``; and whether
+        pyoxigraph made them (:attr:`NQuads.checked <kg.store.transaction.NQuads.checked>`: whole lines of such text,
+        and a graph name it checked, need no checking again)."""
         if isinstance(quads, NQuads):
             data = quads.lines_of(self.predicates)  # a worker put them first
             if data is None:
                 data = b"".join(m.group(0) for m in self._lines.finditer(quads.data))
             if made_in != graph:
                 data = data.replace(f" <{made_in.value}> .\n".encode(), f" <{graph.value}> .\n".encode())
-            return data
+            return data, quads.checked
         kept = [Quad(q.subject, q.predicate, q.object, graph) for q in quads if q.predicate in self.predicates]
-        return NQuads.of(kept).data if kept else b""
+        return (NQuads.of(kept).data if kept else b""), True
 
     def created(self, graph: NamedNode, quads: Writable) -> None:
         """``graph`` was written new with ``quads``."""
         if self.stale:
             return
-        data = self._kept(graph, graph, quads)
+        kept = self._kept(graph, graph, quads)
         with self._lock:
             self.written.add(graph)
-        self._load_later(data)
+        self._load_later(kept)
 
     def staged(self, graph: NamedNode, made_in: NamedNode, quads: Writable) -> None:
         """``quads`` (in ``made_in``) are to replace ``graph`` when it is swapped in."""
         if self.stale:
             return
-        data = self._kept(graph, made_in, quads)
+        kept = self._kept(graph, made_in, quads)
         with self._lock:
-            self._pending[graph] = data
+            self._pending[graph] = kept
 
     def swapped(self, graph: NamedNode) -> None:
         """What was staged for ``graph`` replaced it."""
@@ -160,8 +164,8 @@ class Projection:
         with self._lock:
             self.written.add(graph)
             self._drop(graph)
-            data = self._pending.pop(graph, b"")
-        self._load_later(data)
+            kept = self._pending.pop(graph, (b"", True))
+        self._load_later(kept)
 
     def cleared(self, graph: NamedNode) -> None:
         """``graph`` was emptied, to be written in parts (:meth:`appended`)."""
@@ -194,20 +198,20 @@ class Projection:
         self.settle()
         self.give_up()
 
-    def _load_later(self, data: bytes) -> None:
-        """Load ``data`` in the loading thread, after what is queued before it."""
-        if self.stale or not data:
+    def _load_later(self, kept: Kept) -> None:
+        """Load ``kept`` in the loading thread, after what is queued before it."""
+        if self.stale or not kept[0]:
             return
         with self._queue_lock:
             if self._loader is None:
                 self._loader = ThreadPoolExecutor(1, thread_name_prefix="projection")
             while len(self._queued) >= QUEUED:
                 self._queued.popleft().result()
-            self._queued.append(self._loader.submit(self._load_locked, data))
+            self._queued.append(self._loader.submit(self._load_locked, kept))
 
-    def _load_locked(self, data: bytes) -> None:
+    def _load_locked(self, kept: Kept) -> None:
         with self._lock:
-            self._load(data)
+            self._load(kept)
 
     def settle(self) -> None:
         """Wait for every queued load (raising the first one's error)."""
@@ -215,14 +219,15 @@ class Projection:
             while self._queued:
                 self._queued.popleft().result()
 
-    def _load(self, data: bytes) -> None:
+    def _load(self, kept: Kept) -> None:
         if self.stale:
             return
+        data, checked = kept
         if data:
             if not self._room_for(len(data)):
                 self.give_up()
                 return
-            self.store.raw.load(data, format=RdfFormat.N_QUADS)
+            self.store.raw.load(data, format=RdfFormat.N_QUADS, lenient=checked)
         self.store.invalidate()
 
     def _room_for(self, size: int) -> bool:
